@@ -1,0 +1,43 @@
+"""The Flask shell around the pure core: ``create_app`` builds the app in small named steps."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from app.api import init_api
+from app.cli import register_cli
+from app.db import init_db
+from app.errors import register_error_handlers
+from config import Config, config_from_env
+
+
+def create_app(config: Config | None = None) -> Flask:
+    """Build the app. Opens no connection, starts no scheduler and runs no migration."""
+    app = Flask(__name__)
+    load_config(app, config)
+    init_db(app)
+    init_api(app)
+    register_error_handlers(app)
+    register_cli(app)
+    configure_logging(app)
+    return app
+
+
+def load_config(app: Flask, config: Config | None) -> None:
+    config = config if config is not None else config_from_env()
+    app.config.from_mapping(config.as_flask_mapping())
+    app.config.update(
+        API_TITLE="Customer health scoring API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+    )
+
+
+def configure_logging(app: Flask) -> None:
+    level = getattr(logging, str(app.config.get("LOG_LEVEL", "INFO")).upper(), logging.INFO)
+    app.logger.setLevel(level)
+    logging.getLogger("app").setLevel(level)

@@ -1,0 +1,15 @@
+"""The JSON API: every blueprint is registered here, so the URL map reads in one file."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_smorest import Api
+
+from app.api import accounts
+
+
+def init_api(app: Flask) -> Api:
+    api = Api(app)
+    api.register_blueprint(accounts.bp)
+    app.extensions["healthscore_api"] = api
+    return api

@@ -1,0 +1,89 @@
+"""Database wiring: the declarative base, the engine and the session factory."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Optional
+
+import sqlalchemy as sa
+from flask import Flask, current_app, g
+from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        dt.datetime: sa.DateTime(timezone=True),
+        dict[str, Any]: sa.JSON().with_variant(JSONB(), "postgresql"),
+        list[Optional[float]]: sa.JSON().with_variant(JSONB(), "postgresql"),
+    }
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the web process read while a scoring run writes; foreign keys are off by default.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def make_engine(url: str, *, echo: bool = False) -> sa.Engine:
+    """Create the engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
+    kwargs: dict[str, Any] = {"echo": echo, "future": True}
+    if url.startswith("sqlite"):
+        if url in {"sqlite://", "sqlite:///:memory:"}:
+            # One shared connection so every session sees the same in-memory database.
+            kwargs["poolclass"] = sa.pool.StaticPool
+            kwargs["connect_args"] = {"check_same_thread": False}
+        engine = sa.create_engine(url, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    kwargs["pool_pre_ping"] = True
+    return sa.create_engine(url, **kwargs)
+
+
+def init_db(app: Flask) -> None:
+    """Build the engine and session factory for ``app``; the request session closes at teardown."""
+    engine = make_engine(app.config["DATABASE_URL"], echo=app.config.get("DATABASE_ECHO", False))
+    app.extensions["engine"] = engine
+    app.extensions["sessionmaker"] = sessionmaker(bind=engine, expire_on_commit=False)
+    app.teardown_appcontext(close_session)
+
+
+def get_engine() -> sa.Engine:
+    engine: sa.Engine = current_app.extensions["engine"]
+    return engine
+
+
+def session_factory() -> sessionmaker[Session]:
+    factory: sessionmaker[Session] = current_app.extensions["sessionmaker"]
+    return factory
+
+
+def get_session() -> Session:
+    """The request's session, created on first use (flaskr's ``get_db``)."""
+    if "db_session" not in g:
+        g.db_session = session_factory()()
+    session: Session = g.db_session
+    return session
+
+
+def close_session(_exc: BaseException | None = None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()

@@ -1,0 +1,47 @@
+"""SQLAlchemy models; importing this package registers every table on ``Base.metadata``."""
+
+from app.models.accounts import Account, Contact
+from app.models.enums import (
+    AccountStatus,
+    ContactRole,
+    FeedbackKind,
+    GoalStatus,
+    JobStatus,
+    OutcomeKind,
+    TicketPriority,
+    TicketStatus,
+)
+from app.models.raw import (
+    DailyUsage,
+    Feedback,
+    Goal,
+    LicenseSnapshot,
+    Outcome,
+    SupportTicket,
+    UsageSignal,
+)
+from app.models.scores import HealthScore, JobRun, LatestScore, ScoringConfigVersion
+
+__all__ = [
+    "Account",
+    "AccountStatus",
+    "Contact",
+    "ContactRole",
+    "DailyUsage",
+    "Feedback",
+    "FeedbackKind",
+    "Goal",
+    "GoalStatus",
+    "HealthScore",
+    "JobRun",
+    "JobStatus",
+    "LatestScore",
+    "LicenseSnapshot",
+    "Outcome",
+    "OutcomeKind",
+    "ScoringConfigVersion",
+    "SupportTicket",
+    "TicketPriority",
+    "TicketStatus",
+    "UsageSignal",
+]

@@ -1,0 +1,50 @@
+"""Accounts (customer companies) and their contacts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import Base, utcnow
+from app.models.enums import AccountStatus, ContactRole, enum_type
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(sa.String(128), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(255))
+    owner: Mapped[Optional[str]] = mapped_column(sa.String(255), index=True)  # the CSM (email or handle)
+    segment: Mapped[Optional[str]] = mapped_column(sa.String(64), index=True)
+    arr: Mapped[float] = mapped_column(sa.Float, default=0.0)  # annual recurring revenue
+    contract_start: Mapped[dt.date] = mapped_column(sa.Date)
+    renewal_date: Mapped[Optional[dt.date]] = mapped_column(sa.Date)
+    seats_purchased: Mapped[int] = mapped_column(default=0)
+    status: Mapped[AccountStatus] = mapped_column(
+        enum_type(AccountStatus, "account_status"), default=AccountStatus.ACTIVE, index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    contacts: Mapped[list[Contact]] = relationship(back_populates="account", passive_deletes=True)
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+    __table_args__ = (sa.UniqueConstraint("source", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(sa.String(64), default="manual")
+    external_id: Mapped[str] = mapped_column(sa.String(128))
+    name: Mapped[Optional[str]] = mapped_column(sa.String(255))
+    email: Mapped[Optional[str]] = mapped_column(sa.String(255))
+    role: Mapped[ContactRole] = mapped_column(enum_type(ContactRole, "contact_role"))
+    added_on: Mapped[dt.date] = mapped_column(sa.Date)
+    removed_on: Mapped[Optional[dt.date]] = mapped_column(sa.Date)
+
+    account: Mapped[Account] = relationship(back_populates="contacts")

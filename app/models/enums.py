@@ -1,0 +1,72 @@
+"""Enumerations stored in the database (as checked strings, portable across SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import sqlalchemy as sa
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "active"
+    CHURNED = "churned"
+    RENEWED = "renewed"
+
+
+class ContactRole(StrEnum):
+    ADMIN = "admin"
+    CHAMPION = "champion"
+    USER = "user"
+
+
+class TicketPriority(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class TicketStatus(StrEnum):
+    OPEN = "open"
+    PENDING = "pending"
+    SOLVED = "solved"
+    CLOSED = "closed"
+
+
+class FeedbackKind(StrEnum):
+    NPS = "nps"  # 0-10
+    CSAT = "csat"  # 1-5
+    CSM_SENTIMENT = "csm_sentiment"  # 1-5, from the account's CSM
+
+
+class GoalStatus(StrEnum):
+    OPEN = "open"
+    ACHIEVED = "achieved"
+    MISSED = "missed"
+    CANCELLED = "cancelled"
+
+
+class OutcomeKind(StrEnum):
+    RENEWED = "renewed"
+    CHURNED = "churned"
+    EXPANDED = "expanded"
+    DOWNGRADED = "downgraded"
+
+
+class JobStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+def enum_type(enum: type[StrEnum], name: str) -> sa.Enum:
+    """A VARCHAR with a CHECK constraint holding the enum's values (no native PostgreSQL enum)."""
+    return sa.Enum(
+        enum,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=max(len(v.value) for v in enum),
+        values_callable=lambda e: [member.value for member in e],
+        validate_strings=True,
+    )

@@ -1,0 +1,89 @@
+"""Scoring-config versions, daily health-score history, the latest score per account, and job runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Optional
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, utcnow
+from app.models.enums import JobStatus, enum_type
+from scoring.health import Band
+from scoring.stage import LifecycleStage
+
+
+class ScoringConfigVersion(Base):
+    """One version of the health model; exactly one is active."""
+
+    __tablename__ = "scoring_config_versions"
+    __table_args__ = (
+        # At most one active version, enforced by the database on both dialects.
+        sa.Index(
+            "uq_scoring_config_versions_active",
+            "active",
+            unique=True,
+            sqlite_where=sa.text("active"),
+            postgresql_where=sa.text("active"),
+        ),
+    )
+
+    version: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    config: Mapped[dict[str, Any]]
+    author: Mapped[str] = mapped_column(sa.String(255))
+    comment: Mapped[str] = mapped_column(sa.Text, default="")
+    active: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class _ScoreColumns:
+    """Columns shared by the history and the latest-score tables."""
+
+    day: Mapped[dt.date] = mapped_column(sa.Date)
+    config_version: Mapped[int] = mapped_column(sa.ForeignKey("scoring_config_versions.version"))
+    stage: Mapped[LifecycleStage] = mapped_column(enum_type(LifecycleStage, "lifecycle_stage"))
+    score: Mapped[Optional[float]]
+    band: Mapped[Optional[Band]] = mapped_column(enum_type(Band, "health_band"))
+    completeness: Mapped[float]
+    # Raw measure values in the order of the config version's measures (null: no data). Scores
+    # and drivers are derived from them and the (immutable) config version when read.
+    measure_values: Mapped[list[Optional[float]]]
+
+
+class HealthScore(_ScoreColumns, Base):
+    """Score history: one row per account per day; re-scoring a day replaces its rows."""
+
+    __tablename__ = "health_scores"
+    __table_args__ = (sa.Index("ix_health_scores_day", "day"),)
+
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(sa.Date, primary_key=True)
+
+
+class LatestScore(_ScoreColumns, Base):
+    """The most recent score per account: what every read path uses instead of scanning history."""
+
+    __tablename__ = "latest_scores"
+    __table_args__ = (sa.Index("ix_latest_scores_band_score", "band", "score"),)
+
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    score_change_7d: Mapped[Optional[float]]
+    score_change_30d: Mapped[Optional[float]]
+    scored_at: Mapped[dt.datetime] = mapped_column(server_default=sa.func.now())
+
+
+class JobRun(Base):
+    """One run of a job (scoring run, pull, dispatch): when, how it ended, what it counted."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (sa.Index("ix_job_runs_job_started_at", "job", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job: Mapped[str] = mapped_column(sa.String(64))
+    status: Mapped[JobStatus] = mapped_column(enum_type(JobStatus, "job_status"), default=JobStatus.RUNNING)
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[Optional[str]] = mapped_column(sa.Text)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[Optional[dt.datetime]]

@@ -1,0 +1,1 @@
+"""Use cases: functions ``(session, *, ports..., args...)`` that never commit."""

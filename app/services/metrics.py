@@ -1,0 +1,306 @@
+"""Raw measure values for every scored account as of a date, by set-based SQL.
+
+A fixed number of queries per run, whatever the number of accounts: each query aggregates one
+raw table per account and returns at most one row per account; numpy aligns the results.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.models import (
+    Account,
+    AccountStatus,
+    DailyUsage,
+    Feedback,
+    FeedbackKind,
+    Goal,
+    GoalStatus,
+    LicenseSnapshot,
+    SupportTicket,
+    TicketPriority,
+    UsageSignal,
+)
+from scoring.measures import MEASURE_CATALOG
+
+USAGE_WINDOW_DAYS = 30  # current window; the trend compares it with the 30 days before
+TICKET_LOOKBACK_DAYS = 365
+SLA_WINDOW_DAYS = 90
+FEEDBACK_WINDOW_DAYS = 180
+#: days_since_last_login when the account has usage but no login in the two usage windows
+NO_RECENT_LOGIN_DAYS = 2 * USAGE_WINDOW_DAYS + 1
+
+PRIORITY_WEIGHT = {
+    TicketPriority.URGENT: 4.0,
+    TicketPriority.HIGH: 2.0,
+    TicketPriority.NORMAL: 1.0,
+    TicketPriority.LOW: 0.5,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioMeasures:
+    """Every scored account's inputs as of a date, as column arrays in account-id order."""
+
+    as_of: dt.date
+    account_id: np.ndarray  # int64, ascending
+    arr: np.ndarray  # float64
+    contract_start: np.ndarray  # datetime64[D]
+    renewal_date: np.ndarray  # datetime64[D], NaT when unknown
+    first_value_on: np.ndarray  # datetime64[D], NaT when first value not reached by as_of
+    raw: dict[str, np.ndarray]  # measure name -> float64 (n,), NaN where there is no data
+
+    def matrix(self, names: tuple[str, ...]) -> np.ndarray:
+        """The (m, n) raw matrix in the order of ``names`` (a model's measures)."""
+        if not names:
+            return np.empty((0, self.account_id.size))
+        return np.vstack([self.raw[name] for name in names])
+
+
+def _days(values: list[object]) -> np.ndarray:
+    return np.array(values, dtype="datetime64[D]") if values else np.empty(0, dtype="datetime64[D]")
+
+
+def _align(ids: np.ndarray, found_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in ``ids`` (sorted) of ``found_ids``, and a mask of the ones present."""
+    if ids.size == 0 or found_ids.size == 0:
+        return np.zeros(found_ids.size, dtype=np.int64), np.zeros(found_ids.size, dtype=bool)
+    pos = np.searchsorted(ids, found_ids)
+    pos = np.minimum(pos, ids.size - 1)
+    return pos, ids[pos] == found_ids
+
+
+def _scatter(ids: np.ndarray, found_ids: np.ndarray, values: np.ndarray, fill: float = np.nan) -> np.ndarray:
+    out = np.full(ids.size, fill, dtype=np.float64)
+    pos, ok = _align(ids, found_ids)
+    out[pos[ok]] = values[ok]
+    return out
+
+
+def _columns(rows: list[sa.Row], count: int) -> list[np.ndarray]:
+    """Numeric result columns as float64 arrays (NULL becomes NaN), converted in one call."""
+    array = np.array(rows, dtype=np.float64).reshape(len(rows), count)
+    return [array[:, i] for i in range(count)]
+
+
+def _day_column(rows: list[sa.Row], index: int) -> np.ndarray:
+    return _days([row[index] for row in rows])
+
+
+def compute_measures(session: Session, *, as_of: dt.date, first_value_signal: str) -> PortfolioMeasures:
+    """Compute every catalog measure for every account that is not churned, as of ``as_of``.
+
+    Nothing dated after ``as_of`` is read. A measure is NaN (no data) when its raw table has
+    nothing for the account in the measure's window: no usage row ever (adoption), no license
+    snapshot, no ticket in the last year (support), no response in the last 180 days
+    (feedback), no goal due or achieved (outcomes). See docs/scoring.md for each definition.
+    """
+    day = sa.literal(as_of, sa.Date)
+    end_ts = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+
+    # 1. Accounts, with whether they ever had usage (an index seek each, on account_id, day).
+    has_usage = (
+        sa.select(sa.literal(1))
+        .where(DailyUsage.account_id == Account.id, DailyUsage.day <= as_of)
+        .exists()
+    )
+    rows = session.execute(
+        sa.select(
+            Account.id,
+            Account.arr,
+            Account.contract_start,
+            Account.renewal_date,
+            Account.seats_purchased,
+            sa.case((has_usage, 1), else_=0),
+        )
+        .where(Account.status != AccountStatus.CHURNED)
+        .order_by(Account.id)
+    ).all()
+    n = len(rows)
+    ids_col, arr, seats, usage_col = _columns([(r[0], r[1], r[4], r[5]) for r in rows], 4)
+    ids = ids_col.astype(np.int64)
+    contract_start = _day_column(rows, 2)
+    renewal_date = _day_column(rows, 3)
+    ever_used = usage_col > 0
+    as_of_day = np.datetime64(as_of, "D")
+
+    # 2. First value: the first day of the configured product signal.
+    fv_rows = session.execute(
+        sa.select(UsageSignal.account_id, sa.func.min(UsageSignal.day))
+        .where(UsageSignal.signal == first_value_signal, UsageSignal.day <= as_of)
+        .group_by(UsageSignal.account_id)
+    ).all()
+    first_value_on = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
+    if fv_rows:
+        (fv_ids,) = _columns([(r[0],) for r in fv_rows], 1)
+        pos, ok = _align(ids, fv_ids.astype(np.int64))
+        first_value_on[pos[ok]] = _day_column(fv_rows, 1)[ok]
+
+    # 3. Usage over the last two 30-day windows (the heaviest query: one pass, conditional sums).
+    window_start = as_of - dt.timedelta(days=2 * USAGE_WINDOW_DAYS)
+    current_start = as_of - dt.timedelta(days=USAGE_WINDOW_DAYS)
+    in_current = DailyUsage.day > current_start
+    usage_rows = session.execute(
+        sa.select(
+            DailyUsage.account_id,
+            sa.func.sum(sa.case((in_current, DailyUsage.active_users), else_=0)),
+            sa.func.sum(sa.case((in_current, 0), else_=DailyUsage.active_users)),
+            sa.func.sum(sa.case((in_current, DailyUsage.logins), else_=0)),
+            sa.func.sum(sa.case((in_current, DailyUsage.key_feature_uses), else_=0)),
+            sa.func.max(sa.case((DailyUsage.logins > 0, DailyUsage.day), else_=None)),
+        )
+        .where(DailyUsage.day > window_start, DailyUsage.day <= as_of)
+        .group_by(DailyUsage.account_id)
+    ).all()
+    u_ids, u_cur, u_prev, u_logins, u_kf = _columns([r[:5] for r in usage_rows], 5)
+    u_ids = u_ids.astype(np.int64)
+    in_window = np.isin(ids, u_ids)
+    # Accounts with usage history but no row in the windows had no activity: zeros, not NaN.
+    zero_if_used = np.where(ever_used, 0.0, np.nan)
+    cur_active = np.where(in_window, _scatter(ids, u_ids, u_cur), zero_if_used)
+    prev_active = np.where(in_window, _scatter(ids, u_ids, u_prev), zero_if_used)
+    logins = np.where(in_window, _scatter(ids, u_ids, u_logins), zero_if_used)
+    key_uses = np.where(in_window, _scatter(ids, u_ids, u_kf), zero_if_used)
+    last_login = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
+    if usage_rows:
+        pos, ok = _align(ids, u_ids)
+        last_login[pos[ok]] = _day_column(usage_rows, 5)[ok]
+
+    days_since_start = (as_of_day - contract_start).astype(np.int64)
+    # Young accounts: average over the days since contract start, not the whole window.
+    days_in_window = np.clip(days_since_start + 1, 1, USAGE_WINDOW_DAYS).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        active_user_ratio = np.where(seats > 0, cur_active / days_in_window / seats, np.nan)
+        # Rows in the windows but no active users in either: flat (0 %); usage history but no row
+        # in the windows: it fell away (-100 %). Accounts younger than both windows have no trend.
+        trend = np.where(
+            prev_active > 0,
+            (cur_active - prev_active) / prev_active * 100.0,
+            np.where(cur_active > 0, 100.0, np.where(in_window, 0.0, -100.0)),
+        )
+        trend = np.where(ever_used & (days_since_start >= 2 * USAGE_WINDOW_DAYS), trend, np.nan)
+        key_feature = np.where(logins > 0, key_uses / logins, np.where(ever_used, 0.0, np.nan))
+    days_since_login = np.where(
+        np.isnat(last_login), np.where(ever_used, float(NO_RECENT_LOGIN_DAYS), np.nan),
+        (as_of_day - last_login).astype(np.int64).astype(np.float64),
+    )
+
+    # 4. License: the latest snapshot on or before as_of.
+    latest = (
+        sa.select(LicenseSnapshot.account_id, sa.func.max(LicenseSnapshot.day).label("day"))
+        .where(LicenseSnapshot.day <= as_of)
+        .group_by(LicenseSnapshot.account_id)
+        .subquery()
+    )
+    lic_rows = session.execute(
+        sa.select(LicenseSnapshot.account_id, LicenseSnapshot.seats_purchased, LicenseSnapshot.seats_active).join(
+            latest,
+            sa.and_(LicenseSnapshot.account_id == latest.c.account_id, LicenseSnapshot.day == latest.c.day),
+        )
+    ).all()
+    l_ids, l_purchased, l_active = _columns(lic_rows, 3)
+    purchased = _scatter(ids, l_ids.astype(np.int64), l_purchased)
+    purchased = np.where(np.isnan(purchased) | (purchased <= 0), np.where(seats > 0, seats, np.nan), purchased)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        utilization = _scatter(ids, l_ids.astype(np.int64), l_active) / purchased
+
+    # 5. Support tickets: open load by priority as of the date, SLA breaches in 90 days.
+    ticket_since = dt.datetime.combine(as_of - dt.timedelta(days=TICKET_LOOKBACK_DAYS), dt.time(), tzinfo=dt.UTC)
+    sla_since = end_ts - dt.timedelta(days=SLA_WINDOW_DAYS)
+    is_open = sa.and_(
+        SupportTicket.opened_at < end_ts,
+        sa.or_(SupportTicket.closed_at.is_(None), SupportTicket.closed_at >= end_ts),
+    )
+    priority_weight = sa.case(
+        *((SupportTicket.priority == p, sa.literal(w, sa.Float)) for p, w in PRIORITY_WEIGHT.items()),
+        else_=sa.literal(1.0, sa.Float),
+    )
+    ticket_rows = session.execute(
+        sa.select(
+            SupportTicket.account_id,
+            sa.func.sum(sa.case((is_open, priority_weight), else_=sa.literal(0.0, sa.Float))),
+            sa.func.sum(sa.case((sa.and_(SupportTicket.sla_breached, SupportTicket.opened_at >= sla_since), 1), else_=0)),
+        )
+        .where(SupportTicket.opened_at >= ticket_since, SupportTicket.opened_at < end_ts)
+        .group_by(SupportTicket.account_id)
+    ).all()
+    t_ids, t_load, t_breaches = _columns(ticket_rows, 3)
+    open_load = _scatter(ids, t_ids.astype(np.int64), t_load)
+    breaches = _scatter(ids, t_ids.astype(np.int64), t_breaches)
+
+    # 6. Feedback in the last 180 days: account NPS, CSAT average, latest CSM sentiment.
+    fb_since = as_of - dt.timedelta(days=FEEDBACK_WINDOW_DAYS)
+    nps_kind = Feedback.kind == FeedbackKind.NPS
+    csat_kind = Feedback.kind == FeedbackKind.CSAT
+    fb_rows = session.execute(
+        sa.select(
+            Feedback.account_id,
+            sa.func.sum(sa.case((sa.and_(nps_kind, Feedback.score >= 9), 1), else_=0)),
+            sa.func.sum(sa.case((sa.and_(nps_kind, Feedback.score <= 6), 1), else_=0)),
+            sa.func.sum(sa.case((nps_kind, 1), else_=0)),
+            sa.func.avg(sa.case((csat_kind, Feedback.score), else_=None)),
+        )
+        .where(Feedback.day > fb_since, Feedback.day <= day)
+        .group_by(Feedback.account_id)
+    ).all()
+    f_ids, f_pro, f_det, f_n, f_csat = _columns(fb_rows, 5)
+    f_ids = f_ids.astype(np.int64)
+    nps_n = _scatter(ids, f_ids, f_n, fill=0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        nps = np.where(
+            nps_n > 0,
+            (_scatter(ids, f_ids, f_pro) - _scatter(ids, f_ids, f_det)) / nps_n * 100.0,
+            np.nan,
+        )
+    csat = _scatter(ids, f_ids, f_csat)
+    # Latest sentiment per account: rows ordered by account then date; the last of each run wins.
+    sentiment_rows = session.execute(
+        sa.select(Feedback.account_id, Feedback.score)
+        .where(Feedback.kind == FeedbackKind.CSM_SENTIMENT, Feedback.day > fb_since, Feedback.day <= day)
+        .order_by(Feedback.account_id, Feedback.day, Feedback.id)
+    ).all()
+    sentiment = np.full(n, np.nan)
+    if sentiment_rows:
+        s_ids, s_scores = _columns(sentiment_rows, 2)
+        s_ids = s_ids.astype(np.int64)
+        last = np.r_[s_ids[1:] != s_ids[:-1], True]
+        sentiment = _scatter(ids, s_ids[last], s_scores[last])
+
+    # 7. Success-plan goals: achieved out of achieved, missed or due by the date.
+    achieved = sa.and_(Goal.achieved_on.is_not(None), Goal.achieved_on <= as_of)
+    due = sa.or_(achieved, sa.and_(Goal.due_on.is_not(None), Goal.due_on <= as_of))
+    goal_rows = session.execute(
+        sa.select(
+            Goal.account_id,
+            sa.func.sum(sa.case((achieved, 1), else_=0)),
+            sa.func.sum(sa.case((due, 1), else_=0)),
+        )
+        .where(Goal.created_on <= as_of, Goal.status != GoalStatus.CANCELLED)
+        .group_by(Goal.account_id)
+    ).all()
+    g_ids, g_achieved, g_due = _columns(goal_rows, 3)
+    g_ids = g_ids.astype(np.int64)
+    goals_due = _scatter(ids, g_ids, g_due, fill=0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        goals_ratio = np.where(goals_due > 0, _scatter(ids, g_ids, g_achieved) / goals_due, np.nan)
+
+    raw = {
+        "goals_achieved_ratio": goals_ratio,
+        "active_user_ratio": active_user_ratio,
+        "usage_trend_pct": trend,
+        "key_feature_adoption_ratio": key_feature,
+        "days_since_last_login": days_since_login,
+        "license_utilization_ratio": utilization,
+        "open_ticket_load": open_load,
+        "sla_breaches_90d": breaches,
+        "nps": nps,
+        "csat_avg": csat,
+        "csm_sentiment": sentiment,
+    }
+    assert raw.keys() == MEASURE_CATALOG.keys()
+    return PortfolioMeasures(as_of, ids, arr, contract_start, renewal_date, first_value_on, raw)

@@ -1,0 +1,54 @@
+"""Scoring-config versions: the active health model, and seeding version 1 from the default file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.errors import NotFound
+from app.models import ScoringConfigVersion
+from scoring.model import ScoringModel, default_config_dict, model_from_dict
+
+
+def ensure_default_config(session: Session, *, author: str = "system") -> ScoringConfigVersion:
+    """Store the shipped default config as version 1 and activate it, unless a version exists.
+
+    Returns the active version. Idempotent.
+    """
+    active = session.scalar(sa.select(ScoringConfigVersion).where(ScoringConfigVersion.active))
+    if active is not None:
+        return active
+    if session.scalar(sa.select(sa.func.count()).select_from(ScoringConfigVersion)):
+        raise NotFound("No scoring config version is active; activate one.")
+    data = default_config_dict()
+    model_from_dict(data)  # the shipped file must itself be valid
+    version = ScoringConfigVersion(
+        version=1, config=data, author=author, comment="Default scoring config", active=True
+    )
+    session.add(version)
+    session.flush()
+    return version
+
+
+def get_active_model(session: Session) -> tuple[int, ScoringModel]:
+    """The active config version number and its model (creating version 1 on a fresh database)."""
+    version = ensure_default_config(session)
+    return version.version, model_from_dict(version.config)
+
+
+def load_models(session: Session, versions: set[int]) -> dict[int, ScoringModel]:
+    """The models of the given config versions (for explaining stored scores)."""
+    if not versions:
+        return {}
+    rows = session.execute(
+        sa.select(ScoringConfigVersion.version, ScoringConfigVersion.config).where(
+            ScoringConfigVersion.version.in_(versions)
+        )
+    ).all()
+    return {version: model_from_dict(config) for version, config in rows}
+
+
+def config_of(model: ScoringModel) -> dict[str, Any]:
+    return model.to_dict()

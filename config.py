@@ -1,0 +1,188 @@
+"""Configuration read from environment variables when the app is created, never at import."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import ClassVar
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_INSTANCE_DIR = HERE / "instance"
+
+
+class ConfigError(RuntimeError):
+    """Raised when the configuration is incomplete or malformed; the message names every problem."""
+
+
+def env_str(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
+    value = env.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip()
+
+
+def env_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env_str(env, name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env_str(env, name)
+    if raw is None:
+        return default
+    lowered = raw.lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be a boolean (true/false), got {raw!r}")
+
+
+def default_database_url(instance_dir: Path = DEFAULT_INSTANCE_DIR) -> str:
+    return f"sqlite:///{instance_dir / 'healthscore.db'}"
+
+
+def normalize_database_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL URLs that do not name a driver (``postgres://`` included)."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+@dataclass
+class Config:
+    """Safe defaults for a local run; ``from_env`` overlays the environment."""
+
+    ENV_NAME = "default"
+
+    SECRET_KEY: str = "dev-only-not-secret"
+    DATABASE_URL: str = field(default_factory=default_database_url)
+    DATABASE_ECHO: bool = False
+    # Scoring
+    SCORING_CONFIG_FILE: str | None = None
+    # Scheduler (used by `flask scheduler run`)
+    SCHEDULER_TIMEZONE: str = "UTC"
+    SCORE_DAILY_AT: str = "02:00"
+    # Alerts
+    PUBLIC_BASE_URL: str = "http://127.0.0.1:5000"
+    SLACK_WEBHOOK_URL: str | None = None
+    SMTP_HOST: str | None = None
+    SMTP_PORT: int = 587
+    SMTP_USERNAME: str | None = None
+    SMTP_PASSWORD: str | None = None
+    SMTP_SECURITY: str = "starttls"
+    ALERT_EMAIL_FROM: str | None = None
+    # API
+    API_MAX_PAGE_SIZE: int = 100
+    LOG_LEVEL: str = "INFO"
+    TESTING: bool = False
+
+    #: variables a production deployment must set explicitly
+    REQUIRED: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        """Build a config from ``env`` (default ``os.environ``); read when called, never at import."""
+        env = os.environ if env is None else env
+        base = cls()
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            name = f.name
+            current = getattr(base, name)
+            key = f"HS_{name}"
+            # The common deployment names work without the HS_ prefix too.
+            raw_name = key if key in env else name if name in _UNPREFIXED else key
+            if isinstance(current, bool):
+                values[name] = env_bool(env, raw_name, current)
+            elif isinstance(current, int):
+                values[name] = env_int(env, raw_name, current)
+            else:
+                values[name] = env_str(env, raw_name, current)
+        config = cls(**values)  # type: ignore[arg-type]
+        config.DATABASE_URL = normalize_database_url(config.DATABASE_URL)
+        config.validate(env)
+        return config
+
+    def missing(self, env: Mapping[str, str]) -> list[str]:
+        missing = []
+        for name in self.REQUIRED:
+            if env_str(env, name) is None and env_str(env, f"HS_{name}") is None:
+                missing.append(name)
+        return missing
+
+    def validate(self, env: Mapping[str, str]) -> None:
+        problems = [f"{name} is not set" for name in self.missing(env)]
+        if self.SMTP_SECURITY not in {"none", "starttls", "ssl"}:
+            problems.append(f"SMTP_SECURITY must be none, starttls or ssl, got {self.SMTP_SECURITY!r}")
+        if problems:
+            raise ConfigError(
+                f"{self.ENV_NAME} configuration refused: " + "; ".join(problems)
+            )
+
+    def as_flask_mapping(self) -> dict[str, object]:
+        mapping = {f.name: getattr(self, f.name) for f in fields(self)}
+        mapping["ENV_NAME"] = self.ENV_NAME
+        return mapping
+
+
+# Variables that deployments conventionally set without a prefix (12-factor style).
+_UNPREFIXED = frozenset(
+    {
+        "DATABASE_URL",
+        "SECRET_KEY",
+        "SLACK_WEBHOOK_URL",
+        "SMTP_HOST",
+        "SMTP_PORT",
+        "SMTP_USERNAME",
+        "SMTP_PASSWORD",
+        "SMTP_SECURITY",
+        "ALERT_EMAIL_FROM",
+        "PUBLIC_BASE_URL",
+        "LOG_LEVEL",
+    }
+)
+
+
+@dataclass
+class DevelopmentConfig(Config):
+    ENV_NAME = "development"
+
+
+@dataclass
+class TestConfig(Config):
+    ENV_NAME = "test"
+    TESTING: bool = True
+    DATABASE_URL: str = "sqlite://"
+
+
+@dataclass
+class ProductionConfig(Config):
+    ENV_NAME = "production"
+    REQUIRED: ClassVar[tuple[str, ...]] = ("DATABASE_URL", "SECRET_KEY", "PUBLIC_BASE_URL")
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "development": DevelopmentConfig,
+    "production": ProductionConfig,
+    "test": TestConfig,
+}
+
+
+def config_from_env(env: Mapping[str, str] | None = None) -> Config:
+    """Pick the config class from ``HS_ENV`` (development by default) and read the environment."""
+    env = os.environ if env is None else env
+    name = (env_str(env, "HS_ENV") or "development").lower()
+    try:
+        cls = CONFIGS[name]
+    except KeyError:
+        raise ConfigError(f"HS_ENV must be one of {', '.join(sorted(CONFIGS))}, got {name!r}") from None
+    return cls.from_env(env)

@@ -1,0 +1,1 @@
+"""The pure scoring core: lifecycle stages, measures, the weighted health score, bands and drivers."""
