@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import ClassVar
 from pathlib import Path
+from typing import ClassVar
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_INSTANCE_DIR = HERE / "instance"
@@ -124,9 +124,7 @@ class Config:
         if self.SMTP_SECURITY not in {"none", "starttls", "ssl"}:
             problems.append(f"SMTP_SECURITY must be none, starttls or ssl, got {self.SMTP_SECURITY!r}")
         if problems:
-            raise ConfigError(
-                f"{self.ENV_NAME} configuration refused: " + "; ".join(problems)
-            )
+            raise ConfigError(f"{self.ENV_NAME} configuration refused: " + "; ".join(problems))
 
     def as_flask_mapping(self) -> dict[str, object]:
         mapping = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -159,6 +157,7 @@ class DevelopmentConfig(Config):
 
 @dataclass
 class TestConfig(Config):
+    __test__ = False  # not a pytest test class, despite the name
     ENV_NAME = "test"
     TESTING: bool = True
     DATABASE_URL: str = "sqlite://"

@@ -6,13 +6,14 @@ import datetime as dt
 import sys
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import AppGroup
 from tqdm import tqdm
 
 from app import migrate
 from app.db import get_engine, session_factory
 from app.job_runs import run_recorded
+from app.services.demo import clear_demo, seed_demo
 from app.services.scoring import STEPS, ScoringRunSummary, run_scoring
 
 db_cli = AppGroup("db", help="Database schema migrations (alembic).")
@@ -41,7 +42,9 @@ def db_upgrade(revision: str) -> None:
     """Apply migrations up to REVISION (default: head)."""
     engine = get_engine()
     migrate.upgrade(engine, revision)
-    click.echo(f"Database at revision {migrate.current_revision(engine)} ({engine.url.render_as_string(hide_password=True)})")
+    click.echo(
+        f"Database at revision {migrate.current_revision(engine)} ({engine.url.render_as_string(hide_password=True)})"
+    )
 
 
 @db_cli.command("downgrade")
@@ -73,23 +76,48 @@ def db_check() -> None:
 
 @score_cli.command("run")
 @click.option("--as-of", "as_of", type=DATE, default=None, help="Score as of this date (default: today, UTC).")
-def score_run(as_of: dt.date | None) -> None:
-    """Score every active account and print a one-line summary."""
+@click.option(
+    "--days",
+    type=click.IntRange(1, 3_650),
+    default=1,
+    show_default=True,
+    help="Score each of the DAYS days ending at --as-of, oldest first (a back-fill of history).",
+)
+def score_run(as_of: dt.date | None, days: int) -> None:
+    """Score every active account and print a one-line summary per day scored."""
     as_of = as_of or dt.datetime.now(dt.UTC).date()
     show = sys.stderr.isatty()
-    with tqdm(total=len(STEPS), desc="scoring", unit="step", disable=not show, leave=False) as bar:
+    for offset in range(days - 1, -1, -1):
+        day = as_of - dt.timedelta(days=offset)
+        with tqdm(total=len(STEPS), desc=f"scoring {day}", unit="step", disable=not show, leave=False) as bar:
 
-        def progress(step: str) -> None:
-            bar.set_postfix_str(step)
-            bar.update(1)
+            def progress(step: str, bar: tqdm = bar) -> None:  # type: ignore[type-arg]
+                bar.set_postfix_str(step)
+                bar.update(1)
 
-        summary = run_recorded(
-            session_factory(),
-            "score",
-            {"as_of": as_of.isoformat()},
-            lambda session: run_scoring(session, as_of=as_of, progress=progress),
-            ScoringRunSummary.counts,
-        )
+            summary = run_recorded(
+                session_factory(),
+                "score",
+                {"as_of": day.isoformat()},
+                lambda session, day=day, progress=progress: run_scoring(session, as_of=day, progress=progress),
+                ScoringRunSummary.counts,
+            )
+        click.echo(summary.one_line())
+
+
+@demo_cli.command("seed")
+@click.option("--accounts", type=click.IntRange(1, 2_000_000), default=500, show_default=True)
+@click.option("--days", type=click.IntRange(1, 3_650), default=120, show_default=True, help="Days of usage history.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Random seed: the same seed gives the same data.")
+@click.option("--as-of", "as_of", type=DATE, default=None, help="Last day of the data (default: today, UTC).")
+@click.option("--replace", is_flag=True, help="Delete every account and all data first.")
+def demo_seed(accounts: int, days: int, seed: int, as_of: dt.date | None, replace: bool) -> None:
+    """Generate reproducible, realistic demo data (accounts, usage, tickets, feedback, outcomes...)."""
+    as_of = as_of or dt.datetime.now(dt.UTC).date()
+    with session_factory().begin() as session:
+        if replace:
+            clear_demo(session)
+        summary = seed_demo(session, accounts=accounts, days=days, seed=seed, as_of=as_of)
     click.echo(summary.one_line())
 
 
@@ -97,6 +125,3 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(score_cli)
     app.cli.add_command(demo_cli)
-
-
-__all__ = ["register_cli", "current_app"]

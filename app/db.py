@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Optional
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, current_app, g
@@ -29,7 +29,7 @@ class Base(DeclarativeBase):
     type_annotation_map = {
         dt.datetime: sa.DateTime(timezone=True),
         dict[str, Any]: sa.JSON().with_variant(JSONB(), "postgresql"),
-        list[Optional[float]]: sa.JSON().with_variant(JSONB(), "postgresql"),
+        list[float | None]: sa.JSON().with_variant(JSONB(), "postgresql"),
     }
 
 

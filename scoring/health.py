@@ -9,6 +9,7 @@ import numpy as np
 
 from scoring.measures import score_measure
 from scoring.model import ScoringModel
+from scoring.stage import STAGES
 
 
 class Band(StrEnum):
@@ -62,13 +63,18 @@ def compute_health(raw: np.ndarray, stage: np.ndarray, model: ScoringModel) -> H
     column per account, NaN where there is no data; ``stage`` is (n,) stage codes (see
     ``scoring.stage.STAGES``). Pure and vectorized: each step is an array operation over a
     block of accounts; the only Python loops are over blocks and over the model's measures.
-    Raises ``ValueError`` when the shapes do not match the model.
+    Raises ``ValueError`` when the shapes do not match the model or a stage code is out of range.
     """
+    if raw.ndim != 2:
+        raise ValueError(f"raw must be 2-D (measures, accounts), got {raw.ndim}-D")
     m, n = raw.shape
     if m != len(model.measures):
         raise ValueError(f"raw has {m} measure rows, the model has {len(model.measures)}")
     if stage.shape != (n,):
         raise ValueError("stage must have one entry per account")
+    # ``take`` below would silently read a negative code from the end (-1 as pre-renewal).
+    if n and (stage.min() < 0 or stage.max() >= len(STAGES)):
+        raise ValueError(f"stage codes must be in 0..{len(STAGES) - 1}")
     score = np.empty(n, dtype=np.float64)
     completeness = np.empty(n, dtype=np.float64)
     measure_scores = np.empty((m, n), dtype=np.float32)
@@ -95,8 +101,10 @@ def compute_health(raw: np.ndarray, stage: np.ndarray, model: ScoringModel) -> H
         with np.errstate(invalid="ignore", divide="ignore"):
             block_score = weighted / total  # NaN where no weighted measure has data
             inverse_total = np.where(total > 0, 1.0 / total, 0.0)
-        score[block] = block_score
-        completeness[block] = total
+        # Rounding can land an ulp outside the bounds (100.00000000000001, completeness
+        # 1.0000000000000002); clamp so 0-100 and 0-1 hold exactly. NaN passes through.
+        score[block] = np.clip(block_score, 0.0, 100.0)
+        completeness[block] = np.minimum(total, 1.0)
         for j, (s, w) in enumerate(zip(scores, weights, strict=True)):
             measure_scores[j, block] = s
             # (s - neutral) * w / total: NaN where s has no data, 0 where the stage has no weight.

@@ -98,20 +98,22 @@ def score_measure(raw: np.ndarray, thresholds: np.ndarray, direction: Direction)
     """Map raw values to 0-100 by linear interpolation between ascending ``thresholds``.
 
     The thresholds get evenly spaced scores: 0 for the first and 100 for the last when higher
-    is better, the reverse when lower is better; values outside are clamped. NaN (no data)
-    stays NaN. Written as a sum of clamped segments rather than ``np.interp``: the same
-    values, about twice as fast, and NaN propagates through ``minimum``/``maximum``.
+    is better, the reverse when lower is better; values outside are clamped, +-inf included.
+    NaN (no data) stays NaN. Written as a sum of clamped segments rather than ``np.interp``:
+    the same values, about twice as fast, and NaN propagates through ``minimum``/``maximum``.
     """
     segments = thresholds.size - 1
     step = 100.0 / segments
     out = np.zeros(raw.shape, dtype=np.float64)
     tmp = np.empty(raw.shape, dtype=np.float64)
-    for i in range(segments):
-        np.subtract(raw, thresholds[i], out=tmp)
-        tmp *= step / (thresholds[i + 1] - thresholds[i])
-        np.minimum(tmp, step, out=tmp)
-        np.maximum(tmp, 0.0, out=tmp)
-        out += tmp
-    if direction is Direction.LOWER_IS_BETTER:
+    # A huge finite raw value may overflow to +-inf on the way; the clamp makes that harmless.
+    with np.errstate(over="ignore"):
+        for i in range(segments):
+            np.subtract(raw, thresholds[i], out=tmp)
+            tmp *= step / (thresholds[i + 1] - thresholds[i])
+            np.minimum(tmp, step, out=tmp)
+            np.maximum(tmp, 0.0, out=tmp)
+            out += tmp
+    if direction == Direction.LOWER_IS_BETTER:  # equality: a plain string works too
         np.subtract(100.0, out, out=out)
     return out

@@ -13,6 +13,11 @@ from scoring.measures import MEASURE_CATALOG, Direction, MeasureGroup
 from scoring.stage import STAGES, LifecycleStage, StageRules
 
 
+#: Bounds that keep the interpolation exact (no overflow, no division by a vanishing gap).
+MAX_THRESHOLD = 1e9
+MIN_THRESHOLD_GAP = 1e-9
+
+
 class ScoringConfigError(ValueError):
     """A scoring config that breaks an invariant; ``errors`` maps field paths to messages."""
 
@@ -50,7 +55,7 @@ class ScoringModel:
     measures: tuple[Measure, ...]
     weights: dict[LifecycleStage, dict[str, float]]
     bands: Bands = Bands()
-    stage_rules: StageRules = StageRules()
+    stage_rules: StageRules = field(default_factory=StageRules)
     neutral_score: float = 50.0
     # Derived arrays, filled in __post_init__.
     weight_matrix: np.ndarray = field(init=False, repr=False, compare=False)
@@ -63,6 +68,8 @@ class ScoringModel:
         matrix = np.zeros((len(STAGES), len(names)), dtype=np.float64)
         for code, stage in enumerate(STAGES):
             row = np.array([self.weights.get(stage, {}).get(n, 0.0) for n in names], dtype=np.float64)
+            # Scale by the largest first: huge weights must not overflow the sum to inf.
+            row = row / row.max()
             matrix[code] = row / row.sum()
         matrix.setflags(write=False)
         object.__setattr__(self, "weight_matrix", matrix)
@@ -91,9 +98,7 @@ class ScoringModel:
                 }
                 for m in self.measures
             ],
-            "weights": {
-                stage.value: dict(self.weights.get(stage, {})) for stage in STAGES
-            },
+            "weights": {stage.value: dict(self.weights.get(stage, {})) for stage in STAGES},
         }
 
 
@@ -116,8 +121,12 @@ def check_model(model: ScoringModel) -> dict[str, list[str]]:
             add(f"measures.{i}.thresholds", "At least two thresholds are needed.")
         elif not np.all(np.isfinite(t)):
             add(f"measures.{i}.thresholds", "Thresholds must be finite numbers.")
+        elif np.any(np.abs(t) > MAX_THRESHOLD):
+            add(f"measures.{i}.thresholds", f"Thresholds must lie within +-{MAX_THRESHOLD:g}.")
         elif not np.all(np.diff(t) > 0):
             add(f"measures.{i}.thresholds", "Thresholds must be strictly ascending.")
+        elif np.any(np.diff(t) < MIN_THRESHOLD_GAP):
+            add(f"measures.{i}.thresholds", f"Thresholds must be at least {MIN_THRESHOLD_GAP:g} apart.")
     if not model.measures:
         add("measures", "At least one measure is needed.")
     for stage in STAGES:
@@ -153,10 +162,11 @@ def model_from_dict(data: dict[str, Any]) -> ScoringModel:
     """
     stages = data.get("stages", {})
     bands = data.get("bands", {})
-    try:
-        weights = {LifecycleStage(stage): dict(w) for stage, w in data["weights"].items()}
-    except ValueError as exc:
-        raise ScoringConfigError({"weights": [str(exc)]}) from None
+    known_stages = {stage.value for stage in STAGES}
+    unknown = [stage for stage in data["weights"] if stage not in known_stages]
+    if unknown:
+        raise ScoringConfigError({f"weights.{stage}": [f"Unknown stage {stage!r}."] for stage in unknown})
+    weights = {LifecycleStage(stage): dict(w) for stage, w in data["weights"].items()}
     return ScoringModel(
         measures=tuple(
             Measure(

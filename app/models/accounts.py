@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Optional
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -18,11 +17,11 @@ class Account(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     external_id: Mapped[str] = mapped_column(sa.String(128), unique=True)
     name: Mapped[str] = mapped_column(sa.String(255))
-    owner: Mapped[Optional[str]] = mapped_column(sa.String(255), index=True)  # the CSM (email or handle)
-    segment: Mapped[Optional[str]] = mapped_column(sa.String(64), index=True)
+    owner: Mapped[str | None] = mapped_column(sa.String(255), index=True)  # the CSM (email or handle)
+    segment: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     arr: Mapped[float] = mapped_column(sa.Float, default=0.0)  # annual recurring revenue
     contract_start: Mapped[dt.date] = mapped_column(sa.Date)
-    renewal_date: Mapped[Optional[dt.date]] = mapped_column(sa.Date)
+    renewal_date: Mapped[dt.date | None] = mapped_column(sa.Date)
     seats_purchased: Mapped[int] = mapped_column(default=0)
     status: Mapped[AccountStatus] = mapped_column(
         enum_type(AccountStatus, "account_status"), default=AccountStatus.ACTIVE, index=True
@@ -41,10 +40,10 @@ class Contact(Base):
     account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     source: Mapped[str] = mapped_column(sa.String(64), default="manual")
     external_id: Mapped[str] = mapped_column(sa.String(128))
-    name: Mapped[Optional[str]] = mapped_column(sa.String(255))
-    email: Mapped[Optional[str]] = mapped_column(sa.String(255))
+    name: Mapped[str | None] = mapped_column(sa.String(255))
+    email: Mapped[str | None] = mapped_column(sa.String(255))
     role: Mapped[ContactRole] = mapped_column(enum_type(ContactRole, "contact_role"))
     added_on: Mapped[dt.date] = mapped_column(sa.Date)
-    removed_on: Mapped[Optional[dt.date]] = mapped_column(sa.Date)
+    removed_on: Mapped[dt.date | None] = mapped_column(sa.Date)
 
     account: Mapped[Account] = relationship(back_populates="contacts")

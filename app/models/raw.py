@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Optional
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -65,11 +64,11 @@ class SupportTicket(Base):
     account_id: Mapped[int] = mapped_column(sa.ForeignKey(_ACCOUNT_FK, ondelete="CASCADE"), index=True)
     source: Mapped[str] = mapped_column(sa.String(64), default="manual")
     external_id: Mapped[str] = mapped_column(sa.String(128))
-    subject: Mapped[Optional[str]] = mapped_column(sa.String(500))
+    subject: Mapped[str | None] = mapped_column(sa.String(500))
     priority: Mapped[TicketPriority] = mapped_column(enum_type(TicketPriority, "ticket_priority"))
     status: Mapped[TicketStatus] = mapped_column(enum_type(TicketStatus, "ticket_status"))
     opened_at: Mapped[dt.datetime]
-    closed_at: Mapped[Optional[dt.datetime]]
+    closed_at: Mapped[dt.datetime | None]
     sla_breached: Mapped[bool] = mapped_column(default=False)
 
 
@@ -89,8 +88,8 @@ class Feedback(Base):
     kind: Mapped[FeedbackKind] = mapped_column(enum_type(FeedbackKind, "feedback_kind"))
     day: Mapped[dt.date] = mapped_column(sa.Date)
     score: Mapped[float]
-    respondent: Mapped[Optional[str]] = mapped_column(sa.String(255))
-    comment: Mapped[Optional[str]] = mapped_column(sa.Text)
+    respondent: Mapped[str | None] = mapped_column(sa.String(255))
+    comment: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class Goal(Base):
@@ -106,8 +105,8 @@ class Goal(Base):
     title: Mapped[str] = mapped_column(sa.String(500))
     status: Mapped[GoalStatus] = mapped_column(enum_type(GoalStatus, "goal_status"))
     created_on: Mapped[dt.date] = mapped_column(sa.Date)
-    due_on: Mapped[Optional[dt.date]] = mapped_column(sa.Date)
-    achieved_on: Mapped[Optional[dt.date]] = mapped_column(sa.Date)
+    due_on: Mapped[dt.date | None] = mapped_column(sa.Date)
+    achieved_on: Mapped[dt.date | None] = mapped_column(sa.Date)
 
 
 class Outcome(Base):
@@ -122,5 +121,5 @@ class Outcome(Base):
     external_id: Mapped[str] = mapped_column(sa.String(128))
     kind: Mapped[OutcomeKind] = mapped_column(enum_type(OutcomeKind, "outcome_kind"))
     day: Mapped[dt.date] = mapped_column(sa.Date)
-    arr_change: Mapped[Optional[float]]
-    note: Mapped[Optional[str]] = mapped_column(sa.Text)
+    arr_change: Mapped[float | None]
+    note: Mapped[str | None] = mapped_column(sa.Text)

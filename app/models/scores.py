@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Optional
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -43,12 +43,12 @@ class _ScoreColumns:
     day: Mapped[dt.date] = mapped_column(sa.Date)
     config_version: Mapped[int] = mapped_column(sa.ForeignKey("scoring_config_versions.version"))
     stage: Mapped[LifecycleStage] = mapped_column(enum_type(LifecycleStage, "lifecycle_stage"))
-    score: Mapped[Optional[float]]
-    band: Mapped[Optional[Band]] = mapped_column(enum_type(Band, "health_band"))
+    score: Mapped[float | None]
+    band: Mapped[Band | None] = mapped_column(enum_type(Band, "health_band"))
     completeness: Mapped[float]
     # Raw measure values in the order of the config version's measures (null: no data). Scores
     # and drivers are derived from them and the (immutable) config version when read.
-    measure_values: Mapped[list[Optional[float]]]
+    measure_values: Mapped[list[float | None]]
 
 
 class HealthScore(_ScoreColumns, Base):
@@ -68,8 +68,8 @@ class LatestScore(_ScoreColumns, Base):
     __table_args__ = (sa.Index("ix_latest_scores_band_score", "band", "score"),)
 
     account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
-    score_change_7d: Mapped[Optional[float]]
-    score_change_30d: Mapped[Optional[float]]
+    score_change_7d: Mapped[float | None]
+    score_change_30d: Mapped[float | None]
     scored_at: Mapped[dt.datetime] = mapped_column(server_default=sa.func.now())
 
 
@@ -84,6 +84,6 @@ class JobRun(Base):
     status: Mapped[JobStatus] = mapped_column(enum_type(JobStatus, "job_status"), default=JobStatus.RUNNING)
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    error: Mapped[Optional[str]] = mapped_column(sa.Text)
+    error: Mapped[str | None] = mapped_column(sa.Text)
     started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    finished_at: Mapped[Optional[dt.datetime]]
+    finished_at: Mapped[dt.datetime | None]

@@ -104,11 +104,7 @@ def compute_measures(session: Session, *, as_of: dt.date, first_value_signal: st
     end_ts = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
 
     # 1. Accounts, with whether they ever had usage (an index seek each, on account_id, day).
-    has_usage = (
-        sa.select(sa.literal(1))
-        .where(DailyUsage.account_id == Account.id, DailyUsage.day <= as_of)
-        .exists()
-    )
+    has_usage = sa.select(sa.literal(1)).where(DailyUsage.account_id == Account.id, DailyUsage.day <= as_of).exists()
     rows = session.execute(
         sa.select(
             Account.id,
@@ -186,7 +182,8 @@ def compute_measures(session: Session, *, as_of: dt.date, first_value_signal: st
         trend = np.where(ever_used & (days_since_start >= 2 * USAGE_WINDOW_DAYS), trend, np.nan)
         key_feature = np.where(logins > 0, key_uses / logins, np.where(ever_used, 0.0, np.nan))
     days_since_login = np.where(
-        np.isnat(last_login), np.where(ever_used, float(NO_RECENT_LOGIN_DAYS), np.nan),
+        np.isnat(last_login),
+        np.where(ever_used, float(NO_RECENT_LOGIN_DAYS), np.nan),
         (as_of_day - last_login).astype(np.int64).astype(np.float64),
     )
 
@@ -224,7 +221,9 @@ def compute_measures(session: Session, *, as_of: dt.date, first_value_signal: st
         sa.select(
             SupportTicket.account_id,
             sa.func.sum(sa.case((is_open, priority_weight), else_=sa.literal(0.0, sa.Float))),
-            sa.func.sum(sa.case((sa.and_(SupportTicket.sla_breached, SupportTicket.opened_at >= sla_since), 1), else_=0)),
+            sa.func.sum(
+                sa.case((sa.and_(SupportTicket.sla_breached, SupportTicket.opened_at >= sla_since), 1), else_=0)
+            ),
         )
         .where(SupportTicket.opened_at >= ticket_since, SupportTicket.opened_at < end_ts)
         .group_by(SupportTicket.account_id)

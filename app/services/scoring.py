@@ -66,9 +66,7 @@ def _nullable(values: np.ndarray) -> list[object]:
 
 
 def _previous_scores(session: Session, day: dt.date, ids: np.ndarray) -> np.ndarray:
-    rows = session.execute(
-        sa.select(HealthScore.account_id, HealthScore.score).where(HealthScore.day == day)
-    ).all()
+    rows = session.execute(sa.select(HealthScore.account_id, HealthScore.score).where(HealthScore.day == day)).all()
     out = np.full(ids.size, np.nan)
     if rows and ids.size:
         found = np.array(rows, dtype=np.float64).reshape(len(rows), 2)
@@ -119,7 +117,16 @@ def run_scoring(session: Session, *, as_of: dt.date, progress: ProgressCallback 
     done("score")
 
     session.execute(sa.delete(HealthScore).where(HealthScore.day == as_of))
-    history_columns = ("account_id", "day", "config_version", "stage", "score", "band", "completeness", "measure_values")
+    history_columns = (
+        "account_id",
+        "day",
+        "config_version",
+        "stage",
+        "score",
+        "band",
+        "completeness",
+        "measure_values",
+    )
     bulk_insert(
         session,
         HealthScore.__table__,  # type: ignore[arg-type]

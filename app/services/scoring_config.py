@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -24,9 +22,7 @@ def ensure_default_config(session: Session, *, author: str = "system") -> Scorin
         raise NotFound("No scoring config version is active; activate one.")
     data = default_config_dict()
     model_from_dict(data)  # the shipped file must itself be valid
-    version = ScoringConfigVersion(
-        version=1, config=data, author=author, comment="Default scoring config", active=True
-    )
+    version = ScoringConfigVersion(version=1, config=data, author=author, comment="Default scoring config", active=True)
     session.add(version)
     session.flush()
     return version
@@ -48,7 +44,3 @@ def load_models(session: Session, versions: set[int]) -> dict[int, ScoringModel]
         )
     ).all()
     return {version: model_from_dict(config) for version, config in rows}
-
-
-def config_of(model: ScoringModel) -> dict[str, Any]:
-    return model.to_dict()

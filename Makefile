@@ -1,0 +1,60 @@
+# The two commands a new user needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+DEMO_ACCOUNTS ?= 500
+DEMO_DAYS ?= 120
+DEMO_HISTORY_DAYS ?= 30
+export FLASK_APP := wsgi
+
+.PHONY: install demo serve test test-unit lint bench bench-core clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+## demo: install, migrate a SQLite database, seed demo data, score it and serve on http://$(HOST):$(PORT)
+demo: install
+	mkdir -p instance
+	$(BIN)/flask db upgrade
+	$(BIN)/flask demo seed --accounts $(DEMO_ACCOUNTS) --days $(DEMO_DAYS) --replace
+	$(BIN)/flask score run --days $(DEMO_HISTORY_DAYS)
+	@echo ""
+	@echo "Demo ready. Open:"
+	@echo "  http://$(HOST):$(PORT)/api/v1/accounts?sort=score        accounts, worst health first"
+	@echo "  http://$(HOST):$(PORT)/api/v1/accounts?band=poor         accounts in the poor band"
+	@echo "  http://$(HOST):$(PORT)/api/v1/accounts/1                 one account: drivers and history"
+	@echo "  http://$(HOST):$(PORT)/api/v1/openapi.json               the OpenAPI document"
+	@echo ""
+	$(BIN)/flask run --host $(HOST) --port $(PORT)
+
+## serve: serve the existing database without re-seeding
+serve: install
+	$(BIN)/flask run --host $(HOST) --port $(PORT)
+
+## test: install and run the whole suite (PostgreSQL tests run when the server is reachable)
+test: install
+	$(BIN)/pytest
+
+test-unit: install
+	$(BIN)/pytest tests/unit -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+## bench: the speed figures of the foundation issue (takes several minutes)
+bench: install
+	$(BIN)/python -m bench.run_bench
+
+bench-core: install
+	$(BIN)/python -m bench.run_bench --core-only
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .hypothesis *.egg-info

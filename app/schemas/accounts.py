@@ -1,0 +1,94 @@
+"""Schemas for the accounts endpoints: query strings in, accounts with health out."""
+
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from app.models import AccountStatus
+from app.schemas import ApiSchema, PaginationQuerySchema
+from app.services.accounts import SORTS
+from scoring.health import Band
+from scoring.measures import Direction, MeasureGroup
+from scoring.stage import LifecycleStage
+
+
+class AccountListQuerySchema(PaginationQuerySchema):
+    owner = fields.String(metadata={"description": "Only accounts owned by this CSM."})
+    segment = fields.String()
+    status = fields.Enum(AccountStatus, by_value=True)
+    stage = fields.Enum(LifecycleStage, by_value=True)
+    band = fields.Enum(Band, by_value=True)
+    sort = fields.String(
+        load_default="name",
+        validate=validate.OneOf(sorted(SORTS)),
+        metadata={"description": "Order: name, score, -score, arr, -arr, renewal_date."},
+    )
+
+
+class AccountDetailQuerySchema(ApiSchema):
+    history_days = fields.Integer(
+        load_default=90, validate=validate.Range(min=1, max=3660), metadata={"description": "Days of score history."}
+    )
+
+
+class DriverSchema(ApiSchema):
+    measure = fields.String()
+    label = fields.String()
+    group = fields.Enum(MeasureGroup, by_value=True)
+    direction = fields.Enum(Direction, by_value=True)
+    raw_value = fields.Float(allow_none=True)
+    score = fields.Float(allow_none=True, metadata={"description": "The measure's 0-100 score; null: no data."})
+    weight = fields.Float(metadata={"description": "Share of the weight that has data (0-1)."})
+    contribution = fields.Float(
+        allow_none=True, metadata={"description": "Signed points relative to the neutral score."}
+    )
+
+
+class HealthSchema(ApiSchema):
+    day = fields.Date()
+    score = fields.Float(allow_none=True, metadata={"description": "0-100; null when no measure has data."})
+    band = fields.Enum(Band, by_value=True, allow_none=True)
+    stage = fields.Enum(LifecycleStage, by_value=True)
+    completeness = fields.Float(metadata={"description": "Share of the stage's weight backed by data (0-1)."})
+    score_change_7d = fields.Float(allow_none=True)
+    score_change_30d = fields.Float(allow_none=True)
+    config_version = fields.Integer()
+
+
+class HealthWithDriversSchema(HealthSchema):
+    drivers = fields.List(fields.Nested(DriverSchema))
+
+
+class HistoryPointSchema(ApiSchema):
+    day = fields.Date()
+    score = fields.Float(allow_none=True)
+    band = fields.Enum(Band, by_value=True, allow_none=True)
+    stage = fields.Enum(LifecycleStage, by_value=True)
+    completeness = fields.Float()
+    config_version = fields.Integer()
+
+
+class AccountSchema(ApiSchema):
+    id = fields.Integer()
+    external_id = fields.String()
+    name = fields.String()
+    owner = fields.String(allow_none=True)
+    segment = fields.String(allow_none=True)
+    arr = fields.Float()
+    contract_start = fields.Date()
+    renewal_date = fields.Date(allow_none=True)
+    seats_purchased = fields.Integer()
+    status = fields.Enum(AccountStatus, by_value=True)
+    health = fields.Nested(HealthSchema, allow_none=True)
+
+
+class AccountDetailSchema(AccountSchema):
+    health = fields.Nested(HealthWithDriversSchema, allow_none=True)
+    history = fields.List(fields.Nested(HistoryPointSchema))
+
+
+class AccountPageSchema(ApiSchema):
+    items = fields.List(fields.Nested(AccountSchema))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()

@@ -1,0 +1,212 @@
+"""The scoring-config schema: the JSON form of a health model, loaded into a ``ScoringModel``."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from typing import Any
+
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
+from marshmallow.exceptions import SCHEMA
+
+from app.schemas import ApiSchema
+from scoring.measures import MEASURE_CATALOG, Direction, MeasureGroup
+from scoring.model import ScoringConfigError, ScoringModel, model_from_dict
+
+
+class JsonNumber(fields.Float):
+    """A finite float that must arrive as a JSON number: ``"10"`` is a type error, not 10.0."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> float:
+        if isinstance(value, str):
+            raise self.make_error("invalid", input=value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class StageRulesSchema(ApiSchema):
+    onboarding_max_days = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=0),
+        metadata={"description": "Days after contract start an account stays onboarding without first value."},
+    )
+    pre_renewal_days = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=0),
+        metadata={"description": "An account whose renewal is this many days away or fewer is pre-renewal."},
+    )
+    first_value_signal = fields.String(
+        required=True,
+        validate=validate.Length(min=1),
+        metadata={"description": "The product signal whose first occurrence ends onboarding."},
+    )
+
+
+class BandsSchema(ApiSchema):
+    good = JsonNumber(
+        required=True, validate=validate.Range(min=0, max=100), metadata={"description": "Good at >= this."}
+    )
+    poor = JsonNumber(
+        required=True, validate=validate.Range(min=0, max=100), metadata={"description": "Poor below this."}
+    )
+
+    @validates_schema
+    def _check_order(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data["poor"] >= data["good"]:
+            raise ValidationError(f"Must be below the good cut-off ({data['good']:g}).", "poor")
+
+
+class MeasureSchema(ApiSchema):
+    name = fields.String(
+        required=True,
+        validate=validate.OneOf(sorted(MEASURE_CATALOG), error="Unknown measure {input!r}; known: {choices}."),
+    )
+    label = fields.String(metadata={"description": "Display name; the measure name when empty."})
+    group = fields.String(required=True, validate=validate.OneOf([g.value for g in MeasureGroup]))
+    direction = fields.String(required=True, validate=validate.OneOf([d.value for d in Direction]))
+    thresholds = fields.List(
+        JsonNumber(),
+        required=True,
+        validate=validate.Length(min=2, error="At least two thresholds are needed."),
+        metadata={"description": "Strictly ascending raw values, scored evenly from 0 to 100 (or 100 to 0)."},
+    )
+
+    @validates_schema
+    def _check_ascending(self, data: dict[str, Any], **kwargs: Any) -> None:
+        t = data["thresholds"]
+        if any(b <= a for a, b in itertools.pairwise(t)):
+            raise ValidationError("Thresholds must be strictly ascending.", "thresholds")
+
+
+def _stage_weights_field() -> fields.Dict:
+    return fields.Dict(
+        keys=fields.String(),
+        values=JsonNumber(),
+        required=True,
+        metadata={"description": "Measure name to relative weight; only ratios within the stage matter."},
+    )
+
+
+class StageWeightsSchema(ApiSchema):
+    # One field per scoring.stage.STAGES entry (a unit test keeps the two in step).
+    onboarding = _stage_weights_field()
+    established = _stage_weights_field()
+    pre_renewal = _stage_weights_field()
+
+
+class ScoringConfigSchema(ApiSchema):
+    """A whole scoring config. ``load`` returns a ``ScoringModel``; ``dump`` takes ``model.to_dict()``."""
+
+    stages = fields.Nested(StageRulesSchema, required=True)
+    bands = fields.Nested(BandsSchema, required=True)
+    neutral_score = JsonNumber(
+        required=True,
+        validate=validate.Range(min=0, max=100),
+        metadata={"description": "The score drivers are measured against."},
+    )
+    measures = fields.List(
+        fields.Nested(MeasureSchema),
+        required=True,
+        validate=validate.Length(min=1, error="At least one measure is needed."),
+    )
+    weights = fields.Nested(StageWeightsSchema, required=True)
+
+    # Cross-field rules. Marshmallow skips these when a field already failed, so the shape is
+    # valid here. Each rule raises separately so marshmallow merges their nested errors.
+
+    @validates_schema
+    def _check_unique_names(self, data: dict[str, Any], **kwargs: Any) -> None:
+        seen: set[str] = set()
+        errors: dict[int, dict[str, list[str]]] = {}
+        for i, measure in enumerate(data["measures"]):
+            if measure["name"] in seen:
+                errors[i] = {"name": [f"Measure {measure['name']!r} is listed twice."]}
+            seen.add(measure["name"])
+        if errors:
+            raise ValidationError({"measures": errors})
+
+    @validates_schema
+    def _check_weight_names(self, data: dict[str, Any], **kwargs: Any) -> None:
+        defined = {measure["name"] for measure in data["measures"]}
+        errors = {
+            stage: {
+                name: [f"Weight for a measure that is not defined: {name!r}."]
+                for name in weights
+                if name not in defined
+            }
+            for stage, weights in data["weights"].items()
+        }
+        errors = {stage: e for stage, e in errors.items() if e}
+        if errors:
+            raise ValidationError({"weights": errors})
+
+    @validates_schema
+    def _check_weight_values(self, data: dict[str, Any], **kwargs: Any) -> None:
+        errors = {
+            stage: {name: ["Weights must not be negative."] for name, weight in weights.items() if weight < 0}
+            for stage, weights in data["weights"].items()
+        }
+        errors = {stage: e for stage, e in errors.items() if e}
+        if errors:
+            raise ValidationError({"weights": errors})
+
+    @validates_schema
+    def _check_stage_totals(self, data: dict[str, Any], **kwargs: Any) -> None:
+        errors = {
+            stage: ["At least one weight in each stage must be positive."]
+            for stage, weights in data["weights"].items()
+            if not any(weight > 0 for weight in weights.values())
+        }
+        if errors:
+            raise ValidationError({"weights": errors})
+
+    @post_load
+    def _make_model(self, data: dict[str, Any], **kwargs: Any) -> ScoringModel:
+        try:
+            return model_from_dict(data)
+        except ScoringConfigError as exc:
+            # The core re-checks meaning; report anything it finds against the same fields.
+            raise ValidationError(nest_error_paths(exc.errors)) from exc
+
+
+def nest_error_paths(errors: Mapping[str, list[str]]) -> dict[str | int, Any]:
+    """Turn the core's dotted error paths into marshmallow's nested error dict.
+
+    ``measures.2.thresholds`` becomes ``{"measures": {2: {"thresholds": [...]}}}`` (list indexes
+    are ints, as marshmallow reports them); in ``weights.<stage>.<measure>`` the measure name is
+    kept whole. A path that is both a leaf and a parent keeps its own messages under ``_schema``.
+    """
+    nested: dict[str | int, Any] = {}
+    for path, messages in errors.items():
+        keys = _split_error_path(path)
+        node = nested
+        for key in keys[:-1]:
+            child = node.get(key)
+            if child is None:
+                child = node[key] = {}
+            elif isinstance(child, list):
+                child = node[key] = {SCHEMA: child}
+            node = child
+        leaf = node.get(keys[-1])
+        if isinstance(leaf, dict):
+            leaf.setdefault(SCHEMA, []).extend(messages)
+        else:
+            node[keys[-1]] = [*(leaf or []), *messages]
+    return nested
+
+
+def _split_error_path(path: str) -> list[str | int]:
+    parts = path.split(".", 2) if path.startswith("weights.") else path.split(".")
+    return [
+        int(part) if i > 0 and parts[i - 1] == "measures" and part.isdigit() else part for i, part in enumerate(parts)
+    ]
+
+
+def load_scoring_config(data: dict[str, Any]) -> ScoringModel:
+    """Validate a scoring config's JSON form and build its model.
+
+    Raises ``marshmallow.ValidationError`` with field-keyed messages for shape and meaning errors.
+    """
+    model: ScoringModel = ScoringConfigSchema().load(data)
+    return model

@@ -1,0 +1,118 @@
+"""Reading accounts with their latest score, drivers and score history."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.errors import NotFound
+from app.models import Account, HealthScore, LatestScore
+from app.services.scoring_config import load_models
+from scoring.drivers import explain
+from scoring.stage import STAGE_CODE
+
+SORTS = {
+    "name": (Account.name.asc(), Account.id.asc()),
+    "score": (LatestScore.score.asc().nulls_last(), Account.id.asc()),
+    "-score": (LatestScore.score.desc().nulls_last(), Account.id.asc()),
+    "arr": (Account.arr.asc(), Account.id.asc()),
+    "-arr": (Account.arr.desc(), Account.id.asc()),
+    "renewal_date": (Account.renewal_date.asc().nulls_last(), Account.id.asc()),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AccountFilters:
+    owner: str | None = None
+    segment: str | None = None
+    status: str | None = None
+    stage: str | None = None
+    band: str | None = None
+
+
+def _account_fields(account: Account) -> dict[str, Any]:
+    return {
+        "id": account.id,
+        "external_id": account.external_id,
+        "name": account.name,
+        "owner": account.owner,
+        "segment": account.segment,
+        "arr": account.arr,
+        "contract_start": account.contract_start,
+        "renewal_date": account.renewal_date,
+        "seats_purchased": account.seats_purchased,
+        "status": account.status,
+    }
+
+
+def _latest_fields(latest: LatestScore | None) -> dict[str, Any] | None:
+    if latest is None:
+        return None
+    return {
+        "day": latest.day,
+        "score": latest.score,
+        "band": latest.band,
+        "stage": latest.stage,
+        "completeness": latest.completeness,
+        "score_change_7d": latest.score_change_7d,
+        "score_change_30d": latest.score_change_30d,
+        "config_version": latest.config_version,
+    }
+
+
+def list_accounts(
+    session: Session, *, filters: AccountFilters, page: int, per_page: int, sort: str = "name"
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of accounts with their latest score (reads ``latest_scores``, never history)."""
+    query = sa.select(Account, LatestScore).outerjoin(LatestScore, LatestScore.account_id == Account.id)
+    if filters.owner is not None:
+        query = query.where(Account.owner == filters.owner)
+    if filters.segment is not None:
+        query = query.where(Account.segment == filters.segment)
+    if filters.status is not None:
+        query = query.where(Account.status == filters.status)
+    if filters.stage is not None:
+        query = query.where(LatestScore.stage == filters.stage)
+    if filters.band is not None:
+        query = query.where(LatestScore.band == filters.band)
+    total = session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery())) or 0
+    rows = session.execute(query.order_by(*SORTS[sort]).limit(per_page).offset((page - 1) * per_page)).all()
+    return [{**_account_fields(account), "health": _latest_fields(latest)} for account, latest in rows], total
+
+
+def get_account(session: Session, account_id: int, *, history_days: int = 90) -> dict[str, Any]:
+    """One account: its latest score with drivers, and its score history (newest first).
+
+    Raises ``NotFound`` for an unknown id.
+    """
+    account = session.get(Account, account_id)
+    if account is None:
+        raise NotFound(f"Account {account_id} does not exist.")
+    latest = session.get(LatestScore, account_id)
+    health = _latest_fields(latest)
+    if latest is not None and health is not None:
+        model = load_models(session, {latest.config_version})[latest.config_version]
+        health["drivers"] = explain(latest.measure_values, STAGE_CODE[latest.stage], model)
+    newest = session.scalar(sa.select(sa.func.max(HealthScore.day)).where(HealthScore.account_id == account_id))
+    since = (newest or dt.date.min + dt.timedelta(days=history_days)) - dt.timedelta(days=history_days)
+    history = session.execute(
+        sa.select(
+            HealthScore.day,
+            HealthScore.score,
+            HealthScore.band,
+            HealthScore.stage,
+            HealthScore.completeness,
+            HealthScore.config_version,
+        )
+        .where(HealthScore.account_id == account_id, HealthScore.day > since)
+        .order_by(HealthScore.day.desc())
+    ).all()
+    return {
+        **_account_fields(account),
+        "health": health,
+        "history": [row._asdict() for row in history],
+    }

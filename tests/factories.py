@@ -1,0 +1,142 @@
+"""Plain builder functions for test data (no factory_boy): each takes a session and overrides."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.models import (
+    Account,
+    AccountStatus,
+    DailyUsage,
+    Feedback,
+    FeedbackKind,
+    Goal,
+    GoalStatus,
+    LicenseSnapshot,
+    SupportTicket,
+    TicketPriority,
+    TicketStatus,
+    UsageSignal,
+)
+
+_sequence = itertools.count(1)
+
+
+def make_account(session: Session, **overrides: Any) -> Account:
+    n = next(_sequence)
+    values: dict[str, Any] = {
+        "external_id": f"acct-{n:05d}",
+        "name": f"Account {n}",
+        "owner": "csm@example.com",
+        "segment": "smb",
+        "arr": 12_000.0,
+        "contract_start": dt.date(2025, 1, 1),
+        "renewal_date": dt.date(2027, 1, 1),
+        "seats_purchased": 10,
+        "status": AccountStatus.ACTIVE,
+    }
+    values.update(overrides)
+    account = Account(**values)
+    session.add(account)
+    session.flush()
+    return account
+
+
+def add_usage(
+    session: Session,
+    account: Account,
+    first: dt.date,
+    last: dt.date,
+    *,
+    active_users: int = 5,
+    logins: int = 8,
+    key_feature_uses: int = 2,
+) -> None:
+    day = first
+    while day <= last:
+        session.add(
+            DailyUsage(
+                account_id=account.id,
+                day=day,
+                active_users=active_users,
+                logins=logins,
+                key_feature_uses=key_feature_uses,
+            )
+        )
+        day += dt.timedelta(days=1)
+    session.flush()
+
+
+def add_signal(session: Session, account: Account, day: dt.date, signal: str) -> None:
+    session.add(UsageSignal(account_id=account.id, day=day, signal=signal, count=1))
+    session.flush()
+
+
+def add_license(
+    session: Session, account: Account, day: dt.date, *, purchased: int, assigned: int, active: int
+) -> None:
+    session.add(
+        LicenseSnapshot(
+            account_id=account.id, day=day, seats_purchased=purchased, seats_assigned=assigned, seats_active=active
+        )
+    )
+    session.flush()
+
+
+def add_ticket(
+    session: Session,
+    account: Account,
+    opened: dt.datetime,
+    *,
+    closed: dt.datetime | None = None,
+    priority: TicketPriority = TicketPriority.NORMAL,
+    sla_breached: bool = False,
+) -> SupportTicket:
+    ticket = SupportTicket(
+        account_id=account.id,
+        external_id=f"t-{next(_sequence)}",
+        priority=priority,
+        status=TicketStatus.CLOSED if closed else TicketStatus.OPEN,
+        opened_at=opened,
+        closed_at=closed,
+        sla_breached=sla_breached,
+    )
+    session.add(ticket)
+    session.flush()
+    return ticket
+
+
+def add_feedback(session: Session, account: Account, day: dt.date, kind: FeedbackKind, score: float) -> None:
+    session.add(Feedback(account_id=account.id, external_id=f"f-{next(_sequence)}", kind=kind, day=day, score=score))
+    session.flush()
+
+
+def add_goal(
+    session: Session,
+    account: Account,
+    *,
+    created: dt.date,
+    due: dt.date | None = None,
+    achieved: dt.date | None = None,
+    status: GoalStatus = GoalStatus.OPEN,
+) -> None:
+    session.add(
+        Goal(
+            account_id=account.id,
+            external_id=f"g-{next(_sequence)}",
+            title="Goal",
+            status=status,
+            created_on=created,
+            due_on=due,
+            achieved_on=achieved,
+        )
+    )
+    session.flush()
+
+
+def utc(year: int, month: int, day: int, hour: int = 12) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, tzinfo=dt.UTC)
