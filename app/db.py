@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -46,6 +47,10 @@ def make_engine(url: str, *, echo: bool = False) -> sa.Engine:
     """Create the engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
     if url.startswith("sqlite"):
+        database = sa.make_url(url).database
+        if database and database != ":memory:":
+            # A new user's first command must not fail on a missing instance/ folder.
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
         if url in {"sqlite://", "sqlite:///:memory:"}:
             # One shared connection so every session sees the same in-memory database.
             kwargs["poolclass"] = sa.pool.StaticPool

@@ -69,7 +69,7 @@ def _previous_scores(session: Session, day: dt.date, ids: np.ndarray) -> np.ndar
     rows = session.execute(sa.select(HealthScore.account_id, HealthScore.score).where(HealthScore.day == day)).all()
     out = np.full(ids.size, np.nan)
     if rows and ids.size:
-        found = np.array(rows, dtype=np.float64).reshape(len(rows), 2)
+        found = np.array([tuple(row) for row in rows], dtype=np.float64).reshape(len(rows), 2)
         pos = np.minimum(np.searchsorted(ids, found[:, 0]), ids.size - 1)
         ok = ids[pos] == found[:, 0]
         out[pos[ok]] = found[ok, 1]
