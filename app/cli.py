@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import sys
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 import click
 from flask import Flask
@@ -12,9 +15,13 @@ from tqdm import tqdm
 
 from app import migrate
 from app.db import get_engine, session_factory
+from app.errors import Conflict, DomainError
 from app.job_runs import run_recorded
 from app.services.demo import clear_demo, seed_demo
 from app.services.scoring import STEPS, ScoringRunSummary, run_scoring
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 db_cli = AppGroup("db", help="Database schema migrations (alembic).")
 score_cli = AppGroup("score", help="Health-score runs.")
@@ -34,6 +41,19 @@ class DateParam(click.ParamType):
 
 
 DATE = DateParam()
+
+
+def _domain_errors_exit_cleanly(command: Callable[P, R]) -> Callable[P, R]:
+    """A domain error (a conflict, bad input) ends the command with its message and exit code 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from exc
+
+    return wrapper
 
 
 @db_cli.command("upgrade")
@@ -83,6 +103,7 @@ def db_check() -> None:
     show_default=True,
     help="Score each of the DAYS days ending at --as-of, oldest first (a back-fill of history).",
 )
+@_domain_errors_exit_cleanly
 def score_run(as_of: dt.date | None, days: int) -> None:
     """Score every active account and print a one-line summary per day scored."""
     as_of = as_of or dt.datetime.now(dt.UTC).date()
@@ -111,13 +132,17 @@ def score_run(as_of: dt.date | None, days: int) -> None:
 @click.option("--seed", type=int, default=7, show_default=True, help="Random seed: the same seed gives the same data.")
 @click.option("--as-of", "as_of", type=DATE, default=None, help="Last day of the data (default: today, UTC).")
 @click.option("--replace", is_flag=True, help="Delete every account and all data first.")
+@_domain_errors_exit_cleanly
 def demo_seed(accounts: int, days: int, seed: int, as_of: dt.date | None, replace: bool) -> None:
     """Generate reproducible, realistic demo data (accounts, usage, tickets, feedback, outcomes...)."""
     as_of = as_of or dt.datetime.now(dt.UTC).date()
-    with session_factory().begin() as session:
-        if replace:
-            clear_demo(session)
-        summary = seed_demo(session, accounts=accounts, days=days, seed=seed, as_of=as_of)
+    try:
+        with session_factory().begin() as session:
+            if replace:
+                clear_demo(session)
+            summary = seed_demo(session, accounts=accounts, days=days, seed=seed, as_of=as_of)
+    except Conflict as exc:
+        raise click.ClickException(f"{exc.message} Add --replace to delete all data and seed again.") from exc
     click.echo(summary.one_line())
 
 
