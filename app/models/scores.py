@@ -38,10 +38,16 @@ class ScoringConfigVersion(Base):
 
 
 class _ScoreColumns:
-    """Columns shared by the history and the latest-score tables."""
+    """Columns shared by the history and the latest-score tables.
+
+    These tables have no foreign keys, on purpose: only the scoring run writes them, from the
+    accounts and the config version it reads in the same transaction, so the references hold by
+    construction, and per-row foreign-key checks would double the cost of writing 100k rows.
+    Deleting an account must delete its scores explicitly (``info["account_scoped"]``).
+    """
 
     day: Mapped[dt.date] = mapped_column(sa.Date)
-    config_version: Mapped[int] = mapped_column(sa.ForeignKey("scoring_config_versions.version"))
+    config_version: Mapped[int]
     stage: Mapped[LifecycleStage] = mapped_column(enum_type(LifecycleStage, "lifecycle_stage"))
     score: Mapped[float | None]
     band: Mapped[Band | None] = mapped_column(enum_type(Band, "health_band"))
@@ -55,9 +61,9 @@ class HealthScore(_ScoreColumns, Base):
     """Score history: one row per account per day; re-scoring a day replaces its rows."""
 
     __tablename__ = "health_scores"
-    __table_args__ = (sa.Index("ix_health_scores_day", "day"),)
+    __table_args__ = (sa.Index("ix_health_scores_day", "day"), {"info": {"account_scoped": True}})
 
-    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     day: Mapped[dt.date] = mapped_column(sa.Date, primary_key=True)
 
 
@@ -65,9 +71,9 @@ class LatestScore(_ScoreColumns, Base):
     """The most recent score per account: what every read path uses instead of scanning history."""
 
     __tablename__ = "latest_scores"
-    __table_args__ = (sa.Index("ix_latest_scores_band_score", "band", "score"),)
+    __table_args__ = (sa.Index("ix_latest_scores_band_score", "band", "score"), {"info": {"account_scoped": True}})
 
-    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     score_change_7d: Mapped[float | None]
     score_change_30d: Mapped[float | None]
     scored_at: Mapped[dt.datetime] = mapped_column(server_default=sa.func.now())

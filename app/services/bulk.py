@@ -42,16 +42,24 @@ def bulk_insert(session: Session, table: sa.Table, columns: Sequence[str], rows:
         return count
     if dialect == "sqlite":
         placeholders = ", ".join("?" for _ in columns)
-        batch: list[tuple[Any, ...]] = []
+        sql = f"INSERT INTO {name} ({quoted}) VALUES ({placeholders})"
+        # Only date and time columns need converting; touching every value costs more than SQLite.
+        temporal = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, (sa.Date, sa.DateTime))]
+        batch: list[Sequence[Any]] = []
         cursor = dbapi.cursor()  # type: ignore[union-attr]
         for row in rows:
-            batch.append(tuple(_sqlite_value(v) for v in row))
+            if temporal:
+                values = list(row)
+                for i in temporal:
+                    values[i] = _sqlite_value(values[i])
+                row = values  # noqa: PLW2901 - the converted copy replaces the row
+            batch.append(row)
             if len(batch) >= 50_000:
-                cursor.executemany(f"INSERT INTO {name} ({quoted}) VALUES ({placeholders})", batch)
+                cursor.executemany(sql, batch)
                 count += len(batch)
                 batch = []
         if batch:
-            cursor.executemany(f"INSERT INTO {name} ({quoted}) VALUES ({placeholders})", batch)
+            cursor.executemany(sql, batch)
             count += len(batch)
         cursor.close()
         return count

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -82,14 +83,25 @@ def _scatter(ids: np.ndarray, found_ids: np.ndarray, values: np.ndarray, fill: f
     return out
 
 
-def _columns(rows: list[sa.Row], count: int) -> list[np.ndarray]:
+def _fetch(conn: sa.Connection, statement: sa.Select[Any]) -> list[tuple[Any, ...]]:
+    """The driver's own row tuples: SQLAlchemy's per-row Row objects and result processing
+    cost more than the queries for result sets of one row per account. Dates therefore come
+    back as the driver gives them (``date`` objects, or ISO strings on SQLite); ``_days``
+    reads both."""
+    result = conn.execute(statement)
+    try:
+        return result.cursor.fetchall()  # type: ignore[attr-defined,no-any-return]
+    finally:
+        result.close()
+
+
+def _columns(rows: list[tuple[Any, ...]], count: int) -> list[np.ndarray]:
     """Numeric result columns as float64 arrays (NULL becomes NaN), converted in one call."""
-    # Rows become plain tuples first: numpy probing SQLAlchemy Row objects is 50x slower.
-    array = np.array([tuple(row) for row in rows], dtype=np.float64).reshape(len(rows), count)
+    array = np.array(rows, dtype=np.float64).reshape(len(rows), count)
     return [array[:, i] for i in range(count)]
 
 
-def _day_column(rows: list[sa.Row], index: int) -> np.ndarray:
+def _day_column(rows: list[tuple[Any, ...]], index: int) -> np.ndarray:
     return _days([row[index] for row in rows])
 
 
@@ -139,7 +151,8 @@ def compute_measures(session: Session, *, as_of: dt.date, first_value_signal: st
         .limit(1)
         .scalar_subquery()
     )
-    rows = conn.execute(
+    rows = _fetch(
+        conn,
         sa.select(
             Account.id,
             Account.arr,
@@ -152,8 +165,8 @@ def compute_measures(session: Session, *, as_of: dt.date, first_value_signal: st
             Account.renewal_date,
         )
         .where(Account.status != AccountStatus.CHURNED)
-        .order_by(Account.id)
-    ).all()
+        .order_by(Account.id),
+    )
     n = len(rows)
     ids_col, arr, seats, usage_col, lic_purchased, lic_active, sentiment = _columns([r[:7] for r in rows], 7)
     ids = ids_col.astype(np.int64)
@@ -163,11 +176,12 @@ def compute_measures(session: Session, *, as_of: dt.date, first_value_signal: st
     as_of_day = np.datetime64(as_of, "D")
 
     # 2. First value: the first day of the configured product signal.
-    fv_rows = conn.execute(
+    fv_rows = _fetch(
+        conn,
         sa.select(UsageSignal.account_id, sa.func.min(UsageSignal.day))
         .where(UsageSignal.signal == first_value_signal, UsageSignal.day <= as_of)
-        .group_by(UsageSignal.account_id)
-    ).all()
+        .group_by(UsageSignal.account_id),
+    )
     first_value_on = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
     if fv_rows:
         (fv_ids,) = _columns([(r[0],) for r in fv_rows], 1)
@@ -178,7 +192,8 @@ def compute_measures(session: Session, *, as_of: dt.date, first_value_signal: st
     window_start = as_of - dt.timedelta(days=2 * USAGE_WINDOW_DAYS)
     current_start = as_of - dt.timedelta(days=USAGE_WINDOW_DAYS)
     in_current = DailyUsage.day > current_start
-    usage_rows = conn.execute(
+    usage_rows = _fetch(
+        conn,
         sa.select(
             DailyUsage.account_id,
             sa.func.sum(sa.case((in_current, DailyUsage.active_users), else_=0)),
@@ -188,8 +203,8 @@ def compute_measures(session: Session, *, as_of: dt.date, first_value_signal: st
             sa.func.max(sa.case((DailyUsage.logins > 0, DailyUsage.day), else_=None)),
         )
         .where(DailyUsage.day > window_start, DailyUsage.day <= as_of)
-        .group_by(DailyUsage.account_id)
-    ).all()
+        .group_by(DailyUsage.account_id),
+    )
     u_ids, u_cur, u_prev, u_logins, u_kf = _columns([r[:5] for r in usage_rows], 5)
     u_ids = u_ids.astype(np.int64)
     in_window = np.isin(ids, u_ids)
@@ -242,7 +257,8 @@ def compute_measures(session: Session, *, as_of: dt.date, first_value_signal: st
         *((SupportTicket.priority == p, sa.literal(w, sa.Float)) for p, w in PRIORITY_WEIGHT.items()),
         else_=sa.literal(1.0, sa.Float),
     )
-    ticket_rows = conn.execute(
+    ticket_rows = _fetch(
+        conn,
         sa.select(
             SupportTicket.account_id,
             sa.func.sum(sa.case((is_open, priority_weight), else_=sa.literal(0.0, sa.Float))),
@@ -251,8 +267,8 @@ def compute_measures(session: Session, *, as_of: dt.date, first_value_signal: st
             ),
         )
         .where(SupportTicket.opened_at >= ticket_since, SupportTicket.opened_at < end_ts)
-        .group_by(SupportTicket.account_id)
-    ).all()
+        .group_by(SupportTicket.account_id),
+    )
     t_ids, t_load, t_breaches = _columns(ticket_rows, 3)
     open_load = _scatter(ids, t_ids.astype(np.int64), t_load)
     breaches = _scatter(ids, t_ids.astype(np.int64), t_breaches)
@@ -260,7 +276,8 @@ def compute_measures(session: Session, *, as_of: dt.date, first_value_signal: st
     # 6. Feedback in the last 180 days: account NPS and CSAT average (sentiment came with the accounts).
     nps_kind = Feedback.kind == FeedbackKind.NPS
     csat_kind = Feedback.kind == FeedbackKind.CSAT
-    fb_rows = conn.execute(
+    fb_rows = _fetch(
+        conn,
         sa.select(
             Feedback.account_id,
             sa.func.sum(sa.case((sa.and_(nps_kind, Feedback.score >= 9), 1), else_=0)),
@@ -269,8 +286,8 @@ def compute_measures(session: Session, *, as_of: dt.date, first_value_signal: st
             sa.func.avg(sa.case((csat_kind, Feedback.score), else_=None)),
         )
         .where(Feedback.day > fb_since, Feedback.day <= as_of)
-        .group_by(Feedback.account_id)
-    ).all()
+        .group_by(Feedback.account_id),
+    )
     f_ids, f_pro, f_det, f_n, f_csat = _columns(fb_rows, 5)
     f_ids = f_ids.astype(np.int64)
     nps_n = _scatter(ids, f_ids, f_n, fill=0.0)
@@ -285,15 +302,16 @@ def compute_measures(session: Session, *, as_of: dt.date, first_value_signal: st
     # 7. Success-plan goals: achieved out of achieved, missed or due by the date.
     achieved = sa.and_(Goal.achieved_on.is_not(None), Goal.achieved_on <= as_of)
     due = sa.or_(achieved, sa.and_(Goal.due_on.is_not(None), Goal.due_on <= as_of))
-    goal_rows = conn.execute(
+    goal_rows = _fetch(
+        conn,
         sa.select(
             Goal.account_id,
             sa.func.sum(sa.case((achieved, 1), else_=0)),
             sa.func.sum(sa.case((due, 1), else_=0)),
         )
         .where(Goal.created_on <= as_of, Goal.status != GoalStatus.CANCELLED)
-        .group_by(Goal.account_id)
-    ).all()
+        .group_by(Goal.account_id),
+    )
     g_ids, g_achieved, g_due = _columns(goal_rows, 3)
     g_ids = g_ids.astype(np.int64)
     goals_due = _scatter(ids, g_ids, g_due, fill=0.0)

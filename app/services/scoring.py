@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from app.models import HealthScore, LatestScore
 from app.services.bulk import bulk_insert
@@ -65,17 +65,6 @@ def _nullable(values: np.ndarray) -> list[object]:
     return out.tolist()  # type: ignore[no-any-return]
 
 
-def _previous_scores(session: Session, day: dt.date, ids: np.ndarray) -> np.ndarray:
-    rows = session.execute(sa.select(HealthScore.account_id, HealthScore.score).where(HealthScore.day == day)).all()
-    out = np.full(ids.size, np.nan)
-    if rows and ids.size:
-        found = np.array([tuple(row) for row in rows], dtype=np.float64).reshape(len(rows), 2)
-        pos = np.minimum(np.searchsorted(ids, found[:, 0]), ids.size - 1)
-        ok = ids[pos] == found[:, 0]
-        out[pos[ok]] = found[ok, 1]
-    return out
-
-
 def run_scoring(session: Session, *, as_of: dt.date, progress: ProgressCallback | None = None) -> ScoringRunSummary:
     """Score every account that is not churned as of ``as_of`` with the active config.
 
@@ -104,8 +93,6 @@ def run_scoring(session: Session, *, as_of: dt.date, progress: ProgressCallback 
     raw = portfolio.matrix(model.measure_names)
     result = compute_health(raw, stage, model)
     ids = portfolio.account_id
-    change_7d = result.score - _previous_scores(session, as_of - dt.timedelta(days=7), ids)
-    change_30d = result.score - _previous_scores(session, as_of - dt.timedelta(days=30), ids)
     stage_names = _STAGE_NAMES[stage].tolist()
     band_names = _BAND_NAMES[result.band].tolist()
     scores = _nullable(np.round(result.score, 4))
@@ -145,30 +132,31 @@ def run_scoring(session: Session, *, as_of: dt.date, progress: ProgressCallback 
     )
     done("history")
 
-    # Latest: drop rows this run supersedes (and those of accounts no longer scored), keep newer ones.
+    # Latest: drop the rows this run supersedes (and those of accounts no longer scored), keep
+    # newer ones, and copy the day's rows across on the server with their 7- and 30-day changes.
     session.execute(sa.delete(LatestScore).where(LatestScore.day <= as_of))
-    newer = np.array(session.scalars(sa.select(LatestScore.account_id)).all(), dtype=np.int64)
-    keep = ~np.isin(ids, newer)
-    latest_columns = (*history_columns, "score_change_7d", "score_change_30d")
-    rows = zip(
-        id_list,
-        [as_of] * ids.size,
-        [version] * ids.size,
-        stage_names,
-        scores,
-        band_names,
-        completeness,
-        measure_json,
-        _nullable(np.round(change_7d, 4)),
-        _nullable(np.round(change_30d, 4)),
-        keep.tolist(),
-        strict=True,
+    today = aliased(HealthScore, name="today")
+    week_ago = aliased(HealthScore, name="week_ago")
+    month_ago = aliased(HealthScore, name="month_ago")
+    newer = sa.select(LatestScore.account_id).where(LatestScore.account_id == today.account_id).exists()
+    copied = (
+        sa.select(
+            *(getattr(today, column) for column in history_columns),
+            today.score - week_ago.score,
+            today.score - month_ago.score,
+        )
+        .outerjoin(
+            week_ago,
+            sa.and_(week_ago.account_id == today.account_id, week_ago.day == as_of - dt.timedelta(days=7)),
+        )
+        .outerjoin(
+            month_ago,
+            sa.and_(month_ago.account_id == today.account_id, month_ago.day == as_of - dt.timedelta(days=30)),
+        )
+        .where(today.day == as_of, ~newer)
     )
-    bulk_insert(
-        session,
-        LatestScore.__table__,  # type: ignore[arg-type]
-        latest_columns,
-        (row[:-1] for row in rows if row[-1]),
+    session.execute(
+        sa.insert(LatestScore).from_select([*history_columns, "score_change_7d", "score_change_30d"], copied)
     )
     done("latest")
 

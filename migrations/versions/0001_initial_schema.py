@@ -136,15 +136,13 @@ def upgrade() -> None:
     sa.Column('band', sa.Enum('good', 'average', 'poor', name='health_band', native_enum=False, create_constraint=True), nullable=True),
     sa.Column('completeness', sa.Double(), nullable=False),
     sa.Column('measure_values', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
-    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_health_scores_account_id_accounts'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['config_version'], ['scoring_config_versions.version'], name=op.f('fk_health_scores_config_version_scoring_config_versions')),
     sa.PrimaryKeyConstraint('account_id', 'day', name=op.f('pk_health_scores'))
     )
     with op.batch_alter_table('health_scores', schema=None) as batch_op:
         batch_op.create_index('ix_health_scores_day', ['day'], unique=False)
 
     op.create_table('latest_scores',
-    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('score_change_7d', sa.Double(), nullable=True),
     sa.Column('score_change_30d', sa.Double(), nullable=True),
     sa.Column('scored_at', sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
@@ -155,8 +153,6 @@ def upgrade() -> None:
     sa.Column('band', sa.Enum('good', 'average', 'poor', name='health_band', native_enum=False, create_constraint=True), nullable=True),
     sa.Column('completeness', sa.Double(), nullable=False),
     sa.Column('measure_values', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
-    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_latest_scores_account_id_accounts'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['config_version'], ['scoring_config_versions.version'], name=op.f('fk_latest_scores_config_version_scoring_config_versions')),
     sa.PrimaryKeyConstraint('account_id', name=op.f('pk_latest_scores'))
     )
     with op.batch_alter_table('latest_scores', schema=None) as batch_op:
