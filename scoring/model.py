@@ -12,7 +12,6 @@ import numpy as np
 from scoring.measures import MEASURE_CATALOG, Direction, MeasureGroup
 from scoring.stage import STAGES, LifecycleStage, StageRules
 
-
 #: Bounds that keep the interpolation exact (no overflow, no division by a vanishing gap).
 MAX_THRESHOLD = 1e9
 MIN_THRESHOLD_GAP = 1e-9
