@@ -8,10 +8,7 @@ skipped with a message saying so, unless ``HS_REQUIRE_POSTGRES=1`` (CI), where t
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
-from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
@@ -21,32 +18,22 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app import create_app, migrate
 from app.db import Base, make_engine
-from config import TestConfig, normalize_database_url
+from config import TestConfig
+from tests.pg import postgres_base_url, postgres_schema, postgres_unreachable_reason
 
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 BACKENDS = ("sqlite", "postgresql")
 
 
-def postgres_base_url() -> str:
-    return normalize_database_url(os.environ.get("HS_TEST_DATABASE_URL") or DEFAULT_POSTGRES_URL)
-
-
-def postgres_required() -> bool:
-    return os.environ.get("HS_REQUIRE_POSTGRES", "").lower() in {"1", "true", "yes"}
-
-
-def _postgres_unreachable_reason(url: str) -> str | None:
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure to connect means "not reachable"
-        return (
-            f"PostgreSQL not reachable at {sa.make_url(url).render_as_string(hide_password=True)}: {type(exc).__name__}"
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say plainly, once, when the PostgreSQL half of the database tests did not run."""
+    reason = postgres_unreachable_reason.cache_info().currsize and postgres_unreachable_reason(postgres_base_url())
+    if reason:
+        terminalreporter.write_line(
+            f"NOTE: the PostgreSQL variants of the database tests were skipped: {reason}. "
+            "Set HS_TEST_DATABASE_URL to a PostgreSQL database to run them.",
+            yellow=True,
+            bold=True,
         )
-    finally:
-        engine.dispose()
-    return None
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -59,27 +46,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         engine.dispose()
         yield url
         return
-    base = postgres_base_url()
-    reason = _postgres_unreachable_reason(base)
-    if reason:
-        if postgres_required():
-            pytest.fail(f"{reason} (HS_REQUIRE_POSTGRES is set)")
-        pytest.skip(f"{reason}; set HS_TEST_DATABASE_URL to run the PostgreSQL tests")
-    schema = f"hs_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(base, poolclass=sa.pool.NullPool)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in base else "?"
-    url = f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    try:
+    with postgres_schema("hs_test") as url:
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
         yield url
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture

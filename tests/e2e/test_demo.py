@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import numpy as np
 import pytest
@@ -35,7 +32,7 @@ from app.models import (
 )
 from app.services.demo import ARCHETYPES, DemoSummary, clear_demo, demo_plan, seed_demo
 from app.services.scoring import run_scoring
-from config import normalize_database_url
+from tests.pg import postgres_schema
 
 pytestmark = [pytest.mark.e2e, pytest.mark.db]
 
@@ -78,27 +75,13 @@ def postgres_engine() -> Iterator[sa.Engine]:
     """A migrated PostgreSQL schema of this test's own (``HS_TEST_DATABASE_URL``, default the local
     ``test`` database), dropped afterwards; skipped when the server cannot be reached, unless
     ``HS_REQUIRE_POSTGRES`` is set."""
-    base = normalize_database_url(os.environ.get("HS_TEST_DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/test")
-    admin = sa.create_engine(base, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": 3})
-    schema = f"hs_demo_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        if os.environ.get("HS_REQUIRE_POSTGRES", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"PostgreSQL not reachable: {exc.orig!r}")
-        pytest.skip("PostgreSQL not reachable; set HS_TEST_DATABASE_URL to run the PostgreSQL demo test")
-    separator = "&" if "?" in base else "?"
-    engine = make_engine(f"{base}{separator}options={quote(f'-csearch_path={schema}')}")
-    try:
-        migrate.upgrade(engine)
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema("hs_demo") as url:
+        engine = make_engine(url)
+        try:
+            migrate.upgrade(engine)
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def seed(engine: sa.Engine, *, accounts: int, days: int, seed: int = 7) -> DemoSummary:

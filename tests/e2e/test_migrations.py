@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
@@ -13,7 +11,7 @@ import sqlalchemy as sa
 from app import create_app, migrate
 from app.db import Base, make_engine
 from config import TestConfig
-from tests.conftest import _postgres_unreachable_reason, postgres_base_url, postgres_required
+from tests.pg import postgres_schema
 
 pytestmark = pytest.mark.e2e
 
@@ -25,23 +23,10 @@ def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.
         yield engine
         engine.dispose()
         return
-    base = postgres_base_url()
-    reason = _postgres_unreachable_reason(base)
-    if reason:
-        if postgres_required():
-            pytest.fail(reason)
-        pytest.skip(reason)
-    schema = f"hs_mig_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(base, poolclass=sa.pool.NullPool)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in base else "?"
-    engine = make_engine(f"{base}{separator}options={quote(f'-csearch_path={schema}')}")
-    yield engine
-    engine.dispose()
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with postgres_schema("hs_mig") as url:
+        engine = make_engine(url)
+        yield engine
+        engine.dispose()
 
 
 def tables(engine: sa.Engine) -> set[str]:
