@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from app.models import HealthScore, LatestScore
 from app.services.bulk import bulk_insert
@@ -63,6 +63,22 @@ def _nullable(values: np.ndarray) -> list[object]:
     out = values.astype(object)
     out[np.isnan(values)] = None
     return out.tolist()  # type: ignore[no-any-return]
+
+
+def _previous_scores(session: Session, day: dt.date, ids: np.ndarray) -> np.ndarray:
+    """Each account's score on ``day`` (NaN where none), aligned with ``ids`` (ascending)."""
+    rows = (
+        session.connection()
+        .execute(sa.select(HealthScore.account_id, HealthScore.score).where(HealthScore.day == day))
+        .all()
+    )
+    out = np.full(ids.size, np.nan)
+    if rows and ids.size:
+        found = np.array([tuple(row) for row in rows], dtype=np.float64).reshape(len(rows), 2)
+        pos = np.minimum(np.searchsorted(ids, found[:, 0]), ids.size - 1)
+        ok = ids[pos] == found[:, 0]
+        out[pos[ok]] = found[ok, 1]
+    return out
 
 
 def run_scoring(session: Session, *, as_of: dt.date, progress: ProgressCallback | None = None) -> ScoringRunSummary:
@@ -133,30 +149,33 @@ def run_scoring(session: Session, *, as_of: dt.date, progress: ProgressCallback 
     done("history")
 
     # Latest: drop the rows this run supersedes (and those of accounts no longer scored), keep
-    # newer ones, and copy the day's rows across on the server with their 7- and 30-day changes.
+    # newer ones, and bulk-load this run's rows. (An INSERT ... SELECT from history joined to
+    # itself was tried: on a history table without fresh statistics PostgreSQL planned it as a
+    # nested loop and took minutes at 100k accounts. This path is linear whatever the plan.)
     session.execute(sa.delete(LatestScore).where(LatestScore.day <= as_of))
-    today = aliased(HealthScore, name="today")
-    week_ago = aliased(HealthScore, name="week_ago")
-    month_ago = aliased(HealthScore, name="month_ago")
-    newer = sa.select(LatestScore.account_id).where(LatestScore.account_id == today.account_id).exists()
-    copied = (
-        sa.select(
-            *(getattr(today, column) for column in history_columns),
-            today.score - week_ago.score,
-            today.score - month_ago.score,
-        )
-        .outerjoin(
-            week_ago,
-            sa.and_(week_ago.account_id == today.account_id, week_ago.day == as_of - dt.timedelta(days=7)),
-        )
-        .outerjoin(
-            month_ago,
-            sa.and_(month_ago.account_id == today.account_id, month_ago.day == as_of - dt.timedelta(days=30)),
-        )
-        .where(today.day == as_of, ~newer)
+    newer = np.array(session.scalars(sa.select(LatestScore.account_id)).all(), dtype=np.int64)
+    keep = ~np.isin(ids, newer)
+    change_7d = _nullable(np.round(result.score - _previous_scores(session, as_of - dt.timedelta(days=7), ids), 4))
+    change_30d = _nullable(np.round(result.score - _previous_scores(session, as_of - dt.timedelta(days=30), ids), 4))
+    rows = zip(
+        id_list,
+        [as_of] * ids.size,
+        [version] * ids.size,
+        stage_names,
+        scores,
+        band_names,
+        completeness,
+        measure_json,
+        change_7d,
+        change_30d,
+        keep.tolist(),
+        strict=True,
     )
-    session.execute(
-        sa.insert(LatestScore).from_select([*history_columns, "score_change_7d", "score_change_30d"], copied)
+    bulk_insert(
+        session,
+        LatestScore.__table__,  # type: ignore[arg-type]
+        (*history_columns, "score_change_7d", "score_change_30d"),
+        (row[:-1] for row in rows if row[-1]),
     )
     done("latest")
 
