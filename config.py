@@ -67,8 +67,6 @@ class Config:
     SECRET_KEY: str = "dev-only-not-secret"
     DATABASE_URL: str = field(default_factory=default_database_url)
     DATABASE_ECHO: bool = False
-    # Scoring
-    SCORING_CONFIG_FILE: str | None = None
     # Scheduler (used by `flask scheduler run`)
     SCHEDULER_TIMEZONE: str = "UTC"
     SCORE_DAILY_AT: str = "02:00"

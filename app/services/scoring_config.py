@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from marshmallow import ValidationError
 from sqlalchemy.orm import Session
 
-from app.errors import NotFound
+from app.errors import DomainValidationError, NotFound
 from app.models import ScoringConfigVersion
+from app.schemas.scoring_config import load_scoring_config
 from scoring.model import ScoringModel, default_config_dict, model_from_dict
 
 
@@ -21,7 +23,12 @@ def ensure_default_config(session: Session, *, author: str = "system") -> Scorin
     if session.scalar(sa.select(sa.func.count()).select_from(ScoringConfigVersion)):
         raise NotFound("No scoring config version is active; activate one.")
     data = default_config_dict()
-    model_from_dict(data)  # the shipped file must itself be valid
+    try:
+        load_scoring_config(data)  # the shipped file goes through the same schema as the API's input
+    except ValidationError as exc:
+        raise DomainValidationError(
+            "The default scoring config file is invalid.", errors=exc.normalized_messages()
+        ) from exc
     version = ScoringConfigVersion(version=1, config=data, author=author, comment="Default scoring config", active=True)
     session.add(version)
     session.flush()

@@ -8,9 +8,21 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.models import AccountStatus, FeedbackKind, GoalStatus, HealthScore, JobRun, LatestScore, TicketPriority
+from app.errors import DomainValidationError
+from app.models import (
+    AccountStatus,
+    FeedbackKind,
+    GoalStatus,
+    HealthScore,
+    JobRun,
+    LatestScore,
+    ScoringConfigVersion,
+    TicketPriority,
+)
 from app.services.metrics import compute_measures
 from app.services.scoring import run_scoring
+from app.services.scoring_config import ensure_default_config
+from scoring.model import default_config_dict
 from tests import factories as f
 
 pytestmark = [pytest.mark.e2e, pytest.mark.db]
@@ -195,3 +207,23 @@ def test_failed_run_is_recorded_and_rolled_back(runner, db_session: Session, mon
         run = db_session.scalars(sa.select(JobRun)).one()
         assert run.status == "failed" and "warehouse went away" in run.error
         assert history_rows(db_session) == []
+
+
+def test_default_config_is_stored_once_as_version_1(db_session: Session) -> None:
+    with db_session.begin():
+        first = ensure_default_config(db_session)
+    with db_session.begin():
+        again = ensure_default_config(db_session)
+        assert db_session.scalar(sa.select(sa.func.count()).select_from(ScoringConfigVersion)) == 1
+    assert first.version == again.version == 1 and again.active and again.author == "system"
+
+
+def test_invalid_default_config_file_is_refused_with_field_messages(
+    db_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = default_config_dict()
+    broken["weights"]["onboarding"]["nps"] = -1
+    monkeypatch.setattr("app.services.scoring_config.default_config_dict", lambda: broken)
+    with pytest.raises(DomainValidationError) as excinfo, db_session.begin():
+        ensure_default_config(db_session)
+    assert excinfo.value.errors == {"weights": {"onboarding": {"nps": ["Weights must not be negative."]}}}
