@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 DEMO_ACCOUNTS ?= 500
 DEMO_DAYS ?= 120
-DEMO_HISTORY_DAYS ?= 30
+DEMO_HISTORY_DAYS ?= 31
 export FLASK_APP := wsgi
 
 .PHONY: install demo serve test test-unit lint bench bench-core clean
@@ -19,7 +19,8 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 install: $(VENV)/.installed
 
-## demo: install, migrate a SQLite database, seed demo data, score it and serve on http://$(HOST):$(PORT)
+## demo: install, migrate a SQLite database, seed demo data, score its last 31 days (so 7- and 30-day
+## changes show) and serve on http://$(HOST):$(PORT)
 demo: install
 	mkdir -p instance
 	$(BIN)/flask db upgrade

@@ -16,6 +16,7 @@ from config import Config, config_from_env
 def create_app(config: Config | None = None) -> Flask:
     """Build the app. Opens no connection, starts no scheduler and runs no migration."""
     app = Flask(__name__)
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the schemas' field order
     load_config(app, config)
     init_db(app)
     init_api(app)
