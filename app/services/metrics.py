@@ -76,7 +76,9 @@ def _align(ids: np.ndarray, found_ids: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return pos, ids[pos] == found_ids
 
 
-def _scatter(ids: np.ndarray, found_ids: np.ndarray, values: np.ndarray, fill: float = np.nan) -> np.ndarray:
+def scatter(ids: np.ndarray, found_ids: np.ndarray, values: np.ndarray, fill: float = np.nan) -> np.ndarray:
+    """``values`` (one per ``found_ids``) placed at their account's position in ``ids`` (ascending);
+    ``fill`` for accounts without a value; values of ids not in ``ids`` are dropped."""
     out = np.full(ids.size, fill, dtype=np.float64)
     pos, ok = _align(ids, found_ids)
     out[pos[ok]] = values[ok]
@@ -210,10 +212,10 @@ def compute_measures(session: Session, *, as_of: dt.date, first_value_signal: st
     in_window = np.isin(ids, u_ids)
     # Accounts with usage history but no row in the windows had no activity: zeros, not NaN.
     zero_if_used = np.where(ever_used, 0.0, np.nan)
-    cur_active = np.where(in_window, _scatter(ids, u_ids, u_cur), zero_if_used)
-    prev_active = np.where(in_window, _scatter(ids, u_ids, u_prev), zero_if_used)
-    logins = np.where(in_window, _scatter(ids, u_ids, u_logins), zero_if_used)
-    key_uses = np.where(in_window, _scatter(ids, u_ids, u_kf), zero_if_used)
+    cur_active = np.where(in_window, scatter(ids, u_ids, u_cur), zero_if_used)
+    prev_active = np.where(in_window, scatter(ids, u_ids, u_prev), zero_if_used)
+    logins = np.where(in_window, scatter(ids, u_ids, u_logins), zero_if_used)
+    key_uses = np.where(in_window, scatter(ids, u_ids, u_kf), zero_if_used)
     last_login = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
     if usage_rows:
         pos, ok = _align(ids, u_ids)
@@ -270,8 +272,8 @@ def compute_measures(session: Session, *, as_of: dt.date, first_value_signal: st
         .group_by(SupportTicket.account_id),
     )
     t_ids, t_load, t_breaches = _columns(ticket_rows, 3)
-    open_load = _scatter(ids, t_ids.astype(np.int64), t_load)
-    breaches = _scatter(ids, t_ids.astype(np.int64), t_breaches)
+    open_load = scatter(ids, t_ids.astype(np.int64), t_load)
+    breaches = scatter(ids, t_ids.astype(np.int64), t_breaches)
 
     # 6. Feedback in the last 180 days: account NPS and CSAT average (sentiment came with the accounts).
     nps_kind = Feedback.kind == FeedbackKind.NPS
@@ -290,14 +292,14 @@ def compute_measures(session: Session, *, as_of: dt.date, first_value_signal: st
     )
     f_ids, f_pro, f_det, f_n, f_csat = _columns(fb_rows, 5)
     f_ids = f_ids.astype(np.int64)
-    nps_n = _scatter(ids, f_ids, f_n, fill=0.0)
+    nps_n = scatter(ids, f_ids, f_n, fill=0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         nps = np.where(
             nps_n > 0,
-            (_scatter(ids, f_ids, f_pro) - _scatter(ids, f_ids, f_det)) / nps_n * 100.0,
+            (scatter(ids, f_ids, f_pro) - scatter(ids, f_ids, f_det)) / nps_n * 100.0,
             np.nan,
         )
-    csat = _scatter(ids, f_ids, f_csat)
+    csat = scatter(ids, f_ids, f_csat)
 
     # 7. Success-plan goals: achieved out of achieved, missed or due by the date.
     achieved = sa.and_(Goal.achieved_on.is_not(None), Goal.achieved_on <= as_of)
@@ -314,9 +316,9 @@ def compute_measures(session: Session, *, as_of: dt.date, first_value_signal: st
     )
     g_ids, g_achieved, g_due = _columns(goal_rows, 3)
     g_ids = g_ids.astype(np.int64)
-    goals_due = _scatter(ids, g_ids, g_due, fill=0.0)
+    goals_due = scatter(ids, g_ids, g_due, fill=0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        goals_ratio = np.where(goals_due > 0, _scatter(ids, g_ids, g_achieved) / goals_due, np.nan)
+        goals_ratio = np.where(goals_due > 0, scatter(ids, g_ids, g_achieved) / goals_due, np.nan)
 
     raw = {
         "goals_achieved_ratio": goals_ratio,

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.models import HealthScore, LatestScore
 from app.services.bulk import bulk_insert
-from app.services.metrics import compute_measures
+from app.services.metrics import compute_measures, scatter
 from app.services.scoring_config import get_active_model
 from scoring.health import BANDS, NO_BAND, compute_health
 from scoring.stage import STAGES, assign_stages
@@ -72,13 +72,8 @@ def _previous_scores(session: Session, day: dt.date, ids: np.ndarray) -> np.ndar
         .execute(sa.select(HealthScore.account_id, HealthScore.score).where(HealthScore.day == day))
         .all()
     )
-    out = np.full(ids.size, np.nan)
-    if rows and ids.size:
-        found = np.array([tuple(row) for row in rows], dtype=np.float64).reshape(len(rows), 2)
-        pos = np.minimum(np.searchsorted(ids, found[:, 0]), ids.size - 1)
-        ok = ids[pos] == found[:, 0]
-        out[pos[ok]] = found[ok, 1]
-    return out
+    found = np.array([tuple(row) for row in rows], dtype=np.float64).reshape(len(rows), 2)
+    return scatter(ids, found[:, 0].astype(np.int64), found[:, 1])
 
 
 def run_scoring(session: Session, *, as_of: dt.date, progress: ProgressCallback | None = None) -> ScoringRunSummary:
@@ -121,31 +116,12 @@ def run_scoring(session: Session, *, as_of: dt.date, progress: ProgressCallback 
 
     session.execute(sa.delete(HealthScore).where(HealthScore.day == as_of))
     history_columns = (
-        "account_id",
-        "day",
-        "config_version",
-        "stage",
-        "score",
-        "band",
-        "completeness",
-        "measure_values",
-    )
-    bulk_insert(
-        session,
-        HealthScore.__table__,  # type: ignore[arg-type]
-        history_columns,
-        zip(
-            id_list,
-            [as_of] * ids.size,
-            [version] * ids.size,
-            stage_names,
-            scores,
-            band_names,
-            completeness,
-            measure_json,
-            strict=True,
-        ),
-    )
+        "account_id", "day", "config_version", "stage", "score", "band", "completeness", "measure_values",
+    )  # fmt: skip
+    history_values = (
+        id_list, [as_of] * ids.size, [version] * ids.size, stage_names, scores, band_names, completeness, measure_json,
+    )  # fmt: skip
+    bulk_insert(session, HealthScore.__table__, history_columns, zip(*history_values, strict=True))  # type: ignore[arg-type]
     done("history")
 
     # Latest: drop the rows this run supersedes (and those of accounts no longer scored), keep
@@ -157,20 +133,7 @@ def run_scoring(session: Session, *, as_of: dt.date, progress: ProgressCallback 
     keep = ~np.isin(ids, newer)
     change_7d = _nullable(np.round(result.score - _previous_scores(session, as_of - dt.timedelta(days=7), ids), 4))
     change_30d = _nullable(np.round(result.score - _previous_scores(session, as_of - dt.timedelta(days=30), ids), 4))
-    rows = zip(
-        id_list,
-        [as_of] * ids.size,
-        [version] * ids.size,
-        stage_names,
-        scores,
-        band_names,
-        completeness,
-        measure_json,
-        change_7d,
-        change_30d,
-        keep.tolist(),
-        strict=True,
-    )
+    rows = zip(*history_values, change_7d, change_30d, keep.tolist(), strict=True)
     bulk_insert(
         session,
         LatestScore.__table__,  # type: ignore[arg-type]
