@@ -45,6 +45,11 @@ def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be a boolean (true/false), got {raw!r}")
 
 
+def _is_time_of_day(value: str) -> bool:
+    hour, _, minute = value.partition(":")
+    return hour.isdigit() and minute.isdigit() and 0 <= int(hour) < 24 and 0 <= int(minute) < 60 and len(minute) == 2
+
+
 def default_database_url(instance_dir: Path = DEFAULT_INSTANCE_DIR) -> str:
     return f"sqlite:///{instance_dir / 'healthscore.db'}"
 
@@ -67,9 +72,11 @@ class Config:
     SECRET_KEY: str = "dev-only-not-secret"
     DATABASE_URL: str = field(default_factory=default_database_url)
     DATABASE_ECHO: bool = False
-    # Scheduler (used by `flask scheduler run`)
-    SCHEDULER_TIMEZONE: str = "UTC"
-    SCORE_DAILY_AT: str = "02:00"
+    # Scheduler (`flask scheduler run`)
+    SCORE_DAILY_AT: str = "02:00"  # UTC time of the daily scoring run
+    SCORE_INTERVAL_SECONDS: int = 0  # > 0: score every N seconds instead (demos, tests)
+    SCHEDULER_LEASE_SECONDS: int = 30  # a standby takes over this long after the leader dies
+    SCHEDULER_HEARTBEAT_SECONDS: int = 10  # how often the leader renews (and a standby tries)
     # Alerts
     PUBLIC_BASE_URL: str = "http://127.0.0.1:5000"
     SLACK_WEBHOOK_URL: str | None = None
@@ -119,6 +126,12 @@ class Config:
 
     def validate(self, env: Mapping[str, str]) -> None:
         problems = [f"{name} is not set" for name in self.missing(env)]
+        if not _is_time_of_day(self.SCORE_DAILY_AT):
+            problems.append(f"SCORE_DAILY_AT must be a time HH:MM, got {self.SCORE_DAILY_AT!r}")
+        if self.SCORE_INTERVAL_SECONDS < 0:
+            problems.append("SCORE_INTERVAL_SECONDS must not be negative")
+        if not 0 < self.SCHEDULER_HEARTBEAT_SECONDS < self.SCHEDULER_LEASE_SECONDS:
+            problems.append("SCHEDULER_HEARTBEAT_SECONDS must be positive and shorter than SCHEDULER_LEASE_SECONDS")
         if self.SMTP_SECURITY not in {"none", "starttls", "ssl"}:
             problems.append(f"SMTP_SECURITY must be none, starttls or ssl, got {self.SMTP_SECURITY!r}")
         if problems:

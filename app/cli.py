@@ -9,20 +9,23 @@ from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 from tqdm import tqdm
 
 from app import migrate
 from app.db import get_engine, session_factory
 from app.errors import Conflict, DomainError
-from app.job_runs import run_recorded
+from app.job_runs import last_runs, run_recorded
+from app.jobs import SchedulerProcess, find_job, job_specs, run_job
 from app.services.demo import clear_demo, seed_demo
 from app.services.scoring import STEPS, ScoringRunSummary, run_scoring
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
+scheduler_cli = AppGroup("scheduler", help="The job scheduler (its own process).")
+jobs_cli = AppGroup("jobs", help="Scheduled jobs: list them, run one now.")
 db_cli = AppGroup("db", help="Database schema migrations (alembic).")
 score_cli = AppGroup("score", help="Health-score runs.")
 demo_cli = AppGroup("demo", help="Demo data.")
@@ -146,7 +149,41 @@ def demo_seed(accounts: int, days: int, seed: int, as_of: dt.date | None, replac
     click.echo(summary.one_line())
 
 
+@scheduler_cli.command("run")
+def scheduler_run() -> None:
+    """Run the scheduler in this process (several may run: one leads, the others stand by)."""
+    SchedulerProcess(current_app._get_current_object()).run_forever()  # type: ignore[attr-defined]
+
+
+@jobs_cli.command("list")
+def jobs_list() -> None:
+    """The registered jobs, their next run and their last run."""
+    now = dt.datetime.now(dt.UTC)
+    with session_factory().begin() as session:
+        last = last_runs(session)
+    for spec in job_specs(current_app.config):
+        next_run = spec.trigger.get_next_fire_time(None, now)
+        run = last.get(spec.id)
+        last_text = f"last {run.status} at {run.started_at:%Y-%m-%d %H:%M:%S}" if run else "never run"
+        click.echo(f"{spec.id:<16} next {next_run:%Y-%m-%d %H:%M:%S} UTC  {last_text}  {spec.description}")
+
+
+@jobs_cli.command("run")
+@click.argument("name")
+@_domain_errors_exit_cleanly
+def jobs_run(name: str) -> None:
+    """Run job NAME now, recorded like a scheduled run."""
+    try:
+        find_job(current_app.config, name)
+    except KeyError as exc:
+        raise click.BadParameter(str(exc.args[0]), param_hint="NAME") from None
+    result = run_job(current_app._get_current_object(), name)  # type: ignore[attr-defined]
+    click.echo(result.one_line() if hasattr(result, "one_line") else f"{name}: done")
+
+
 def register_cli(app: Flask) -> None:
+    app.cli.add_command(scheduler_cli)
+    app.cli.add_command(jobs_cli)
     app.cli.add_command(db_cli)
     app.cli.add_command(score_cli)
     app.cli.add_command(demo_cli)

@@ -7,6 +7,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import utcnow
@@ -51,3 +52,24 @@ def run_recorded(
         finished.finished_at = utcnow()
     logger.info("job %s succeeded", job, extra={"job_id": job, "job_run_id": run_id})
     return result
+
+
+def last_runs(session: Session) -> dict[str, JobRun]:
+    """The most recent run of each job."""
+    newest = sa.select(JobRun.job, sa.func.max(JobRun.id).label("id")).group_by(JobRun.job).subquery()
+    runs = session.scalars(sa.select(JobRun).join(newest, JobRun.id == newest.c.id))
+    return {run.job: run for run in runs}
+
+
+def list_job_runs(
+    session: Session, *, job: str | None, status: str | None, page: int, per_page: int
+) -> tuple[list[JobRun], int]:
+    """One page of job runs, newest first."""
+    query = sa.select(JobRun)
+    if job is not None:
+        query = query.where(JobRun.job == job)
+    if status is not None:
+        query = query.where(JobRun.status == status)
+    total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+    runs = session.scalars(query.order_by(JobRun.id.desc()).limit(per_page).offset((page - 1) * per_page)).all()
+    return list(runs), total

@@ -20,7 +20,7 @@ from app.models.raw import (
     SupportTicket,
     UsageSignal,
 )
-from app.models.scores import HealthScore, JobRun, LatestScore, ScoringConfigVersion
+from app.models.scores import HealthScore, JobRun, LatestScore, SchedulerLease, ScoringConfigVersion
 
 __all__ = [
     "Account",
@@ -39,6 +39,7 @@ __all__ = [
     "LicenseSnapshot",
     "Outcome",
     "OutcomeKind",
+    "SchedulerLease",
     "ScoringConfigVersion",
     "SupportTicket",
     "TicketPriority",

@@ -93,3 +93,14 @@ class JobRun(Base):
     error: Mapped[str | None] = mapped_column(sa.Text)
     started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[dt.datetime | None]
+
+
+class SchedulerLease(Base):
+    """Who leads the scheduler: one row per lease name, held until ``expires_at`` unless renewed."""
+
+    __tablename__ = "scheduler_leases"
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(sa.String(255))
+    acquired_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]

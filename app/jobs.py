@@ -1,0 +1,185 @@
+"""Scheduled jobs: the one registry, how a job runs, and the scheduler process.
+
+Nothing else adds jobs. ``flask scheduler run`` starts a UTC ``BlockingScheduler`` in its own
+process (never in web workers). Several may run against one database: each renews a lease in
+the database (``app/services/leases.py``) and only the lease holder runs jobs, so every trigger
+runs once; when the holder dies its lease expires and a standby takes over.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import signal
+import socket
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from app.db import session_factory, utcnow
+from app.job_runs import run_recorded
+from app.services.leases import acquire_lease, release_lease
+from app.services.scoring import ScoringRunSummary, run_scoring
+
+logger = logging.getLogger(__name__)
+
+LEASE_NAME = "scheduler"
+HEARTBEAT_JOB_ID = "scheduler-heartbeat"
+
+
+def score_today(session: Session, now: dt.datetime) -> ScoringRunSummary:
+    """The daily scoring run: every active account as of today (UTC)."""
+    return run_scoring(session, as_of=now.date())
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """One scheduled job: what it does (``work(session, now)``), when, and how it is counted."""
+
+    id: str
+    description: str
+    work: Callable[[Session, dt.datetime], Any]
+    counts: Callable[[Any], dict[str, Any]]
+    trigger: BaseTrigger
+    misfire_grace_time: int
+    options: dict[str, Any] = field(default_factory=lambda: {"coalesce": True, "max_instances": 1})
+
+
+def job_specs(config: Mapping[str, Any]) -> tuple[JobSpec, ...]:
+    """The registry of scheduled jobs, with triggers from the app's configuration."""
+    interval = int(config["SCORE_INTERVAL_SECONDS"])
+    hour, minute = (int(part) for part in str(config["SCORE_DAILY_AT"]).split(":"))
+    score_trigger: BaseTrigger = (
+        IntervalTrigger(seconds=interval, timezone=dt.UTC)
+        if interval > 0
+        else CronTrigger(hour=hour, minute=minute, timezone=dt.UTC)
+    )
+    return (
+        JobSpec(
+            id="score-daily",
+            description="Score every active account as of today",
+            work=score_today,
+            counts=ScoringRunSummary.counts,
+            trigger=score_trigger,
+            # A scheduler that was down at 02:00 still scores when it is back within 6 hours.
+            misfire_grace_time=6 * 3600,
+        ),
+    )
+
+
+def find_job(config: Mapping[str, Any], job_id: str) -> JobSpec:
+    """The job named ``job_id``; ``KeyError`` naming the known ones otherwise."""
+    specs = {spec.id: spec for spec in job_specs(config)}
+    if job_id not in specs:
+        raise KeyError(f"No job {job_id!r}; jobs: {', '.join(sorted(specs))}")
+    return specs[job_id]
+
+
+def run_job(app: Flask, job_id: str, *, runner: str = "cli") -> Any:
+    """Run one job now, recorded in ``job_runs`` (its own transaction); returns its result."""
+    spec = find_job(app.config, job_id)
+    now = utcnow()
+    with app.app_context():
+        return run_recorded(
+            session_factory(),
+            spec.id,
+            {"as_of": now.date().isoformat(), "runner": runner},
+            lambda session: spec.work(session, now),
+            spec.counts,
+        )
+
+
+class SchedulerProcess:
+    """One ``flask scheduler run`` process: its identity, its lease, and the jobs it runs when leading."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lease_ttl = dt.timedelta(seconds=int(app.config["SCHEDULER_LEASE_SECONDS"]))
+        self.heartbeat_seconds = int(app.config["SCHEDULER_HEARTBEAT_SECONDS"])
+        self.leading = False
+
+    def heartbeat(self) -> bool:
+        """Take or renew the lease; returns whether this process leads now."""
+        try:
+            with self.app.app_context(), session_factory().begin() as session:
+                leading = acquire_lease(session, name=LEASE_NAME, holder=self.holder, ttl=self.lease_ttl, now=utcnow())
+        except Exception:
+            # The database is unreachable: stop leading; the lease runs out for the others too.
+            logger.exception("scheduler heartbeat failed", extra={"job_id": HEARTBEAT_JOB_ID})
+            leading = False
+        if leading != self.leading:
+            logger.info("scheduler %s %s", self.holder, "leads" if leading else "stands by")
+        self.leading = leading
+        return leading
+
+    def run_scheduled(self, job_id: str) -> None:
+        """A trigger fired: run the job if this process (still) holds the lease."""
+        if not self.heartbeat():
+            logger.info("skipping %s: another scheduler leads", job_id, extra={"job_id": job_id})
+            return
+        # A failure is recorded in job_runs by run_recorded; APScheduler logs it and keeps going.
+        run_job(self.app, job_id, runner=self.holder)
+
+    def release(self) -> None:
+        with self.app.app_context(), session_factory().begin() as session:
+            release_lease(session, name=LEASE_NAME, holder=self.holder)
+
+    def build(self) -> BlockingScheduler:
+        """The scheduler with the heartbeat and every registered job (not started)."""
+        scheduler = BlockingScheduler(timezone=dt.UTC)
+        scheduler.add_job(
+            _heartbeat,
+            IntervalTrigger(seconds=self.heartbeat_seconds, timezone=dt.UTC),
+            args=[self],
+            id=HEARTBEAT_JOB_ID,
+            name="Take or renew the scheduler lease",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=self.heartbeat_seconds,
+            next_run_time=utcnow(),
+        )
+        for spec in job_specs(self.app.config):
+            scheduler.add_job(
+                _run_scheduled,
+                spec.trigger,
+                args=[self, spec.id],
+                id=spec.id,
+                name=spec.description,
+                replace_existing=True,
+                misfire_grace_time=spec.misfire_grace_time,
+                **spec.options,
+            )
+        return scheduler
+
+    def run_forever(self) -> None:
+        """Start the scheduler; returns on SIGTERM or Ctrl-C, giving the lease up."""
+        scheduler = self.build()
+        signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
+        logger.info("scheduler %s starting", self.holder)
+        try:
+            scheduler.start()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.release()
+            logger.info("scheduler %s stopped", self.holder)
+
+
+# Module-level job functions (APScheduler references them; closures and lambdas cannot be).
+def _heartbeat(process: SchedulerProcess) -> None:
+    process.heartbeat()
+
+
+def _run_scheduled(process: SchedulerProcess, job_id: str) -> None:
+    process.run_scheduled(job_id)
