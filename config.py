@@ -87,7 +87,8 @@ class Config:
     SMTP_SECURITY: str = "starttls"
     ALERT_EMAIL_FROM: str | None = None
     # API
-    API_MAX_PAGE_SIZE: int = 100
+    INGEST_MAX_BATCH: int = 5_000  # records per POST /api/v1/ingest/<kind>; more gets 413
+    MAX_CONTENT_LENGTH: int = 32 * 1024 * 1024  # bytes per request body; more gets 413
     LOG_LEVEL: str = "INFO"
     TESTING: bool = False
 
@@ -128,6 +129,8 @@ class Config:
         problems = [f"{name} is not set" for name in self.missing(env)]
         if not _is_time_of_day(self.SCORE_DAILY_AT):
             problems.append(f"SCORE_DAILY_AT must be a time HH:MM, got {self.SCORE_DAILY_AT!r}")
+        if self.INGEST_MAX_BATCH < 1:
+            problems.append("INGEST_MAX_BATCH must be at least 1")
         if self.SCORE_INTERVAL_SECONDS < 0:
             problems.append("SCORE_INTERVAL_SECONDS must not be negative")
         if not 0 < self.SCHEDULER_HEARTBEAT_SECONDS < self.SCHEDULER_LEASE_SECONDS:

@@ -31,6 +31,20 @@ class Conflict(DomainError):
     code = 409
 
 
+class MalformedInput(DomainError):
+    """The request body cannot be read at all (not JSON, broken JSON)."""
+
+    code = 400
+
+
+class PayloadTooLarge(DomainError):
+    code = 413
+
+
+class UnsupportedMediaType(DomainError):
+    code = 415
+
+
 class DomainValidationError(DomainError):
     """Input that is well-formed but breaks a domain invariant; ``errors`` is field-keyed."""
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
-from app.api import accounts, jobs
+from app.api import accounts, ingest, jobs
 
 
 def init_api(app: Flask) -> Api:
     api = Api(app)
     api.register_blueprint(accounts.bp)
     api.register_blueprint(jobs.bp)
+    api.register_blueprint(ingest.bp)
     app.extensions["healthscore_api"] = api
     return api

@@ -1,0 +1,34 @@
+"""Reading JSON request bodies that are not one schema: batches of records validated one by one."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import request
+
+from app.errors import DomainValidationError, MalformedInput, PayloadTooLarge, UnsupportedMediaType
+
+
+def load_json_array(max_items: int) -> list[Any]:
+    """The request's JSON array body, refused with a clear 4xx when it is not one.
+
+    415 without a JSON content type, 400 for malformed JSON, 422 for anything but a non-empty
+    array, 413 past ``max_items`` records.
+    """
+    if not request.is_json:
+        raise UnsupportedMediaType("Send the records as JSON, with Content-Type: application/json.")
+    raw = request.get_data(cache=False)
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedInput(f"The body is not valid JSON: {exc}.") from None
+    if not isinstance(data, list):
+        raise DomainValidationError(
+            "Send a JSON array of records.", errors={"json": {"_schema": ["Expected an array of records."]}}
+        )
+    if not data:
+        raise DomainValidationError("The batch is empty.", errors={"json": {"_schema": ["The batch is empty."]}})
+    if len(data) > max_items:
+        raise PayloadTooLarge(f"At most {max_items} records per batch; this one has {len(data)}.")
+    return data

@@ -1,0 +1,48 @@
+"""The push API: batches of records of each data kind, validated one by one, upserted by natural key."""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask_smorest import Blueprint
+from marshmallow import RAISE
+
+from app.api.body import load_json_array
+from app.db import get_session
+from app.errors import DomainValidationError
+from app.schemas.ingest import IngestQuerySchema, IngestResultSchema
+from app.services.ingest import KINDS, IngestResult, ingest_records
+
+bp = Blueprint("ingest", __name__, url_prefix="/api/v1/ingest", description="Push data in")
+
+KIND_CONVERTER = "any(" + ", ".join(KINDS) + "):kind"
+
+
+@bp.post(f"/<{KIND_CONVERTER}>")
+@bp.arguments(IngestQuerySchema, location="query", as_kwargs=True, unknown=RAISE)
+@bp.response(200, IngestResultSchema)
+@bp.alt_response(400, description="Malformed JSON")
+@bp.alt_response(413, description="Too many records in one batch")
+@bp.alt_response(415, description="Not JSON")
+@bp.alt_response(422, description="Not an array, an empty batch, or every record rejected")
+@bp.doc(
+    requestBody={
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}},
+        "description": "A JSON array of records of the kind in the path (see the record schemas).",
+    }
+)
+def push(kind: str, source: str) -> IngestResult:
+    """Store a batch of records (accounts, contacts, usage, licenses, tickets, feedback, goals, outcomes).
+
+    Each record is validated on its own: good ones land even when others are rejected, and
+    the answer lists every rejected record with its index and field messages. Posting the
+    same records again changes nothing; a later version of a record updates it.
+    """
+    records = load_json_array(current_app.config["INGEST_MAX_BATCH"])
+    session = get_session()
+    with session.begin():
+        result = ingest_records(session, kind=kind, records=records, source=source)
+    if result.landed == 0:
+        body = IngestResultSchema().dump(result)
+        raise DomainValidationError("No record in the batch was valid.", errors={"json": body})
+    return result
