@@ -9,7 +9,7 @@ DEMO_DAYS ?= 120
 DEMO_HISTORY_DAYS ?= 31
 export FLASK_APP := wsgi
 
-.PHONY: install demo serve test test-unit lint bench bench-core clean
+.PHONY: install demo serve test test-unit lint bench bench-core bench-ingest clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ bench: install
 
 bench-core: install
 	$(BIN)/python -m bench.run_bench --core-only
+
+## bench-ingest: push-API throughput (gunicorn, 2 workers, PostgreSQL on 127.0.0.1)
+bench-ingest: install
+	$(BIN)/python -m bench.ingest_bench
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis *.egg-info

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from enum import Enum
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,28 +22,61 @@ def _sqlite_value(value: Any) -> Any:
     return value
 
 
-def bulk_insert(session: Session, table: sa.Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+def _upsert_clause(preparer: Any, columns: Sequence[str], conflict_key: Sequence[str]) -> str:
+    key = ", ".join(preparer.quote(c) for c in conflict_key)
+    changing = [c for c in columns if c not in conflict_key and c != "created_at"]
+    if not changing:
+        return f" ON CONFLICT ({key}) DO NOTHING"
+    assignments = ", ".join(f"{preparer.quote(c)} = excluded.{preparer.quote(c)}" for c in changing)
+    return f" ON CONFLICT ({key}) DO UPDATE SET {assignments}"
+
+
+def bulk_insert(
+    session: Session,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    conflict_key: Sequence[str] | None = None,
+) -> int:
     """Insert ``rows`` (tuples in ``columns`` order) into ``table`` inside the session's transaction.
 
-    JSON columns take already-encoded JSON text. Returns the number of rows written.
+    With ``conflict_key`` (a unique key of the table) a row whose key exists updates it instead
+    (an upsert): on PostgreSQL the rows are COPYed into a temporary table first and moved with
+    one ``INSERT ... SELECT ... ON CONFLICT DO UPDATE``; on SQLite the driver's executemany runs
+    the same clause. Enum members are written as their values; JSON columns take already-encoded
+    JSON text. Returns the number of rows written.
     """
     connection = session.connection()
     dialect = connection.dialect.name
     dbapi = connection.connection.dbapi_connection
-    quoted = ", ".join(connection.dialect.identifier_preparer.quote(c) for c in columns)
-    name = connection.dialect.identifier_preparer.format_table(table)
+    preparer = connection.dialect.identifier_preparer
+    quoted = ", ".join(preparer.quote(c) for c in columns)
+    name = preparer.format_table(table)
     count = 0
     if dialect == "postgresql":
         cursor = dbapi.cursor()  # type: ignore[union-attr]
-        with cursor.copy(f"COPY {name} ({quoted}) FROM STDIN") as copy:
+        target = name
+        if conflict_key is not None:
+            target = preparer.quote(f"_upsert_{table.name}")
+            cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {target} (LIKE {name} INCLUDING DEFAULTS) ON COMMIT DROP")
+            cursor.execute(f"TRUNCATE {target}")
+        with cursor.copy(f"COPY {target} ({quoted}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row(row)
+                copy.write_row([v.value if isinstance(v, Enum) else v for v in row])
                 count += 1
+        if conflict_key is not None:
+            cursor.execute(
+                f"INSERT INTO {name} ({quoted}) SELECT {quoted} FROM {target}"
+                + _upsert_clause(preparer, columns, conflict_key)
+            )
         cursor.close()
         return count
     if dialect == "sqlite":
         placeholders = ", ".join("?" for _ in columns)
         sql = f"INSERT INTO {name} ({quoted}) VALUES ({placeholders})"
+        if conflict_key is not None:
+            sql += _upsert_clause(preparer, columns, conflict_key)
         # Only date and time columns need converting; touching every value costs more than SQLite.
         temporal = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, (sa.Date, sa.DateTime))]
         batch: list[Sequence[Any]] = []
@@ -63,6 +97,8 @@ def bulk_insert(session: Session, table: sa.Table, columns: Sequence[str], rows:
             count += len(batch)
         cursor.close()
         return count
+    if conflict_key is not None:
+        raise NotImplementedError(f"bulk upserts are written for PostgreSQL and SQLite, not {dialect}")
     # Any other dialect: SQLAlchemy Core executemany (slower, but correct).
     materialized = [dict(zip(columns, row, strict=True)) for row in rows]
     if materialized:
