@@ -72,6 +72,8 @@ class Config:
     SECRET_KEY: str = "dev-only-not-secret"
     DATABASE_URL: str = field(default_factory=default_database_url)
     DATABASE_ECHO: bool = False
+    # Sources to pull (a TOML file; see app/sources/config.py)
+    SOURCES_FILE: str | None = None
     # Scheduler (`flask scheduler run`)
     SCORE_DAILY_AT: str = "02:00"  # UTC time of the daily scoring run
     SCORE_INTERVAL_SECONDS: int = 0  # > 0: score every N seconds instead (demos, tests)

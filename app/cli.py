@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import sys
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 import click
+import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import AppGroup
 from tqdm import tqdm
@@ -18,12 +20,17 @@ from app.db import get_engine, session_factory
 from app.errors import Conflict, DomainError
 from app.job_runs import last_runs, run_recorded
 from app.jobs import SchedulerProcess, find_job, job_specs, run_job
+from app.models import SourceCursor
 from app.services.demo import clear_demo, seed_demo
+from app.services.pull import list_quarantine, retry_quarantine
 from app.services.scoring import STEPS, ScoringRunSummary, run_scoring
+from app.sources.config import load_sources
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
+ingest_cli = AppGroup("ingest", help="Pulled records that were rejected: list and retry them.")
+sources_cli = AppGroup("sources", help="The sources the scheduler pulls (HS_SOURCES_FILE).")
 scheduler_cli = AppGroup("scheduler", help="The job scheduler (its own process).")
 jobs_cli = AppGroup("jobs", help="Scheduled jobs: list them, run one now.")
 db_cli = AppGroup("db", help="Database schema migrations (alembic).")
@@ -181,7 +188,57 @@ def jobs_run(name: str) -> None:
     click.echo(result.one_line() if hasattr(result, "one_line") else f"{name}: done")
 
 
+@ingest_cli.command("quarantine")
+@click.option("--source", default=None, help="Only records pulled from this source.")
+@click.option("--kind", default=None, help="Only records of this kind.")
+def ingest_quarantine(source: str | None, kind: str | None) -> None:
+    """List quarantined records: rejected pulled records with their reasons."""
+    with session_factory().begin() as session:
+        items, total = list_quarantine(session, source=source, kind=kind, page=1, per_page=1_000)
+    for item in items:
+        click.echo(
+            f"{item.id:>6} {item.source}/{item.kind} at {item.quarantined_at:%Y-%m-%d %H:%M} "
+            f"(retried {item.retries}x): {json.dumps(item.errors)} {json.dumps(item.payload)[:200]}"
+        )
+    click.echo(f"{total} quarantined record(s)" + (f", first {len(items)} shown" if total > len(items) else ""))
+
+
+@ingest_cli.command("retry")
+@click.option("--source", default=None, help="Only records pulled from this source.")
+@click.option("--kind", default=None, help="Only records of this kind.")
+def ingest_retry(source: str | None, kind: str | None) -> None:
+    """Validate quarantined records again; those that land leave the quarantine."""
+    with session_factory().begin() as session:
+        summary = retry_quarantine(session, source=source, kind=kind, now=dt.datetime.now(dt.UTC))
+    click.echo(f"Retried {summary.retried}: {summary.landed} landed, {summary.still_rejected} still rejected")
+
+
+@sources_cli.command("list")
+@_domain_errors_exit_cleanly
+def sources_list() -> None:
+    """The configured sources (HS_SOURCES_FILE) and when each kind was last pulled."""
+    configured = load_sources(current_app.config.get("SOURCES_FILE"))
+    if not configured:
+        click.echo("No sources configured (set HS_SOURCES_FILE to a sources file).")
+        return
+    with session_factory().begin() as session:
+        cursors = {(c.source, c.kind): c for c in session.scalars(sa.select(SourceCursor))}
+    for entry in configured:
+        source = entry.source
+        pulled = ", ".join(
+            f"{kind} {cursors[(source.name, kind)].pulled_at:%Y-%m-%d %H:%M}"
+            if (source.name, kind) in cursors
+            else f"{kind} never"
+            for kind in source.kinds
+        )
+        click.echo(
+            f"{source.name:<16} {type(source).__name__:<10} every {entry.every_minutes} min; last pulled: {pulled}"
+        )
+
+
 def register_cli(app: Flask) -> None:
+    app.cli.add_command(ingest_cli)
+    app.cli.add_command(sources_cli)
     app.cli.add_command(scheduler_cli)
     app.cli.add_command(jobs_cli)
     app.cli.add_command(db_cli)

@@ -28,7 +28,10 @@ from sqlalchemy.orm import Session
 from app.db import session_factory, utcnow
 from app.job_runs import run_recorded
 from app.services.leases import acquire_lease, release_lease
+from app.services.pull import PullSummary, pull_source
 from app.services.scoring import ScoringRunSummary, run_scoring
+from app.sources.base import Source
+from app.sources.config import load_sources
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +44,11 @@ def score_today(session: Session, now: dt.datetime) -> ScoringRunSummary:
     return run_scoring(session, as_of=now.date())
 
 
+def pull(session: Session, now: dt.datetime, *, source: Source) -> PullSummary:
+    """Pull one source: what changed since its last good pull; bad records to quarantine."""
+    return pull_source(session, source, now=now)
+
+
 @dataclass(frozen=True, slots=True)
 class JobSpec:
     """One scheduled job: what it does (``work(session, now)``), when, and how it is counted."""
@@ -51,17 +59,31 @@ class JobSpec:
     counts: Callable[[Any], dict[str, Any]]
     trigger: BaseTrigger
     misfire_grace_time: int
+    params: dict[str, Any] = field(default_factory=dict)  # keyword arguments of ``work``
     options: dict[str, Any] = field(default_factory=lambda: {"coalesce": True, "max_instances": 1})
 
 
 def job_specs(config: Mapping[str, Any]) -> tuple[JobSpec, ...]:
-    """The registry of scheduled jobs, with triggers from the app's configuration."""
+    """The registry of scheduled jobs, with triggers from the app's configuration: the daily
+    scoring run and one pull per source in the sources file (``SOURCES_FILE``)."""
     interval = int(config["SCORE_INTERVAL_SECONDS"])
     hour, minute = (int(part) for part in str(config["SCORE_DAILY_AT"]).split(":"))
     score_trigger: BaseTrigger = (
         IntervalTrigger(seconds=interval, timezone=dt.UTC)
         if interval > 0
         else CronTrigger(hour=hour, minute=minute, timezone=dt.UTC)
+    )
+    pulls = tuple(
+        JobSpec(
+            id=f"pull-{configured.source.name}",
+            description=f"Pull {configured.source.name} every {configured.every_minutes} min",
+            work=pull,
+            counts=PullSummary.counts,
+            trigger=IntervalTrigger(minutes=configured.every_minutes, timezone=dt.UTC),
+            misfire_grace_time=configured.every_minutes * 60,
+            params={"source": configured.source},
+        )
+        for configured in load_sources(config.get("SOURCES_FILE"))
     )
     return (
         JobSpec(
@@ -73,6 +95,7 @@ def job_specs(config: Mapping[str, Any]) -> tuple[JobSpec, ...]:
             # A scheduler that was down at 02:00 still scores when it is back within 6 hours.
             misfire_grace_time=6 * 3600,
         ),
+        *pulls,
     )
 
 
@@ -93,7 +116,7 @@ def run_job(app: Flask, job_id: str, *, runner: str = "cli") -> Any:
             session_factory(),
             spec.id,
             {"as_of": now.date().isoformat(), "runner": runner},
-            lambda session: spec.work(session, now),
+            lambda session: spec.work(session, now, **spec.params),
             spec.counts,
         )
 
@@ -128,7 +151,10 @@ class SchedulerProcess:
             logger.info("skipping %s: another scheduler leads", job_id, extra={"job_id": job_id})
             return
         # A failure is recorded in job_runs by run_recorded; APScheduler logs it and keeps going.
-        run_job(self.app, job_id, runner=self.holder)
+        result = run_job(self.app, job_id, runner=self.holder)
+        if isinstance(result, PullSummary) and result.total_landed:
+            # New data: score now rather than at the next daily run.
+            run_job(self.app, "score-daily", runner=self.holder)
 
     def release(self) -> None:
         with self.app.app_context(), session_factory().begin() as session:

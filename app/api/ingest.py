@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import RAISE
@@ -9,8 +12,16 @@ from marshmallow import RAISE
 from app.api.body import load_json_array
 from app.db import get_session
 from app.errors import DomainValidationError
-from app.schemas.ingest import IngestQuerySchema, IngestResultSchema
+from app.schemas.ingest import (
+    IngestQuerySchema,
+    IngestResultSchema,
+    QuarantinePageSchema,
+    QuarantineQuerySchema,
+    RetryQuerySchema,
+    RetryResultSchema,
+)
 from app.services.ingest import KINDS, IngestResult, ingest_records
+from app.services.pull import RetrySummary, list_quarantine, retry_quarantine
 
 bp = Blueprint("ingest", __name__, url_prefix="/api/v1/ingest", description="Push data in")
 
@@ -46,3 +57,24 @@ def push(kind: str, source: str) -> IngestResult:
         body = IngestResultSchema().dump(result)
         raise DomainValidationError("No record in the batch was valid.", errors={"json": body})
     return result
+
+
+@bp.get("/quarantine")
+@bp.arguments(QuarantineQuerySchema, location="query", as_kwargs=True, unknown=RAISE)
+@bp.response(200, QuarantinePageSchema)
+def quarantined(page: int, per_page: int, source: str | None = None, kind: str | None = None) -> dict[str, Any]:
+    """Pulled records that were rejected, with their raw payload and reasons, oldest first."""
+    session = get_session()
+    with session.begin():
+        items, total = list_quarantine(session, source=source, kind=kind, page=page, per_page=per_page)
+    return {"items": items, "page": page, "per_page": per_page, "total": total}
+
+
+@bp.post("/quarantine/retry")
+@bp.arguments(RetryQuerySchema, location="query", as_kwargs=True, unknown=RAISE)
+@bp.response(200, RetryResultSchema)
+def retry(source: str | None = None, kind: str | None = None) -> RetrySummary:
+    """Validate quarantined records again once the cause is fixed; those that land leave the quarantine."""
+    session = get_session()
+    with session.begin():
+        return retry_quarantine(session, source=source, kind=kind, now=dt.datetime.now(dt.UTC))

@@ -11,6 +11,7 @@ from app.models.enums import (
     TicketPriority,
     TicketStatus,
 )
+from app.models.ingest import QuarantinedRecord, SourceCursor
 from app.models.raw import (
     DailyUsage,
     Feedback,
@@ -39,8 +40,10 @@ __all__ = [
     "LicenseSnapshot",
     "Outcome",
     "OutcomeKind",
+    "QuarantinedRecord",
     "SchedulerLease",
     "ScoringConfigVersion",
+    "SourceCursor",
     "SupportTicket",
     "TicketPriority",
     "TicketStatus",

@@ -168,6 +168,42 @@ class IngestResultSchema(ApiSchema):
     rejected = fields.List(fields.Nested(RejectedRecordSchema))
 
 
+class QuarantineQuerySchema(ApiSchema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
+    source = fields.String()
+    kind = fields.String()
+
+
+class QuarantinedRecordSchema(ApiSchema):
+    id = fields.Integer()
+    source = fields.String()
+    kind = fields.String()
+    payload = fields.Dict(metadata={"description": 'The record as pulled ({"raw": ...} when it could not be parsed).'})
+    errors = fields.Dict(metadata={"description": "Why it was rejected, field by field."})
+    quarantined_at = fields.DateTime()
+    retried_at = fields.DateTime(allow_none=True)
+    retries = fields.Integer()
+
+
+class QuarantinePageSchema(ApiSchema):
+    items = fields.List(fields.Nested(QuarantinedRecordSchema))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+
+
+class RetryQuerySchema(ApiSchema):
+    source = fields.String()
+    kind = fields.String()
+
+
+class RetryResultSchema(ApiSchema):
+    retried = fields.Integer()
+    landed = fields.Integer()
+    still_rejected = fields.Integer()
+
+
 class IngestQuerySchema(ApiSchema):
     source = fields.String(
         load_default="api",

@@ -1,0 +1,1 @@
+"""Source connectors: where pulled data comes from (files, SQL databases), behind one port."""

@@ -1,0 +1,41 @@
+"""The port every source implements, and what a source may yield or raise."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+#: The data kinds a source can provide (the push API's kinds).
+KINDS = ("accounts", "contacts", "usage", "licenses", "tickets", "feedback", "goals", "outcomes")
+
+
+class SourceUnavailable(Exception):
+    """The source could not be read (down, slow, unreadable); the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """A raw item a source could not even parse into a record (a broken JSON line, say)."""
+
+    raw: str
+    reason: str
+
+
+#: One chunk of pulled items: records, or what could not be parsed into one.
+Chunk = list[dict[str, Any] | Malformed]
+
+
+class Source(Protocol):
+    """Pulls records of each kind it provides, in chunks, as JSON-like dicts."""
+
+    name: str
+    kinds: tuple[str, ...]
+
+    def pull(self, kind: str, *, since: dt.datetime | None, as_of: dt.date) -> Iterator[Chunk]:
+        """Records of ``kind`` changed since ``since`` (all when None), in chunks.
+
+        Raises ``SourceUnavailable`` when the source cannot be read.
+        """
+        ...
