@@ -9,7 +9,7 @@ DEMO_DAYS ?= 120
 DEMO_HISTORY_DAYS ?= 31
 export FLASK_APP := wsgi
 
-.PHONY: install demo serve test test-unit lint bench bench-core bench-ingest clean
+.PHONY: install demo serve test test-unit lint bench bench-core bench-ingest bench-sources clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ bench: install
 
 bench-core: install
 	$(BIN)/python -m bench.run_bench --core-only
+
+## bench-sources: SQL-source pull of 1,000,000 daily-usage rows (PostgreSQL to PostgreSQL)
+bench-sources: install
+	$(BIN)/python -m bench.sql_source_bench
 
 ## bench-ingest: push-API throughput (gunicorn, 2 workers, PostgreSQL on 127.0.0.1)
 bench-ingest: install

@@ -228,6 +228,8 @@ def latest_accepted_day() -> dt.date:
 
 
 def _day(value: Any, latest: dt.date) -> dt.date | None:
+    if type(value) is dt.date:  # from a SQL source; the schema's Date field takes it as it is
+        return value if value <= latest else None
     if type(value) is not str or not _ISO_DAY.match(value):
         return None
     try:
@@ -258,19 +260,22 @@ def fast_usage(record: Any, latest: dt.date) -> dict[str, Any] | None:
     day = _day(record.get("day"), latest)
     if day is None or not (_account(account) and _count(active) and _count(logins) and _count(key_uses)):
         return None
-    signals = record.get("signals", {})
-    if type(signals) is not dict or not all(
+    if "signals" not in record:
+        signals = {}
+    elif type(signals := record["signals"]) is not dict or not all(
         type(name) is str and _SIGNAL_NAME.match(name) and type(count) is int and count >= 1
         for name, count in signals.items()
     ):
         return None
+    else:
+        signals = dict(signals)
     return {
         "account": account,
         "day": day,
         "active_users": active,
         "logins": logins,
         "key_feature_uses": key_uses,
-        "signals": dict(signals),
+        "signals": signals,
     }
 
 

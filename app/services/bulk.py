@@ -62,8 +62,17 @@ def bulk_insert(
             cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {target} (LIKE {name} INCLUDING DEFAULTS) ON COMMIT DROP")
             cursor.execute(f"TRUNCATE {target}")
         with cursor.copy(f"COPY {target} ({quoted}) FROM STDIN") as copy:
+            enum_columns: list[int] | None = None
             for row in rows:
-                copy.write_row([v.value if isinstance(v, Enum) else v for v in row])
+                if enum_columns is None:  # from the first row: which columns hold enum members
+                    enum_columns = [i for i, v in enumerate(row) if isinstance(v, Enum)]
+                if enum_columns:
+                    values = list(row)
+                    for i in enum_columns:
+                        if isinstance(values[i], Enum):
+                            values[i] = values[i].value
+                    row = values  # noqa: PLW2901 - the converted copy replaces the row
+                copy.write_row(row)
                 count += 1
         if conflict_key is not None:
             cursor.execute(

@@ -8,6 +8,7 @@ version of a record replaces the stored one. Good records land even when others 
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,15 +100,30 @@ def _account_ids(session: Session, external_ids: set[str]) -> dict[str, int]:
     return found
 
 
-def ingest_records(session: Session, *, kind: str, records: list[Any], source: str) -> IngestResult:
+def ingest_records(
+    session: Session,
+    *,
+    kind: str,
+    records: list[Any],
+    source: str,
+    account_ids: dict[str, int] | None = None,
+) -> IngestResult:
     """Validate and store a batch of ``kind`` records from ``source``; never commits.
 
     Each record is validated on its own; rejected ones are returned with their index and
     field-level messages (unknown account, duplicate of an earlier record in the batch...).
+    ``account_ids`` is an optional cache of account ids by external id, shared by the batches
+    of one pull in one transaction: only accounts it lacks are looked up (and added).
     Raises ``KeyError`` for an unknown kind.
     """
     spec = KINDS[kind]
     schema = spec.schema()
+    columns = [c.name for c in spec.table.columns if c.name in schema.fields or c.name == "account_id"]
+    if spec.has_source:
+        columns.append("source")
+    if spec.table is Account.__table__:
+        columns += ["created_at", "updated_at"]  # created_at is never overwritten by an update
+    blank = dict.fromkeys(columns)  # optional fields a record left out are stored as NULL
     rejected: list[Rejected] = []
     loaded: list[tuple[int, dict[str, Any]]] = []
     fast = FAST_LOADERS.get(kind)
@@ -120,49 +136,44 @@ def ingest_records(session: Session, *, kind: str, records: list[Any], source: s
             rejected.append(Rejected(index, {"_schema": ["Each record must be a JSON object."]}))
             continue
         try:
-            loaded.append((index, schema.load(record)))
+            loaded.append((index, {**blank, **schema.load(record)}))
         except ValidationError as exc:
             rejected.append(Rejected(index, exc.normalized_messages()))
 
+    # One pass: resolve the account, drop in-batch duplicates, build the row. (Hot: it runs
+    # for every pulled or pushed record, so it uses itemgetters rather than generators.)
+    ids = account_ids if account_ids is not None else {}
     if spec.has_account:
-        ids = _account_ids(session, {row["account"] for _, row in loaded})
-        resolved = []
-        for index, row in loaded:
+        missing = {row["account"] for _, row in loaded} - ids.keys()
+        if missing:
+            ids.update(_account_ids(session, missing))
+    key_fields = [name for name in spec.key if name != "source"]
+    key_of = operator.itemgetter(*key_fields)
+    values_of = operator.itemgetter(*columns)
+    seen: dict[Any, int] = {}
+    rows = []
+    signal_rows = []
+    now = dt.datetime.now(dt.UTC)
+    for index, row in loaded:
+        if spec.has_account:
             account_id = ids.get(row["account"])
             if account_id is None:
                 rejected.append(Rejected(index, {"account": [f"Unknown account {row['account']!r}."]}))
                 continue
             row["account_id"] = account_id
-            del row["account"]
-            resolved.append((index, row))
-        loaded = resolved
-
-    seen: dict[tuple[Any, ...], int] = {}
-    unique: list[tuple[int, dict[str, Any]]] = []
-    key_fields = [name for name in spec.key if name != "source"]
-    for index, row in loaded:
-        key = tuple(row[name] for name in key_fields)
+        key = key_of(row)
         if key in seen:
             names = " + ".join("account" if name == "account_id" else name for name in key_fields)
             rejected.append(Rejected(index, {"_schema": [f"Same {names} as record {seen[key]} in this batch."]}))
             continue
         seen[key] = index
-        unique.append((index, row))
-
-    columns = [c.name for c in spec.table.columns if c.name in schema.fields or c.name == "account_id"]
-    if spec.has_source:
-        columns.append("source")
-    if spec.table is Account.__table__:
-        columns += ["created_at", "updated_at"]  # created_at is never overwritten by an update
-    now = dt.datetime.now(dt.UTC)
-    rows = []
-    signal_rows = []
-    for _, row in unique:
-        row["source"] = source
-        row["created_at"] = row["updated_at"] = now
-        rows.append(tuple(row.get(name) for name in columns))
-        for signal, count in row.get("signals", {}).items():
-            signal_rows.append((row["account_id"], row["day"], signal, count))
+        if spec.has_source:
+            row["source"] = source
+        if spec.table is Account.__table__:
+            row["created_at"] = row["updated_at"] = now
+        rows.append(values_of(row))
+        if signals := row.get("signals"):
+            signal_rows.extend((account_id, row["day"], name, count) for name, count in signals.items())
     bulk_insert(session, spec.table, columns, rows, conflict_key=spec.key)
     if signal_rows:
         bulk_insert(

@@ -70,6 +70,7 @@ def pull_source(session: Session, source: Source, *, now: dt.datetime) -> PullSu
     failed pull (``SourceUnavailable``) leaves them where the last good one stopped. Never commits.
     """
     summary = PullSummary(source.name)
+    account_ids: dict[str, int] = {}  # external id -> id, shared by every chunk of this pull
     for kind in source.kinds:
         cursor = session.get(SourceCursor, (source.name, kind))
         since = cursor.pulled_at if cursor is not None else None
@@ -82,7 +83,11 @@ def pull_source(session: Session, source: Source, *, now: dt.datetime) -> PullSu
                 (item.raw, {"_schema": [item.reason]}) for item in chunk if isinstance(item, Malformed)
             ]
             if records:
-                result = ingest_records(session, kind=kind, records=records, source=source.name)
+                result = ingest_records(
+                    session, kind=kind, records=records, source=source.name, account_ids=account_ids
+                )
+                if kind == "accounts":
+                    account_ids.clear()  # new accounts: look them up afresh
                 landed += result.landed
                 bad += [(records[r.index], r.errors) for r in result.rejected]
             quarantine(session, source=source.name, kind=kind, items=bad)

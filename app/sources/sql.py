@@ -12,14 +12,13 @@ import sqlalchemy as sa
 from app.sources.base import Chunk, SourceUnavailable
 
 
-def _json_value(value: Any) -> Any:
-    # Records travel as JSON-like dicts (and are quarantined as JSON), as pushed records do.
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
+def _record_value(value: Any) -> Any:
+    # Values the record schemas read as they come (str, int, float, bool, date, None) pass as
+    # they are; a driver's Decimal becomes a number and a timestamp ISO text.
     if isinstance(value, decimal.Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
     return value
 
 
@@ -41,7 +40,7 @@ class SqlSource:
     would need a cast that differs between databases).
     """
 
-    def __init__(self, name: str, url: str, queries: dict[str, str], chunk_size: int = 10_000):
+    def __init__(self, name: str, url: str, queries: dict[str, str], chunk_size: int = 50_000):
         self.name = name
         self.kinds = tuple(queries)
         self.queries = queries
@@ -51,11 +50,19 @@ class SqlSource:
     def pull(self, kind: str, *, since: dt.datetime | None, as_of: dt.date) -> Iterator[Chunk]:
         try:
             with self._engine.connect() as conn:
-                result = conn.execution_options(stream_results=True, yield_per=self.chunk_size).execute(
-                    sa.text(self.queries[kind]), {"since": _naive_utc(since), "as_of": as_of}
-                )
-                for partition in result.mappings().partitions():
-                    yield [{key: _json_value(value) for key, value in row.items()} for row in partition]
+                # yield_per streams (a server-side cursor where the driver has one): memory stays
+                # flat however many rows the query returns.
+                statement = sa.text(self.queries[kind]).execution_options(yield_per=self.chunk_size)
+                result = conn.execute(statement, {"since": _naive_utc(since), "as_of": as_of})
+                columns = list(result.keys())
+                needs_conversion = None
+                for partition in result.partitions(self.chunk_size):
+                    if needs_conversion is None and partition:
+                        needs_conversion = any(isinstance(v, (decimal.Decimal, dt.datetime)) for v in partition[0])
+                    if needs_conversion:
+                        yield [dict(zip(columns, map(_record_value, row), strict=True)) for row in partition]
+                    else:
+                        yield [dict(zip(columns, row, strict=True)) for row in partition]
         except sa.exc.SQLAlchemyError as exc:
             reason = getattr(exc, "orig", None) or exc
             raise SourceUnavailable(f"{self.name}: {kind} query failed: {type(exc).__name__}: {reason}") from exc

@@ -25,6 +25,8 @@ LATEST = latest_accepted_day()
 counts = st.one_of(st.integers(-3, 10_000), st.booleans(), st.floats(-1, 5), st.just("7"), st.none())
 days = st.one_of(
     st.dates(dt.date(2000, 1, 1), LATEST + dt.timedelta(days=3)).map(dt.date.isoformat),
+    st.dates(dt.date(2000, 1, 1), LATEST + dt.timedelta(days=3)),
+    st.datetimes(dt.datetime(2000, 1, 1), dt.datetime(2030, 1, 1)),
     st.sampled_from(["2026-02-30", "2026-6-01", "20260601", "", "2026-06-01T00:00:00"]),
     st.none(),
     st.integers(),
@@ -33,6 +35,7 @@ accounts = st.one_of(st.text(max_size=130), st.integers(), st.none())
 signals = st.one_of(
     st.dictionaries(st.sampled_from(["data_export", "Bad Name", "x" * 70, "admin_changed"]), counts, max_size=3),
     st.lists(st.integers(), max_size=2),
+    st.none(),
 )
 
 
