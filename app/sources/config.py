@@ -31,6 +31,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from app.errors import DomainValidationError
 from app.sources.base import KINDS, Source
 from app.sources.files import FileSource
+from app.sources.http import HttpSource
 from app.sources.sql import SqlSource
 
 _NAME = validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,63}$", error="Use lowercase letters, digits, - and _.")
@@ -41,16 +42,22 @@ class _SourceSchema(Schema):
         unknown = RAISE
 
     name = fields.String(required=True, validate=_NAME)
-    type = fields.String(required=True, validate=validate.OneOf(["files", "sql"]))
+    type = fields.String(required=True, validate=validate.OneOf(["files", "sql", "http"]))
     every_minutes = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=7 * 24 * 60))
     folder = fields.String()
     kinds = fields.List(fields.String(validate=validate.OneOf(KINDS)))
     url_env = fields.String(validate=validate.Regexp(r"^[A-Z_][A-Z0-9_]*$", error="An environment variable name."))
     queries = fields.Dict(keys=fields.String(validate=validate.OneOf(KINDS)), values=fields.String())
+    base_url = fields.Url(schemes={"http", "https"}, require_tld=False)
+    paths = fields.Dict(keys=fields.String(validate=validate.OneOf(KINDS)), values=fields.String())
+    token_env = fields.String(validate=validate.Regexp(r"^[A-Z_][A-Z0-9_]*$", error="An environment variable name."))
+    timeout_seconds = fields.Float(validate=validate.Range(min=0.1, max=300))
+    retries = fields.Integer(strict=True, validate=validate.Range(min=0, max=10))
+    records_key = fields.String(validate=validate.Length(min=1))
 
     @validates_schema
     def _type_fields(self, data: dict[str, Any], **kwargs: Any) -> None:
-        needed = {"files": ("folder",), "sql": ("url_env", "queries")}[data["type"]]
+        needed = {"files": ("folder",), "sql": ("url_env", "queries"), "http": ("base_url", "paths")}[data["type"]]
         missing = {name: ["Required for a " + data["type"] + " source."] for name in needed if name not in data}
         if missing:
             raise ValidationError(missing)
@@ -100,6 +107,24 @@ def load_sources(path: str | None, env: Mapping[str, str] | None = None) -> list
             if not folder.is_absolute():
                 folder = file.parent / folder
             source: Source = FileSource(entry["name"], folder, tuple(entry.get("kinds", KINDS)))
+        elif entry["type"] == "http":
+            token = None
+            if "token_env" in entry:
+                token = env.get(entry["token_env"])
+                if not token:
+                    raise DomainValidationError(
+                        f"The sources file {file}: source {entry['name']!r} needs the environment variable "
+                        f"{entry['token_env']}, which is not set."
+                    )
+            source = HttpSource(
+                entry["name"],
+                entry["base_url"],
+                entry["paths"],
+                token=token,
+                timeout_seconds=entry.get("timeout_seconds", 10.0),
+                retries=entry.get("retries", 3),
+                records_key=entry.get("records_key", "data"),
+            )
         else:
             url = env.get(entry["url_env"])
             if not url:
