@@ -207,7 +207,7 @@ def test_sources_file_declares_jobs_and_a_failing_source_does_not_stop_the_other
 @pytest.mark.parametrize(
     ("text", "env", "fragment"),
     [
-        ('[[sources]]\nname = "x"\ntype = "ftp"\nevery_minutes = 5\n', {}, "'type': ['Must be one of: files, sql.']"),
+        ('[[sources]]\nname = "x"\ntype = "ftp"\nevery_minutes = 5\n', {}, "'type': ['Must be one of: files, sql, http.']"),
         ('[[sources]]\nname = "x"\ntype = "files"\nevery_minutes = 5\n', {}, "Required for a files source."),
         ('[[sources]]\nname = "x"\ntype = "sql"\nurl_env = "WH_URL"\nevery_minutes = 5\n[sources.queries]\nusage = "SELECT 1"\n',
          {}, "needs the environment variable WH_URL, which is not set"),
