@@ -28,6 +28,10 @@ FEEDBACK_RANGES = {
 }
 
 
+#: Product signal names: what usage records' ``signals`` and account events may be called.
+SIGNAL_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}\Z"
+
+
 def _not_future_day(value: dt.date) -> None:
     if value > dt.datetime.now(dt.UTC).date() + FUTURE_SLACK:
         raise ValidationError("Must not be in the future.")
@@ -88,7 +92,7 @@ class UsageRecordSchema(_AccountRecordSchema):
     logins = fields.Integer(load_default=0, strict=True, validate=NON_NEGATIVE)
     key_feature_uses = fields.Integer(load_default=0, strict=True, validate=NON_NEGATIVE)
     signals = fields.Dict(
-        keys=fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9_]{0,63}$", error="Not a signal name.")),
+        keys=fields.String(validate=validate.Regexp(SIGNAL_NAME_PATTERN, error="Not a signal name.")),
         values=fields.Integer(strict=True, validate=validate.Range(min=1)),
         load_default=dict,
         metadata={"description": 'Named product signals that day, e.g. {"data_export": 2}.'},
@@ -156,6 +160,19 @@ class OutcomeRecordSchema(_AccountRecordSchema):
     note = fields.String(allow_none=True, validate=validate.Length(max=10_000))
 
 
+class AccountEventRecordSchema(_AccountRecordSchema):
+    """A flat "account event" as trackers send them: it counts as a named product signal that day."""
+
+    event = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^[a-z][a-z0-9_]{0,63}$", error="Use lowercase letters, digits and _ (a signal name)."
+        ),
+    )
+    day = fields.Date(required=True, validate=_not_future_day)
+    quantity = fields.Integer(load_default=1, strict=True, validate=validate.Range(min=1))
+
+
 class RejectedRecordSchema(ApiSchema):
     index = fields.Integer(metadata={"description": "Position of the record in the posted array."})
     errors = fields.Dict(metadata={"description": "Field-level messages."})
@@ -219,7 +236,7 @@ class IngestQuerySchema(ApiSchema):
 # never accepts what the schema refuses (tests/unit/test_ingest_fast.py checks that property).
 
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
-_SIGNAL_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
+_SIGNAL_NAME = re.compile(SIGNAL_NAME_PATTERN)
 
 
 def latest_accepted_day() -> dt.date:

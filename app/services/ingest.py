@@ -30,6 +30,7 @@ from app.models import (
 )
 from app.schemas.ingest import (
     FAST_LOADERS,
+    AccountEventRecordSchema,
     AccountRecordSchema,
     ContactRecordSchema,
     FeedbackRecordSchema,
@@ -65,8 +66,14 @@ KINDS: dict[str, KindSpec] = {
     "tickets": KindSpec(TicketRecordSchema, SupportTicket.__table__, ("source", "external_id"), True, True),  # type: ignore[arg-type]
     "feedback": KindSpec(FeedbackRecordSchema, Feedback.__table__, ("source", "external_id"), True, True),  # type: ignore[arg-type]
     "goals": KindSpec(GoalRecordSchema, Goal.__table__, ("source", "external_id"), True, True),  # type: ignore[arg-type]
+    # A flat account event is a product signal: same table, same key, the quantity as its count.
+    "events": KindSpec(AccountEventRecordSchema, UsageSignal.__table__, ("account_id", "day", "signal"), False, True),  # type: ignore[arg-type]
     "outcomes": KindSpec(OutcomeRecordSchema, Outcome.__table__, ("source", "external_id"), True, True),  # type: ignore[arg-type]
 }
+
+
+#: Columns of usage_signals that account events fill from differently named fields.
+EVENT_COLUMNS = {"signal": "event", "count": "quantity"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +125,10 @@ def ingest_records(
     """
     spec = KINDS[kind]
     schema = spec.schema()
-    columns = [c.name for c in spec.table.columns if c.name in schema.fields or c.name == "account_id"]
+    renamed = EVENT_COLUMNS if kind == "events" else {}
+    columns = [
+        c.name for c in spec.table.columns if c.name in schema.fields or c.name == "account_id" or c.name in renamed
+    ]
     if spec.has_source:
         columns.append("source")
     if spec.table is Account.__table__:
@@ -161,6 +171,8 @@ def ingest_records(
                 rejected.append(Rejected(index, {"account": [f"Unknown account {row['account']!r}."]}))
                 continue
             row["account_id"] = account_id
+        for column, field_name in renamed.items():
+            row[column] = row[field_name]
         key = key_of(row)
         if key in seen:
             names = " + ".join("account" if name == "account_id" else name for name in key_fields)

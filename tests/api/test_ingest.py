@@ -194,3 +194,22 @@ def test_pushed_data_is_scored(client: FlaskClient, db_session: Session, acme: N
     with db_session.begin():
         latest = db_session.scalars(sa.select(LatestScore)).one()
     assert latest.score is not None and latest.completeness > 0
+
+
+def test_flat_account_events_count_as_product_signals(client: FlaskClient, db_session: Session, acme: None) -> None:
+    events = [
+        {"account": "acme", "event": "data_export", "day": "2026-06-01", "quantity": 3},
+        {"account": "acme", "event": "report_viewed", "day": "2026-06-01"},
+        {"account": "acme", "event": "Data Export!", "day": "2026-06-01"},
+        {"account": "acme", "event": "data_export", "day": "2026-06-01", "quantity": 4},
+    ]
+    body = post(client, "events", events).get_json()
+    assert body["landed"] == 2
+    assert {r["index"]: r["errors"] for r in body["rejected"]} == {
+        2: {"event": ["Use lowercase letters, digits and _ (a signal name)."]},
+        3: {"_schema": ["Same account + day + signal as record 0 in this batch."]},
+    }
+    post(client, "events", [{**events[0], "quantity": 5}])  # a later count for the day replaces it
+    with db_session.begin():
+        signals = {s.signal: s.count for s in db_session.scalars(sa.select(UsageSignal))}
+    assert signals == {"data_export": 5, "report_viewed": 1}
