@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import utcnow
 from app.models import JobRun, JobStatus
+from app.services.paging import page_of
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -70,6 +71,5 @@ def list_job_runs(
         query = query.where(JobRun.job == job)
     if status is not None:
         query = query.where(JobRun.status == status)
-    total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
-    runs = session.scalars(query.order_by(JobRun.id.desc()).limit(per_page).offset((page - 1) * per_page)).all()
-    return list(runs), total
+    statement, total = page_of(session, query, order_by=(JobRun.id.desc(),), page=page, per_page=per_page)
+    return list(session.scalars(statement)), total

@@ -15,3 +15,11 @@ class ApiSchema(Schema):
 class PaginationQuerySchema(ApiSchema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
+
+
+class PageSchema(ApiSchema):
+    """The envelope of a page of results; subclasses add ``items``."""
+
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer(metadata={"description": "Items matching the filters, on every page."})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from app.models import AccountStatus
-from app.schemas import ApiSchema, PaginationQuerySchema
+from app.schemas import ApiSchema, PageSchema, PaginationQuerySchema
 from app.services.accounts import SORTS
 from scoring.health import Band
 from scoring.measures import Direction, MeasureGroup
@@ -87,8 +87,5 @@ class AccountDetailSchema(AccountSchema):
     history = fields.List(fields.Nested(HistoryPointSchema))
 
 
-class AccountPageSchema(ApiSchema):
+class AccountPageSchema(PageSchema):
     items = fields.List(fields.Nested(AccountSchema))
-    page = fields.Integer()
-    per_page = fields.Integer()
-    total = fields.Integer()

@@ -17,7 +17,7 @@ from app.models import (
     TicketPriority,
     TicketStatus,
 )
-from app.schemas import ApiSchema
+from app.schemas import ApiSchema, PageSchema, PaginationQuerySchema
 
 #: Dates up to one day ahead of UTC are accepted: a customer's "today" may already be tomorrow in UTC.
 FUTURE_SLACK = dt.timedelta(days=1)
@@ -185,9 +185,7 @@ class IngestResultSchema(ApiSchema):
     rejected = fields.List(fields.Nested(RejectedRecordSchema))
 
 
-class QuarantineQuerySchema(ApiSchema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
+class QuarantineQuerySchema(PaginationQuerySchema):
     source = fields.String()
     kind = fields.String()
 
@@ -203,11 +201,8 @@ class QuarantinedRecordSchema(ApiSchema):
     retries = fields.Integer()
 
 
-class QuarantinePageSchema(ApiSchema):
+class QuarantinePageSchema(PageSchema):
     items = fields.List(fields.Nested(QuarantinedRecordSchema))
-    page = fields.Integer()
-    per_page = fields.Integer()
-    total = fields.Integer()
 
 
 class RetryQuerySchema(ApiSchema):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import fields
 
 from app.models import JobStatus
-from app.schemas import ApiSchema, PaginationQuerySchema
+from app.schemas import ApiSchema, PageSchema, PaginationQuerySchema
 
 
 class JobRunQuerySchema(PaginationQuerySchema):
@@ -24,8 +24,5 @@ class JobRunSchema(ApiSchema):
     finished_at = fields.DateTime(allow_none=True)
 
 
-class JobRunPageSchema(ApiSchema):
+class JobRunPageSchema(PageSchema):
     items = fields.List(fields.Nested(JobRunSchema))
-    page = fields.Integer()
-    per_page = fields.Integer()
-    total = fields.Integer()

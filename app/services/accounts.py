@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import NotFound
 from app.models import Account, HealthScore, LatestScore
+from app.services.paging import page_of
 from app.services.scoring_config import load_models
 from scoring.drivers import explain
 from scoring.stage import STAGE_CODE
@@ -79,8 +80,8 @@ def list_accounts(
         query = query.where(LatestScore.stage == filters.stage)
     if filters.band is not None:
         query = query.where(LatestScore.band == filters.band)
-    total = session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery())) or 0
-    rows = session.execute(query.order_by(*SORTS[sort]).limit(per_page).offset((page - 1) * per_page)).all()
+    statement, total = page_of(session, query, order_by=SORTS[sort], page=page, per_page=per_page)
+    rows = session.execute(statement).all()
     return [{**_account_fields(account), "health": _latest_fields(latest)} for account, latest in rows], total
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from app.models import QuarantinedRecord, SourceCursor
 from app.services.bulk import bulk_insert
 from app.services.ingest import ingest_records
+from app.services.paging import page_of
 from app.sources.base import Malformed, Source
 
 
@@ -112,9 +113,8 @@ def list_quarantine(
         query = query.where(QuarantinedRecord.source == source)
     if kind is not None:
         query = query.where(QuarantinedRecord.kind == kind)
-    total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
-    items = session.scalars(query.order_by(QuarantinedRecord.id).limit(per_page).offset((page - 1) * per_page)).all()
-    return list(items), total
+    statement, total = page_of(session, query, order_by=(QuarantinedRecord.id,), page=page, per_page=per_page)
+    return list(session.scalars(statement)), total
 
 
 @dataclass(frozen=True, slots=True)
