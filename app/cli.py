@@ -181,10 +181,10 @@ def jobs_list() -> None:
 def jobs_run(name: str) -> None:
     """Run job NAME now, recorded like a scheduled run."""
     try:
-        find_job(current_app.config, name)
+        spec = find_job(current_app.config, name)
     except KeyError as exc:
         raise click.BadParameter(str(exc.args[0]), param_hint="NAME") from None
-    result = run_job(current_app._get_current_object(), name)  # type: ignore[attr-defined]
+    result = run_job(current_app._get_current_object(), spec)  # type: ignore[attr-defined]
     click.echo(result.one_line() if hasattr(result, "one_line") else f"{name}: done")
 
 

@@ -107,9 +107,8 @@ def find_job(config: Mapping[str, Any], job_id: str) -> JobSpec:
     return specs[job_id]
 
 
-def run_job(app: Flask, job_id: str, *, runner: str = "cli") -> Any:
+def run_job(app: Flask, spec: JobSpec, *, runner: str = "cli") -> Any:
     """Run one job now, recorded in ``job_runs`` (its own transaction); returns its result."""
-    spec = find_job(app.config, job_id)
     now = utcnow()
     with app.app_context():
         return run_recorded(
@@ -130,6 +129,9 @@ class SchedulerProcess:
         self.lease_ttl = dt.timedelta(seconds=int(app.config["SCHEDULER_LEASE_SECONDS"]))
         self.heartbeat_seconds = int(app.config["SCHEDULER_HEARTBEAT_SECONDS"])
         self.leading = False
+        # Built once: each source holds its connections (an engine, an HTTP session) for the
+        # life of the process rather than one set per run.
+        self.specs = {spec.id: spec for spec in job_specs(app.config)}
 
     def heartbeat(self) -> bool:
         """Take or renew the lease; returns whether this process leads now."""
@@ -151,10 +153,10 @@ class SchedulerProcess:
             logger.info("skipping %s: another scheduler leads", job_id, extra={"job_id": job_id})
             return
         # A failure is recorded in job_runs by run_recorded; APScheduler logs it and keeps going.
-        result = run_job(self.app, job_id, runner=self.holder)
+        result = run_job(self.app, self.specs[job_id], runner=self.holder)
         if isinstance(result, PullSummary) and result.total_landed:
             # New data: score now rather than at the next daily run.
-            run_job(self.app, "score-daily", runner=self.holder)
+            run_job(self.app, self.specs["score-daily"], runner=self.holder)
 
     def release(self) -> None:
         with self.app.app_context(), session_factory().begin() as session:
@@ -175,7 +177,7 @@ class SchedulerProcess:
             misfire_grace_time=self.heartbeat_seconds,
             next_run_time=utcnow(),
         )
-        for spec in job_specs(self.app.config):
+        for spec in self.specs.values():
             scheduler.add_job(
                 _run_scheduled,
                 spec.trigger,

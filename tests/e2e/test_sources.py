@@ -14,6 +14,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy.orm import Session
 
 from app.errors import DomainValidationError
+from app.jobs import SchedulerProcess
 from app.models import Account, DailyUsage, JobRun, QuarantinedRecord, SourceCursor
 from app.services.pull import pull_source, retry_quarantine
 from app.sources.base import SourceUnavailable
@@ -221,3 +222,19 @@ def test_bad_sources_files_are_refused_with_reasons(
     with pytest.raises(DomainValidationError) as excinfo:
         load_sources(write_sources(tmp_path, text), env)
     assert fragment in f"{excinfo.value.message} {excinfo.value.errors}"
+
+
+def test_a_scheduled_pull_that_brought_data_is_followed_by_a_scoring_run(
+    app: Flask, db_session: Session, inbox: Path, tmp_path: Path
+) -> None:
+    app.config["SOURCES_FILE"] = write_sources(
+        tmp_path, f'[[sources]]\nname = "inbox"\ntype = "files"\nfolder = "{inbox}"\nevery_minutes = 5\n'
+    )
+    process = SchedulerProcess(app)
+    assert process.heartbeat()
+    process.run_scheduled("pull-inbox")
+    process.run_scheduled("pull-inbox")  # nothing changed: no second scoring run
+    with db_session.begin():
+        jobs = [(run.job, run.status) for run in db_session.scalars(sa.select(JobRun).order_by(JobRun.id))]
+    assert jobs == [("pull-inbox", "succeeded"), ("score-daily", "succeeded"), ("pull-inbox", "succeeded")]
+    process.release()
