@@ -20,19 +20,26 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 install: $(VENV)/.installed
 
 ## demo: install, migrate a SQLite database, seed demo data, score its last 31 days (so 7- and 30-day
-## changes show) and serve on http://$(HOST):$(PORT)
+## changes show), then serve on http://$(HOST):$(PORT) with the scheduler running beside it: a live
+## feed writes today's usage into instance/inbox every minute, a file source pulls it, scores move
 demo: install
-	mkdir -p instance
+	mkdir -p instance/inbox
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo seed --accounts $(DEMO_ACCOUNTS) --days $(DEMO_DAYS) --replace
 	$(BIN)/flask score run --days $(DEMO_HISTORY_DAYS)
+	printf '[[sources]]\nname = "demo-inbox"\ntype = "files"\nfolder = "inbox"\nevery_minutes = 1\n' > instance/sources.toml
 	@echo ""
 	@echo "Demo ready. Open:"
 	@echo "  http://$(HOST):$(PORT)/api/v1/accounts?sort=score        accounts, worst health first"
 	@echo "  http://$(HOST):$(PORT)/api/v1/accounts?band=poor         accounts in the poor band"
 	@echo "  http://$(HOST):$(PORT)/api/v1/accounts/1                 one account: drivers and history"
+	@echo "  http://$(HOST):$(PORT)/api/v1/jobs/runs                  the scheduler at work (feed, pull, score)"
 	@echo "  http://$(HOST):$(PORT)/api/v1/openapi.json               the OpenAPI document"
+	@echo "The scheduler logs to instance/scheduler.log; Ctrl-C stops both."
 	@echo ""
+	HS_SOURCES_FILE=instance/sources.toml HS_DEMO_FEED_INBOX=instance/inbox \
+		$(BIN)/flask scheduler run > instance/scheduler.log 2>&1 & SCHEDULER=$$!; \
+	trap 'kill $$SCHEDULER 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/flask run --host $(HOST) --port $(PORT)
 
 ## serve: serve the existing database without re-seeding

@@ -74,6 +74,9 @@ class Config:
     DATABASE_ECHO: bool = False
     # Sources to pull (a TOML file; see app/sources/config.py)
     SOURCES_FILE: str | None = None
+    # The demo's live feed: when set, the scheduler writes today's demo usage into this folder
+    DEMO_FEED_INBOX: str | None = None
+    DEMO_FEED_MINUTES: int = 1
     # Scheduler (`flask scheduler run`)
     SCORE_DAILY_AT: str = "02:00"  # UTC time of the daily scoring run
     SCORE_INTERVAL_SECONDS: int = 0  # > 0: score every N seconds instead (demos, tests)

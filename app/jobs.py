@@ -16,6 +16,7 @@ import socket
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from app.db import session_factory, utcnow
 from app.job_runs import run_recorded
+from app.services.demo import write_demo_feed
 from app.services.leases import acquire_lease, release_lease
 from app.services.pull import PullSummary, pull_source
 from app.services.scoring import ScoringRunSummary, run_scoring
@@ -42,6 +44,11 @@ HEARTBEAT_JOB_ID = "scheduler-heartbeat"
 def score_today(session: Session, now: dt.datetime) -> ScoringRunSummary:
     """The daily scoring run: every active account as of today (UTC)."""
     return run_scoring(session, as_of=now.date())
+
+
+def demo_feed(session: Session, now: dt.datetime, *, inbox: str) -> dict[str, int]:
+    """The demo's live feed: today's usage for every demo account, written to the inbox folder."""
+    return {"records": write_demo_feed(session, inbox=Path(inbox), now=now)}
 
 
 def pull(session: Session, now: dt.datetime, *, source: Source) -> PullSummary:
@@ -85,6 +92,20 @@ def job_specs(config: Mapping[str, Any]) -> tuple[JobSpec, ...]:
         )
         for configured in load_sources(config.get("SOURCES_FILE"))
     )
+    feeds = ()
+    if config.get("DEMO_FEED_INBOX"):
+        minutes = int(config.get("DEMO_FEED_MINUTES", 1))
+        feeds = (
+            JobSpec(
+                id="demo-feed",
+                description=f"Write today's demo usage to the inbox every {minutes} min",
+                work=demo_feed,
+                counts=dict,
+                trigger=IntervalTrigger(minutes=minutes, timezone=dt.UTC),
+                misfire_grace_time=minutes * 60,
+                params={"inbox": str(config["DEMO_FEED_INBOX"])},
+            ),
+        )
     return (
         JobSpec(
             id="score-daily",
@@ -96,6 +117,7 @@ def job_specs(config: Mapping[str, Any]) -> tuple[JobSpec, ...]:
             misfire_grace_time=6 * 3600,
         ),
         *pulls,
+        *feeds,
     )
 
 

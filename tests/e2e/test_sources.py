@@ -238,3 +238,27 @@ def test_a_scheduled_pull_that_brought_data_is_followed_by_a_scoring_run(
         jobs = [(run.job, run.status) for run in db_session.scalars(sa.select(JobRun).order_by(JobRun.id))]
     assert jobs == [("pull-inbox", "succeeded"), ("score-daily", "succeeded"), ("pull-inbox", "succeeded")]
     process.release()
+
+
+def test_the_demo_feed_writes_today_and_the_inbox_pull_scores_it(
+    app: Flask, runner: FlaskCliRunner, db_session: Session, tmp_path: Path
+) -> None:
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    assert runner.invoke(args=["demo", "seed", "--accounts", "30", "--days", "20", "--as-of", today]).exit_code == 0
+    inbox = tmp_path / "inbox"
+    app.config["DEMO_FEED_INBOX"] = str(inbox)
+    app.config["SOURCES_FILE"] = write_sources(
+        tmp_path, '[[sources]]\nname = "demo-inbox"\ntype = "files"\nfolder = "inbox"\nevery_minutes = 1\n'
+    )
+    process = SchedulerProcess(app)
+    assert {"demo-feed", "pull-demo-inbox"} <= set(process.specs)
+    assert process.heartbeat()
+    process.run_scheduled("demo-feed")
+    lines = (inbox / "usage.jsonl").read_text().splitlines()
+    assert lines and all(json.loads(line)["day"] == today for line in lines)
+    process.run_scheduled("pull-demo-inbox")
+    with db_session.begin():
+        jobs = [run.job for run in db_session.scalars(sa.select(JobRun).order_by(JobRun.id))]
+        quarantined = db_session.scalar(sa.select(sa.func.count()).select_from(QuarantinedRecord))
+    assert jobs == ["demo-feed", "pull-demo-inbox", "score-daily"] and quarantined == 0
+    process.release()
