@@ -67,6 +67,7 @@ class JobSpec:
     trigger: BaseTrigger
     misfire_grace_time: int
     params: dict[str, Any] = field(default_factory=dict)  # keyword arguments of ``work``
+    run_at_start: bool = False  # also run once as the scheduler starts
     options: dict[str, Any] = field(default_factory=lambda: {"coalesce": True, "max_instances": 1})
 
 
@@ -104,6 +105,7 @@ def job_specs(config: Mapping[str, Any]) -> tuple[JobSpec, ...]:
                 trigger=IntervalTrigger(minutes=minutes, timezone=dt.UTC),
                 misfire_grace_time=minutes * 60,
                 params={"inbox": str(config["DEMO_FEED_INBOX"])},
+                run_at_start=True,  # data in the inbox before the first pull
             ),
         )
     return (
@@ -208,6 +210,7 @@ class SchedulerProcess:
                 name=spec.description,
                 replace_existing=True,
                 misfire_grace_time=spec.misfire_grace_time,
+                **({"next_run_time": utcnow()} if spec.run_at_start else {}),
                 **spec.options,
             )
         return scheduler
