@@ -56,6 +56,8 @@ test-unit: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/mypy --strict scoring
 
 ## bench: the speed figures of the foundation issue (takes several minutes)
 bench: install

@@ -13,6 +13,7 @@ import click
 import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 from app import migrate
@@ -104,6 +105,10 @@ def db_check() -> None:
     click.echo("Models and migrations agree.")
 
 
+def _score_day(session: Session, *, day: dt.date, progress: Callable[[str], None]) -> ScoringRunSummary:
+    return run_scoring(session, as_of=day, progress=progress)
+
+
 @score_cli.command("run")
 @click.option("--as-of", "as_of", type=DATE, default=None, help="Score as of this date (default: today, UTC).")
 @click.option(
@@ -130,7 +135,7 @@ def score_run(as_of: dt.date | None, days: int) -> None:
                 session_factory(),
                 "score",
                 {"as_of": day.isoformat()},
-                lambda session, day=day, progress=progress: run_scoring(session, as_of=day, progress=progress),
+                functools.partial(_score_day, day=day, progress=progress),
                 ScoringRunSummary.counts,
             )
         click.echo(summary.one_line())

@@ -62,7 +62,7 @@ class JobSpec:
 
     id: str
     description: str
-    work: Callable[[Session, dt.datetime], Any]
+    work: Callable[..., Any]  # work(session, now, **params)
     counts: Callable[[Any], dict[str, Any]]
     trigger: BaseTrigger
     misfire_grace_time: int
@@ -93,7 +93,7 @@ def job_specs(config: Mapping[str, Any]) -> tuple[JobSpec, ...]:
         )
         for configured in load_sources(config.get("SOURCES_FILE"))
     )
-    feeds = ()
+    feeds: tuple[JobSpec, ...] = ()
     if config.get("DEMO_FEED_INBOX"):
         minutes = int(config.get("DEMO_FEED_MINUTES", 1))
         feeds = (

@@ -1089,7 +1089,8 @@ def clear_demo(session: Session) -> dict[str, int]:
     """
     session.flush()
     deleted: dict[str, int] = {}
-    for table in (QuarantinedRecord.__table__, SourceCursor.__table__, *_tables_with_accounts()):
+    tables: list[Any] = [QuarantinedRecord.__table__, SourceCursor.__table__, *_tables_with_accounts()]
+    for table in tables:
         result = session.execute(sa.delete(table))
         deleted[table.name] = int(result.rowcount or 0)  # type: ignore[attr-defined]
     session.expire_all()

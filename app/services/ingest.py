@@ -162,7 +162,7 @@ def ingest_records(
     values_of = operator.itemgetter(*columns)
     seen: dict[Any, int] = {}
     rows = []
-    signal_rows = []
+    signal_rows: list[tuple[Any, ...]] = []
     now = dt.datetime.now(dt.UTC)
     for index, row in loaded:
         if spec.has_account:

@@ -85,14 +85,14 @@ def scatter(ids: np.ndarray, found_ids: np.ndarray, values: np.ndarray, fill: fl
     return out
 
 
-def _fetch(conn: sa.Connection, statement: sa.Select[Any]) -> list[tuple[Any, ...]]:
+def _fetch(conn: sa.Connection, statement: sa.Executable) -> list[tuple[Any, ...]]:
     """The driver's own row tuples: SQLAlchemy's per-row Row objects and result processing
     cost more than the queries for result sets of one row per account. Dates therefore come
     back as the driver gives them (``date`` objects, or ISO strings on SQLite); ``_days``
     reads both."""
     result = conn.execute(statement)
     try:
-        return result.cursor.fetchall()  # type: ignore[attr-defined,no-any-return]
+        return list(result.cursor.fetchall())  # type: ignore[attr-defined]
     finally:
         result.close()
 
@@ -132,7 +132,7 @@ def compute_measures(session: Session, *, as_of: dt.date, first_value_signal: st
     fb_since = as_of - dt.timedelta(days=FEEDBACK_WINDOW_DAYS)
     has_usage = sa.select(sa.literal(1)).where(DailyUsage.account_id == Account.id, DailyUsage.day <= as_of).exists()
 
-    def latest_license(column: sa.ColumnElement[int]) -> sa.ScalarSelect[int]:
+    def latest_license(column: Any) -> sa.ScalarSelect[int]:
         return (
             sa.select(column)
             .where(LicenseSnapshot.account_id == Account.id, LicenseSnapshot.day <= as_of)

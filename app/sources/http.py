@@ -86,9 +86,10 @@ class HttpSource:
 
     def pull(self, kind: str, *, since: dt.datetime | None, as_of: dt.date) -> Iterator[Chunk]:
         url: str | None = urljoin(self.base_url, self.paths[kind].lstrip("/"))
-        params: dict[str, str] | None = {"as_of": as_of.isoformat()}
+        first: dict[str, str] = {"as_of": as_of.isoformat()}
         if since is not None:
-            params["since"] = since.astimezone(dt.UTC).isoformat()
+            first["since"] = since.astimezone(dt.UTC).isoformat()
+        params: dict[str, str] | None = first
         for _ in range(MAX_PAGES):
             if url is None:
                 return
