@@ -16,13 +16,7 @@ def load_json_array(max_items: int) -> list[Any]:
     415 without a JSON content type, 400 for malformed JSON, 422 for anything but a non-empty
     array, 413 past ``max_items`` records.
     """
-    if not request.is_json:
-        raise UnsupportedMediaType("Send the records as JSON, with Content-Type: application/json.")
-    raw = request.get_data(cache=False)
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedInput(f"The body is not valid JSON: {exc}.") from None
+    data = load_json_body()
     if not isinstance(data, list):
         raise DomainValidationError(
             "Send a JSON array of records.", errors={"json": {"_schema": ["Expected an array of records."]}}
@@ -32,3 +26,13 @@ def load_json_array(max_items: int) -> list[Any]:
     if len(data) > max_items:
         raise PayloadTooLarge(f"At most {max_items} records per batch; this one has {len(data)}.")
     return data
+
+
+def load_json_body() -> Any:
+    """The request's JSON body, whatever its shape: 415 without a JSON content type, 400 when broken."""
+    if not request.is_json:
+        raise UnsupportedMediaType("Send JSON, with Content-Type: application/json.")
+    try:
+        return json.loads(request.get_data(cache=False))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedInput(f"The body is not valid JSON: {exc}.") from None

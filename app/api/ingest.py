@@ -9,9 +9,9 @@ from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
-from app.api.body import load_json_array
+from app.api.body import load_json_array, load_json_body
 from app.db import get_session
-from app.errors import DomainValidationError
+from app.errors import DomainValidationError, PayloadTooLarge
 from app.schemas.ingest import (
     IngestQuerySchema,
     IngestResultSchema,
@@ -19,13 +19,50 @@ from app.schemas.ingest import (
     QuarantineQuerySchema,
     RetryQuerySchema,
     RetryResultSchema,
+    SegmentResultSchema,
 )
 from app.services.ingest import KINDS, IngestResult, ingest_records
 from app.services.pull import RetrySummary, list_quarantine, retry_quarantine
+from app.services.segment import SegmentResult, ingest_segment
 
 bp = Blueprint("ingest", __name__, url_prefix="/api/v1/ingest", description="Push data in")
 
 KIND_CONVERTER = "any(" + ", ".join(KINDS) + "):kind"
+
+
+@bp.post("/segment")
+@bp.response(200, SegmentResultSchema)
+@bp.alt_response(400, description="Malformed JSON")
+@bp.alt_response(413, description="Too many calls in one batch")
+@bp.alt_response(415, description="Not JSON")
+@bp.alt_response(422, description="Not a call or a batch, or an empty batch")
+@bp.doc(
+    requestBody={
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+        "description": 'One Segment call (identify, group, track), or {"batch": [calls]} as Segment\'s batch API.',
+    }
+)
+def segment() -> SegmentResult:
+    """Segment-spec calls: group updates the account named by groupId (name, plan, seats, arr,
+    renewal_date...), identify with context.groupId a contact, track with context.groupId the
+    account's daily active users, logins, key-feature uses and named product signals.
+
+    Idempotent by messageId: Segment's retries change nothing.
+    """
+    body = load_json_body()
+    calls = body.get("batch") if isinstance(body, dict) and "batch" in body else [body]
+    if not isinstance(body, dict) or not isinstance(calls, list) or not calls:
+        raise DomainValidationError(
+            'Send one Segment call or {"batch": [calls]}.', errors={"json": {"_schema": ["Not a call or a batch."]}}
+        )
+    if len(calls) > current_app.config["INGEST_MAX_BATCH"]:
+        raise PayloadTooLarge(
+            f"At most {current_app.config['INGEST_MAX_BATCH']} calls per batch; this one has {len(calls)}."
+        )
+    session = get_session()
+    with session.begin():
+        return ingest_segment(session, calls=calls, now=dt.datetime.now(dt.UTC))
 
 
 @bp.post(f"/<{KIND_CONVERTER}>")

@@ -11,7 +11,7 @@ from app.models.enums import (
     TicketPriority,
     TicketStatus,
 )
-from app.models.ingest import QuarantinedRecord, SourceCursor
+from app.models.ingest import DailyActiveUser, QuarantinedRecord, SegmentMessage, SourceCursor
 from app.models.raw import (
     DailyUsage,
     Feedback,
@@ -28,6 +28,7 @@ __all__ = [
     "AccountStatus",
     "Contact",
     "ContactRole",
+    "DailyActiveUser",
     "DailyUsage",
     "Feedback",
     "FeedbackKind",
@@ -43,6 +44,7 @@ __all__ = [
     "QuarantinedRecord",
     "SchedulerLease",
     "ScoringConfigVersion",
+    "SegmentMessage",
     "SourceCursor",
     "SupportTicket",
     "TicketPriority",

@@ -38,3 +38,23 @@ class SourceCursor(Base):
     kind: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
     pulled_at: Mapped[dt.datetime]
     records: Mapped[int] = mapped_column(default=0)
+
+
+class SegmentMessage(Base):
+    """A Segment call already applied, by its messageId: the same call posted again changes nothing."""
+
+    __tablename__ = "segment_messages"
+
+    message_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class DailyActiveUser(Base):
+    """Who was active for an account on a day (from tracked events): daily active users are counted here."""
+
+    __tablename__ = "daily_active_users"
+    __table_args__ = ({"sqlite_with_rowid": False, "info": {"account_scoped": True}},)
+
+    account_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    day: Mapped[dt.date] = mapped_column(sa.Date, primary_key=True)
+    user_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)

@@ -309,3 +309,11 @@ def fast_license(record: Any, latest: dt.date) -> dict[str, Any] | None:
 
 
 FAST_LOADERS = {"usage": fast_usage, "licenses": fast_license}
+
+
+class SegmentResultSchema(ApiSchema):
+    received = fields.Integer()
+    landed = fields.Integer(metadata={"description": "Calls applied."})
+    ignored = fields.Integer(metadata={"description": "Valid calls with nothing to apply (page, screen, no groupId)."})
+    duplicates = fields.Integer(metadata={"description": "Calls already applied (same messageId)."})
+    rejected = fields.List(fields.Nested(RejectedRecordSchema))

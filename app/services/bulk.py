@@ -22,12 +22,19 @@ def _sqlite_value(value: Any) -> Any:
     return value
 
 
-def _upsert_clause(preparer: Any, columns: Sequence[str], conflict_key: Sequence[str]) -> str:
+def _upsert_clause(
+    preparer: Any, table: str, columns: Sequence[str], conflict_key: Sequence[str], increment: Sequence[str]
+) -> str:
     key = ", ".join(preparer.quote(c) for c in conflict_key)
     changing = [c for c in columns if c not in conflict_key and c != "created_at"]
     if not changing:
         return f" ON CONFLICT ({key}) DO NOTHING"
-    assignments = ", ".join(f"{preparer.quote(c)} = excluded.{preparer.quote(c)}" for c in changing)
+    assignments = ", ".join(
+        f"{preparer.quote(c)} = {table}.{preparer.quote(c)} + excluded.{preparer.quote(c)}"
+        if c in increment
+        else f"{preparer.quote(c)} = excluded.{preparer.quote(c)}"
+        for c in changing
+    )
     return f" ON CONFLICT ({key}) DO UPDATE SET {assignments}"
 
 
@@ -38,14 +45,16 @@ def bulk_insert(
     rows: Iterable[Sequence[Any]],
     *,
     conflict_key: Sequence[str] | None = None,
+    increment: Sequence[str] = (),
 ) -> int:
     """Insert ``rows`` (tuples in ``columns`` order) into ``table`` inside the session's transaction.
 
-    With ``conflict_key`` (a unique key of the table) a row whose key exists updates it instead
-    (an upsert): on PostgreSQL the rows are COPYed into a temporary table first and moved with
-    one ``INSERT ... SELECT ... ON CONFLICT DO UPDATE``; on SQLite the driver's executemany runs
-    the same clause. Enum members are written as their values; JSON columns take already-encoded
-    JSON text. Returns the number of rows written.
+    With ``conflict_key`` (a unique key of the table) a row whose key exists updates it instead,
+    an upsert; columns in ``increment`` are added to rather than replaced. On PostgreSQL the rows
+    are COPYed into a temporary table first and moved with one ``INSERT ... SELECT ... ON
+    CONFLICT DO UPDATE``; on SQLite the driver's executemany runs the same clause. Enum members
+    are written as their values; JSON columns take already-encoded JSON text. Returns the
+    number of rows written.
     """
     connection = session.connection()
     dialect = connection.dialect.name
@@ -77,7 +86,7 @@ def bulk_insert(
         if conflict_key is not None:
             cursor.execute(
                 f"INSERT INTO {name} ({quoted}) SELECT {quoted} FROM {target}"
-                + _upsert_clause(preparer, columns, conflict_key)
+                + _upsert_clause(preparer, name, columns, conflict_key, increment)
             )
         cursor.close()
         return count
@@ -85,7 +94,7 @@ def bulk_insert(
         placeholders = ", ".join("?" for _ in columns)
         sql = f"INSERT INTO {name} ({quoted}) VALUES ({placeholders})"
         if conflict_key is not None:
-            sql += _upsert_clause(preparer, columns, conflict_key)
+            sql += _upsert_clause(preparer, name, columns, conflict_key, increment)
         # Only date and time columns need converting; touching every value costs more than SQLite.
         temporal = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, (sa.Date, sa.DateTime))]
         batch: list[Sequence[Any]] = []

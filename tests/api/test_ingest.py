@@ -158,7 +158,7 @@ def test_invalid_records_get_field_messages(
     ("data", "content_type", "status", "message"),
     [
         ("[{", "application/json", 400, "The body is not valid JSON"),
-        ("[]", "text/plain", 415, "Send the records as JSON"),
+        ("[]", "text/plain", 415, "Send JSON, with Content-Type: application/json."),
         ("[]", "application/json", 422, "The batch is empty."),
         ('{"external_id": "x"}', "application/json", 422, "Send a JSON array of records."),
     ],
