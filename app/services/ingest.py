@@ -90,7 +90,7 @@ class IngestResult:
     rejected: list[Rejected] = field(default_factory=list)
 
 
-def _account_ids(session: Session, external_ids: set[str]) -> dict[str, int]:
+def lookup_account_ids(session: Session, external_ids: set[str]) -> dict[str, int]:
     """Account ids by external id, for the ones that exist."""
     ordered = sorted(external_ids)
     if session.get_bind().dialect.name == "postgresql":
@@ -156,7 +156,7 @@ def ingest_records(
     if spec.has_account:
         missing = {row["account"] for _, row in loaded} - ids.keys()
         if missing:
-            ids.update(_account_ids(session, missing))
+            ids.update(lookup_account_ids(session, missing))
     key_fields = [name for name in spec.key if name != "source"]
     key_of = operator.itemgetter(*key_fields)
     values_of = operator.itemgetter(*columns)

@@ -23,7 +23,7 @@ from app.models import Account, DailyActiveUser, DailyUsage, SegmentMessage, Usa
 from app.schemas.ingest import FUTURE_SLACK
 from app.schemas.segment import GroupTraitsSchema, SegmentCallSchema
 from app.services.bulk import bulk_insert
-from app.services.ingest import Rejected, _account_ids, ingest_records
+from app.services.ingest import Rejected, ingest_records, lookup_account_ids
 
 SOURCE = "segment"
 #: Track events that count as a login.
@@ -157,7 +157,7 @@ def ingest_segment(session: Session, *, calls: list[Any], now: dt.datetime) -> S
                 landed_keys.append(key)
 
     if tracks:
-        ids = _account_ids(session, {call["context"]["groupId"] for _, _, call in tracks})
+        ids = lookup_account_ids(session, {call["context"]["groupId"] for _, _, call in tracks})
         users: set[tuple[int, dt.date, str]] = set()
         signals: Counter[tuple[int, dt.date, str]] = Counter()
         usage: dict[tuple[int, dt.date], list[int]] = {}
