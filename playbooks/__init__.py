@@ -1,1 +1,1 @@
-"""Success plays: the default play library (data) and matching events and stages to plays. Filled by the events-and-plays issue."""
+"""Success plays: the play library (data) and matching events and stages to plays (events-and-plays issue)."""

@@ -11,6 +11,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 
+class UnsupportedDialect(RuntimeError):
+    """The operation is written for PostgreSQL and SQLite only."""
+
+
 def _sqlite_value(value: Any) -> Any:
     # SQLAlchemy's own SQLite storage formats, so rows written here read back through the ORM.
     if isinstance(value, dt.datetime):
@@ -116,7 +120,7 @@ def bulk_insert(
         cursor.close()
         return count
     if conflict_key is not None:
-        raise NotImplementedError(f"bulk upserts are written for PostgreSQL and SQLite, not {dialect}")
+        raise UnsupportedDialect(f"bulk upserts are written for PostgreSQL and SQLite, not {dialect}")
     # Any other dialect: SQLAlchemy Core executemany (slower, but correct).
     materialized = [dict(zip(columns, row, strict=True)) for row in rows]
     if materialized:
