@@ -36,3 +36,19 @@ def load_json_body() -> Any:
         return json.loads(request.get_data(cache=False))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedInput(f"The body is not valid JSON: {exc}.") from None
+
+
+def load_segment_calls(max_items: int) -> list[Any]:
+    """The calls of a Segment body: one call object, or ``{"batch": [...]}`` as Segment's batch API.
+
+    Refused like ``load_json_array``: 415, 400, 422 for anything else or an empty batch, 413.
+    """
+    body = load_json_body()
+    calls = body.get("batch") if isinstance(body, dict) and "batch" in body else [body]
+    if not isinstance(body, dict) or not isinstance(calls, list) or not calls:
+        raise DomainValidationError(
+            'Send one Segment call or {"batch": [calls]}.', errors={"json": {"_schema": ["Not a call or a batch."]}}
+        )
+    if len(calls) > max_items:
+        raise PayloadTooLarge(f"At most {max_items} calls per batch; this one has {len(calls)}.")
+    return calls

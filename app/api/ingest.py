@@ -9,15 +9,15 @@ from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
-from app.api.body import load_json_array, load_json_body
+from app.api.body import load_json_array, load_segment_calls
 from app.db import get_session
-from app.errors import DomainValidationError, PayloadTooLarge
+from app.errors import DomainValidationError
 from app.schemas.ingest import (
     IngestQuerySchema,
     IngestResultSchema,
+    QuarantineFilterSchema,
     QuarantinePageSchema,
     QuarantineQuerySchema,
-    RetryQuerySchema,
     RetryResultSchema,
     SegmentResultSchema,
 )
@@ -50,16 +50,7 @@ def segment() -> SegmentResult:
 
     Idempotent by messageId: Segment's retries change nothing.
     """
-    body = load_json_body()
-    calls = body.get("batch") if isinstance(body, dict) and "batch" in body else [body]
-    if not isinstance(body, dict) or not isinstance(calls, list) or not calls:
-        raise DomainValidationError(
-            'Send one Segment call or {"batch": [calls]}.', errors={"json": {"_schema": ["Not a call or a batch."]}}
-        )
-    if len(calls) > current_app.config["INGEST_MAX_BATCH"]:
-        raise PayloadTooLarge(
-            f"At most {current_app.config['INGEST_MAX_BATCH']} calls per batch; this one has {len(calls)}."
-        )
+    calls = load_segment_calls(current_app.config["INGEST_MAX_BATCH"])
     session = get_session()
     with session.begin():
         return ingest_segment(session, calls=calls, now=dt.datetime.now(dt.UTC))
@@ -108,7 +99,7 @@ def quarantined(page: int, per_page: int, source: str | None = None, kind: str |
 
 
 @bp.post("/quarantine/retry")
-@bp.arguments(RetryQuerySchema, location="query", as_kwargs=True, unknown=RAISE)
+@bp.arguments(QuarantineFilterSchema, location="query", as_kwargs=True, unknown=RAISE)
 @bp.response(200, RetryResultSchema)
 def retry(source: str | None = None, kind: str | None = None) -> RetrySummary:
     """Validate quarantined records again once the cause is fixed; those that land leave the quarantine."""

@@ -185,9 +185,13 @@ class IngestResultSchema(ApiSchema):
     rejected = fields.List(fields.Nested(RejectedRecordSchema))
 
 
-class QuarantineQuerySchema(PaginationQuerySchema):
-    source = fields.String()
-    kind = fields.String()
+class QuarantineFilterSchema(ApiSchema):
+    source = fields.String(metadata={"description": "Only records pulled from this source."})
+    kind = fields.String(metadata={"description": "Only records of this kind."})
+
+
+class QuarantineQuerySchema(PaginationQuerySchema, QuarantineFilterSchema):
+    pass
 
 
 class QuarantinedRecordSchema(ApiSchema):
@@ -203,11 +207,6 @@ class QuarantinedRecordSchema(ApiSchema):
 
 class QuarantinePageSchema(PageSchema):
     items = fields.List(fields.Nested(QuarantinedRecordSchema))
-
-
-class RetryQuerySchema(ApiSchema):
-    source = fields.String()
-    kind = fields.String()
 
 
 class RetryResultSchema(ApiSchema):
