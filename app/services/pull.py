@@ -104,15 +104,20 @@ def pull_source(session: Session, source: Source, *, now: dt.datetime) -> PullSu
     return summary
 
 
-def list_quarantine(
-    session: Session, *, source: str | None, kind: str | None, page: int, per_page: int
-) -> tuple[list[QuarantinedRecord], int]:
-    """One page of quarantined records, oldest first."""
+def _quarantined(source: str | None, kind: str | None) -> sa.Select[QuarantinedRecord]:
     query = sa.select(QuarantinedRecord)
     if source is not None:
         query = query.where(QuarantinedRecord.source == source)
     if kind is not None:
         query = query.where(QuarantinedRecord.kind == kind)
+    return query
+
+
+def list_quarantine(
+    session: Session, *, source: str | None, kind: str | None, page: int, per_page: int
+) -> tuple[list[QuarantinedRecord], int]:
+    """One page of quarantined records, oldest first."""
+    query = _quarantined(source, kind)
     statement, total = page_of(session, query, order_by=(QuarantinedRecord.id,), page=page, per_page=per_page)
     return list(session.scalars(statement)), total
 
@@ -129,11 +134,7 @@ def retry_quarantine(session: Session, *, source: str | None, kind: str | None, 
 
     Those that land leave the quarantine; the others stay with their new reasons. Never commits.
     """
-    query = sa.select(QuarantinedRecord).order_by(QuarantinedRecord.id)
-    if source is not None:
-        query = query.where(QuarantinedRecord.source == source)
-    if kind is not None:
-        query = query.where(QuarantinedRecord.kind == kind)
+    query = _quarantined(source, kind).order_by(QuarantinedRecord.id)
     groups: dict[tuple[str, str], list[QuarantinedRecord]] = {}
     for item in session.scalars(query):
         groups.setdefault((item.source, item.kind), []).append(item)
