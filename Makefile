@@ -57,7 +57,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/mypy --strict scoring
+	$(BIN)/mypy --strict scoring playbooks
 
 ## bench: the speed figures of the foundation issue (takes several minutes)
 bench: install

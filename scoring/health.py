@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 import numpy as np
 
+from scoring.bands import BANDS, NO_BAND, Band
 from scoring.measures import score_measure
 from scoring.model import ScoringModel
 from scoring.stage import STAGES
 
-
-class Band(StrEnum):
-    GOOD = "good"
-    AVERAGE = "average"
-    POOR = "poor"
-
-
-#: Band codes used in arrays: ``BANDS[code]`` is the band; ``NO_BAND`` when there is no score.
-BANDS: tuple[Band, ...] = (Band.GOOD, Band.AVERAGE, Band.POOR)
-NO_BAND = -1
+__all__ = ["BANDS", "BLOCK_ROWS", "NO_BAND", "Band", "HealthResult", "band_codes", "compute_health"]
 
 #: Accounts scored per block: keeps temporaries in cache and peak memory flat at any portfolio size.
 BLOCK_ROWS = 65_536

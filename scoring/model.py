@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from scoring.measures import MEASURE_CATALOG, Direction, MeasureGroup
+from scoring.rules import Rule, check_rules, default_rules_list, rule_from_dict
 from scoring.stage import STAGES, LifecycleStage, StageRules
 
 #: Bounds that keep the interpolation exact (no overflow, no division by a vanishing gap).
@@ -56,6 +57,7 @@ class ScoringModel:
     bands: Bands = Bands()
     stage_rules: StageRules = field(default_factory=StageRules)
     neutral_score: float = 50.0
+    rules: tuple[Rule, ...] = ()
     # Derived arrays, filled in __post_init__.
     weight_matrix: np.ndarray = field(init=False, repr=False, compare=False)
 
@@ -76,6 +78,10 @@ class ScoringModel:
     @property
     def measure_names(self) -> tuple[str, ...]:
         return tuple(m.name for m in self.measures)
+
+    @property
+    def rule_ids(self) -> tuple[str, ...]:
+        return tuple(r.id for r in self.rules)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form of this model, as stored in a scoring-config version."""
@@ -98,6 +104,7 @@ class ScoringModel:
                 for m in self.measures
             ],
             "weights": {stage.value: dict(self.weights.get(stage, {})) for stage in STAGES},
+            "rules": [rule.to_dict() for rule in self.rules],
         }
 
 
@@ -145,11 +152,13 @@ def check_model(model: ScoringModel) -> dict[str, list[str]]:
         add("bands", "Band cut-offs must satisfy 0 <= poor < good <= 100.")
     if not (0 <= model.neutral_score <= 100):
         add("neutral_score", "The neutral score must be between 0 and 100.")
-    rules = model.stage_rules
-    if rules.onboarding_max_days < 0:
+    stage_rules = model.stage_rules
+    if stage_rules.onboarding_max_days < 0:
         add("stages.onboarding_max_days", "Must not be negative.")
-    if rules.pre_renewal_days < 0:
+    if stage_rules.pre_renewal_days < 0:
         add("stages.pre_renewal_days", "Must not be negative.")
+    for path, messages in check_rules(model.rules).items():
+        errors.setdefault(path, []).extend(messages)
     return errors
 
 
@@ -157,7 +166,8 @@ def model_from_dict(data: dict[str, Any]) -> ScoringModel:
     """Build a model from the JSON form (already shape-checked by the API schema).
 
     Raises ``ScoringConfigError`` for meaning errors (unknown measures, negative or all-zero
-    weights, unordered thresholds or band cut-offs).
+    weights, unordered thresholds or band cut-offs, inconsistent event rules). A config without
+    ``"rules"`` (stored before rules existed) gets the default rule catalog.
     """
     stages = data.get("stages", {})
     bands = data.get("bands", {})
@@ -181,6 +191,7 @@ def model_from_dict(data: dict[str, Any]) -> ScoringModel:
         bands=Bands(good=float(bands.get("good", 70.0)), poor=float(bands.get("poor", 40.0))),
         stage_rules=StageRules(**stages),
         neutral_score=float(data.get("neutral_score", 50.0)),
+        rules=tuple(rule_from_dict(r) for r in data.get("rules", default_rules_list())),
     )
 
 
@@ -188,4 +199,5 @@ def default_config_dict() -> dict[str, Any]:
     """The shipped default scoring config (``scoring/default_config.json``) as JSON data."""
     text = resources.files("scoring").joinpath("default_config.json").read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
+    data["rules"] = default_rules_list()
     return data

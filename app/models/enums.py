@@ -59,6 +59,18 @@ class JobStatus(StrEnum):
     FAILED = "failed"
 
 
+class PlayRunStatus(StrEnum):
+    OPEN = "open"
+    COMPLETED = "completed"  # every task done or skipped
+    CANCELLED = "cancelled"
+
+
+class TaskStatus(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    SKIPPED = "skipped"
+
+
 def enum_type(enum: type[StrEnum], name: str) -> sa.Enum:
     """A VARCHAR with a CHECK constraint holding the enum's values (no native PostgreSQL enum)."""
     return sa.Enum(

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, utcnow
 from app.models.enums import JobStatus, enum_type
-from scoring.health import Band
+from scoring.bands import Band
 from scoring.stage import LifecycleStage
 
 
@@ -76,6 +76,8 @@ class LatestScore(_ScoreColumns, Base):
     account_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     score_change_7d: Mapped[float | None]
     score_change_30d: Mapped[float | None]
+    # Which event rules are on for the account (bit i: the config version's i-th rule); see scoring/rules.py.
+    rule_state: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     scored_at: Mapped[dt.datetime] = mapped_column(server_default=sa.func.now())
 
 

@@ -10,8 +10,11 @@ from marshmallow import ValidationError, fields, post_load, validate, validates_
 from marshmallow.exceptions import SCHEMA
 
 from app.schemas import ApiSchema
+from scoring.bands import Band
 from scoring.measures import MEASURE_CATALOG, Direction, MeasureGroup
 from scoring.model import ScoringConfigError, ScoringModel, model_from_dict
+from scoring.rules import COMMON_FIELDS, CONTACT_ROLES, REQUIRED, TYPE_PARAMS, RuleKind, RuleType, Severity
+from scoring.stage import STAGES
 
 
 class JsonNumber(fields.Float):
@@ -95,6 +98,53 @@ class StageWeightsSchema(ApiSchema):
     pre_renewal = _stage_weights_field()
 
 
+class RuleSchema(ApiSchema):
+    """One event rule: common fields plus the parameters of its ``type`` (see docs/events.md)."""
+
+    id = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]{0,63}$"))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    description = fields.String(validate=validate.Length(max=2000))
+    kind = fields.String(required=True, validate=validate.OneOf([k.value for k in RuleKind]))
+    severity = fields.String(required=True, validate=validate.OneOf([s.value for s in Severity]))
+    type = fields.String(required=True, validate=validate.OneOf([t.value for t in RuleType]))
+    stages = fields.List(
+        fields.String(validate=validate.OneOf([s.value for s in STAGES])),
+        metadata={"description": "Stages the rule applies to; empty or absent: every stage."},
+    )
+    value = fields.String(metadata={"description": "threshold: measure or fact; change: usage column."})
+    op = fields.String(validate=validate.OneOf(["above", "below"]))
+    at = JsonNumber()
+    clear_at = JsonNumber(metadata={"description": "threshold: value past which the rule re-arms (hysteresis)."})
+    window_days = fields.Integer(strict=True, validate=validate.Range(min=1, max=366))
+    change_pct = JsonNumber(metadata={"description": "change: percent against the previous window; negative: a fall."})
+    clear_pct = JsonNumber()
+    signal = fields.String(validate=validate.Length(min=1, max=64))
+    min_count = fields.Integer(strict=True, validate=validate.Range(min=1))
+    min_days = fields.Integer(strict=True, validate=validate.Range(min=1))
+    absent = fields.Boolean()
+    after_days = fields.Integer(strict=True, validate=validate.Range(min=1))
+    without = fields.String(metadata={"description": "overdue: activity, signal:<name> or milestone:<rule id>."})
+    points = JsonNumber()
+    days = fields.Integer(strict=True, validate=validate.Range(min=1, max=366))
+    band = fields.String(validate=validate.OneOf([b.value for b in Band]))
+    change = fields.String(validate=validate.OneOf(["added", "removed"]))
+    roles = fields.List(fields.String(validate=validate.OneOf(CONTACT_ROLES)))
+
+    @validates_schema
+    def _check_type_params(self, data: dict[str, Any], **kwargs: Any) -> None:
+        rule_type = RuleType(data["type"])
+        allowed = set(TYPE_PARAMS[rule_type])
+        errors: dict[str, list[str]] = {}
+        for key in REQUIRED[rule_type]:
+            if key not in data:
+                errors[key] = [f"Required for a {rule_type.value} rule."]
+        for key in data:
+            if key not in allowed and key not in COMMON_FIELDS:
+                errors[key] = [f"Not a parameter of a {rule_type.value} rule."]
+        if errors:
+            raise ValidationError(errors)
+
+
 class ScoringConfigSchema(ApiSchema):
     """A whole scoring config. ``load`` returns a ``ScoringModel``; ``dump`` takes ``model.to_dict()``."""
 
@@ -111,6 +161,10 @@ class ScoringConfigSchema(ApiSchema):
         validate=validate.Length(min=1, error="At least one measure is needed."),
     )
     weights = fields.Nested(StageWeightsSchema, required=True)
+    rules = fields.List(
+        fields.Nested(RuleSchema),
+        metadata={"description": "Event rules (milestones and risks); absent: the default catalog."},
+    )
 
     # Cross-field rules. Marshmallow skips these when a field already failed, so the shape is
     # valid here. Each rule raises separately so marshmallow merges their nested errors.
@@ -199,7 +253,8 @@ def nest_error_paths(errors: Mapping[str, list[str]]) -> dict[str | int, Any]:
 def _split_error_path(path: str) -> list[str | int]:
     parts = path.split(".", 2) if path.startswith("weights.") else path.split(".")
     return [
-        int(part) if i > 0 and parts[i - 1] == "measures" and part.isdigit() else part for i, part in enumerate(parts)
+        int(part) if i > 0 and parts[i - 1] in ("measures", "rules") and part.isdigit() else part
+        for i, part in enumerate(parts)
     ]
 
 

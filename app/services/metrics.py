@@ -55,6 +55,11 @@ class PortfolioMeasures:
     renewal_date: np.ndarray  # datetime64[D], NaT when unknown
     first_value_on: np.ndarray  # datetime64[D], NaT when first value not reached by as_of
     raw: dict[str, np.ndarray]  # measure name -> float64 (n,), NaN where there is no data
+    owner: np.ndarray  # object: the account's CSM (None when unassigned)
+    ever_used: np.ndarray  # bool: any daily-usage row on or before as_of
+    login_days_30d: np.ndarray  # float64: days with a login in the current 30-day window
+    # (column, days) -> (sum over the last `days` days, sum over the `days` before), for event rules
+    usage_windows: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]
 
     def matrix(self, names: tuple[str, ...]) -> np.ndarray:
         """The (m, n) raw matrix in the order of ``names`` (a model's measures)."""
@@ -107,13 +112,21 @@ def _day_column(rows: list[tuple[Any, ...]], index: int) -> np.ndarray:
     return _days([row[index] for row in rows])
 
 
-def compute_measures(session: Session, *, as_of: dt.date, first_value_signal: str) -> PortfolioMeasures:
+def compute_measures(
+    session: Session,
+    *,
+    as_of: dt.date,
+    first_value_signal: str,
+    usage_windows: frozenset[tuple[str, int]] = frozenset(),
+) -> PortfolioMeasures:
     """Compute every catalog measure for every account that is not churned, as of ``as_of``.
 
     Nothing dated after ``as_of`` is read. A measure is NaN (no data) when its raw table has
     nothing for the account in the measure's window: no usage row ever (adoption), no license
     snapshot, no ticket in the last year (support), no response in the last 180 days
     (feedback), no goal due or achieved (outcomes). See docs/scoring.md for each definition.
+    ``usage_windows`` adds the (column, days) window sums the event rules compare to the same
+    pass over daily usage, widening it when a rule's two windows reach further back.
     """
     # Core execution on the session's connection: these are plain column queries, and the ORM
     # result machinery would only add per-row overhead.
@@ -165,6 +178,7 @@ def compute_measures(session: Session, *, as_of: dt.date, first_value_signal: st
             latest_sentiment,
             Account.contract_start,
             Account.renewal_date,
+            Account.owner,
         )
         .where(Account.status != AccountStatus.CHURNED)
         .order_by(Account.id),
@@ -174,6 +188,7 @@ def compute_measures(session: Session, *, as_of: dt.date, first_value_signal: st
     ids = ids_col.astype(np.int64)
     contract_start = _day_column(rows, 7)
     renewal_date = _day_column(rows, 8)
+    owner = np.array([r[9] for r in rows], dtype=object)
     ever_used = usage_col > 0
     as_of_day = np.datetime64(as_of, "D")
 
@@ -194,22 +209,46 @@ def compute_measures(session: Session, *, as_of: dt.date, first_value_signal: st
     window_start = as_of - dt.timedelta(days=2 * USAGE_WINDOW_DAYS)
     current_start = as_of - dt.timedelta(days=USAGE_WINDOW_DAYS)
     in_current = DailyUsage.day > current_start
+    windows = sorted(usage_windows)
+    scan_days = max([2 * USAGE_WINDOW_DAYS, *(2 * days for _, days in windows)])
+    extra: list[sa.ColumnElement[Any]] = []
+    for column, days in windows:
+        value = getattr(DailyUsage, column)
+        boundary = as_of - dt.timedelta(days=days)
+        extra.append(sa.func.sum(sa.case((DailyUsage.day > boundary, value), else_=0)))
+        before = sa.and_(DailyUsage.day <= boundary, DailyUsage.day > boundary - dt.timedelta(days=days))
+        extra.append(sa.func.sum(sa.case((before, value), else_=0)))
+    if scan_days > 2 * USAGE_WINDOW_DAYS:
+        in_windows: sa.ColumnElement[bool] = DailyUsage.day > window_start
+        in_previous = sa.and_(in_windows, ~in_current)
+        last_login_case = sa.case((sa.and_(in_windows, DailyUsage.logins > 0), DailyUsage.day), else_=None)
+        rows_in_windows: sa.ColumnElement[Any] = sa.func.sum(sa.case((in_windows, 1), else_=0))
+    else:  # the scan is the two windows: no extra condition in the hot aggregate
+        in_previous = ~in_current
+        last_login_case = sa.case((DailyUsage.logins > 0, DailyUsage.day), else_=None)
+        rows_in_windows = sa.func.count()
     usage_rows = _fetch(
         conn,
         sa.select(
             DailyUsage.account_id,
             sa.func.sum(sa.case((in_current, DailyUsage.active_users), else_=0)),
-            sa.func.sum(sa.case((in_current, 0), else_=DailyUsage.active_users)),
+            sa.func.sum(sa.case((in_previous, DailyUsage.active_users), else_=0)),
             sa.func.sum(sa.case((in_current, DailyUsage.logins), else_=0)),
             sa.func.sum(sa.case((in_current, DailyUsage.key_feature_uses), else_=0)),
-            sa.func.max(sa.case((DailyUsage.logins > 0, DailyUsage.day), else_=None)),
+            sa.func.sum(sa.case((sa.and_(in_current, DailyUsage.logins > 0), 1), else_=0)),
+            rows_in_windows,
+            *extra,
+            sa.func.max(last_login_case),
         )
-        .where(DailyUsage.day > window_start, DailyUsage.day <= as_of)
+        .where(DailyUsage.day > as_of - dt.timedelta(days=scan_days), DailyUsage.day <= as_of)
         .group_by(DailyUsage.account_id),
     )
-    u_ids, u_cur, u_prev, u_logins, u_kf = _columns([r[:5] for r in usage_rows], 5)
+    width = 7 + len(extra)
+    u_ids, u_cur, u_prev, u_logins, u_kf, u_login_days, u_rows, *u_extra = _columns(
+        [r[:width] for r in usage_rows], width
+    )
     u_ids = u_ids.astype(np.int64)
-    in_window = np.isin(ids, u_ids)
+    in_window = np.isin(ids, u_ids[u_rows > 0])  # a row in the two 30-day windows
     # Accounts with usage history but no row in the windows had no activity: zeros, not NaN.
     zero_if_used = np.where(ever_used, 0.0, np.nan)
     cur_active = np.where(in_window, scatter(ids, u_ids, u_cur), zero_if_used)
@@ -219,7 +258,12 @@ def compute_measures(session: Session, *, as_of: dt.date, first_value_signal: st
     last_login = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
     if usage_rows:
         pos, ok = _align(ids, u_ids)
-        last_login[pos[ok]] = _day_column(usage_rows, 5)[ok]
+        last_login[pos[ok]] = _day_column(usage_rows, width)[ok]
+    login_days = np.where(in_window, scatter(ids, u_ids, u_login_days), zero_if_used)
+    window_sums = {
+        key: (scatter(ids, u_ids, u_extra[2 * i], fill=0.0), scatter(ids, u_ids, u_extra[2 * i + 1], fill=0.0))
+        for i, key in enumerate(windows)
+    }
 
     days_since_start = (as_of_day - contract_start).astype(np.int64)
     # Young accounts: average over the days since contract start, not the whole window.
@@ -334,4 +378,6 @@ def compute_measures(session: Session, *, as_of: dt.date, first_value_signal: st
         "csm_sentiment": sentiment,
     }
     assert raw.keys() == MEASURE_CATALOG.keys()
-    return PortfolioMeasures(as_of, ids, arr, contract_start, renewal_date, first_value_on, raw)
+    return PortfolioMeasures(
+        as_of, ids, arr, contract_start, renewal_date, first_value_on, raw, owner, ever_used, login_days, window_sums
+    )

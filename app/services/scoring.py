@@ -14,13 +14,17 @@ from sqlalchemy.orm import Session
 
 from app.models import HealthScore, LatestScore
 from app.services.bulk import bulk_insert
+from app.services.events import gather_inputs, previous_latest, store_events
 from app.services.metrics import compute_measures, scatter
+from app.services.plays import load_plays, play_history, start_play_runs
 from app.services.scoring_config import get_active_model
+from playbooks.plays import match_plays
 from scoring.health import BANDS, NO_BAND, compute_health
+from scoring.rules import evaluate_rules, rule_needs
 from scoring.stage import STAGES, assign_stages
 
 #: Steps reported to a progress callback, in order.
-STEPS = ("measures", "score", "history", "latest")
+STEPS = ("measures", "score", "history", "events", "plays", "latest")
 
 ProgressCallback = Callable[[str], None]
 
@@ -38,6 +42,13 @@ class ScoringRunSummary:
     by_band: dict[str, int]
     by_stage: dict[str, int]
     seconds: dict[str, float] = field(default_factory=dict)
+    events: int = 0
+    events_by_rule: dict[str, int] = field(default_factory=dict)
+    play_runs: int = 0
+    tasks: int = 0
+    play_runs_by_play: dict[str, int] = field(default_factory=dict)
+    #: Accounts whose latest score is newer than this run's day: scored into history only, no events.
+    accounts_backfilled: int = 0
 
     def counts(self) -> dict[str, object]:
         return {
@@ -46,6 +57,12 @@ class ScoringRunSummary:
             "by_band": self.by_band,
             "by_stage": self.by_stage,
             "config_version": self.config_version,
+            "events": self.events,
+            "events_by_rule": self.events_by_rule,
+            "play_runs": self.play_runs,
+            "play_runs_by_play": self.play_runs_by_play,
+            "tasks": self.tasks,
+            "accounts_backfilled": self.accounts_backfilled,
             "seconds": self.seconds,
         }
 
@@ -53,7 +70,8 @@ class ScoringRunSummary:
         bands = ", ".join(f"{band} {count}" for band, count in self.by_band.items())
         return (
             f"Scored {self.accounts_scored} accounts as of {self.as_of.isoformat()} with config "
-            f"v{self.config_version} ({bands}; {self.accounts_without_score} without data) "
+            f"v{self.config_version} ({bands}; {self.accounts_without_score} without data); "
+            f"{self.events} events, {self.play_runs} play runs, {self.tasks} tasks "
             f"in {sum(self.seconds.values()):.2f}s"
         )
 
@@ -95,7 +113,12 @@ def run_scoring(session: Session, *, as_of: dt.date, progress: ProgressCallback 
             progress(step)
 
     version, model = get_active_model(session)
-    portfolio = compute_measures(session, as_of=as_of, first_value_signal=model.stage_rules.first_value_signal)
+    portfolio = compute_measures(
+        session,
+        as_of=as_of,
+        first_value_signal=model.stage_rules.first_value_signal,
+        usage_windows=rule_needs(model.rules).usage_windows,
+    )
     done("measures")
 
     stage = assign_stages(
@@ -124,20 +147,71 @@ def run_scoring(session: Session, *, as_of: dt.date, progress: ProgressCallback 
     bulk_insert(session, HealthScore.__table__, history_columns, zip(*history_values, strict=True))  # type: ignore[arg-type]
     done("history")
 
+    # Events: only for accounts whose latest score is not newer than this day (a backfill of an
+    # older day writes history and nothing else), from the rule state stored with the latest score.
+    previous = previous_latest(session, ids, model)
+    keep = ~(previous.day > np.datetime64(as_of, "D"))  # NaT (never scored) compares False: kept
+    scores_on: dict[dt.date, np.ndarray] = {}
+
+    def score_on(day: dt.date) -> np.ndarray:
+        if day not in scores_on:
+            scores_on[day] = _previous_scores(session, day, ids)
+        return scores_on[day]
+
+    inputs = gather_inputs(
+        session,
+        as_of=as_of,
+        model=model,
+        portfolio=portfolio,
+        stage=stage,
+        band=result.band,
+        score=result.score,
+        score_on=score_on,
+    )
+    evaluation = evaluate_rules(model.rules, inputs, previous.state)
+    evaluation.fired[:, ~keep] = False
+    fired, events_by_rule = store_events(
+        session, as_of=as_of, version=version, model=model, evaluation=evaluation, inputs=inputs, ids=ids
+    )
+    done("events")
+
+    plays = load_plays(session)
+    history = play_history(session, ids, [p for p, _ in plays], as_of)
+    matches = match_plays(
+        tuple(p for p, _ in plays),
+        model.rule_ids,
+        fired=fired,
+        band=result.band,
+        stage=stage,
+        history=history,
+        eligible=keep,
+    )
+    play_counts = start_play_runs(
+        session,
+        as_of=as_of,
+        matches=matches,
+        versions={p.id: v for p, v in plays},
+        rule_ids=model.rule_ids,
+        ids=ids,
+        owner=portfolio.owner,
+        stage=stage,
+        band=result.band,
+        score=result.score,
+    )
+    done("plays")
+
     # Latest: drop the rows this run supersedes (and those of accounts no longer scored), keep
     # newer ones, and bulk-load this run's rows. (An INSERT ... SELECT from history joined to
     # itself was tried: on a history table without fresh statistics PostgreSQL planned it as a
     # nested loop and took minutes at 100k accounts. This path is linear whatever the plan.)
     session.execute(sa.delete(LatestScore).where(LatestScore.day <= as_of))
-    newer = np.array(session.scalars(sa.select(LatestScore.account_id)).all(), dtype=np.int64)
-    keep = ~np.isin(ids, newer)
-    change_7d = _nullable(np.round(result.score - _previous_scores(session, as_of - dt.timedelta(days=7), ids), 4))
-    change_30d = _nullable(np.round(result.score - _previous_scores(session, as_of - dt.timedelta(days=30), ids), 4))
-    rows = zip(*history_values, change_7d, change_30d, keep.tolist(), strict=True)
+    change_7d = _nullable(np.round(result.score - score_on(as_of - dt.timedelta(days=7)), 4))
+    change_30d = _nullable(np.round(result.score - score_on(as_of - dt.timedelta(days=30)), 4))
+    rows = zip(*history_values, change_7d, change_30d, evaluation.state.tolist(), keep.tolist(), strict=True)
     bulk_insert(
         session,
         LatestScore.__table__,  # type: ignore[arg-type]
-        (*history_columns, "score_change_7d", "score_change_30d"),
+        (*history_columns, "score_change_7d", "score_change_30d", "rule_state"),
         (row[:-1] for row in rows if row[-1]),
     )
     done("latest")
@@ -152,4 +226,10 @@ def run_scoring(session: Session, *, as_of: dt.date, progress: ProgressCallback 
         by_band={band.value: int(c) for band, c in zip(BANDS, band_counts, strict=True)},
         by_stage={s.value: int(c) for s, c in zip(STAGES, stage_counts, strict=True)},
         seconds=seconds,
+        events=sum(events_by_rule.values()),
+        events_by_rule=events_by_rule,
+        play_runs=play_counts.runs,
+        tasks=play_counts.tasks,
+        play_runs_by_play=play_counts.by_play,
+        accounts_backfilled=int(np.count_nonzero(~keep)),
     )

@@ -1,0 +1,138 @@
+"""Schemas of plays, play runs, tasks and events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import ValidationError, fields, post_load, validate
+
+from app.schemas import ApiSchema, PageSchema, PaginationQuerySchema
+from app.schemas.scoring_config import nest_error_paths
+from playbooks.plays import (
+    MAX_TASKS,
+    AlertMode,
+    OwnerRole,
+    Play,
+    PlayError,
+    TaskType,
+    check_play,
+    play_from_dict,
+)
+from scoring.bands import Band
+from scoring.rules import RuleKind, Severity
+from scoring.stage import STAGES
+
+_STAGE = fields.String(validate=validate.OneOf([s.value for s in STAGES]))
+
+
+class TaskTemplateSchema(ApiSchema):
+    type = fields.String(required=True, validate=validate.OneOf([t.value for t in TaskType]))
+    title = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    due_days = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=0, max=365),
+        metadata={"description": "The task is due this many days after the run starts."},
+    )  # fmt: skip
+    owner_role = fields.String(load_default=OwnerRole.CSM.value, validate=validate.OneOf([r.value for r in OwnerRole]))
+    description = fields.String(load_default="", validate=validate.Length(max=5000))
+
+
+class PlayTriggerSchema(ApiSchema):
+    rules = fields.List(
+        fields.String(validate=validate.Length(min=1, max=64)),
+        metadata={"description": "Event rule ids: the play starts when any of them fires."},
+    )
+    band = fields.String(
+        validate=validate.OneOf([b.value for b in Band]),
+        metadata={"description": "Or: the play starts while the account is in this band."},
+    )
+    stages = fields.List(_STAGE, load_default=list, metadata={"description": "Empty: every stage."})
+
+
+class PlaySchema(ApiSchema):
+    """A play. ``load`` returns a ``playbooks.plays.Play``; ``dump`` takes ``play.to_dict()``."""
+
+    id = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_-]{0,63}$"))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    description = fields.String(load_default="", validate=validate.Length(max=5000))
+    trigger = fields.Nested(PlayTriggerSchema, required=True)
+    tasks = fields.List(
+        fields.Nested(TaskTemplateSchema),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_TASKS, error="Between {min} and {max} tasks."),
+    )
+    watchlist = fields.Boolean(load_default=False, metadata={"description": "Put the account on the watchlist."})
+    alert = fields.String(load_default=AlertMode.IMMEDIATE.value, validate=validate.OneOf([m.value for m in AlertMode]))
+    cooldown_days = fields.Integer(
+        load_default=30, strict=True, validate=validate.Range(min=0, max=3650),
+        metadata={"description": "No new run for an account within this many days of its last run."},
+    )  # fmt: skip
+    enabled = fields.Boolean(load_default=True)
+
+    @post_load
+    def _make_play(self, data: dict[str, Any], **kwargs: Any) -> Play:
+        play = play_from_dict(data)
+        errors = check_play(play, self.context_rule_ids)
+        if errors:
+            raise ValidationError(nest_play_errors(errors))
+        return play
+
+    def __init__(self, *args: Any, rule_ids: frozenset[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.context_rule_ids = rule_ids
+
+
+def nest_play_errors(errors: dict[str, list[str]]) -> dict[str | int, Any]:
+    nested = nest_error_paths(errors)
+    # nest_error_paths turns only measure and rule indexes into ints; do the same for tasks and trigger rules.
+    for key in ("tasks",):
+        if isinstance(nested.get(key), dict):
+            nested[key] = {int(k) if str(k).isdigit() else k: v for k, v in nested[key].items()}
+    trigger = nested.get("trigger")
+    if isinstance(trigger, dict) and isinstance(trigger.get("rules"), dict):
+        trigger["rules"] = {int(k) if str(k).isdigit() else k: v for k, v in trigger["rules"].items()}
+    return nested
+
+
+def load_play(data: dict[str, Any], rule_ids: frozenset[str] | None = None) -> Play:
+    """Validate a play's JSON form; raises ``marshmallow.ValidationError`` with field messages."""
+    try:
+        play: Play = PlaySchema(rule_ids=rule_ids).load(data)
+    except PlayError as exc:  # pragma: no cover - check_play errors are raised as ValidationError above
+        raise ValidationError(nest_play_errors(exc.errors)) from exc
+    return play
+
+
+class PlayOutSchema(PlaySchema):
+    version = fields.Integer(dump_only=True)
+    updated_at = fields.DateTime(dump_only=True)
+    updated_by = fields.String(dump_only=True)
+
+
+class EventSchema(ApiSchema):
+    id = fields.Integer()
+    account_id = fields.Integer()
+    account_name = fields.String()
+    owner = fields.String(allow_none=True)
+    rule_id = fields.String()
+    rule_name = fields.String()
+    kind = fields.String(metadata={"enum": [k.value for k in RuleKind]})
+    severity = fields.String(metadata={"enum": [s.value for s in Severity]})
+    stage = fields.String()
+    day = fields.Date()
+    score = fields.Float(allow_none=True)
+    config_version = fields.Integer()
+    trigger_values = fields.Dict(metadata={"description": "What made the rule fire: values and thresholds."})
+    created_at = fields.DateTime()
+
+
+class EventPageSchema(PageSchema):
+    items = fields.List(fields.Nested(EventSchema))
+
+
+class EventQuerySchema(PaginationQuerySchema):
+    since = fields.Date(metadata={"description": "Events of this day or later."})
+    kind = fields.String(validate=validate.OneOf([k.value for k in RuleKind]))
+    rule = fields.String(validate=validate.Length(min=1, max=64))
+    stage = _STAGE
+    owner = fields.String(validate=validate.Length(min=1, max=255), metadata={"description": "The account's CSM."})
+    severity = fields.String(validate=validate.OneOf([s.value for s in Severity]))
