@@ -1,0 +1,125 @@
+"""Play matching: triggers by event and by band, stages, open runs, cooldowns; the default library."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from playbooks.plays import (
+    OwnerRole,
+    Play,
+    PlayHistory,
+    TaskTemplate,
+    TaskType,
+    check_play,
+    default_plays_list,
+    match_plays,
+    play_from_dict,
+)
+from scoring.bands import Band
+from scoring.model import default_config_dict, model_from_dict
+from scoring.stage import LifecycleStage
+
+pytestmark = pytest.mark.unit
+
+RULE_IDS = ("a", "b", "c")
+TASK = TaskTemplate(TaskType.CALL, "Call", 2, OwnerRole.CSM)
+ON_EVENT = Play(id="on-event", name="On event", tasks=(TASK,), rules=("b", "c"), cooldown_days=10)
+ON_BAND = Play(
+    id="on-band", name="On band", tasks=(TASK,), band=Band.POOR, stages=(LifecycleStage.PRE_RENEWAL,), cooldown_days=0
+)
+NO_HISTORY = PlayHistory({}, {})
+
+
+def fired(*pairs: tuple[int, int], n: int = 4) -> np.ndarray:
+    out = np.zeros((len(RULE_IDS), n), dtype=bool)
+    for rule, account in pairs:
+        out[rule, account] = True
+    return out
+
+
+def run(
+    plays: tuple[Play, ...],
+    events: np.ndarray,
+    *,
+    band: tuple[int, ...] = (1, 1, 1, 1),
+    stage: tuple[int, ...] = (1, 1, 1, 1),
+    history: PlayHistory = NO_HISTORY,
+    eligible: tuple[bool, ...] = (True, True, True, True),
+) -> dict[str, tuple[list[int], list[int]]]:
+    matches = match_plays(
+        plays,
+        RULE_IDS,
+        fired=events,
+        band=np.array(band, dtype=np.int8),
+        stage=np.array(stage, dtype=np.int8),
+        history=history,
+        eligible=np.array(eligible),
+    )
+    return {m.play.id: (m.positions.tolist(), m.trigger_rule.tolist()) for m in matches}
+
+
+def test_an_event_play_starts_where_one_of_its_rules_fired() -> None:
+    result = run((ON_EVENT,), fired((0, 0), (1, 1), (2, 2), (1, 3), (2, 3)))
+    # Account 0 only fired rule a (not the play's); account 3 fired both: the first listed (b) is the trigger.
+    assert result == {"on-event": ([1, 2, 3], [1, 2, 1])}
+
+
+def test_a_band_play_starts_in_its_band_and_stage_only() -> None:
+    result = run((ON_BAND,), fired(), band=(2, 2, 1, 2), stage=(2, 1, 2, 2))
+    assert result == {"on-band": ([0, 3], [-1, -1])}
+
+
+def test_one_open_run_per_account_and_play() -> None:
+    history = PlayHistory({"on-event": np.array([False, True, False, False])}, {})
+    assert run((ON_EVENT,), fired((1, 0), (1, 1)), history=history) == {"on-event": ([0], [1])}
+
+
+def test_cooldown_counts_from_the_last_run_start() -> None:
+    since = np.array([9.0, 10.0, np.nan, 3.0])
+    history = PlayHistory({}, {"on-event": since})
+    assert run((ON_EVENT,), fired((1, 0), (1, 1), (1, 2), (1, 3)), history=history) == {"on-event": ([1, 2], [1, 1])}
+
+
+def test_a_play_without_cooldown_still_starts_once_a_day() -> None:
+    history = PlayHistory({"on-band": np.zeros(4, dtype=bool)}, {"on-band": np.array([0.0, 1.0, np.nan, 0.0])})
+    result = run((ON_BAND,), fired(), band=(2, 2, 2, 2), stage=(2, 2, 2, 2), history=history)
+    assert result == {"on-band": ([1, 2], [-1, -1])}
+
+
+def test_disabled_plays_and_ineligible_accounts_start_nothing() -> None:
+    assert run((replace(ON_EVENT, enabled=False),), fired((1, 0))) == {}
+    assert run((ON_EVENT,), fired((1, 0), (1, 1)), eligible=(False, True, True, True)) == {"on-event": ([1], [1])}
+
+
+def test_a_play_whose_rules_are_not_in_the_config_never_starts() -> None:
+    play = replace(ON_EVENT, rules=("gone",))
+    assert run((play,), fired((0, 0), (1, 0), (2, 0))) == {}
+
+
+def test_default_library_is_valid_against_the_default_rules() -> None:
+    rule_ids = frozenset(model_from_dict(default_config_dict()).rule_ids)
+    plays = [play_from_dict(d) for d in default_plays_list()]
+    assert len(plays) >= 9
+    for play in plays:
+        assert check_play(play, rule_ids) == {}, play.id
+        assert play_from_dict(play.to_dict()) == play
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        ({"rules": (), "band": None}, "trigger"),
+        ({"band": Band.GOOD}, "trigger"),
+        ({"rules": ("nope",)}, "trigger.rules.0"),
+        ({"tasks": ()}, "tasks"),
+        ({"tasks": (replace(TASK, due_days=400),)}, "tasks.0.due_days"),
+        ({"id": "Bad id"}, "id"),
+        ({"cooldown_days": -1}, "cooldown_days"),
+    ],
+)
+def test_invalid_plays_are_refused_with_a_field_path(change: dict[str, object], path: str) -> None:
+    play = replace(ON_EVENT, **change)  # type: ignore[arg-type]
+    assert path in check_play(play, frozenset(RULE_IDS))
