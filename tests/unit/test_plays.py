@@ -18,9 +18,9 @@ from playbooks.plays import (
     match_plays,
     play_from_dict,
 )
-from scoring.bands import Band
+from scoring.bands import BANDS, Band
 from scoring.model import default_config_dict, model_from_dict
-from scoring.stage import LifecycleStage
+from scoring.stage import STAGES, LifecycleStage
 
 pytestmark = pytest.mark.unit
 
@@ -123,3 +123,28 @@ def test_default_library_is_valid_against_the_default_rules() -> None:
 def test_invalid_plays_are_refused_with_a_field_path(change: dict[str, object], path: str) -> None:
     play = replace(ON_EVENT, **change)  # type: ignore[arg-type]
     assert path in check_play(play, frozenset(RULE_IDS))
+
+
+@pytest.mark.parametrize("data", default_plays_list(), ids=lambda d: d["id"])
+def test_each_default_play_starts_on_its_trigger_and_not_outside_its_stages(data: dict[str, object]) -> None:
+    model = model_from_dict(default_config_dict())
+    play = play_from_dict(data)  # type: ignore[arg-type]
+    n = len(STAGES)
+    events = np.zeros((len(model.rules), n), dtype=bool)
+    band = np.full(n, 1, dtype=np.int8)
+    if play.band is not None:
+        band[:] = BANDS.index(play.band)
+    else:
+        events[model.rule_ids.index(play.rules[0])] = True
+    matches = match_plays(
+        (play,),
+        model.rule_ids,
+        fired=events,
+        band=band,
+        stage=np.arange(n, dtype=np.int8),  # one account per stage
+        history=NO_HISTORY,
+        eligible=np.ones(n, dtype=bool),
+    )
+    expected = [i for i, stage in enumerate(STAGES) if not play.stages or stage in play.stages]
+    assert [m.positions.tolist() for m in matches] == [expected]
+    assert matches[0].play.tasks and all(t.title for t in matches[0].play.tasks)
