@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
-from app.api import accounts, ingest, jobs
+from app.api import accounts, effectiveness, ingest, jobs
 
 
 def init_api(app: Flask) -> Api:
@@ -13,5 +13,6 @@ def init_api(app: Flask) -> Api:
     api.register_blueprint(accounts.bp)
     api.register_blueprint(jobs.bp)
     api.register_blueprint(ingest.bp)
+    api.register_blueprint(effectiveness.bp)
     app.extensions["healthscore_api"] = api
     return api
