@@ -9,7 +9,7 @@ DEMO_DAYS ?= 120
 DEMO_HISTORY_DAYS ?= 31
 export FLASK_APP := wsgi
 
-.PHONY: install demo serve test test-unit lint bench bench-core bench-ingest bench-sources clean
+.PHONY: install demo serve test test-unit lint bench bench-core bench-events bench-ingest bench-sources clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,10 @@ bench: install
 
 bench-core: install
 	$(BIN)/python -m bench.run_bench --core-only
+
+## bench-events: the scoring run with all default rules and plays against the run alone (100k accounts)
+bench-events: install
+	$(BIN)/python -m bench.events_bench
 
 ## bench-sources: SQL-source pull of 1,000,000 daily-usage rows (PostgreSQL to PostgreSQL)
 bench-sources: install

@@ -62,9 +62,12 @@ def load_plays(session: Session) -> list[tuple[Play, int]]:
     """Every play of the library with its version, in id order (seeding the defaults first)."""
     ensure_default_plays(session)
     rows = session.execute(
-        sa.select(PlayDefinition.definition, PlayDefinition.version).order_by(PlayDefinition.id)
+        sa.select(PlayDefinition.definition, PlayDefinition.version, PlayDefinition.enabled).order_by(
+            PlayDefinition.id
+        )
     ).all()
-    return [(play_from_dict(definition), version) for definition, version in rows]
+    # The column is authoritative for enabled (it is what list filters and admins toggle).
+    return [(play_from_dict({**definition, "enabled": enabled}), version) for definition, version, enabled in rows]
 
 
 def play_history(session: Session, ids: np.ndarray, plays: list[Play], as_of: dt.date) -> PlayHistory:
