@@ -94,12 +94,20 @@ _MONTHLY_ACTIVE_FACTOR = np.array([[1.2, 1.5], [1.2, 1.6], [1.2, 1.5], [2.0, 6.0
 _SEATS_ASSIGNED_SHARE = np.array([[0.6, 0.95], [0.5, 0.9], [0.4, 0.8], [0.05, 0.3], [0.4, 0.8]])
 
 # Product signals on usage days: probability per usage day, by archetype.
-_SIGNALS = ("setup_completed", "first_value", "report_viewed", "data_export", "admin_changed")
+_SIGNALS = (
+    "setup_completed", "first_value", "report_viewed", "data_export", "admin_changed", "business_review",
+    "module_adopted",
+)  # fmt: skip
 _SIGNAL_ON_USAGE_DAY = {
     "report_viewed": np.array([0.15, 0.04, 0.08, 0.02, 0.06]),
     "data_export": np.array([0.01, 0.05, 0.015, 0.005, 0.015]),
     "admin_changed": np.array([0.003, 0.015, 0.006, 0.004, 0.004]),
+    # A business review roughly each quarter for engaged accounts; a new module now and then.
+    "business_review": np.array([0.02, 0.006, 0.015, 0.004, 0.012]),
+    "module_adopted": np.array([0.004, 0.0005, 0.003, 0.0002, 0.002]),
 }
+#: Signals that grow more frequent while a declining account falls.
+_SIGNALS_OF_DECLINE = frozenset({"data_export", "admin_changed"})
 _FIRST_VALUE_DAYS = np.array([[20, 60], [0, 0], [45, 120], [0, 0], [30, 75]])  # after contract start
 _HAS_FIRST_VALUE = np.array([True, False, True, False, True])
 
@@ -562,7 +570,7 @@ def _usage_rows(plan: DemoPlan, signals: _Signals) -> Iterator[tuple[Any, ...]]:
         row_arch = arch[rows]
         falling = np.where(row_arch == DECLINING, 0.5 + 1.5 * progress[rows, cols], 1.0)
         for name, probability in _SIGNAL_ON_USAGE_DAY.items():
-            p = probability[row_arch] * (falling if name != "report_viewed" else 1.0)
+            p = probability[row_arch] * (falling if name in _SIGNALS_OF_DECLINE else 1.0)
             hit = rng.random(rows.size) < p
             count = rng.integers(1, 4, hit.sum()) if name == "report_viewed" else np.ones(hit.sum(), np.int64)
             signals.add(account_id[hit], day[cols[hit]], _SIGNALS.index(name), count)
