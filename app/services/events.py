@@ -207,13 +207,12 @@ def store_events(
         sa.select(Event.account_id, Event.rule_id).where(Event.day == as_of),
     )
     if existing:
-        index = {rule_id: i for i, rule_id in enumerate(model.rule_ids)}
-        for rule_id in {r[1] for r in existing}:
-            i = index.get(rule_id)
-            if i is None:
-                continue
-            found = np.array([r[0] for r in existing if r[1] == rule_id], dtype=np.int64)
-            fired[i] &= ~np.isin(ids, found)
+        stored_account = np.array([r[0] for r in existing], dtype=np.int64)
+        stored_rule = np.array([r[1] for r in existing], dtype=object)
+        for i, rule_id in enumerate(model.rule_ids):
+            found = stored_account[stored_rule == rule_id]
+            if found.size:
+                fired[i] &= ~np.isin(ids, found)
     now = dt.datetime.now(dt.UTC)
     stage_names = [s.value for s in STAGES]
     rows: list[tuple[Any, ...]] = []
