@@ -222,3 +222,15 @@ def test_signal_contact_usage_and_overdue_inputs_come_from_the_raw_tables(db_ses
     # The same day again: nothing new anywhere.
     again = score(db_session, as_of)
     assert again.events == 0 and again.play_runs == 0 and again.tasks == 0
+
+
+def test_an_event_is_never_stored_twice_even_if_the_rule_state_was_lost(
+    db_session: Session, poor_account: Account
+) -> None:
+    utilization(db_session, poor_account, days(0), 3)
+    assert score(db_session, days(0)).events_by_rule["any_into_poor"] == 1
+    db_session.execute(sa.update(LatestScore).values(rule_state=0))
+    db_session.commit()
+    again = score(db_session, days(0))
+    assert "any_into_poor" not in again.events_by_rule
+    assert len(events(db_session, "any_into_poor")) == 1
