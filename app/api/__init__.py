@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
-from app.api import accounts, effectiveness, ingest, jobs
+from app.api import accounts, effectiveness, events, ingest, jobs, plays, tasks
 
 
 def init_api(app: Flask) -> Api:
@@ -14,5 +14,8 @@ def init_api(app: Flask) -> Api:
     api.register_blueprint(jobs.bp)
     api.register_blueprint(ingest.bp)
     api.register_blueprint(effectiveness.bp)
+    api.register_blueprint(events.bp)
+    api.register_blueprint(plays.bp)
+    api.register_blueprint(tasks.bp)
     app.extensions["healthscore_api"] = api
     return api

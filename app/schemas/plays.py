@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from marshmallow import ValidationError, fields, post_load, validate
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
+from app.models.enums import PlayRunStatus, TaskStatus
 from app.schemas import ApiSchema, PageSchema, PaginationQuerySchema
 from app.schemas.scoring_config import nest_error_paths
 from playbooks.plays import (
@@ -19,10 +21,19 @@ from playbooks.plays import (
     play_from_dict,
 )
 from scoring.bands import Band
-from scoring.rules import RuleKind, Severity
+from scoring.rules import RuleKind, RuleType, Severity
 from scoring.stage import STAGES
 
 _STAGE = fields.String(validate=validate.OneOf([s.value for s in STAGES]))
+
+
+class UtcDateTime(fields.DateTime):
+    """A moment written in UTC with its offset on every backend (SQLite hands back naive UTC)."""
+
+    def _serialize(self, value: dt.datetime | None, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        if value is not None:
+            value = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+        return super()._serialize(value, attr, obj, **kwargs)
 
 
 class TaskTemplateSchema(ApiSchema):
@@ -104,7 +115,7 @@ def load_play(data: dict[str, Any], rule_ids: frozenset[str] | None = None) -> P
 
 class PlayOutSchema(PlaySchema):
     version = fields.Integer(dump_only=True)
-    updated_at = fields.DateTime(dump_only=True)
+    updated_at = UtcDateTime(dump_only=True)
     updated_by = fields.String(dump_only=True)
 
 
@@ -122,7 +133,7 @@ class EventSchema(ApiSchema):
     score = fields.Float(allow_none=True)
     config_version = fields.Integer()
     trigger_values = fields.Dict(metadata={"description": "What made the rule fire: values and thresholds."})
-    created_at = fields.DateTime()
+    created_at = UtcDateTime()
 
 
 class EventPageSchema(PageSchema):
@@ -136,3 +147,131 @@ class EventQuerySchema(PaginationQuerySchema):
     stage = _STAGE
     owner = fields.String(validate=validate.Length(min=1, max=255), metadata={"description": "The account's CSM."})
     severity = fields.String(validate=validate.OneOf([s.value for s in Severity]))
+
+
+class AccountEventQuerySchema(PaginationQuerySchema):
+    since = fields.Date(metadata={"description": "Events of this day or later."})
+    kind = fields.String(validate=validate.OneOf([k.value for k in RuleKind]))
+
+
+class NoQuerySchema(ApiSchema):
+    """For endpoints without query parameters: any parameter is refused, not ignored."""
+
+
+# --- rules --------------------------------------------------------------------------------------
+
+
+class RuleOutSchema(ApiSchema):
+    id = fields.String()
+    name = fields.String()
+    kind = fields.String(metadata={"enum": [k.value for k in RuleKind]})
+    severity = fields.String(metadata={"enum": [s.value for s in Severity]})
+    type = fields.String(metadata={"enum": [t.value for t in RuleType]})
+    stages = fields.List(fields.String(), metadata={"description": "Empty: every stage."})
+    parameters = fields.Dict(metadata={"description": "The parameters of the rule's type (at, window_days, ...)."})
+    description = fields.String(metadata={"description": "The condition in words."})
+    notes = fields.String(metadata={"description": "The config's free-text description of the rule."})
+
+
+class RuleListSchema(ApiSchema):
+    config_version = fields.Integer(metadata={"description": "The active scoring config version."})
+    items = fields.List(fields.Nested(RuleOutSchema))
+
+
+# --- plays --------------------------------------------------------------------------------------
+
+
+class PlayOutWithCreatedSchema(PlayOutSchema):
+    created_at = UtcDateTime(dump_only=True)
+
+
+class PlayListSchema(ApiSchema):
+    items = fields.List(fields.Nested(PlayOutWithCreatedSchema))
+
+
+class PlayReplaceSchema(PlaySchema):
+    """The body of ``PUT /plays/<id>`` (documentation): a play, its id optional, and optionally the
+    version it was read at, refused with 409 when the play changed since."""
+
+    id = fields.String(
+        validate=validate.Regexp(r"^[a-z][a-z0-9_-]{0,63}$"), metadata={"description": "The path's id, or absent."}
+    )
+    version = fields.Integer(metadata={"description": "The version read; 409 when the play is no longer at it."})
+
+
+# --- tasks and play runs ------------------------------------------------------------------------
+
+
+class TaskQuerySchema(PaginationQuerySchema):
+    owner = fields.String(validate=validate.Length(min=1, max=255), metadata={"description": "The assignee."})
+    status = fields.Enum(TaskStatus, by_value=True)
+    due_before = fields.Date(metadata={"description": "Tasks due on this day or earlier."})
+    account = fields.Integer(validate=validate.Range(min=1), metadata={"description": "An account id."})
+    play = fields.String(validate=validate.Length(min=1, max=64), metadata={"description": "A play id."})
+
+
+class RunTaskSchema(ApiSchema):
+    id = fields.Integer()
+    position = fields.Integer(metadata={"description": "0-based order within the run."})
+    type = fields.Enum(TaskType, by_value=True)
+    title = fields.String()
+    description = fields.String()
+    owner_role = fields.Enum(OwnerRole, by_value=True)
+    assignee = fields.String(allow_none=True)
+    due_on = fields.Date()
+    status = fields.Enum(TaskStatus, by_value=True)
+    completed_by = fields.String(allow_none=True)
+    completed_at = UtcDateTime(allow_none=True)
+    created_at = UtcDateTime()
+
+
+class TaskOutSchema(RunTaskSchema):
+    account_id = fields.Integer()
+    account_name = fields.String()
+    play_id = fields.String()
+    play_name = fields.String(allow_none=True)
+    play_run_id = fields.Integer()
+    play_run_status = fields.Enum(PlayRunStatus, by_value=True)
+
+
+class TaskPageSchema(PageSchema):
+    items = fields.List(fields.Nested(TaskOutSchema))
+
+
+class TaskUpdateSchema(ApiSchema):
+    status = fields.Enum(TaskStatus, by_value=True, required=True)
+    by = fields.String(
+        validate=validate.Length(min=1, max=255),
+        metadata={"description": "Who closed the task; required for done and skipped."},
+    )
+
+    @validates_schema
+    def _by_when_closing(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("status") in (TaskStatus.DONE, TaskStatus.SKIPPED) and not (data.get("by") or "").strip():
+            raise ValidationError("Say who closed the task.", field_name="by")
+
+
+class PlayRunQuerySchema(PaginationQuerySchema):
+    status = fields.Enum(PlayRunStatus, by_value=True)
+
+
+class PlayRunOutSchema(ApiSchema):
+    id = fields.Integer()
+    play_id = fields.String()
+    play_name = fields.String(allow_none=True)
+    play_version = fields.Integer(metadata={"description": "The play's version when the run started."})
+    status = fields.Enum(PlayRunStatus, by_value=True)
+    started_on = fields.Date()
+    trigger_rule_id = fields.String(allow_none=True, metadata={"description": "Null: started by a band."})
+    stage = fields.String()
+    band = fields.String(allow_none=True)
+    score = fields.Float(allow_none=True)
+    watchlist = fields.Boolean()
+    alert = fields.Enum(AlertMode, by_value=True)
+    created_at = UtcDateTime()
+    closed_at = UtcDateTime(allow_none=True)
+    tasks = fields.List(fields.Nested(RunTaskSchema))
+
+
+class PlayRunPageSchema(PageSchema):
+    items = fields.List(fields.Nested(PlayRunOutSchema))
