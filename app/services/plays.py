@@ -62,9 +62,7 @@ def load_plays(session: Session) -> list[tuple[Play, int]]:
     """Every play of the library with its version, in id order (seeding the defaults first)."""
     ensure_default_plays(session)
     rows = session.execute(
-        sa.select(PlayDefinition.definition, PlayDefinition.version, PlayDefinition.enabled).order_by(
-            PlayDefinition.id
-        )
+        sa.select(PlayDefinition.definition, PlayDefinition.version, PlayDefinition.enabled).order_by(PlayDefinition.id)
     ).all()
     # The column is authoritative for enabled (it is what list filters and admins toggle).
     return [(play_from_dict({**definition, "enabled": enabled}), version) for definition, version, enabled in rows]
