@@ -27,9 +27,14 @@ demo: install
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo seed --accounts $(DEMO_ACCOUNTS) --days $(DEMO_DAYS) --replace
 	$(BIN)/flask score run --days $(DEMO_HISTORY_DAYS)
+	$(BIN)/flask tokens create --user demo-admin --role admin --description "make demo" | tail -1 > instance/demo-token
 	printf '[[sources]]\nname = "demo-inbox"\ntype = "files"\nfolder = "inbox"\nevery_minutes = 1\n' > instance/sources.toml
 	@echo ""
-	@echo "Demo ready. Open:"
+	@echo "Demo ready. Every /api/v1 call needs the admin token written to instance/demo-token:"
+	@echo "  $$(cat instance/demo-token)"
+	@echo "Browse with the interactive page http://$(HOST):$(PORT)/api/v1/docs (Authorize, paste the token), or:"
+	@echo "  curl -H \"Authorization: Bearer \$$(cat instance/demo-token)\" http://$(HOST):$(PORT)/api/v1/accounts?sort=score"
+	@echo "Endpoints:"
 	@echo "  http://$(HOST):$(PORT)/api/v1/accounts?sort=score        accounts, worst health first"
 	@echo "  http://$(HOST):$(PORT)/api/v1/accounts?band=poor         accounts in the poor band"
 	@echo "  http://$(HOST):$(PORT)/api/v1/accounts/1                 one account: drivers and history"

@@ -35,6 +35,10 @@ def load_config(app: Flask, config: Config | None) -> None:
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/api/v1",
         OPENAPI_JSON_PATH="openapi.json",
+        # The interactive page (Swagger UI, its assets from jsDelivr) at /api/v1/docs.
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        API_SPEC_OPTIONS={"security": [{"bearerAuth": []}]},
     )
 
 

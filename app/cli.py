@@ -17,11 +17,12 @@ from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 from app import migrate
+from app.auth import create_token, create_user, revoke_token
 from app.db import get_engine, session_factory
 from app.errors import Conflict, DomainError
 from app.job_runs import last_runs, run_recorded
 from app.jobs import SchedulerProcess, find_job, job_specs, run_job
-from app.models import SourceCursor
+from app.models import ApiToken, Role, SourceCursor, User
 from app.services.demo import clear_demo, seed_demo
 from app.services.pull import list_quarantine, retry_quarantine
 from app.services.scoring import STEPS, ScoringRunSummary, run_scoring
@@ -37,6 +38,8 @@ jobs_cli = AppGroup("jobs", help="Scheduled jobs: list them, run one now.")
 db_cli = AppGroup("db", help="Database schema migrations (alembic).")
 score_cli = AppGroup("score", help="Health-score runs.")
 demo_cli = AppGroup("demo", help="Demo data.")
+users_cli = AppGroup("users", help="API users (people and machine clients).")
+tokens_cli = AppGroup("tokens", help="API tokens: create (shown once), list, revoke.")
 
 
 class DateParam(click.ParamType):
@@ -241,7 +244,88 @@ def sources_list() -> None:
         )
 
 
+ROLE = click.Choice([role.value for role in Role])
+
+
+@users_cli.command("create")
+@click.argument("name")
+@click.option("--email", default=None, help="The address accounts' owner field uses for this CSM, if not the name.")
+@click.option("--manager", default=None, help="The name of this user's manager (an existing user): their team.")
+@_domain_errors_exit_cleanly
+def users_create(name: str, email: str | None, manager: str | None) -> None:
+    """Create a user named NAME (a CSM's name or email is what accounts' owner holds)."""
+    with session_factory().begin() as session:
+        user = create_user(session, name, email=email, manager=manager)
+        click.echo(f"Created user {user.name!r} (id {user.id}).")
+
+
+@users_cli.command("list")
+def users_list() -> None:
+    """Users with their manager and live tokens."""
+    with session_factory().begin() as session:
+        manager = sa.orm.aliased(User)
+        live = (
+            sa.select(sa.func.count())
+            .where(ApiToken.user_id == User.id, ApiToken.revoked_at.is_(None))
+            .scalar_subquery()
+        )
+        rows = session.execute(
+            sa.select(User.name, User.email, manager.name, User.disabled, live)
+            .outerjoin(manager, manager.id == User.manager_id)
+            .order_by(User.name)
+        ).all()
+    for name, email, manager_name, disabled, tokens in rows:
+        extra = f" <{email}>" if email else ""
+        team = f", manager {manager_name}" if manager_name else ""
+        click.echo(f"{name}{extra}{team}; {tokens} live token(s){' (disabled)' if disabled else ''}")
+
+
+@tokens_cli.command("create")
+@click.option("--user", "user_name", required=True, help="The user (created when missing).")
+@click.option("--role", required=True, type=ROLE)
+@click.option("--email", default=None, help="The new user's email, when the user is created.")
+@click.option("--description", default="", help="What the token is for.")
+@click.option("--expires-days", type=int, default=None, help="Days until the token expires (default: never).")
+@_domain_errors_exit_cleanly
+def tokens_create(user_name: str, role: str, email: str | None, description: str, expires_days: int | None) -> None:
+    """Create an API token and print it, once, alone on the last line (only its hash is kept)."""
+    with session_factory().begin() as session:
+        user, token = create_token(
+            session, user_name, Role(role), description=description, expires_in_days=expires_days, email=email
+        )
+        name = user.name
+    click.echo(f"Token for {name!r} with role {role}; store it now, it cannot be shown again:", err=True)
+    click.echo(token)
+
+
+@tokens_cli.command("list")
+def tokens_list() -> None:
+    """Tokens by prefix, with user, role and state (never the token itself)."""
+    with session_factory().begin() as session:
+        rows = session.execute(
+            sa.select(ApiToken.prefix, User.name, ApiToken.role, ApiToken.description, ApiToken.expires_at,
+                      ApiToken.revoked_at)
+            .join(User, User.id == ApiToken.user_id)
+            .order_by(User.name, ApiToken.created_at)
+        ).all()  # fmt: skip
+    for prefix, name, role, description, expires, revoked in rows:
+        state = "revoked" if revoked else f"expires {expires:%Y-%m-%d}" if expires else "live"
+        click.echo(f"{prefix}...  {name}  {role.value}  {state}  {description}")
+
+
+@tokens_cli.command("revoke")
+@click.argument("prefix")
+@_domain_errors_exit_cleanly
+def tokens_revoke(prefix: str) -> None:
+    """Revoke the token(s) starting with PREFIX (as `flask tokens list` shows)."""
+    with session_factory().begin() as session:
+        count = revoke_token(session, prefix)
+    click.echo(f"Revoked {count} token(s).")
+
+
 def register_cli(app: Flask) -> None:
+    app.cli.add_command(users_cli)
+    app.cli.add_command(tokens_cli)
     app.cli.add_command(ingest_cli)
     app.cli.add_command(sources_cli)
     app.cli.add_command(scheduler_cli)

@@ -66,7 +66,10 @@ def _json_error(code: int, message: str | None, errors: dict[str, Any] | None = 
 
 
 def handle_domain_error(exc: DomainError) -> tuple[Response, int]:
-    return _json_error(exc.code, exc.message, exc.errors)
+    response, code = _json_error(exc.code, exc.message, exc.errors)
+    if code == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="healthscore"'
+    return response, code
 
 
 def handle_http_exception(exc: HTTPException) -> tuple[Response, int] | HTTPException:

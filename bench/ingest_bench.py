@@ -32,11 +32,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+HEADERS = {"Content-Type": "application/json"}
+
+
 def post_all(port: int, bodies: list[bytes]) -> int:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     landed = 0
     for body in bodies:
-        connection.request("POST", "/api/v1/ingest/usage", body=body, headers={"Content-Type": "application/json"})
+        connection.request("POST", "/api/v1/ingest/usage", body=body, headers=HEADERS)
         response = connection.getresponse()
         payload = json.loads(response.read())
         if response.status != 200 or payload["rejected"]:
@@ -58,6 +61,11 @@ def main() -> None:
     url = fresh_database("postgresql", args.pg_url, Path("/tmp"), 0)
     env = {**os.environ, "DATABASE_URL": url, "FLASK_APP": "wsgi", "HS_LOG_LEVEL": "WARNING"}
     subprocess.run([sys.executable, "-m", "flask", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
+    created = subprocess.run(
+        [sys.executable, "-m", "flask", "tokens", "create", "--user", "bench", "--role", "ingest"],
+        cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    HEADERS["Authorization"] = f"Bearer {created.stdout.strip().splitlines()[-1]}"
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:app"],
@@ -87,7 +95,7 @@ def main() -> None:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
             connection.request(
                 "POST", "/api/v1/ingest/accounts", body=json.dumps(accounts[start : start + 5_000]),
-                headers={"Content-Type": "application/json"},
+                headers=HEADERS,
             )  # fmt: skip
             assert connection.getresponse().status == 200
             connection.close()

@@ -8,7 +8,7 @@ skipped with a message saying so, unless ``HS_REQUIRE_POSTGRES=1`` (CI), where t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -17,7 +17,9 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import create_app, migrate
+from app.auth import create_token, create_user
 from app.db import Base, make_engine
+from app.models import Role, User
 from config import TestConfig
 from tests.pg import postgres_base_url, postgres_schema, postgres_unreachable_reason
 
@@ -79,7 +81,33 @@ def app(engine: sa.Engine, database_url: str) -> Iterator[Flask]:
 
 
 @pytest.fixture
-def client(app: Flask) -> FlaskClient:
+def issue_token(engine: sa.Engine) -> Callable[..., str]:
+    """Make an API token: ``issue_token(Role.CSM, user="ana", email=None, manager=None)``."""
+
+    def issue(
+        role: Role | str, user: str | None = None, *, email: str | None = None, manager: str | None = None
+    ) -> str:
+        role = Role(role)
+        name = user or f"{role.value}-user"
+        with sessionmaker(bind=engine).begin() as session:
+            if manager is not None and session.scalar(sa.select(User.id).where(User.name == name)) is None:
+                create_user(session, name, email=email, manager=manager)
+            _, token = create_token(session, name, role, email=email)
+        return token
+
+    return issue
+
+
+@pytest.fixture
+def client(app: Flask, issue_token: Callable[..., str]) -> FlaskClient:
+    """A test client that sends an admin token (tests of other roles pass their own header)."""
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {issue_token(Role.ADMIN, 'test-admin')}"
+    return client
+
+
+@pytest.fixture
+def anonymous_client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 

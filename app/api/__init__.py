@@ -6,10 +6,13 @@ from flask import Flask
 from flask_smorest import Api
 
 from app.api import accounts, effectiveness, events, ingest, jobs, plays, tasks
+from app.auth import AccessDocPlugin, init_auth
 
 
 def init_api(app: Flask) -> Api:
-    api = Api(app)
+    plugin = AccessDocPlugin()
+    api = Api(app, spec_kwargs={"extra_plugins": [plugin]})
+    init_auth(app, api, plugin)
     api.register_blueprint(accounts.bp)
     api.register_blueprint(jobs.bp)
     api.register_blueprint(ingest.bp)

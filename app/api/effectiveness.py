@@ -8,6 +8,7 @@ from typing import Any
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
+from app.auth import READ, access
 from app.db import get_session
 from app.schemas.effectiveness import EffectivenessQuerySchema, EffectivenessSchema
 from app.services.effectiveness import play_effectiveness
@@ -18,6 +19,7 @@ bp = Blueprint(
 
 
 @bp.get("/<string:play_id>/effectiveness")
+@access(*READ)
 @bp.arguments(EffectivenessQuerySchema, location="query", as_kwargs=True, unknown=RAISE)
 @bp.response(200, EffectivenessSchema)
 @bp.alt_response(404, description="No such play")

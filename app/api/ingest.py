@@ -10,6 +10,7 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from app.api.body import load_json_array, load_segment_calls
+from app.auth import INGEST, access
 from app.db import get_session
 from app.errors import DomainValidationError
 from app.schemas.ingest import (
@@ -31,6 +32,7 @@ KIND_CONVERTER = "any(" + ", ".join(KINDS) + "):kind"
 
 
 @bp.post("/segment")
+@access(*INGEST)
 @bp.response(200, SegmentResultSchema)
 @bp.alt_response(400, description="Malformed JSON")
 @bp.alt_response(413, description="Too many calls in one batch")
@@ -57,6 +59,7 @@ def segment() -> SegmentResult:
 
 
 @bp.post(f"/<{KIND_CONVERTER}>")
+@access(*INGEST)
 @bp.arguments(IngestQuerySchema, location="query", as_kwargs=True, unknown=RAISE)
 @bp.response(200, IngestResultSchema)
 @bp.alt_response(400, description="Malformed JSON")
@@ -88,6 +91,7 @@ def push(kind: str, source: str) -> IngestResult:
 
 
 @bp.get("/quarantine")
+@access(*INGEST)
 @bp.arguments(QuarantineQuerySchema, location="query", as_kwargs=True, unknown=RAISE)
 @bp.response(200, QuarantinePageSchema)
 def quarantined(page: int, per_page: int, source: str | None = None, kind: str | None = None) -> dict[str, Any]:
@@ -99,6 +103,7 @@ def quarantined(page: int, per_page: int, source: str | None = None, kind: str |
 
 
 @bp.post("/quarantine/retry")
+@access(*INGEST)
 @bp.arguments(QuarantineFilterSchema, location="query", as_kwargs=True, unknown=RAISE)
 @bp.response(200, RetryResultSchema)
 def retry(source: str | None = None, kind: str | None = None) -> RetrySummary:

@@ -7,6 +7,7 @@ from typing import Any
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
+from app.auth import READ, access
 from app.db import get_session
 from app.job_runs import list_job_runs
 from app.schemas.jobs import JobRunPageSchema, JobRunQuerySchema
@@ -15,6 +16,7 @@ bp = Blueprint("jobs", __name__, url_prefix="/api/v1/jobs", description="Schedul
 
 
 @bp.get("/runs")
+@access(*READ)
 @bp.arguments(JobRunQuerySchema, location="query", as_kwargs=True, unknown=RAISE)
 @bp.response(200, JobRunPageSchema)
 def runs(page: int, per_page: int, job: str | None = None, status: str | None = None) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from app.api.body import load_json_body
+from app.auth import ADMIN, READ, access
 from app.db import get_session
 from app.errors import DomainValidationError
 from app.schemas.plays import NoQuerySchema, PlayListSchema, PlayOutWithCreatedSchema, PlayReplaceSchema, PlaySchema
@@ -56,6 +57,7 @@ def _body_doc(schema: type, description: str) -> dict[str, Any]:
 
 
 @bp.get("")
+@access(*READ)
 @bp.arguments(NoQuerySchema, location="query", unknown=RAISE)
 @bp.response(200, PlayListSchema)
 def list_(_query: dict[str, Any]) -> dict[str, Any]:
@@ -66,6 +68,7 @@ def list_(_query: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.get("/<string:play_id>")
+@access(*READ)
 @bp.arguments(NoQuerySchema, location="query", unknown=RAISE)
 @bp.response(200, PlayOutWithCreatedSchema)
 @bp.alt_response(404, description="No such play")
@@ -77,6 +80,7 @@ def detail(_query: dict[str, Any], play_id: str) -> dict[str, Any]:
 
 
 @bp.post("")
+@access(*ADMIN)
 @bp.response(201, PlayOutWithCreatedSchema)
 @bp.alt_response(409, description="A play with this id exists")
 @_body_errors
@@ -90,6 +94,7 @@ def create() -> dict[str, Any]:
 
 
 @bp.put("/<string:play_id>")
+@access(*ADMIN)
 @bp.response(200, PlayOutWithCreatedSchema)
 @bp.alt_response(404, description="No such play")
 @bp.alt_response(409, description="The play changed since the version given in the body")

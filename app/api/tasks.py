@@ -8,6 +8,7 @@ from typing import Any
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
+from app.auth import READ, WORK, access, book
 from app.db import get_session
 from app.models import TaskStatus
 from app.schemas.plays import (
@@ -24,17 +25,20 @@ bp = Blueprint("tasks", __name__, url_prefix="/api/v1", description="CSM tasks a
 
 
 @bp.get("/tasks")
+@access(*READ)
 @bp.arguments(TaskQuerySchema, location="query", as_kwargs=True, unknown=RAISE)
 @bp.response(200, TaskPageSchema)
-def list_(page: int, per_page: int, **filters: Any) -> dict[str, Any]:
+def list_(page: int, per_page: int, scope: str, **filters: Any) -> dict[str, Any]:
     """Tasks by due day; filters: owner (the assignee), status, due_before (inclusive), account, play."""
     session = get_session()
     with session.begin():
-        items, total = list_tasks(session, filters=TaskFilters(**filters), page=page, per_page=per_page)
+        owners = book(session, scope, filters.get("owner"))
+        items, total = list_tasks(session, filters=TaskFilters(**filters, owners=owners), page=page, per_page=per_page)
     return {"items": items, "page": page, "per_page": per_page, "total": total}
 
 
 @bp.patch("/tasks/<int:task_id>")
+@access(*WORK)
 @bp.arguments(TaskUpdateSchema)
 @bp.response(200, TaskOutSchema)
 @bp.alt_response(404, description="No such task")
@@ -51,6 +55,7 @@ def update(body: dict[str, Any], task_id: int) -> dict[str, Any]:
 
 
 @bp.get("/accounts/<int:account_id>/play-runs")
+@access(*READ)
 @bp.arguments(PlayRunQuerySchema, location="query", as_kwargs=True, unknown=RAISE)
 @bp.response(200, PlayRunPageSchema)
 @bp.alt_response(404, description="No such account")

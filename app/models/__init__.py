@@ -1,6 +1,7 @@
 """SQLAlchemy models; importing this package registers every table on ``Base.metadata``."""
 
 from app.models.accounts import Account, Contact
+from app.models.auth import ApiToken, User
 from app.models.enums import (
     AccountStatus,
     ContactRole,
@@ -9,6 +10,7 @@ from app.models.enums import (
     JobStatus,
     OutcomeKind,
     PlayRunStatus,
+    Role,
     TaskStatus,
     TicketPriority,
     TicketStatus,
@@ -25,10 +27,14 @@ from app.models.raw import (
     UsageSignal,
 )
 from app.models.scores import HealthScore, JobRun, LatestScore, SchedulerLease, ScoringConfigVersion
+from app.models.watchlist import AuditEntry, BandOverride, WatchlistPin
 
 __all__ = [
     "Account",
     "AccountStatus",
+    "ApiToken",
+    "AuditEntry",
+    "BandOverride",
     "Contact",
     "ContactRole",
     "DailyActiveUser",
@@ -49,6 +55,7 @@ __all__ = [
     "PlayRun",
     "PlayRunStatus",
     "QuarantinedRecord",
+    "Role",
     "SchedulerLease",
     "ScoringConfigVersion",
     "SegmentMessage",
@@ -59,4 +66,6 @@ __all__ = [
     "TicketPriority",
     "TicketStatus",
     "UsageSignal",
+    "User",
+    "WatchlistPin",
 ]

@@ -71,6 +71,16 @@ class TaskStatus(StrEnum):
     SKIPPED = "skipped"
 
 
+class Role(StrEnum):
+    """What an API token may do (see app/auth.py for the matrix)."""
+
+    ADMIN = "admin"
+    MANAGER = "manager"
+    CSM = "csm"
+    INGEST = "ingest"  # machine clients pushing data
+    VIEWER = "viewer"
+
+
 def enum_type(enum: type[StrEnum], name: str) -> sa.Enum:
     """A VARCHAR with a CHECK constraint holding the enum's values (no native PostgreSQL enum)."""
     return sa.Enum(

@@ -12,6 +12,16 @@ class ApiSchema(Schema):
         unknown = RAISE
 
 
+def scope_field() -> fields.String:
+    """``scope``: ``book`` (default) limits a list to the caller's book when no owner is named
+    (a CSM's own accounts, a manager's team; everything for other roles); ``all`` lifts that."""
+    return fields.String(
+        load_default="book",
+        validate=validate.OneOf(["book", "all"]),
+        metadata={"description": "book: the caller's own accounts (CSM) or team (manager) unless owner is given; all."},
+    )
+
+
 class PaginationQuerySchema(ApiSchema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))

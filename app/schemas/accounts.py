@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from app.models import AccountStatus
-from app.schemas import ApiSchema, PageSchema, PaginationQuerySchema
+from app.schemas import ApiSchema, PageSchema, PaginationQuerySchema, scope_field
 from app.services.accounts import SORTS
 from scoring.health import Band
 from scoring.measures import Direction, MeasureGroup
@@ -14,6 +14,7 @@ from scoring.stage import LifecycleStage
 
 class AccountListQuerySchema(PaginationQuerySchema):
     owner = fields.String(metadata={"description": "Only accounts owned by this CSM."})
+    scope = scope_field()
     segment = fields.String()
     status = fields.Enum(AccountStatus, by_value=True)
     stage = fields.Enum(LifecycleStage, by_value=True)

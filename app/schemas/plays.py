@@ -8,7 +8,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from app.models.enums import PlayRunStatus, TaskStatus
-from app.schemas import ApiSchema, PageSchema, PaginationQuerySchema
+from app.schemas import ApiSchema, PageSchema, PaginationQuerySchema, scope_field
 from app.schemas.scoring_config import nest_error_paths
 from playbooks.plays import (
     MAX_TASKS,
@@ -141,6 +141,7 @@ class EventPageSchema(PageSchema):
 
 
 class EventQuerySchema(PaginationQuerySchema):
+    scope = scope_field()
     since = fields.Date(metadata={"description": "Events of this day or later."})
     kind = fields.String(validate=validate.OneOf([k.value for k in RuleKind]))
     rule = fields.String(validate=validate.Length(min=1, max=64))
@@ -203,6 +204,7 @@ class PlayReplaceSchema(PlaySchema):
 
 
 class TaskQuerySchema(PaginationQuerySchema):
+    scope = scope_field()
     owner = fields.String(validate=validate.Length(min=1, max=255), metadata={"description": "The assignee."})
     status = fields.Enum(TaskStatus, by_value=True)
     due_before = fields.Date(metadata={"description": "Tasks due on this day or earlier."})

@@ -29,6 +29,7 @@ SORTS = {
 @dataclass(frozen=True, slots=True)
 class AccountFilters:
     owner: str | None = None
+    owners: tuple[str, ...] | None = None  # the caller's book (see app.auth.default_owners)
     segment: str | None = None
     status: str | None = None
     stage: str | None = None
@@ -72,6 +73,8 @@ def list_accounts(
     query = sa.select(Account, LatestScore).outerjoin(LatestScore, LatestScore.account_id == Account.id)
     if filters.owner is not None:
         query = query.where(Account.owner == filters.owner)
+    elif filters.owners is not None:
+        query = query.where(Account.owner.in_(filters.owners))
     if filters.segment is not None:
         query = query.where(Account.segment == filters.segment)
     if filters.status is not None:

@@ -34,6 +34,7 @@ class EventFilters:
     stage: str | None = None
     owner: str | None = None
     severity: str | None = None
+    owners: tuple[str, ...] | None = None  # the caller's book (see app.auth.default_owners)
 
 
 _EVENT_COLUMNS = (
@@ -83,6 +84,8 @@ def list_events(
         query = query.where(Event.severity == filters.severity)
     if filters.owner is not None:
         query = query.where(Account.owner == filters.owner)
+    elif filters.owners is not None:
+        query = query.where(Account.owner.in_(filters.owners))
     statement, total = page_of(
         session, query, order_by=(Event.day.desc(), Event.id.desc()), page=page, per_page=per_page
     )
@@ -221,6 +224,7 @@ class TaskFilters:
     owner: str | None = None
     status: str | None = None
     due_before: dt.date | None = None
+    owners: tuple[str, ...] | None = None  # the caller's book: tasks of the accounts they own
     account: int | None = None
     play: str | None = None
 
@@ -262,6 +266,8 @@ def list_tasks(session: Session, *, filters: TaskFilters, page: int, per_page: i
     query = _task_query()
     if filters.owner is not None:
         query = query.where(Task.assignee == filters.owner)
+    elif filters.owners is not None:
+        query = query.where(Account.owner.in_(filters.owners))
     if filters.status is not None:
         query = query.where(Task.status == filters.status)
     if filters.due_before is not None:

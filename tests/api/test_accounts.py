@@ -126,13 +126,15 @@ def test_bad_query_is_a_422_with_field_messages(client: FlaskClient, query: str,
     assert list(body["errors"]["query"]) == [field]
 
 
-def test_unexpected_error_is_a_json_500_without_internals(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unexpected_error_is_a_json_500_without_internals(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def explode(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("secret connection string postgres://user:pw@db")
 
     monkeypatch.setattr("app.api.accounts.list_accounts", explode)
     app.config["PROPAGATE_EXCEPTIONS"] = False
-    response = app.test_client().get("/api/v1/accounts")
+    response = client.get("/api/v1/accounts")
     assert response.status_code == 500
     body = response.get_json()
     assert body == {

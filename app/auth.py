@@ -1,0 +1,304 @@
+"""Bearer-token authentication and role-based access for every ``/api/v1`` route.
+
+Each view declares who may call it with ``@access(...)``; a ``before_request`` hook checks the
+token and the role before any view runs. A route under ``/api/v1`` that declares nothing is
+refused to everyone (fail closed), and a test walks the URL map so none ships that way. Only
+the OpenAPI document and its interactive page are public (they describe the API, hold no data).
+
+The role matrix:
+
+=========  =====================================================================================
+admin      everything
+manager    read everything; work tasks, pins and overrides; by default sees the team's book
+csm        read everything; work tasks, pins and overrides; by default sees the own book
+viewer     read everything, change nothing
+ingest     push data (``/api/v1/ingest/...``) and read the quarantine; nothing else
+=========  =====================================================================================
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from apispec import BasePlugin
+from flask import Flask, current_app, g, request
+from sqlalchemy.orm import Session
+
+from app.db import get_session
+from app.errors import Conflict, DomainError, DomainValidationError, NotFound
+from app.models import ApiToken, Role, User
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+TOKEN_PREFIX = "hs_"
+API_PREFIX = "/api/v1/"
+#: Endpoints anyone may call: the API's own documentation.
+PUBLIC_ENDPOINTS = frozenset({"api-docs.openapi_json", "api-docs.openapi_swagger_ui"})
+
+READ = (Role.ADMIN, Role.MANAGER, Role.CSM, Role.VIEWER)
+WORK = (Role.ADMIN, Role.MANAGER, Role.CSM)
+ADMIN = (Role.ADMIN,)
+INGEST = (Role.ADMIN, Role.INGEST)
+
+
+class Unauthorized(DomainError):
+    code = 401
+
+
+class Forbidden(DomainError):
+    code = 403
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the token's user and role."""
+
+    user_id: int
+    name: str
+    email: str | None
+    role: Role
+    token_id: int
+
+    @property
+    def identities(self) -> tuple[str, ...]:
+        """What an account's ``owner`` holds when this user owns it."""
+        return (self.name,) if not self.email else (self.name, self.email)
+
+
+def access(*roles: Role) -> Callable[[F], F]:
+    """Declare the roles that may call a view (place it below the route decorator)."""
+
+    def mark(view: F) -> F:
+        view._access_roles = frozenset(roles)  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def roles_of(view: Callable[..., Any] | None) -> frozenset[Role] | None:
+    return getattr(view, "_access_roles", None)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def _bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    # Segment's HTTP destinations send the write key as the Basic-auth user name.
+    if scheme.lower() == "basic" and request.authorization and request.authorization.username:
+        return request.authorization.username
+    return None
+
+
+def authenticate(session: Session, token: str, now: dt.datetime) -> Principal | None:
+    """The principal a token stands for, or None when it is unknown, revoked, expired or disabled."""
+    row = session.execute(
+        sa.select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == hash_token(token))
+    ).first()
+    if row is None:
+        return None
+    api_token, user = row
+    # Constant-time comparison of the hashes, for good measure (the lookup is by hash already).
+    if not hmac.compare_digest(api_token.token_hash, hash_token(token)):
+        return None
+    if api_token.revoked_at is not None or user.disabled:
+        return None
+    expires = api_token.expires_at
+    if expires is not None:
+        if expires.tzinfo is None:
+            expires = expires.replace(tzinfo=dt.UTC)
+        if expires <= now:
+            return None
+    return Principal(user.id, user.name, user.email, api_token.role, api_token.id)
+
+
+def _check_access() -> None:
+    """The ``before_request`` hook: authenticate and authorize every ``/api/v1`` request."""
+    if not request.path.startswith(API_PREFIX) or request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    if request.endpoint is None:  # no such route: let the 404/405 handlers answer
+        return
+    roles = roles_of(current_app.view_functions.get(request.endpoint))
+    token = _bearer_token()
+    if token is None:
+        raise Unauthorized("Send an API token: 'Authorization: Bearer <token>'.")
+    session = get_session()
+    with session.begin():
+        principal = authenticate(session, token, dt.datetime.now(dt.UTC))
+    if principal is None:
+        raise Unauthorized("The API token is unknown, revoked or expired.")
+    g.principal = principal
+    if roles is None:
+        raise Forbidden("This route declares no access rule, so it is closed to everyone.")
+    if principal.role not in roles:
+        allowed = ", ".join(sorted(r.value for r in roles))
+        raise Forbidden(f"The {principal.role.value} role may not do this (allowed: {allowed}).")
+
+
+def current_principal() -> Principal:
+    principal: Principal | None = g.get("principal")
+    if principal is None:  # pragma: no cover - only reachable from a route without access control
+        raise Unauthorized("Not authenticated.")
+    return principal
+
+
+def actor_name() -> str:
+    """Who to record as the author of a change made by this request."""
+    return current_principal().name
+
+
+def default_owners(session: Session) -> tuple[str, ...] | None:
+    """The book a list shows when the caller names no owner: a CSM's own accounts, a manager's
+    team (their CSMs' and their own); None (everything) for the other roles."""
+    principal = current_principal()
+    if principal.role is Role.CSM:
+        return principal.identities
+    if principal.role is Role.MANAGER:
+        team = session.execute(
+            sa.select(User.name, User.email).where(User.manager_id == principal.user_id, ~User.disabled)
+        ).all()
+        owners = list(principal.identities)
+        for name, email in team:
+            owners.append(name)
+            if email:
+                owners.append(email)
+        return tuple(owners)
+    return None
+
+
+def book(session: Session, scope: str, owner: str | None) -> tuple[str, ...] | None:
+    """The owners a list is limited to: the caller's book for ``scope="book"`` when no owner
+    filter is given (None: no limit)."""
+    if scope == "all" or owner is not None:
+        return None
+    return default_owners(session)
+
+
+# --- users and tokens (the CLI) --------------------------------------------------------------------
+
+
+def create_user(session: Session, name: str, *, email: str | None = None, manager: str | None = None) -> User:
+    """A new user; ``manager`` names an existing user. Raises ``Conflict`` for a taken name or email."""
+    name = name.strip()
+    if not name:
+        raise DomainValidationError("A user needs a name.", errors={"name": ["Must not be empty."]})
+    if session.scalar(sa.select(User.id).where(User.name == name)) is not None:
+        raise Conflict(f"A user named {name!r} exists.")
+    if email and session.scalar(sa.select(User.id).where(User.email == email)) is not None:
+        raise Conflict(f"A user with email {email!r} exists.")
+    manager_id = None
+    if manager:
+        manager_id = session.scalar(sa.select(User.id).where(User.name == manager))
+        if manager_id is None:
+            raise NotFound(f"No user named {manager!r} (the manager).")
+    user = User(name=name, email=email or None, manager_id=manager_id)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def create_token(
+    session: Session,
+    user_name: str,
+    role: Role,
+    *,
+    description: str = "",
+    expires_in_days: int | None = None,
+    email: str | None = None,
+) -> tuple[User, str]:
+    """A new token for ``user_name`` (created when missing). Returns the user and the token,
+    which is shown once: only its hash is stored."""
+    user = session.scalar(sa.select(User).where(User.name == user_name.strip()))
+    if user is None:
+        user = create_user(session, user_name, email=email)
+    if user.disabled:
+        raise Conflict(f"User {user.name!r} is disabled.")
+    token = new_token()
+    expires = None
+    if expires_in_days is not None:
+        if expires_in_days < 1:
+            raise DomainValidationError(
+                "A token must live at least one day.", errors={"expires_in_days": ["Must be at least 1."]}
+            )
+        expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=expires_in_days)
+    session.add(
+        ApiToken(
+            user_id=user.id,
+            role=role,
+            token_hash=hash_token(token),
+            prefix=token[: len(TOKEN_PREFIX) + 6],
+            description=description,
+            expires_at=expires,
+        )
+    )
+    session.flush()
+    return user, token
+
+
+def revoke_token(session: Session, prefix: str) -> int:
+    """Revoke every live token starting with ``prefix`` (as shown by ``flask tokens list``)."""
+    if len(prefix) < len(TOKEN_PREFIX) + 4:
+        raise DomainValidationError("Give at least the first 7 characters of the token.")
+    result = session.execute(
+        sa.update(ApiToken)
+        .where(ApiToken.prefix.startswith(prefix[: len(TOKEN_PREFIX) + 6]), ApiToken.revoked_at.is_(None))
+        .values(revoked_at=dt.datetime.now(dt.UTC))
+    )
+    count: int = result.rowcount  # type: ignore[attr-defined]
+    if not count:
+        raise NotFound(f"No live token starts with {prefix!r}.")
+    return count
+
+
+# --- OpenAPI -------------------------------------------------------------------------------------------
+
+
+class AccessDocPlugin(BasePlugin):
+    """Documents the bearer scheme, and on every protected operation the 401 and 403 answers and
+    the roles that may call it."""
+
+    def __init__(self) -> None:
+        self.app: Flask | None = None
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        rule = kwargs.get("rule")
+        if self.app is None or rule is None or not operations:
+            return
+        roles = roles_of(self.app.view_functions.get(rule.endpoint))
+        for operation in operations.values():
+            if rule.endpoint in PUBLIC_ENDPOINTS:
+                operation["security"] = []
+                continue
+            responses = operation.setdefault("responses", {})
+            responses.setdefault("401", "UNAUTHORIZED")
+            responses.setdefault("403", "FORBIDDEN")
+            if roles:
+                who = ", ".join(sorted(r.value for r in roles))
+                operation["description"] = (operation.get("description", "") + f"\n\nRoles: {who}.").strip()
+
+
+def init_auth(app: Flask, api: Any, plugin: AccessDocPlugin) -> None:
+    plugin.app = app
+    app.before_request(_check_access)
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    for name, text in (("UNAUTHORIZED", "No valid API token"), ("FORBIDDEN", "The token's role may not do this")):
+        api.spec.components.response(name, {"description": text, "content": {"application/json": {"schema": "Error"}}})

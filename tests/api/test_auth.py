@@ -1,0 +1,182 @@
+"""Tokens and roles: every route against every role, 401 and 403 bodies, revoked and expired
+tokens, a CSM's and a manager's default book, the users/tokens CLI, the OpenAPI security docs."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import re
+from collections.abc import Callable
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy.orm import Session
+
+from app.auth import PUBLIC_ENDPOINTS, roles_of
+from app.models import ApiToken, Role, User
+from tests import factories as f
+
+pytestmark = [pytest.mark.api, pytest.mark.db]
+
+IssueToken = Callable[..., str]
+
+
+def api_routes(app: Flask) -> list[tuple[str, str, str]]:
+    """(endpoint, method, a concrete path) for every /api/v1 route."""
+    routes = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/v1"):
+            continue
+        path = rule.rule
+        path = re.sub(r"<int:[^>]+>", "999999", path)
+        path = re.sub(r"<any\(([^,)]+)[^>]*>", lambda m: m.group(1).strip(), path)
+        path = re.sub(r"<(string:)?[^>]+>", "nope", path)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            routes.append((rule.endpoint, method, path))
+    return routes
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_every_api_route_declares_who_may_call_it(app: Flask) -> None:
+    undeclared = [
+        endpoint
+        for endpoint, _, _ in api_routes(app)
+        if endpoint not in PUBLIC_ENDPOINTS and not roles_of(app.view_functions[endpoint])
+    ]
+    assert undeclared == []
+
+
+def test_role_matrix(app: Flask, anonymous_client: FlaskClient, issue_token: IssueToken) -> None:
+    tokens = {role: issue_token(role) for role in Role}
+    checked = 0
+    for endpoint, method, path in api_routes(app):
+        if endpoint in PUBLIC_ENDPOINTS:
+            continue
+        allowed = roles_of(app.view_functions[endpoint]) or frozenset()
+        anonymous = anonymous_client.open(path, method=method)
+        assert anonymous.status_code == 401, (method, path)
+        assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+        for role, token in tokens.items():
+            response = anonymous_client.open(path, method=method, headers=bearer(token), json=[])
+            if role in allowed:
+                assert response.status_code not in (401, 403), (role, method, path, response.get_json())
+            else:
+                assert response.status_code == 403, (role, method, path)
+                assert response.get_json()["code"] == 403
+            checked += 1
+    assert checked >= 5 * 15
+
+
+def test_missing_unknown_and_malformed_tokens_get_401(anonymous_client: FlaskClient) -> None:
+    for headers in ({}, bearer("hs_not-a-real-token"), {"Authorization": "Token abc"}, {"Authorization": "Bearer "}):
+        response = anonymous_client.get("/api/v1/accounts", headers=headers)
+        assert response.status_code == 401
+        body = response.get_json()
+        assert body["code"] == 401 and body["status"] == "Unauthorized" and body["message"]
+
+
+def test_revoked_expired_and_disabled_tokens_get_401(
+    anonymous_client: FlaskClient, issue_token: IssueToken, db_session: Session
+) -> None:
+    revoked, expired, disabled, good = (issue_token(Role.VIEWER, name) for name in ("r", "e", "d", "g"))
+    db_session.execute(
+        sa.update(ApiToken)
+        .where(ApiToken.user_id == sa.select(User.id).where(User.name == "r").scalar_subquery())
+        .values(revoked_at=dt.datetime.now(dt.UTC))
+    )
+    db_session.execute(
+        sa.update(ApiToken)
+        .where(ApiToken.user_id == sa.select(User.id).where(User.name == "e").scalar_subquery())
+        .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+    )
+    db_session.execute(sa.update(User).where(User.name == "d").values(disabled=True))
+    db_session.commit()
+    for token in (revoked, expired, disabled):
+        assert anonymous_client.get("/api/v1/accounts", headers=bearer(token)).status_code == 401
+    assert anonymous_client.get("/api/v1/accounts", headers=bearer(good)).status_code == 200
+
+
+def test_tokens_are_stored_hashed(issue_token: IssueToken, db_session: Session) -> None:
+    token = issue_token(Role.ADMIN, "hashed")
+    stored = db_session.scalars(sa.select(ApiToken.token_hash)).all()
+    assert token not in stored and all(len(h) == 64 for h in stored)
+
+
+def test_the_openapi_document_and_docs_page_are_public(anonymous_client: FlaskClient) -> None:
+    spec = anonymous_client.get("/api/v1/openapi.json")
+    assert spec.status_code == 200
+    doc = spec.get_json()
+    assert doc["components"]["securitySchemes"]["bearerAuth"] == {"type": "http", "scheme": "bearer"}
+    assert doc["security"] == [{"bearerAuth": []}]
+    accounts = doc["paths"]["/api/v1/accounts"]["get"]
+    assert {"401", "403"} <= set(accounts["responses"])
+    assert "Roles: admin, csm, manager, viewer." in accounts["description"]
+    assert anonymous_client.get("/api/v1/docs").status_code == 200
+
+
+def test_a_csm_sees_their_book_by_default_and_a_manager_their_team(
+    anonymous_client: FlaskClient, issue_token: IssueToken, db_session: Session
+) -> None:
+    for owner in ("ana@example.com", "ben", "cy", "dee"):
+        f.make_account(db_session, owner=owner, name=f"Account of {owner}")
+    db_session.commit()
+    manager = issue_token(Role.MANAGER, "meg")
+    ana = issue_token(Role.CSM, "ana", email="ana@example.com", manager="meg")
+    issue_token(Role.CSM, "ben", manager="meg")
+    issue_token(Role.CSM, "cy")
+
+    def owners(token: str, query: str = "") -> list[str]:
+        response = anonymous_client.get(f"/api/v1/accounts?sort=name{query}", headers=bearer(token))
+        assert response.status_code == 200, response.get_json()
+        return sorted(item["owner"] for item in response.get_json()["items"])
+
+    assert owners(ana) == ["ana@example.com"]
+    assert owners(ana, "&scope=all") == ["ana@example.com", "ben", "cy", "dee"]
+    assert owners(ana, "&owner=cy") == ["cy"]
+    assert owners(manager) == ["ana@example.com", "ben"]
+    assert owners(issue_token(Role.VIEWER)) == ["ana@example.com", "ben", "cy", "dee"]
+    bad = anonymous_client.get("/api/v1/accounts?scope=mine", headers=bearer(ana))
+    assert bad.status_code == 422 and "scope" in bad.get_json()["errors"]["query"]
+
+
+def test_segment_accepts_the_token_as_the_basic_auth_user(
+    anonymous_client: FlaskClient, issue_token: IssueToken
+) -> None:
+    token = issue_token(Role.INGEST, "segment")
+    basic = base64.b64encode(f"{token}:".encode()).decode()
+    response = anonymous_client.post(
+        "/api/v1/ingest/segment",
+        json={"type": "identify", "userId": "u1", "messageId": "m1", "traits": {}},
+        headers={"Authorization": f"Basic {basic}"},
+    )
+    assert response.status_code not in (401, 403), response.get_json()
+
+
+def test_cli_creates_a_token_shown_once_on_the_last_line(runner: FlaskCliRunner, anonymous_client: FlaskClient) -> None:
+    created = runner.invoke(args=["tokens", "create", "--user", "ops-bot", "--role", "ingest"])
+    assert created.exit_code == 0, created.output
+    token = created.stdout.strip().splitlines()[-1]
+    assert token.startswith("hs_") and len(token) > 40
+    assert anonymous_client.get("/api/v1/ingest/quarantine", headers=bearer(token)).status_code == 200
+    assert anonymous_client.get("/api/v1/accounts", headers=bearer(token)).status_code == 403
+
+    listed = runner.invoke(args=["tokens", "list"])
+    assert token[:9] in listed.output and token not in listed.output
+    revoked = runner.invoke(args=["tokens", "revoke", token[:9]])
+    assert revoked.exit_code == 0, revoked.output
+    assert anonymous_client.get("/api/v1/ingest/quarantine", headers=bearer(token)).status_code == 401
+
+
+def test_cli_refuses_bad_users_and_roles_with_a_message(runner: FlaskCliRunner) -> None:
+    assert runner.invoke(args=["users", "create", "zed", "--manager", "nobody"]).exit_code == 1
+    assert runner.invoke(args=["users", "create", "zed"]).exit_code == 0
+    duplicate = runner.invoke(args=["users", "create", "zed"])
+    assert duplicate.exit_code == 1 and "exists" in duplicate.output
+    bad_role = runner.invoke(args=["tokens", "create", "--user", "zed", "--role", "god"])
+    assert bad_role.exit_code == 2 and "god" in bad_role.output
+    assert runner.invoke(args=["tokens", "revoke", "hs_zzzzzz"]).exit_code == 1
