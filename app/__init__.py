@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter, Map
 
 from app.api import init_api
 from app.cli import register_cli
 from app.db import init_db
 from app.errors import register_error_handlers
+from app.schemas import MAX_INT
 from config import Config, config_from_env
 
 
@@ -18,12 +21,20 @@ def create_app(config: Config | None = None) -> Flask:
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the schemas' field order
     load_config(app, config)
+    # Ids in URLs fit a database INTEGER; a larger one matches no route (404), never overflows (500).
+    app.url_map.converters["int"] = BoundedIntConverter
     init_db(app)
     init_api(app)
     register_error_handlers(app)
     register_cli(app)
     configure_logging(app)
     return app
+
+
+class BoundedIntConverter(IntegerConverter):
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_INT)
+        super().__init__(map, *args, **kwargs)
 
 
 def load_config(app: Flask, config: Config | None) -> None:

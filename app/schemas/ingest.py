@@ -17,7 +17,7 @@ from app.models import (
     TicketPriority,
     TicketStatus,
 )
-from app.schemas import ApiSchema, PageSchema, PaginationQuerySchema
+from app.schemas import MAX_INT, ApiSchema, PageSchema, PaginationQuerySchema
 
 #: Dates up to one day ahead of UTC are accepted: a customer's "today" may already be tomorrow in UTC.
 FUTURE_SLACK = dt.timedelta(days=1)
@@ -251,7 +251,7 @@ def _day(value: Any, latest: dt.date) -> dt.date | None:
 
 
 def _count(value: Any) -> bool:
-    return type(value) is int and value >= 0
+    return type(value) is int and 0 <= value <= MAX_INT
 
 
 def _account(value: Any) -> bool:
@@ -274,7 +274,7 @@ def fast_usage(record: Any, latest: dt.date) -> dict[str, Any] | None:
     if "signals" not in record:
         signals = {}
     elif type(signals := record["signals"]) is not dict or not all(
-        type(name) is str and _SIGNAL_NAME.match(name) and type(count) is int and count >= 1
+        type(name) is str and _SIGNAL_NAME.match(name) and type(count) is int and 1 <= count <= MAX_INT
         for name, count in signals.items()
     ):
         return None

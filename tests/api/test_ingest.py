@@ -213,3 +213,21 @@ def test_flat_account_events_count_as_product_signals(client: FlaskClient, db_se
     with db_session.begin():
         signals = {s.signal: s.count for s in db_session.scalars(sa.select(UsageSignal))}
     assert signals == {"data_export": 5, "report_viewed": 1}
+
+
+def test_integers_too_large_for_the_database_are_field_errors(
+    client: FlaskClient, db_session: Session, acme: None
+) -> None:
+    usage, _ = VALID["usage"]
+    batch = [
+        usage,
+        {**usage, "day": "2026-06-02", "logins": 2**40},
+        {**usage, "day": "2026-06-03", "active_users": 2**31},
+    ]
+    body = post(client, "usage", batch).get_json()
+    assert body["landed"] == 1
+    assert {r["index"] for r in body["rejected"]} == {1, 2}
+    assert "logins" in body["rejected"][0]["errors"]
+    assert count(db_session, DailyUsage) == 1
+    assert client.get("/api/v1/accounts/99999999999").status_code == 404
+    assert client.get("/api/v1/accounts?page=99999999999").status_code == 422
