@@ -1,0 +1,148 @@
+"""Tuning the health model: the active scoring config, its versions and their diff, new versions,
+activation (and rollback) with a rescore, and the preview with a backtest against real outcomes.
+
+Everyone who reads may see the active config; everything else is for admins. See docs/tuning.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask_smorest import Blueprint
+from marshmallow import RAISE
+
+from app.api.body import load_json_body
+from app.auth import ADMIN, READ, access, actor_name
+from app.db import get_session
+from app.schemas import PaginationQuerySchema
+from app.schemas.config_admin import (
+    ActivationSchema,
+    DiffSchema,
+    NewVersionSchema,
+    PreviewResultSchema,
+    PreviewSchema,
+    VersionPageSchema,
+    VersionSchema,
+)
+from app.schemas.plays import NoQuerySchema
+from app.services.config_admin import (
+    activate_version,
+    active_version,
+    create_version,
+    diff_versions,
+    get_version,
+    list_versions,
+    preview,
+)
+
+bp = Blueprint("scoring_config", __name__, url_prefix="/api/v1/scoring/config", description="Tuning the health model")
+
+
+def _body(schema: type, description: str) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema}},
+            "description": description,
+        }
+    }
+
+
+def _body_errors(view: Any) -> Any:
+    view = bp.alt_response(400, description="Malformed JSON")(view)
+    view = bp.alt_response(415, description="Not JSON")(view)
+    return bp.alt_response(422, description="Invalid input (field messages under errors.json); nothing changed")(view)
+
+
+@bp.get("")
+@access(*READ)
+@bp.arguments(NoQuerySchema, location="query", unknown=RAISE)
+@bp.response(200, VersionSchema)
+@bp.alt_response(404, description="No version is active")
+def active(_query: dict[str, Any]) -> dict[str, Any]:
+    """The active scoring config version (version 1, the shipped default, on a fresh database)."""
+    session = get_session()
+    with session.begin():
+        return active_version(session)
+
+
+@bp.get("/versions")
+@access(*ADMIN)
+@bp.arguments(PaginationQuerySchema, location="query", as_kwargs=True, unknown=RAISE)
+@bp.response(200, VersionPageSchema)
+def versions(page: int, per_page: int) -> dict[str, Any]:
+    """Every version, newest first, without its config."""
+    session = get_session()
+    with session.begin():
+        items, total = list_versions(session, page=page, per_page=per_page)
+    return {"items": items, "page": page, "per_page": per_page, "total": total}
+
+
+@bp.get("/versions/<int:version>")
+@access(*ADMIN)
+@bp.arguments(NoQuerySchema, location="query", unknown=RAISE)
+@bp.response(200, VersionSchema)
+@bp.alt_response(404, description="No such version")
+def version_detail(_query: dict[str, Any], version: int) -> dict[str, Any]:
+    """One version with its config."""
+    session = get_session()
+    with session.begin():
+        return get_version(session, version)
+
+
+@bp.get("/versions/<int:version_from>/diff/<int:version_to>")
+@access(*ADMIN)
+@bp.arguments(NoQuerySchema, location="query", unknown=RAISE)
+@bp.response(200, DiffSchema)
+@bp.alt_response(404, description="No such version")
+def diff(_query: dict[str, Any], version_from: int, version_to: int) -> dict[str, Any]:
+    """What changed from one version to another: bands, stage rules, neutral score, measures,
+    per-stage weights (with the change of each measure's normalized share) and event rules."""
+    session = get_session()
+    with session.begin():
+        return diff_versions(session, version_from, version_to)
+
+
+@bp.post("/versions")
+@access(*ADMIN)
+@bp.response(201, VersionSchema)
+@bp.alt_response(409, description="A concurrent request took the version number; send it again")
+@_body_errors
+@bp.doc(**_body(NewVersionSchema, "A whole scoring config and a comment; stored inactive."))
+def create() -> dict[str, Any]:
+    """Store a new version (inactive; author: the token's user). Audited as scoring_config.create."""
+    data = load_json_body()
+    session = get_session()
+    with session.begin():
+        return create_version(session, data, actor=actor_name())
+
+
+@bp.post("/versions/<int:version>/activate")
+@access(*ADMIN)
+@bp.response(200, ActivationSchema)
+@bp.alt_response(404, description="No such version")
+@bp.alt_response(409, description="The version is already active, or another activation won")
+def activate(version: int) -> dict[str, Any]:
+    """Activate a version (or roll back to an older one) and rescore the portfolio as of the latest
+    scored day, in one transaction. Audited as scoring_config.activate."""
+    session = get_session()
+    with session.begin():
+        return activate_version(session, version, actor=actor_name(), today=dt.datetime.now(dt.UTC).date())
+
+
+@bp.post("/preview")
+@access(*ADMIN)
+@bp.response(200, PreviewResultSchema)
+@_body_errors
+@bp.doc(**_body(PreviewSchema, "A proposed scoring config, the backtest horizon and the list size."))
+def preview_config() -> dict[str, Any]:
+    """What a proposed config would change, without changing anything: band moves of the latest
+    scores by stage (with the accounts that move), and a backtest against real outcomes (ROC AUC of
+    100 - score against churn at the horizon, proposed and active side by side)."""
+    data = load_json_body()
+    session = get_session()
+    try:
+        return preview(session, data)
+    finally:
+        session.rollback()  # a preview never writes; this makes sure of it

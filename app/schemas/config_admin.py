@@ -1,0 +1,214 @@
+"""Schemas of the scoring-config admin API: versions, diffs, activation and the preview with backtest."""
+
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from app.schemas import ApiSchema, PageSchema
+from app.schemas.plays import UtcDateTime
+from app.schemas.scoring_config import ScoringConfigSchema
+from scoring.stage import STAGES
+
+#: The most changed accounts a preview lists (largest score change first).
+MAX_PREVIEW_LIST = 5000
+
+
+# --- input ----------------------------------------------------------------------------------------
+
+
+class NewVersionSchema(ApiSchema):
+    """``POST /scoring/config/versions``: a whole scoring config and why it changes."""
+
+    config = fields.Nested(ScoringConfigSchema, required=True)
+    comment = fields.String(
+        load_default="",
+        validate=validate.Length(max=2000),
+        metadata={"description": "Why this version exists (shown in the version list and the audit log)."},
+    )
+
+
+class PreviewSchema(ApiSchema):
+    """``POST /scoring/config/preview``: a proposed config and the backtest horizon."""
+
+    config = fields.Nested(ScoringConfigSchema, required=True)
+    horizon_days = fields.Integer(
+        load_default=90,
+        strict=True,
+        validate=validate.Range(min=1, max=730),
+        metadata={"description": "Score the accounts this many days before each outcome."},
+    )
+    window_days = fields.Integer(
+        load_default=14,
+        strict=True,
+        validate=validate.Range(min=0, max=90),
+        metadata={"description": "Use the newest stored score up to this many days older than the horizon day."},
+    )
+    list_limit = fields.Integer(
+        load_default=500,
+        strict=True,
+        validate=validate.Range(min=0, max=MAX_PREVIEW_LIST),
+        metadata={"description": "At most this many changed accounts are listed, largest score change first."},
+    )
+
+
+# --- output ---------------------------------------------------------------------------------------
+
+
+class VersionSummarySchema(ApiSchema):
+    version = fields.Integer()
+    author = fields.String()
+    comment = fields.String()
+    created_at = UtcDateTime()
+    active = fields.Boolean()
+
+
+class VersionSchema(VersionSummarySchema):
+    config = fields.Dict(metadata={"description": "The scoring config (see docs/scoring.md)."})
+
+
+class VersionPageSchema(PageSchema):
+    items = fields.List(fields.Nested(VersionSummarySchema))
+
+
+class ChangeSchema(ApiSchema):
+    """One value that differs: ``from`` the first version ``to`` the second."""
+
+    from_ = fields.Raw(data_key="from", attribute="from", allow_none=True)
+    to = fields.Raw(allow_none=True)
+
+
+class MeasureChangeSchema(ApiSchema):
+    name = fields.String()
+    changes = fields.Dict(
+        keys=fields.String(), values=fields.Nested(ChangeSchema), metadata={"description": "Field to its change."}
+    )
+
+
+class MeasureDiffSchema(ApiSchema):
+    added = fields.List(fields.String())
+    removed = fields.List(fields.String())
+    changed = fields.List(fields.Nested(MeasureChangeSchema))
+
+
+class WeightChangeSchema(ApiSchema):
+    measure = fields.String()
+    weight_from = fields.Float(allow_none=True, metadata={"description": "null: the measure was not weighed."})
+    weight_to = fields.Float(allow_none=True)
+    share_from = fields.Float(metadata={"description": "The weight's share of the stage's total (0-1)."})
+    share_to = fields.Float()
+    share_change = fields.Float()
+
+
+class RuleChangeSchema(ApiSchema):
+    id = fields.String()
+    changes = fields.Dict(keys=fields.String(), values=fields.Nested(ChangeSchema))
+
+
+class RuleDiffSchema(ApiSchema):
+    added = fields.List(fields.String())
+    removed = fields.List(fields.String())
+    changed = fields.List(fields.Nested(RuleChangeSchema))
+
+
+class DiffSchema(ApiSchema):
+    version_from = fields.Integer()
+    version_to = fields.Integer()
+    identical = fields.Boolean()
+    bands = fields.Dict(keys=fields.String(), values=fields.Nested(ChangeSchema))
+    neutral_score = fields.Nested(ChangeSchema, allow_none=True)
+    stages = fields.Dict(
+        keys=fields.String(), values=fields.Nested(ChangeSchema), metadata={"description": "Stage rules."}
+    )
+    measures = fields.Nested(MeasureDiffSchema)
+    weights = fields.Dict(
+        keys=fields.String(validate=validate.OneOf([s.value for s in STAGES])),
+        values=fields.List(fields.Nested(WeightChangeSchema)),
+        metadata={"description": "Per stage, the measures whose weight or normalized share changed."},
+    )
+    rules = fields.Nested(RuleDiffSchema)
+
+
+class RunSummarySchema(ApiSchema):
+    as_of = fields.Date()
+    config_version = fields.Integer()
+    accounts_scored = fields.Integer()
+    accounts_without_score = fields.Integer()
+    by_band = fields.Dict(keys=fields.String(), values=fields.Integer())
+    by_stage = fields.Dict(keys=fields.String(), values=fields.Integer())
+    events = fields.Integer()
+    play_runs = fields.Integer()
+    tasks = fields.Integer()
+
+
+class ActivationSchema(ApiSchema):
+    version_from = fields.Integer(allow_none=True, metadata={"description": "The version active before."})
+    version_to = fields.Integer()
+    rescore = fields.Nested(RunSummarySchema, metadata={"description": "The portfolio rescored with the new version."})
+
+
+class BandMoveSchema(ApiSchema):
+    band_from = fields.String(allow_none=True, metadata={"description": "null: no score."})
+    band_to = fields.String(allow_none=True)
+    accounts = fields.Integer()
+
+
+class StageBandChangesSchema(ApiSchema):
+    stage = fields.String()
+    accounts = fields.Integer()
+    changed = fields.Integer()
+    moves = fields.List(fields.Nested(BandMoveSchema))
+
+
+class ChangedAccountSchema(ApiSchema):
+    account_id = fields.Integer()
+    name = fields.String(allow_none=True)
+    stage = fields.String()
+    score_active = fields.Float(allow_none=True)
+    score_proposed = fields.Float(allow_none=True)
+    band_active = fields.String(allow_none=True)
+    band_proposed = fields.String(allow_none=True)
+    band_stored = fields.String(allow_none=True, metadata={"description": "The band stored with the latest score."})
+
+
+class BandChangesSchema(ApiSchema):
+    accounts = fields.Integer(metadata={"description": "Accounts with a latest score."})
+    changed = fields.Integer(metadata={"description": "Accounts whose band differs."})
+    mean_abs_score_change = fields.Float(allow_none=True)
+    by_stage = fields.List(fields.Nested(StageBandChangesSchema))
+    accounts_changed = fields.List(fields.Nested(ChangedAccountSchema))
+    list_limit = fields.Integer()
+    list_capped = fields.Boolean(metadata={"description": "True when more accounts changed band than listed."})
+
+
+class MetricsSchema(ApiSchema):
+    config_version = fields.Integer(allow_none=True, metadata={"description": "null for the proposed config."})
+    auc = fields.Float(allow_none=True, metadata={"description": "ROC AUC of (100 - score) against churn."})
+    auc_note = fields.String(allow_none=True, metadata={"description": "Why the AUC is null."})
+    churned_in_poor_share = fields.Float(allow_none=True)
+    renewed_in_poor_share = fields.Float(allow_none=True)
+    mean_score_churned = fields.Float(allow_none=True)
+    mean_score_renewed = fields.Float(allow_none=True)
+
+
+class OutcomeCountsSchema(ApiSchema):
+    considered = fields.Integer(metadata={"description": "Every outcome on record."})
+    used = fields.Integer()
+    churned = fields.Integer()
+    renewed = fields.Integer(metadata={"description": "Renewed and expanded outcomes."})
+    skipped = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={"description": "Reason to count."})
+
+
+class BacktestSchema(ApiSchema):
+    horizon_days = fields.Integer()
+    window_days = fields.Integer()
+    outcomes = fields.Nested(OutcomeCountsSchema)
+    active = fields.Nested(MetricsSchema)
+    proposed = fields.Nested(MetricsSchema)
+
+
+class PreviewResultSchema(ApiSchema):
+    active_version = fields.Integer()
+    notes = fields.List(fields.String(), metadata={"description": "What the preview cannot show."})
+    band_changes = fields.Nested(BandChangesSchema)
+    backtest = fields.Nested(BacktestSchema)
+    seconds = fields.Float()
