@@ -38,7 +38,11 @@ class UsageSignal(Base):
     """A named product signal (``setup_completed``, ``first_value``, ``data_export``, ...) on a day."""
 
     __tablename__ = "usage_signals"
-    __table_args__ = ({"sqlite_with_rowid": False},)
+    __table_args__ = (
+        # Event rules read one signal over a recent window: an index range per (signal, window).
+        sa.Index("ix_usage_signals_signal_day", "signal", "day"),
+        {"sqlite_with_rowid": False},
+    )
 
     account_id: Mapped[int] = mapped_column(sa.ForeignKey(_ACCOUNT_FK, ondelete="CASCADE"), primary_key=True)
     day: Mapped[dt.date] = mapped_column(sa.Date, primary_key=True)

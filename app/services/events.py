@@ -100,34 +100,28 @@ def gather_inputs(
         activity_ever=portfolio.ever_used,
     )
 
-    # Product signals within each rule's window: count and days with the signal.
-    if needs.signal_windows:
-        names = sorted({signal for signal, _ in needs.signal_windows})
-        windows = sorted({days for _, days in needs.signal_windows})
-        sums: list[sa.ColumnElement[Any]] = []
-        for days in windows:
-            inside = UsageSignal.day > as_of - dt.timedelta(days=days)
-            sums.append(sa.func.sum(sa.case((inside, UsageSignal.count), else_=0)))
-            sums.append(sa.func.sum(sa.case((inside, 1), else_=0)))
+    # Product signals within each rule's window: count and days with the signal. One query per
+    # distinct window, each an index range over (signal, day): only the rows the rules read.
+    for days in sorted({days for _, days in needs.signal_windows}):
+        names = sorted(signal for signal, d in needs.signal_windows if d == days)
         rows = _fetch(
             conn,
-            sa.select(UsageSignal.account_id, UsageSignal.signal, *sums)
+            sa.select(UsageSignal.account_id, UsageSignal.signal, sa.func.sum(UsageSignal.count), sa.func.count())
             .where(
                 UsageSignal.signal.in_(names),
-                UsageSignal.day > as_of - dt.timedelta(days=max(windows)),
+                UsageSignal.day > as_of - dt.timedelta(days=days),
                 UsageSignal.day <= as_of,
             )
             .group_by(UsageSignal.account_id, UsageSignal.signal),
         )
         signal_of = np.array([r[1] for r in rows], dtype=object)
-        numbers = _columns([(r[0], *r[2:]) for r in rows], 1 + 2 * len(windows))
-        account = numbers[0].astype(np.int64)
-        for signal, days in needs.signal_windows:
+        account, total, seen = _columns([(r[0], r[2], r[3]) for r in rows], 3)
+        account = account.astype(np.int64)
+        for signal in names:
             sel = signal_of == signal
-            w = windows.index(days)
             inputs.signals[(signal, days)] = (
-                scatter(ids, account[sel], numbers[1 + 2 * w][sel], fill=0.0),
-                scatter(ids, account[sel], numbers[2 + 2 * w][sel], fill=0.0),
+                scatter(ids, account[sel], total[sel], fill=0.0),
+                scatter(ids, account[sel], seen[sel], fill=0.0),
             )
 
     # Signals ever seen (overdue rules waiting for one).

@@ -212,12 +212,27 @@ def compute_measures(
     windows = sorted(usage_windows)
     scan_days = max([2 * USAGE_WINDOW_DAYS, *(2 * days for _, days in windows)])
     extra: list[sa.ColumnElement[Any]] = []
+    # Where each window's two sums come from: a name of the base sums below, or an index into `extra`.
+    # The measures' own 30-day sums serve rules on the same window, so those cost nothing more.
+    base_current = {"active_users": "cur", "logins": "logins", "key_feature_uses": "key_uses"}
+    sources: list[tuple[str | int, str | int]] = []
     for column, days in windows:
         value = getattr(DailyUsage, column)
         boundary = as_of - dt.timedelta(days=days)
-        extra.append(sa.func.sum(sa.case((DailyUsage.day > boundary, value), else_=0)))
         before = sa.and_(DailyUsage.day <= boundary, DailyUsage.day > boundary - dt.timedelta(days=days))
-        extra.append(sa.func.sum(sa.case((before, value), else_=0)))
+        current: str | int
+        previous: str | int
+        if days == USAGE_WINDOW_DAYS:
+            current = base_current[column]
+        else:
+            current = len(extra)
+            extra.append(sa.func.sum(sa.case((DailyUsage.day > boundary, value), else_=0)))
+        if days == USAGE_WINDOW_DAYS and column == "active_users":
+            previous = "prev"
+        else:
+            previous = len(extra)
+            extra.append(sa.func.sum(sa.case((before, value), else_=0)))
+        sources.append((current, previous))
     if scan_days > 2 * USAGE_WINDOW_DAYS:
         in_windows: sa.ColumnElement[bool] = DailyUsage.day > window_start
         in_previous = sa.and_(in_windows, ~in_current)
@@ -260,9 +275,14 @@ def compute_measures(
         pos, ok = _align(ids, u_ids)
         last_login[pos[ok]] = _day_column(usage_rows, width)[ok]
     login_days = np.where(in_window, scatter(ids, u_ids, u_login_days), zero_if_used)
+    base = {"cur": u_cur, "prev": u_prev, "logins": u_logins, "key_uses": u_kf}
+
+    def window_sum(source: str | int) -> np.ndarray:
+        return scatter(ids, u_ids, base[source] if isinstance(source, str) else u_extra[source], fill=0.0)
+
     window_sums = {
-        key: (scatter(ids, u_ids, u_extra[2 * i], fill=0.0), scatter(ids, u_ids, u_extra[2 * i + 1], fill=0.0))
-        for i, key in enumerate(windows)
+        key: (window_sum(current), window_sum(previous))
+        for key, (current, previous) in zip(windows, sources, strict=True)
     }
 
     days_since_start = (as_of_day - contract_start).astype(np.int64)
