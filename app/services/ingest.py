@@ -260,8 +260,7 @@ def prepare_rows(kind: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
     """Validate a table of ``kind`` records a column at a time, without the database; None when
     the kind or the columns have no columnar path (``ingest_rows`` then takes the record path).
 
-    Thread-safe and session-free, so a pull can prepare its next chunk while the database
-    writes the current one.
+    Needs no session: everything here is per row and column, nothing is looked up.
     """
     shape = COLUMNAR.get(kind)
     names = set(columns)
@@ -312,20 +311,17 @@ def ingest_rows(
     rows: Sequence[Sequence[Any]],
     source: str,
     account_ids: dict[str, int] | None = None,
-    prepared: PreparedRows | None = None,
 ) -> IngestResult:
     """``ingest_records`` for records given as a table (field names, a tuple per record), as SQL
     sources pull them: the same rows land and the same records are rejected, with the same messages.
 
-    Daily counts (usage, licenses) are validated a column at a time (``prepare_rows``; pass its
-    result as ``prepared`` when it ran already): plain values (an account string, a date,
-    non-negative ints) pass in a few C-level passes over each column, and only the rows holding
-    anything else take the per-record loaders (fast loader, then the schema), so they are loaded
-    or rejected exactly as pushed records are. Other kinds, and tables with other columns
-    (signals, unknown fields), go through ``ingest_records``.
+    Daily counts (usage, licenses) are validated a column at a time (``prepare_rows``): plain
+    values (an account string, a date, non-negative ints) pass in a few C-level passes over each
+    column, and only the rows holding anything else take the per-record loaders (fast loader,
+    then the schema), so they are loaded or rejected exactly as pushed records are. Other kinds,
+    and tables with other columns (signals, unknown fields), go through ``ingest_records``.
     """
-    if prepared is None:
-        prepared = prepare_rows(kind, columns, rows)
+    prepared = prepare_rows(kind, columns, rows)
     if prepared is None:
         if not rows:
             return IngestResult(kind=kind, received=0, landed=0)
