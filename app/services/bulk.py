@@ -129,7 +129,9 @@ def _keys_may_exist(
         quoted = preparer.quote(column)
         if position == 0 or kind is str:  # a text range would follow the collation, not Python's order
             conditions.append(f"{quoted} = ANY(%s::{table.c[column].type.compile(dialect)}[])")
-            params.append(list(set(values)))
+            distinct = set(values)
+            # Integers as an array literal: psycopg's list adaptation costs ~15 ms per 500 values.
+            params.append("{" + ",".join(map(str, distinct)) + "}" if kind is int else list(distinct))
         else:
             conditions.append(f"{quoted} BETWEEN %s AND %s")
             params += [min(values), max(values)]
