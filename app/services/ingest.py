@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import compress
 from typing import Any
 
 import sqlalchemy as sa
@@ -197,3 +199,168 @@ def ingest_records(
         )
     rejected.sort(key=lambda r: r.index)
     return IngestResult(kind=kind, received=len(records), landed=len(rows), rejected=rejected)
+
+
+# --- Tables of records (SQL sources) ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _DailyCounts:
+    """A kind whose records are an account, a day and counts: checked a column at a time."""
+
+    required: tuple[str, ...]  # count fields a record must have
+    optional: tuple[str, ...]  # count fields that default to 0
+
+
+COLUMNAR: dict[str, _DailyCounts] = {
+    "usage": _DailyCounts(("active_users",), ("logins", "key_feature_uses")),
+    "licenses": _DailyCounts(("seats_purchased", "seats_assigned", "seats_active"), ()),
+}
+#: The longest external id a record may name (the schemas' limit).
+MAX_EXTERNAL_ID = 128
+
+
+# Each check answers which values are not plain (anything a column of exact types in range
+# would not hold); the whole-column test runs at C speed and is all a typed source ever costs.
+def _odd_accounts(values: Sequence[Any]) -> list[int]:
+    if set(map(type, values)) == {str}:
+        lengths = list(map(len, values))
+        if min(lengths) >= 1 and max(lengths) <= MAX_EXTERNAL_ID:
+            return []
+    return [i for i, v in enumerate(values) if type(v) is not str or not 0 < len(v) <= MAX_EXTERNAL_ID]
+
+
+def _odd_days(values: Sequence[Any], latest: dt.date) -> list[int]:
+    if set(map(type, values)) == {dt.date} and max(values) <= latest:
+        return []
+    return [i for i, v in enumerate(values) if type(v) is not dt.date or v > latest]
+
+
+def _odd_counts(values: Sequence[Any]) -> list[int]:
+    if set(map(type, values)) == {int} and min(values) >= 0:
+        return []
+    return [i for i, v in enumerate(values) if type(v) is not int or v < 0]
+
+
+@dataclass(slots=True)
+class PreparedRows:
+    """A table of daily counts after the checks that need no database (``prepare_rows``)."""
+
+    kind: str
+    columns: Sequence[str]
+    rows: Sequence[Sequence[Any]]
+    accounts: Sequence[Any]  # external ids (None where the record was rejected)
+    days: Sequence[Any]
+    counts: dict[str, Sequence[Any]]
+    rejected: list[Rejected]
+    keep: list[bool] | None  # None: every row so far
+
+
+def prepare_rows(kind: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> PreparedRows | None:
+    """Validate a table of ``kind`` records a column at a time, without the database; None when
+    the kind or the columns have no columnar path (``ingest_rows`` then takes the record path).
+
+    Needs no session: everything here is per row and column, nothing is looked up.
+    """
+    shape = COLUMNAR.get(kind)
+    names = set(columns)
+    if (
+        shape is None
+        or not rows
+        or len(names) != len(columns)
+        or not {"account", "day", *shape.required} <= names <= {"account", "day", *shape.required, *shape.optional}
+    ):
+        return None
+    received = len(rows)
+    latest = latest_accepted_day()
+    # A column at a time by itemgetter: zip(*rows) over 50,000 rows costs 1.7x more.
+    given: dict[str, Sequence[Any]] = {name: list(map(operator.itemgetter(i), rows)) for i, name in enumerate(columns)}
+    accounts, days = given["account"], given["day"]
+    counts = {name: given.get(name) or [0] * received for name in (*shape.required, *shape.optional)}
+    odd = set(_odd_accounts(accounts)) | set(_odd_days(days, latest))
+    for name in names & counts.keys():
+        odd.update(_odd_counts(counts[name]))
+    rejected: list[Rejected] = []
+    keep: list[bool] | None = None
+    if odd:  # the record path for these rows; what it loads is written back into the columns
+        keep = [True] * received
+        schema = KINDS[kind].schema()
+        fast = FAST_LOADERS.get(kind)
+        for index in sorted(odd):
+            record = dict(zip(columns, rows[index], strict=True))
+            data = fast(record, latest) if fast is not None else None
+            if data is None:
+                try:
+                    data = schema.load(record)
+                except ValidationError as exc:
+                    rejected.append(Rejected(index, exc.normalized_messages()))
+                    keep[index] = False
+                    accounts[index] = None  # type: ignore[index]
+                    continue
+            accounts[index], days[index] = data["account"], data["day"]  # type: ignore[index]
+            for name, values in counts.items():
+                values[index] = data[name]  # type: ignore[index]
+    return PreparedRows(kind, columns, rows, accounts, days, counts, rejected, keep)
+
+
+def ingest_rows(
+    session: Session,
+    *,
+    kind: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    source: str,
+    account_ids: dict[str, int] | None = None,
+) -> IngestResult:
+    """``ingest_records`` for records given as a table (field names, a tuple per record), as SQL
+    sources pull them: the same rows land and the same records are rejected, with the same messages.
+
+    Daily counts (usage, licenses) are validated a column at a time (``prepare_rows``): plain
+    values (an account string, a date, non-negative ints) pass in a few C-level passes over each
+    column, and only the rows holding anything else take the per-record loaders (fast loader,
+    then the schema), so they are loaded or rejected exactly as pushed records are. Other kinds,
+    and tables with other columns (signals, unknown fields), go through ``ingest_records``.
+    """
+    prepared = prepare_rows(kind, columns, rows)
+    if prepared is None:
+        if not rows:
+            return IngestResult(kind=kind, received=0, landed=0)
+        records = [dict(zip(columns, row, strict=True)) for row in rows]
+        return ingest_records(session, kind=kind, records=records, source=source, account_ids=account_ids)
+    spec = KINDS[kind]
+    received = len(rows)
+    accounts, days, rejected, keep = prepared.accounts, prepared.days, prepared.rejected, prepared.keep
+    ids = account_ids if account_ids is not None else {}
+    missing = set(accounts) - ids.keys() - {None}
+    if missing:
+        ids.update(lookup_account_ids(session, missing))
+    account_id = list(map(ids.get, accounts))
+    if None in account_id:
+        keep = keep or [True] * received
+        for index, found in enumerate(account_id):
+            if found is None and keep[index]:
+                rejected.append(Rejected(index, {"account": [f"Unknown account {accounts[index]!r}."]}))
+                keep[index] = False
+    kept = received if keep is None else sum(keep)
+    keys = zip(account_id, days, strict=True)
+    if len(set(keys if keep is None else compress(keys, keep))) < kept:
+        keep = keep or [True] * received
+        seen: dict[Any, int] = {}
+        for index, key in enumerate(zip(account_id, days, strict=True)):
+            if not keep[index]:
+                continue
+            if key in seen:
+                rejected.append(
+                    Rejected(index, {"_schema": [f"Same account + day as record {seen[key]} in this batch."]})
+                )
+                keep[index] = False
+            else:
+                seen[key] = index
+
+    series: dict[str, Sequence[Any]] = {"account_id": account_id, "day": days, **prepared.counts}
+    table_columns = [c.name for c in spec.table.columns if c.name in series]
+    landing = zip(*(series[name] for name in table_columns), strict=True)
+    out = list(landing if keep is None else compress(landing, keep))
+    bulk_insert(session, spec.table, table_columns, out, conflict_key=spec.key)
+    rejected.sort(key=lambda r: r.index)
+    return IngestResult(kind=kind, received=received, landed=len(out), rejected=rejected)

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from app.models import QuarantinedRecord, SourceCursor
 from app.services.bulk import bulk_insert
-from app.services.ingest import ingest_records
+from app.services.ingest import IngestResult, ingest_records, ingest_rows
 from app.services.paging import page_of
-from app.sources.base import Malformed, Source
+from app.sources.base import Malformed, Rows, Source
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,18 +79,26 @@ def pull_source(session: Session, source: Source, *, now: dt.datetime) -> PullSu
             since = since.replace(tzinfo=dt.UTC)  # SQLite returns naive UTC
         landed = quarantined = 0
         for chunk in source.pull(kind, since=since, as_of=now.date()):
-            records = [item for item in chunk if not isinstance(item, Malformed)]
-            bad: list[tuple[Any, dict[str, Any]]] = [
-                (item.raw, {"_schema": [item.reason]}) for item in chunk if isinstance(item, Malformed)
-            ]
-            if records:
-                result = ingest_records(
-                    session, kind=kind, records=records, source=source.name, account_ids=account_ids
-                )
+            bad: list[tuple[Any, dict[str, Any]]]
+            result: IngestResult | None = None
+            if isinstance(chunk, Rows):
+                result = ingest_rows(
+                    session, kind=kind, columns=chunk.columns, rows=chunk.rows, source=source.name,
+                    account_ids=account_ids,
+                )  # fmt: skip
+                bad = [(chunk.record(r.index), r.errors) for r in result.rejected]
+            else:
+                records = [item for item in chunk if not isinstance(item, Malformed)]
+                bad = [(item.raw, {"_schema": [item.reason]}) for item in chunk if isinstance(item, Malformed)]
+                if records:
+                    result = ingest_records(
+                        session, kind=kind, records=records, source=source.name, account_ids=account_ids
+                    )
+                    bad += [(records[r.index], r.errors) for r in result.rejected]
+            if result is not None:
                 if kind == "accounts":
                     account_ids.clear()  # new accounts: look them up afresh
                 landed += result.landed
-                bad += [(records[r.index], r.errors) for r in result.rejected]
             quarantine(session, source=source.name, kind=kind, items=bad)
             quarantined += len(bad)
         if cursor is None:

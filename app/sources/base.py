@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -23,8 +23,30 @@ class Malformed:
     reason: str
 
 
-#: One chunk of pulled items: records, or what could not be parsed into one.
-Chunk = list[dict[str, Any] | Malformed]
+@dataclass(frozen=True, slots=True)
+class Rows:
+    """A chunk of records as a table: the field names once, then one tuple per record.
+
+    What SQL sources yield: a dict per row would cost more than the rest of the row's way in,
+    and ingest validates typed columns a column at a time (``ingest_rows``).
+    """
+
+    columns: tuple[str, ...]
+    rows: Sequence[Sequence[Any]]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def record(self, index: int) -> dict[str, Any]:
+        return dict(zip(self.columns, self.rows[index], strict=True))
+
+    def records(self) -> list[dict[str, Any]]:
+        columns = self.columns
+        return [dict(zip(columns, row, strict=True)) for row in self.rows]
+
+
+#: One chunk of pulled items: records, or what could not be parsed into one; or a table of records.
+Chunk = list[dict[str, Any] | Malformed] | Rows
 
 
 class Source(Protocol):
