@@ -30,6 +30,7 @@ from app.models import (
     SupportTicket,
     UsageSignal,
 )
+from app.schemas import MAX_INT
 from app.schemas.ingest import (
     FAST_LOADERS,
     AccountEventRecordSchema,
@@ -237,9 +238,11 @@ def _odd_days(values: Sequence[Any], latest: dt.date) -> list[int]:
 
 
 def _odd_counts(values: Sequence[Any]) -> list[int]:
-    if set(map(type, values)) == {int} and min(values) >= 0:
+    """Rows whose count is not a whole number that fits a database INTEGER (they go through the
+    record schema, which says why)."""
+    if set(map(type, values)) == {int} and min(values) >= 0 and max(values) <= MAX_INT:
         return []
-    return [i for i, v in enumerate(values) if type(v) is not int or v < 0]
+    return [i for i, v in enumerate(values) if type(v) is not int or not 0 <= v <= MAX_INT]
 
 
 @dataclass(slots=True)

@@ -162,3 +162,13 @@ def test_a_repull_of_the_same_rows_rewrites_none_of_them(db_session: Session, ba
         ingest_rows(db_session, kind="usage", columns=USAGE, rows=[("acme", DAY, 9, 9)], source="wh")
     after = versions()
     assert after[0] != before[0] and after[1:] == before[1:]
+
+
+@pytest.mark.usefixtures("accounts")
+def test_counts_too_large_for_the_database_are_rejected_not_a_crash(db_session: Session) -> None:
+    rows = [("acme", DAY, 3, 4), ("acme", DAY + dt.timedelta(days=1), 2**31, 4), ("globex", DAY, 1, 2**40)]
+    by_rows, by_records = both_ways(db_session, "usage", USAGE, rows, DailyUsage)
+    assert by_rows == by_records
+    result, stored = by_rows
+    assert result.landed == 1 and len(stored) == 1
+    assert {r.index for r in result.rejected} == {1, 2}
