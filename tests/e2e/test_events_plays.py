@@ -234,3 +234,24 @@ def test_an_event_is_never_stored_twice_even_if_the_rule_state_was_lost(
     again = score(db_session, days(0))
     assert "any_into_poor" not in again.events_by_rule
     assert len(events(db_session, "any_into_poor")) == 1
+
+
+def test_change_rules_on_other_windows_get_their_own_sums(db_session: Session) -> None:
+    config = default_config_dict()
+    config["rules"] = [
+        {"id": "logins_down_7", "name": "Logins down in a week", "kind": "risk", "severity": "low",
+         "type": "change", "value": "logins", "window_days": 7, "change_pct": -40},
+        {"id": "kf_up_45", "name": "Key features up over 45 days", "kind": "milestone", "severity": "low",
+         "type": "change", "value": "key_feature_uses", "window_days": 45, "change_pct": 50},
+    ]  # fmt: skip
+    activate(db_session, config)
+    account = f.make_account(db_session)
+    as_of = days(100)
+    f.add_usage(db_session, account, days(11), days(55), logins=10, key_feature_uses=1)  # 45 days before
+    f.add_usage(db_session, account, days(56), days(93), logins=10, key_feature_uses=2)
+    f.add_usage(db_session, account, days(94), days(100), logins=5, key_feature_uses=2)  # last 7 days
+    db_session.commit()
+    score(db_session, as_of)
+    fired = {e.rule_id: e.trigger_values for e in events(db_session)}
+    assert fired["logins_down_7"]["current"] == 35.0 and fired["logins_down_7"]["previous"] == 70.0
+    assert fired["kf_up_45"]["current"] == 90.0 and fired["kf_up_45"]["previous"] == 45.0
