@@ -9,7 +9,7 @@ DEMO_DAYS ?= 120
 DEMO_HISTORY_DAYS ?= 31
 export FLASK_APP := wsgi
 
-.PHONY: install demo serve test test-unit lint bench bench-core bench-events bench-ingest bench-sources clean
+.PHONY: install demo serve test test-unit lint bench bench-core bench-events bench-ingest bench-sources bench-preview clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +82,10 @@ bench-sources: install
 ## bench-ingest: push-API throughput (gunicorn, 2 workers, PostgreSQL on 127.0.0.1)
 bench-ingest: install
 	$(BIN)/python -m bench.ingest_bench
+
+## bench-preview: the scoring-config preview with backtest over 100k accounts (PostgreSQL, hs_bench_preview)
+bench-preview: install
+	$(BIN)/python -m bench.preview_bench
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis *.egg-info
