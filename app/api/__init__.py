@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
-from app.api import accounts, effectiveness, events, ingest, jobs, plays, scoring_config, tasks
+from app.api import accounts, effectiveness, events, ingest, jobs, plays, scoring_config, tasks, watchlist
 from app.auth import AccessDocPlugin, init_auth
 
 
@@ -20,6 +20,8 @@ def init_api(app: Flask) -> Api:
     api.register_blueprint(events.bp)
     api.register_blueprint(plays.bp)
     api.register_blueprint(tasks.bp)
+    api.register_blueprint(watchlist.bp)
+    api.register_blueprint(watchlist.accounts_bp)
     api.register_blueprint(scoring_config.bp)
     app.extensions["healthscore_api"] = api
     return api

@@ -6,6 +6,7 @@ from marshmallow import fields, validate
 
 from app.models import AccountStatus
 from app.schemas import ApiSchema, PageSchema, PaginationQuerySchema, scope_field
+from app.schemas.watchlist import OverrideSummarySchema
 from app.services.accounts import SORTS
 from scoring.health import Band
 from scoring.measures import Direction, MeasureGroup
@@ -85,6 +86,15 @@ class AccountSchema(ApiSchema):
 
 class AccountDetailSchema(AccountSchema):
     health = fields.Nested(HealthWithDriversSchema, allow_none=True)
+    override = fields.Nested(
+        OverrideSummarySchema, allow_none=True, metadata={"description": "The live band override."}
+    )
+    effective_band = fields.Enum(
+        Band,
+        by_value=True,
+        allow_none=True,
+        metadata={"description": "The live override's band, else the computed band."},
+    )
     history = fields.List(fields.Nested(HistoryPointSchema))
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import NotFound
 from app.models import Account, HealthScore, LatestScore
+from app.services.overrides import live_override
 from app.services.paging import page_of
 from app.services.scoring_config import load_models
 from scoring.drivers import explain
@@ -115,8 +116,12 @@ def get_account(session: Session, account_id: int, *, history_days: int = 90) ->
         .where(HealthScore.account_id == account_id, HealthScore.day > since)
         .order_by(HealthScore.day.desc())
     ).all()
+    override = live_override(session, account_id, dt.datetime.now(dt.UTC))
     return {
         **_account_fields(account),
         "health": health,
+        # A CSM's live band override, beside the computed band (which stays in ``health``).
+        "override": override,
+        "effective_band": override["band"] if override else (latest.band if latest else None),
         "history": [row._asdict() for row in history],
     }

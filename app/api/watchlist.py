@@ -1,0 +1,161 @@
+"""The at-risk watchlist and pins; band overrides and score-change attribution of one account."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Response, jsonify
+from flask_smorest import Blueprint
+from marshmallow import RAISE
+
+from app.auth import READ, WORK, access, actor_name, book
+from app.db import get_session
+from app.schemas.watchlist import (
+    OverrideInSchema,
+    OverrideListSchema,
+    OverrideSchema,
+    PinInSchema,
+    PinSchema,
+    ScoreChangeQuerySchema,
+    ScoreChangeSchema,
+    WatchlistPageSchema,
+    WatchlistQuerySchema,
+)
+from app.services.overrides import create_override, list_overrides, revoke_override
+from app.services.score_change import score_change
+from app.services.watchlist import WatchlistFilters, list_watchlist, pin_account, team_owners, unpin_account
+
+bp = Blueprint("watchlist", __name__, url_prefix="/api/v1/watchlist", description="The at-risk watchlist and pins")
+accounts_bp = Blueprint(
+    "account_overrides",
+    __name__,
+    url_prefix="/api/v1/accounts",
+    description="Band overrides and score-change attribution of one account",
+)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@bp.get("")
+@access(*READ)
+@bp.arguments(WatchlistQuerySchema, location="query", as_kwargs=True, unknown=RAISE)
+@bp.response(200, WatchlistPageSchema)
+def list_(
+    sort: str, limit: int, scope: str, cursor: str | None = None, team: str | None = None, **filters: Any
+) -> Response:
+    """Accounts that need attention: poor band, average and falling, flagged by a play, or pinned.
+
+    Falling: ``score_change_7d < 0`` or ``score_change_30d <= -5``. Bands are effective bands (a
+    live override wins). Keyset pagination: pass ``next_cursor`` back as ``cursor``.
+    """
+    session = get_session()
+    with session.begin():
+        owners = book(session, scope, filters.get("owner") or team)
+        if team is not None:
+            owners = team_owners(session, team)
+        items, next_cursor = list_watchlist(
+            session,
+            filters=WatchlistFilters(**filters, owners=owners),
+            sort=sort,
+            limit=limit,
+            cursor=cursor,
+            now=_now(),
+        )
+    # The items are JSON-ready (tests check them against the schema): dumping 50 rows through
+    # marshmallow cost more than the rest of the request.
+    return jsonify({"items": items, "sort": sort, "limit": limit, "next_cursor": next_cursor})
+
+
+@bp.post("/<int:account_id>")
+@access(*WORK)
+@bp.arguments(PinInSchema)
+@bp.response(201, PinSchema)
+@bp.alt_response(404, description="No such account")
+@bp.alt_response(409, description="The account is already pinned")
+def pin(body: dict[str, Any], account_id: int) -> dict[str, Any]:
+    """Pin an account on the watchlist with a reason (and an optional expiry); audited."""
+    session = get_session()
+    with session.begin():
+        return pin_account(
+            session,
+            account_id,
+            reason=body["reason"].strip(),
+            expires_at=body.get("expires_at"),
+            actor=actor_name(),
+            now=_now(),
+        )
+
+
+@bp.delete("/<int:account_id>")
+@access(*WORK)
+@bp.response(200, PinSchema)
+@bp.alt_response(404, description="No such account, or it has no live pin")
+def unpin(account_id: int) -> dict[str, Any]:
+    """End the account's live pin (kept with who removed it and when); audited."""
+    session = get_session()
+    with session.begin():
+        return unpin_account(session, account_id, actor=actor_name(), now=_now())
+
+
+@accounts_bp.post("/<int:account_id>/override")
+@access(*WORK)
+@accounts_bp.arguments(OverrideInSchema)
+@accounts_bp.response(201, OverrideSchema)
+@accounts_bp.alt_response(404, description="No such account")
+@accounts_bp.alt_response(409, description="A live override exists: revoke it first")
+def override(body: dict[str, Any], account_id: int) -> dict[str, Any]:
+    """Override the account's band until ``expires_at`` (at most 180 days), with a mandatory reason.
+
+    The computed score and history are untouched; after the expiry the computed band applies
+    again by itself. Audited.
+    """
+    session = get_session()
+    with session.begin():
+        return create_override(
+            session,
+            account_id,
+            band=body["band"],
+            reason=body["reason"].strip(),
+            expires_at=body["expires_at"],
+            actor=actor_name(),
+            now=_now(),
+        )
+
+
+@accounts_bp.delete("/<int:account_id>/override")
+@access(*WORK)
+@accounts_bp.response(200, OverrideSchema)
+@accounts_bp.alt_response(404, description="No such account, or no live override")
+def revoke(account_id: int) -> dict[str, Any]:
+    """Revoke the account's live override; audited."""
+    session = get_session()
+    with session.begin():
+        return revoke_override(session, account_id, actor=actor_name(), now=_now())
+
+
+@accounts_bp.get("/<int:account_id>/overrides")
+@access(*READ)
+@accounts_bp.response(200, OverrideListSchema)
+@accounts_bp.alt_response(404, description="No such account")
+def overrides(account_id: int) -> dict[str, Any]:
+    """Every override of the account, newest first: live, expired or revoked (the audit trail)."""
+    session = get_session()
+    with session.begin():
+        return {"items": list_overrides(session, account_id, _now())}
+
+
+@accounts_bp.get("/<int:account_id>/score-change")
+@access(*READ)
+@accounts_bp.arguments(ScoreChangeQuerySchema, location="query", as_kwargs=True, unknown=RAISE)
+@accounts_bp.response(200, ScoreChangeSchema)
+@accounts_bp.alt_response(404, description="No such account, or no score row on one of the days")
+def score_change_(account_id: int, start: dt.date, end: dt.date) -> dict[str, Any]:
+    """Explain the score change between two days per measure: the data effect (to-data minus
+    from-data, both under the from day's config) and the config effect (to-data under the to
+    day's config minus under the from day's config). They add up to the change."""
+    session = get_session()
+    with session.begin():
+        return score_change(session, account_id, start, end)

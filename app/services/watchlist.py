@@ -1,0 +1,544 @@
+"""The at-risk watchlist: which accounts need attention, why, and pins put on it by hand.
+
+An account (not churned) is on the watchlist when any of these holds (its ``reasons``):
+
+- ``poor_band``: its effective band is poor;
+- ``falling_trend``: its effective band is average and its score is falling: down over 7 days
+  (``score_change_7d < 0``) or by 5 points or more over 30 days (``score_change_30d <= -5``);
+- ``play:<play id>``: an open run of a play with the watchlist flag;
+- ``pinned``: a live pin (not removed, not expired).
+
+The *effective band* is the live override's band when there is one, else the computed band:
+an override says "the score is wrong here", so it moves the account on or off the list.
+
+A page is one SQL query over ``accounts``, ``latest_scores``, ``watchlist_pins``,
+``band_overrides`` (outer joins on the live rows) and ``play_runs`` (an ``EXISTS``), plus one
+query for the page's open play runs and their open task counts, plus one for the config
+versions the page's drivers need. It never reads score history. Pagination is by keyset: the
+cursor is the last row's sort key and account id (base64 JSON), so a page costs the same at any
+depth and rows are never skipped or repeated while paging.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import functools
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+
+from app.errors import Conflict, DomainValidationError, NotFound
+from app.models import (
+    Account,
+    AccountStatus,
+    BandOverride,
+    LatestScore,
+    PlayDefinition,
+    PlayRun,
+    PlayRunStatus,
+    ScoringConfigVersion,
+    Task,
+    TaskStatus,
+    User,
+    WatchlistPin,
+)
+from app.services.audit import record
+from app.services.overrides import as_utc, require_account
+from app.services.scoring_config import load_models
+from scoring.bands import Band
+from scoring.health import compute_health
+from scoring.model import ScoringModel
+from scoring.stage import STAGE_CODE
+
+FALLING_7D = 0.0  # score_change_7d below this is falling
+FALLING_30D = -5.0  # score_change_30d at or below this is falling
+TOP_DRIVERS = 3
+#: ``removed_by`` of a pin closed because it had expired (not taken off by a person).
+EXPIRED = "(expired)"
+
+_NO_SCORE = 1000.0  # sorts accounts without a score after every real score (0-100)
+_NO_CHANGE = 1e9
+_NO_RENEWAL = dt.date(9999, 12, 31)
+
+
+@dataclass(frozen=True, slots=True)
+class Sort:
+    name: str
+    key: Any  # a column or SQL expression
+    descending: bool
+    kind: str  # how the key travels in a cursor: "float" or "date"
+
+
+def _sorts() -> dict[str, Sort]:
+    return {
+        "arr_at_risk": Sort("arr_at_risk", Account.arr, True, "float"),
+        "score": Sort("score", sa.func.coalesce(LatestScore.score, _NO_SCORE), False, "float"),
+        "change": Sort("change", sa.func.coalesce(LatestScore.score_change_7d, _NO_CHANGE), False, "float"),
+        "days_to_renewal": Sort(
+            "days_to_renewal", sa.func.coalesce(Account.renewal_date, sa.literal(_NO_RENEWAL, sa.Date)), False, "date"
+        ),
+    }
+
+
+SORTS = _sorts()
+SORT_NAMES = tuple(SORTS)
+
+
+@dataclass(frozen=True, slots=True)
+class WatchlistFilters:
+    owner: str | None = None
+    owners: tuple[str, ...] | None = None  # the caller's book or the team (see app.auth.default_owners)
+    segment: str | None = None
+    stage: str | None = None
+    band: str | None = None  # the effective band
+    renewal_within_days: int | None = None
+
+
+# --- cursors ------------------------------------------------------------------------------------------
+
+
+def encode_cursor(sort: Sort, key: Any, account_id: int) -> str:
+    value = key.isoformat() if sort.kind == "date" else float(key)
+    raw = json.dumps([sort.name, value, account_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: Sort) -> tuple[Any, int]:
+    """The (key, account id) a cursor holds; ``DomainValidationError`` when it is not one of ours
+    or was made for another sort."""
+    bad = DomainValidationError(
+        "The cursor is not valid: pass next_cursor from a previous page unchanged, with the same sort.",
+        errors={"cursor": ["Not a valid cursor for this sort."]},
+    )
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        name, value, account_id = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, TypeError, UnicodeError, binascii.Error):
+        raise bad from None
+    if name != sort.name or type(account_id) is not int:
+        raise bad
+    try:
+        if sort.kind == "date":
+            return dt.date.fromisoformat(value), account_id
+        if type(value) not in (int, float) or not np.isfinite(value):
+            raise bad
+        return float(value), account_id
+    except (TypeError, ValueError):
+        raise bad from None
+
+
+# --- the list -----------------------------------------------------------------------------------------
+
+
+def team_owners(session: Session, team: str) -> tuple[str, ...]:
+    """The owners of a team's book: the manager named ``team`` and the users they manage (names
+    and emails, as an account's ``owner`` holds them). ``DomainValidationError`` for an unknown name."""
+    manager = session.execute(sa.select(User.id, User.name, User.email).where(User.name == team)).first()
+    if manager is None:
+        raise DomainValidationError(f"No user named {team!r} (team).", errors={"team": ["Unknown manager."]})
+    owners = [manager.name] + ([manager.email] if manager.email else [])
+    for name, email in session.execute(sa.select(User.name, User.email).where(User.manager_id == manager.id)):
+        owners.append(name)
+        if email:
+            owners.append(email)
+    return tuple(owners)
+
+
+def list_watchlist(
+    session: Session,
+    *,
+    filters: WatchlistFilters,
+    sort: str = "arr_at_risk",
+    limit: int = 50,
+    cursor: str | None = None,
+    now: dt.datetime,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the watchlist and the cursor of the next page (None at the end).
+
+    Items are JSON-ready (ISO dates, enum values): the hot path skips schema serialization.
+    """
+    order = SORTS[sort]
+    today = now.date()
+    params: dict[str, Any] = {"now": now, "page_limit": limit + 1}
+    if filters.owner is not None:
+        params["owner"] = filters.owner
+    if filters.owners is not None:
+        params["owners"] = list(filters.owners)
+    if filters.segment is not None:
+        params["segment"] = filters.segment
+    if filters.stage is not None:
+        params["stage"] = filters.stage
+    if filters.band is not None:
+        params["band"] = filters.band
+    if filters.renewal_within_days is not None:
+        params["renewal_by"] = today + dt.timedelta(days=filters.renewal_within_days)
+    if cursor is not None:
+        params["cursor_key"], params["cursor_id"] = decode_cursor(cursor, order)
+    statement = _statement(sort, frozenset(params))
+    rows = list(session.execute(statement, params).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    runs = _open_runs(session, [row.id for row in rows])
+    drivers = _top_drivers(session, rows)
+    items = [_item(row, runs.get(row.id, []), drivers.get(row.id, []), today) for row in rows]
+    next_cursor = encode_cursor(order, rows[-1].sort_key, rows[-1].id) if more and rows else None
+    return items, next_cursor
+
+
+@functools.lru_cache(maxsize=512)
+def _statement(sort: str, present: frozenset[str]) -> Any:  # a Select
+    """The page query for a sort and the set of parameters given (built once per shape: values
+    are bound parameters, so SQLAlchemy's compiled cache and the server's prepared plans apply)."""
+    order = SORTS[sort]
+    now = sa.bindparam("now", type_=sa.DateTime(timezone=True))
+    pin = aliased(WatchlistPin, name="pin")
+    override = aliased(BandOverride, name="override")
+    effective_band = sa.func.coalesce(override.band, LatestScore.band)
+    falling = sa.or_(LatestScore.score_change_7d < FALLING_7D, LatestScore.score_change_30d <= FALLING_30D)
+    # A scalar subquery, not EXISTS: PostgreSQL turns an EXISTS under OR into a hashed subplan that
+    # reads every open watchlist run, where one index probe per row scanned is what a page needs.
+    flagged = (
+        sa.select(PlayRun.id)
+        .where(PlayRun.account_id == Account.id, PlayRun.status == PlayRunStatus.OPEN, PlayRun.watchlist)
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = (
+        sa.select(
+            Account.id,
+            Account.name,
+            Account.owner,
+            Account.segment,
+            Account.arr,
+            Account.renewal_date,
+            LatestScore.score,
+            LatestScore.band,
+            LatestScore.stage,
+            LatestScore.completeness,
+            LatestScore.score_change_7d,
+            LatestScore.score_change_30d,
+            LatestScore.config_version,
+            LatestScore.measure_values,
+            # In the select list (run for the page's rows only), not a join (run for every row scanned).
+            sa.select(ScoringConfigVersion.created_at)
+            .where(ScoringConfigVersion.version == LatestScore.config_version)
+            .scalar_subquery()
+            .label("config_created_at"),
+            pin.reason.label("pin_reason"),
+            pin.author.label("pin_author"),
+            pin.created_at.label("pin_created_at"),
+            pin.expires_at.label("pin_expires_at"),
+            pin.id.label("pin_id"),
+            override.band.label("override_band"),
+            override.reason.label("override_reason"),
+            override.author.label("override_author"),
+            override.created_at.label("override_created_at"),
+            override.expires_at.label("override_expires_at"),
+            order.key.label("sort_key"),
+        )
+        .select_from(Account)
+        .outerjoin(LatestScore, LatestScore.account_id == Account.id)
+        .outerjoin(
+            pin,
+            sa.and_(
+                pin.account_id == Account.id,
+                pin.removed_at.is_(None),
+                sa.or_(pin.expires_at.is_(None), pin.expires_at > now),
+            ),
+        )
+        .outerjoin(
+            override,
+            sa.and_(override.account_id == Account.id, override.revoked_at.is_(None), override.expires_at > now),
+        )
+        .where(
+            Account.status != AccountStatus.CHURNED,
+            sa.or_(
+                effective_band == Band.POOR.value,
+                sa.and_(effective_band == Band.AVERAGE.value, falling),
+                pin.id.is_not(None),
+                flagged.is_not(None),
+            ),
+        )
+    )
+    if "owner" in present:
+        query = query.where(Account.owner == sa.bindparam("owner"))
+    if "owners" in present:
+        query = query.where(Account.owner.in_(sa.bindparam("owners", expanding=True)))
+    if "segment" in present:
+        query = query.where(Account.segment == sa.bindparam("segment"))
+    if "stage" in present:
+        query = query.where(LatestScore.stage == sa.bindparam("stage"))
+    if "band" in present:
+        query = query.where(effective_band == sa.bindparam("band", type_=LatestScore.band.type))
+    if "renewal_by" in present:
+        query = query.where(Account.renewal_date <= sa.bindparam("renewal_by", type_=sa.Date))
+    if "cursor_key" in present:
+        key = sa.bindparam("cursor_key", type_=order.key.type)
+        after = Account.id > sa.bindparam("cursor_id", type_=sa.Integer)
+        if order.descending:  # the first bound lets an index on the key start at the cursor
+            query = query.where(order.key <= key, sa.or_(order.key < key, after))
+        else:
+            query = query.where(order.key >= key, sa.or_(order.key > key, after))
+    query = query.order_by(order.key.desc() if order.descending else order.key.asc(), Account.id.asc())
+    # The limit is rendered inline: as a parameter, a server-side prepared statement's generic plan
+    # would not know it is small and would sort every account instead of walking an index.
+    return query.limit(sa.bindparam("page_limit", type_=sa.Integer, literal_execute=True))
+
+
+def _iso(value: dt.date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _moment(value: dt.datetime | None) -> str | None:
+    return None if value is None else as_utc(value).isoformat()
+
+
+def _item(row: Any, runs: list[dict[str, Any]], drivers: list[dict[str, Any]], today: dt.date) -> dict[str, Any]:
+    band = row.band
+    effective = row.override_band or band
+    reasons = []
+    if effective == Band.POOR:
+        reasons.append("poor_band")
+    elif effective == Band.AVERAGE and (
+        (row.score_change_7d is not None and row.score_change_7d < FALLING_7D)
+        or (row.score_change_30d is not None and row.score_change_30d <= FALLING_30D)
+    ):
+        reasons.append("falling_trend")
+    reasons.extend(f"play:{run['play_id']}" for run in runs if run.pop("watchlist"))
+    if row.pin_id is not None:
+        reasons.append("pinned")
+    return {
+        "account_id": row.id,
+        "name": row.name,
+        "owner": row.owner,
+        "segment": row.segment,
+        "score": row.score,
+        "band": band and band.value,
+        "override": None
+        if row.override_band is None
+        else {
+            "band": row.override_band.value,
+            "reason": row.override_reason,
+            "author": row.override_author,
+            "created_at": _moment(row.override_created_at),
+            "expires_at": _moment(row.override_expires_at),
+        },
+        "effective_band": effective and effective.value,
+        "change_7d": row.score_change_7d,
+        "change_30d": row.score_change_30d,
+        "stage": row.stage and row.stage.value,
+        "renewal_date": _iso(row.renewal_date),
+        "days_to_renewal": None if row.renewal_date is None else (row.renewal_date - today).days,
+        "arr": row.arr,
+        "completeness": row.completeness,
+        "drivers": drivers,
+        "play_runs": runs,
+        "pin": None
+        if row.pin_id is None
+        else {
+            "reason": row.pin_reason,
+            "author": row.pin_author,
+            "created_at": _moment(row.pin_created_at),
+            "expires_at": _moment(row.pin_expires_at),
+        },
+        "reasons": reasons,
+    }
+
+
+@functools.cache
+def _runs_statement() -> sa.Select[Any]:
+    open_tasks = (
+        sa.select(sa.func.count(Task.id))
+        .where(Task.play_run_id == PlayRun.id, Task.status == TaskStatus.OPEN)
+        .scalar_subquery()
+    )
+    return (
+        sa.select(
+            PlayRun.account_id,
+            PlayRun.id,
+            PlayRun.play_id,
+            PlayDefinition.definition["name"].as_string(),
+            PlayRun.started_on,
+            PlayRun.watchlist,
+            open_tasks,
+        )
+        .join(PlayDefinition, PlayDefinition.id == PlayRun.play_id)
+        .where(PlayRun.account_id.in_(sa.bindparam("ids", expanding=True)), PlayRun.status == PlayRunStatus.OPEN)
+        .order_by(PlayRun.account_id, PlayRun.started_on, PlayRun.id)
+    )
+
+
+def _open_runs(session: Session, account_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """The open play runs of these accounts with their open task counts: one query."""
+    if not account_ids:
+        return {}
+    rows = session.execute(_runs_statement(), {"ids": account_ids}).all()
+    runs: dict[int, list[dict[str, Any]]] = {}
+    for account_id, run_id, play_id, play_name, started_on, watchlist, tasks in rows:
+        runs.setdefault(account_id, []).append(
+            {
+                "id": run_id,
+                "play_id": play_id,
+                "play_name": play_name or play_id,
+                "started_on": _iso(started_on),
+                "open_tasks": tasks,
+                "watchlist": watchlist,
+            }
+        )
+    return runs
+
+
+#: Models of config versions, by (version, created_at): versions are immutable, and the creation
+#: time tells a version apart from one that reuses its number (a database rebuilt under a live process).
+_MODELS: dict[tuple[int, Any], ScoringModel] = {}
+_MODELS_MAX = 64
+
+
+def _models(session: Session, wanted: dict[int, Any]) -> dict[int, ScoringModel]:
+    """The models of config versions {version: created_at}, loading (one query) only the uncached."""
+    found = {version: _MODELS[(version, at)] for version, at in wanted.items() if (version, at) in _MODELS}
+    missing = {version for version in wanted if version not in found}
+    if missing:
+        loaded = load_models(session, missing)
+        if len(_MODELS) + len(loaded) > _MODELS_MAX:
+            _MODELS.clear()
+        for version, model in loaded.items():
+            _MODELS[(version, wanted[version])] = model
+            found[version] = model
+    return found
+
+
+def _top_drivers(session: Session, rows: list[Any]) -> dict[int, list[dict[str, Any]]]:
+    """The three most negative drivers per account, scored per config version in one array call."""
+    by_version: dict[int, list[Any]] = {}
+    created: dict[int, Any] = {}
+    for row in rows:
+        if row.score is not None and row.measure_values is not None:
+            by_version.setdefault(row.config_version, []).append(row)
+            created[row.config_version] = row.config_created_at
+    models = _models(session, created)
+    drivers: dict[int, list[dict[str, Any]]] = {}
+    for version, group in by_version.items():
+        model = models.get(version)
+        if model is None:  # a score from a config version that no longer exists: no drivers
+            continue
+        m = len(model.measures)
+        usable = [row for row in group if len(row.measure_values) == m]
+        if not usable:
+            continue
+        raw = np.array([[np.nan if v is None else v for v in row.measure_values] for row in usable], dtype=np.float64).T
+        stages = np.array([STAGE_CODE[row.stage] for row in usable], dtype=np.int8)
+        contributions = compute_health(raw, stages, model).contributions
+        with np.errstate(invalid="ignore"):
+            negative = np.where(contributions < 0, contributions, np.inf)
+        order = np.argsort(negative, axis=0, kind="stable")[:TOP_DRIVERS]
+        for column, row in enumerate(usable):
+            picked = []
+            for j in order[:, column]:
+                value = float(negative[j, column])
+                if not np.isfinite(value):
+                    break
+                measure = model.measures[j]
+                picked.append(
+                    {"measure": measure.name, "label": measure.label or measure.name, "contribution": round(value, 2)}
+                )
+            drivers[row.id] = picked
+    return drivers
+
+
+# --- pins ---------------------------------------------------------------------------------------------
+
+
+def _live_pin(session: Session, account_id: int, now: dt.datetime) -> WatchlistPin | None:
+    return session.scalar(
+        sa.select(WatchlistPin).where(
+            WatchlistPin.account_id == account_id,
+            WatchlistPin.removed_at.is_(None),
+            sa.or_(WatchlistPin.expires_at.is_(None), WatchlistPin.expires_at > now),
+        )
+    )
+
+
+def pin_fields(pin: WatchlistPin) -> dict[str, Any]:
+    return {
+        "id": pin.id,
+        "account_id": pin.account_id,
+        "reason": pin.reason,
+        "author": pin.author,
+        "created_at": as_utc(pin.created_at),
+        "expires_at": None if pin.expires_at is None else as_utc(pin.expires_at),
+        "removed_at": None if pin.removed_at is None else as_utc(pin.removed_at),
+        "removed_by": pin.removed_by,
+    }
+
+
+def pin_account(
+    session: Session, account_id: int, *, reason: str, expires_at: dt.datetime | None, actor: str, now: dt.datetime
+) -> dict[str, Any]:
+    """Pin the account on the watchlist. ``NotFound`` for an unknown account, ``Conflict`` when
+    it has a live pin. An expired pin left open is closed first (``removed_by`` = ``EXPIRED``)."""
+    require_account(session, account_id)
+    open_pin = session.scalar(
+        sa.select(WatchlistPin).where(WatchlistPin.account_id == account_id, WatchlistPin.removed_at.is_(None))
+    )
+    if open_pin is not None:
+        if open_pin.expires_at is None or as_utc(open_pin.expires_at) > now:
+            raise Conflict(f"Account {account_id} is already pinned (by {open_pin.author}); unpin it first.")
+        open_pin.removed_at, open_pin.removed_by = open_pin.expires_at, EXPIRED
+        session.flush()
+    pin = WatchlistPin(
+        account_id=account_id,
+        reason=reason,
+        author=actor,
+        created_at=now,
+        expires_at=None if expires_at is None else as_utc(expires_at),
+    )
+    session.add(pin)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:  # pinned by a concurrent request between the check and the insert
+        raise Conflict(f"Account {account_id} is already pinned; unpin it first.") from None
+    record(
+        session,
+        actor=actor,
+        action="watchlist.pin",
+        target=f"account:{account_id}",
+        details={
+            "pin_id": pin.id,
+            "reason": reason,
+            "expires_at": None if pin.expires_at is None else pin.expires_at.isoformat(),
+        },
+    )
+    return pin_fields(pin)
+
+
+def unpin_account(session: Session, account_id: int, *, actor: str, now: dt.datetime) -> dict[str, Any]:
+    """End the account's live pin. ``NotFound`` for an unknown account or when it has none."""
+    require_account(session, account_id)
+    pin = _live_pin(session, account_id, now)
+    if pin is None:
+        raise NotFound(f"Account {account_id} has no live pin.")
+    pin.removed_at, pin.removed_by = now, actor
+    session.flush()
+    record(session, actor=actor, action="watchlist.unpin", target=f"account:{account_id}", details={"pin_id": pin.id})
+    return pin_fields(pin)
+
+
+__all__ = [
+    "SORT_NAMES",
+    "WatchlistFilters",
+    "decode_cursor",
+    "encode_cursor",
+    "list_watchlist",
+    "pin_account",
+    "team_owners",
+    "unpin_account",
+]
