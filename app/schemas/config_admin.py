@@ -135,9 +135,13 @@ class RunSummarySchema(ApiSchema):
     accounts_without_score = fields.Integer()
     by_band = fields.Dict(keys=fields.String(), values=fields.Integer())
     by_stage = fields.Dict(keys=fields.String(), values=fields.Integer())
+    accounts_backfilled = fields.Integer()
     events = fields.Integer()
+    events_by_rule = fields.Dict(keys=fields.String(), values=fields.Integer())
     play_runs = fields.Integer()
+    play_runs_by_play = fields.Dict(keys=fields.String(), values=fields.Integer())
     tasks = fields.Integer()
+    seconds = fields.Dict(keys=fields.String(), values=fields.Float(), metadata={"description": "Per step."})
 
 
 class ActivationSchema(ApiSchema):
@@ -207,7 +211,7 @@ class BacktestSchema(ApiSchema):
 
 
 class PreviewResultSchema(ApiSchema):
-    active_version = fields.Integer()
+    active_version = fields.Integer(allow_none=True, metadata={"description": "null before any version exists."})
     notes = fields.List(fields.String(), metadata={"description": "What the preview cannot show."})
     band_changes = fields.Nested(BandChangesSchema)
     backtest = fields.Nested(BacktestSchema)

@@ -212,6 +212,7 @@ def test_activate_rescores_audits_and_rolls_back(
     rescore = body["rescore"]
     assert rescore["as_of"] == AS_OF.isoformat() and rescore["config_version"] == 2
     assert rescore["accounts_scored"] == 3 and rescore["by_band"]["poor"] == 2
+    assert set(rescore["seconds"]) >= {"measures", "score", "latest"} and "events_by_rule" in rescore
     with db_session.begin():
         latest = db_session.execute(sa.select(LatestScore.account_id, LatestScore.config_version, LatestScore.band))
         assert {(a, v, b) for a, v, b in latest} == {
