@@ -182,7 +182,8 @@ def list_watchlist(
     if cursor is not None:
         params["cursor_key"], params["cursor_id"] = decode_cursor(cursor, order)
     statement = _statement(sort, frozenset(params))
-    rows = list(session.execute(statement, params).all())
+    # Through the connection: the statement selects columns, not entities, so the ORM layer adds nothing.
+    rows = list(session.connection().execute(statement, params).all())
     more = len(rows) > limit
     rows = rows[:limit]
     runs = _open_runs(session, [row.id for row in rows])
@@ -379,7 +380,7 @@ def _open_runs(session: Session, account_ids: list[int]) -> dict[int, list[dict[
     """The open play runs of these accounts with their open task counts: one query."""
     if not account_ids:
         return {}
-    rows = session.execute(_runs_statement(), {"ids": account_ids}).all()
+    rows = session.connection().execute(_runs_statement(), {"ids": account_ids}).all()
     runs: dict[int, list[dict[str, Any]]] = {}
     for account_id, run_id, play_id, play_name, started_on, watchlist, tasks in rows:
         runs.setdefault(account_id, []).append(
@@ -399,6 +400,10 @@ def _open_runs(session: Session, account_ids: list[int]) -> dict[int, list[dict[
 #: time tells a version apart from one that reuses its number (a database rebuilt under a live process).
 _MODELS: dict[tuple[int, Any], ScoringModel] = {}
 _MODELS_MAX = 64
+#: Top drivers by (version, created_at, stage, values): a pure function of its key, so pages read
+#: again (the common case) skip the scoring. Bounded; items are shared, so never mutate them.
+_DRIVERS: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+_DRIVERS_MAX = 50_000
 
 
 def _models(session: Session, wanted: dict[int, Any]) -> dict[int, ScoringModel]:
@@ -430,26 +435,38 @@ def _top_drivers(session: Session, rows: list[Any]) -> dict[int, list[dict[str, 
         if model is None:  # a score from a config version that no longer exists: no drivers
             continue
         m = len(model.measures)
-        usable = [row for row in group if len(row.measure_values) == m]
-        if not usable:
+        todo = []
+        for row in group:
+            if len(row.measure_values) != m:
+                continue
+            key = (version, created[version], row.stage, tuple(row.measure_values))
+            cached = _DRIVERS.get(key)
+            if cached is None:
+                todo.append((row, key))
+            else:
+                drivers[row.id] = cached
+        if not todo:
             continue
-        raw = np.array([[np.nan if v is None else v for v in row.measure_values] for row in usable], dtype=np.float64).T
-        stages = np.array([STAGE_CODE[row.stage] for row in usable], dtype=np.int8)
+        raw = np.array(
+            [[np.nan if v is None else v for v in row.measure_values] for row, _ in todo], dtype=np.float64
+        ).T
+        stages = np.array([STAGE_CODE[row.stage] for row, _ in todo], dtype=np.int8)
         contributions = compute_health(raw, stages, model).contributions
         with np.errstate(invalid="ignore"):
             negative = np.where(contributions < 0, contributions, np.inf)
         order = np.argsort(negative, axis=0, kind="stable")[:TOP_DRIVERS]
-        for column, row in enumerate(usable):
+        if len(_DRIVERS) + len(todo) > _DRIVERS_MAX:
+            _DRIVERS.clear()
+        for column, (row, key) in enumerate(todo):
             picked = []
             for j in order[:, column]:
                 value = float(negative[j, column])
                 if not np.isfinite(value):
                     break
                 measure = model.measures[j]
-                picked.append(
-                    {"measure": measure.name, "label": measure.label or measure.name, "contribution": round(value, 2)}
-                )
-            drivers[row.id] = picked
+                label = measure.label or measure.name
+                picked.append({"measure": measure.name, "label": label, "contribution": round(value, 2)})
+            _DRIVERS[key] = drivers[row.id] = picked
     return drivers
 
 
