@@ -9,7 +9,7 @@ DEMO_DAYS ?= 120
 DEMO_HISTORY_DAYS ?= 31
 export FLASK_APP := wsgi
 
-.PHONY: install demo serve test test-unit lint bench bench-core bench-events bench-ingest bench-sources bench-preview clean
+.PHONY: install demo serve test test-unit lint bench bench-core bench-events bench-ingest bench-sources bench-preview bench-watchlist clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -86,6 +86,11 @@ bench-ingest: install
 ## bench-preview: the scoring-config preview with backtest over 100k accounts (PostgreSQL, hs_bench_preview)
 bench-preview: install
 	$(BIN)/python -m bench.preview_bench
+
+## bench-watchlist: the default watchlist page under wrk (8 connections, 30 s) against a bare endpoint
+## (100k accounts, 90 days of history, gunicorn 2 sync workers, PostgreSQL hs_bench_watchlist); REUSE=1 keeps the db
+bench-watchlist: install
+	$(BIN)/python -m bench.watchlist_bench $(if $(REUSE),--reuse)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis *.egg-info
