@@ -1,25 +1,24 @@
 """The play library: what to do when an event (or a band) occurs. Read by all, edited by admins.
 
-There is no authentication yet (the admin API issue adds tokens and roles): the author of a
-change is the ``X-Actor`` header when present, else ``api``. Plays are never deleted (play runs
-refer to them); ``"enabled": false`` retires one.
+The author of a change is the calling token's user (recorded as ``updated_by`` and in the
+audit log). Plays are never deleted (play runs refer to them); ``"enabled": false`` retires one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from typing import Any
 
-from flask import request
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from app.api.body import load_json_body
-from app.auth import ADMIN, READ, access
+from app.auth import ADMIN, READ, access, actor_name
 from app.db import get_session
-from app.errors import DomainValidationError
 from app.schemas.plays import NoQuerySchema, PlayListSchema, PlayOutWithCreatedSchema, PlayReplaceSchema, PlaySchema
+from app.services.audit import record
 from app.services.workflow import create_play, get_play, list_plays, replace_play
 
 bp = Blueprint("plays", __name__, url_prefix="/api/v1/plays", description="Success plays")
@@ -32,28 +31,15 @@ def _body_errors(view: Callable[..., Any]) -> Callable[..., Any]:
     return bp.alt_response(422, description="An invalid play (field messages under errors.json); nothing changed")(view)
 
 
-def _actor() -> str:
-    actor = (request.headers.get("X-Actor") or "").strip()
-    if len(actor) > 255:
-        raise DomainValidationError(
-            "The X-Actor header is too long.", errors={"headers": {"X-Actor": ["At most 255 characters."]}}
-        )
-    return actor or "api"
+def _plain(play: dict[str, Any]) -> dict[str, Any]:
+    """The play as JSON data for the audit log (timestamps as ISO text)."""
+    data: dict[str, Any] = json.loads(json.dumps(play, default=str))
+    return data
 
 
 def _body_doc(schema: type, description: str) -> dict[str, Any]:
     content = {"application/json": {"schema": schema}}
-    actor = {
-        "in": "header",
-        "name": "X-Actor",
-        "required": False,
-        "schema": {"type": "string", "maxLength": 255},
-        "description": 'Who makes the change (recorded as updated_by; default "api") until tokens arrive.',
-    }
-    return {
-        "requestBody": {"required": True, "content": content, "description": description},
-        "parameters": [actor],
-    }
+    return {"requestBody": {"required": True, "content": content, "description": description}}
 
 
 @bp.get("")
@@ -86,11 +72,13 @@ def detail(_query: dict[str, Any], play_id: str) -> dict[str, Any]:
 @_body_errors
 @bp.doc(**_body_doc(PlaySchema, "The play; its trigger rules must be rules of the active scoring config."))
 def create() -> dict[str, Any]:
-    """Add a play (author: the X-Actor header, else "api"; no authentication yet)."""
+    """Add a play (its author: the caller)."""
     data = load_json_body()
     session = get_session()
     with session.begin():
-        return create_play(session, data, actor=_actor(), now=dt.datetime.now(dt.UTC))
+        play = create_play(session, data, actor=actor_name(), now=dt.datetime.now(dt.UTC))
+        record(session, actor=actor_name(), action="play.create", target=f"play:{play['id']}", details=_plain(play))
+        return play
 
 
 @bp.put("/<string:play_id>")
@@ -105,4 +93,6 @@ def replace(play_id: str) -> dict[str, Any]:
     data = load_json_body()
     session = get_session()
     with session.begin():
-        return replace_play(session, play_id, data, actor=_actor(), now=dt.datetime.now(dt.UTC))
+        play = replace_play(session, play_id, data, actor=actor_name(), now=dt.datetime.now(dt.UTC))
+        record(session, actor=actor_name(), action="play.update", target=f"play:{play_id}", details=_plain(play))
+        return play

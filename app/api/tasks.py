@@ -8,7 +8,7 @@ from typing import Any
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
-from app.auth import READ, WORK, access, book
+from app.auth import READ, WORK, access, actor_name, book
 from app.db import get_session
 from app.models import TaskStatus
 from app.schemas.plays import (
@@ -44,14 +44,15 @@ def list_(page: int, per_page: int, scope: str, **filters: Any) -> dict[str, Any
 @bp.alt_response(404, description="No such task")
 @bp.alt_response(409, description="The run cannot reopen (another run of the play is open) or was cancelled")
 def update(body: dict[str, Any], task_id: int) -> dict[str, Any]:
-    """Close a task (done, skipped: ``by`` required) or reopen it (open).
+    """Close a task (done, skipped; recorded as closed by ``by``, default the caller) or reopen it (open).
 
     The play run completes when none of its tasks is open, and reopens with a reopened task.
     """
     status: TaskStatus = body["status"]
     session = get_session()
     with session.begin():
-        return update_task(session, task_id, status=status, by=body.get("by"), now=dt.datetime.now(dt.UTC))
+        by = (body.get("by") or "").strip() or actor_name()
+        return update_task(session, task_id, status=status, by=by, now=dt.datetime.now(dt.UTC))
 
 
 @bp.get("/accounts/<int:account_id>/play-runs")

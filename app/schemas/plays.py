@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from marshmallow import ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import ValidationError, fields, post_load, validate
 
 from app.models.enums import PlayRunStatus, TaskStatus
 from app.schemas import ApiSchema, PageSchema, PaginationQuerySchema, scope_field
@@ -244,13 +244,8 @@ class TaskUpdateSchema(ApiSchema):
     status = fields.Enum(TaskStatus, by_value=True, required=True)
     by = fields.String(
         validate=validate.Length(min=1, max=255),
-        metadata={"description": "Who closed the task; required for done and skipped."},
+        metadata={"description": "Who closed the task, when not the caller (default: the calling token's user)."},
     )
-
-    @validates_schema
-    def _by_when_closing(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if data.get("status") in (TaskStatus.DONE, TaskStatus.SKIPPED) and not (data.get("by") or "").strip():
-            raise ValidationError("Say who closed the task.", field_name="by")
 
 
 class PlayRunQuerySchema(PaginationQuerySchema):
