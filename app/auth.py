@@ -107,26 +107,26 @@ def _bearer_token() -> str | None:
 
 def authenticate(session: Session, token: str, now: dt.datetime) -> Principal | None:
     """The principal a token stands for, or None when it is unknown, revoked, expired or disabled."""
+    digest = hash_token(token)
+    # Plain columns, one indexed lookup: this runs on every request, where ORM objects cost more
+    # than the query. Revoked tokens and disabled users never match.
     row = session.execute(
-        sa.select(ApiToken, User)
+        sa.select(ApiToken.token_hash, ApiToken.expires_at, ApiToken.role, ApiToken.id, User.id, User.name, User.email)
         .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == hash_token(token))
+        .where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None), ~User.disabled)
     ).first()
     if row is None:
         return None
-    api_token, user = row
+    stored, expires, role, token_id, user_id, name, email = row
     # Constant-time comparison of the hashes, for good measure (the lookup is by hash already).
-    if not hmac.compare_digest(api_token.token_hash, hash_token(token)):
+    if not hmac.compare_digest(stored, digest):
         return None
-    if api_token.revoked_at is not None or user.disabled:
-        return None
-    expires = api_token.expires_at
     if expires is not None:
         if expires.tzinfo is None:
             expires = expires.replace(tzinfo=dt.UTC)
         if expires <= now:
             return None
-    return Principal(user.id, user.name, user.email, api_token.role, api_token.id)
+    return Principal(user_id, name, email, Role(role), token_id)
 
 
 def _check_access() -> None:

@@ -13,6 +13,9 @@ from app.models.enums import AccountStatus, ContactRole, enum_type
 
 class Account(Base):
     __tablename__ = "accounts"
+    # The watchlist's default order (ARR at risk, largest first; id breaks ties the same way): a
+    # page is a backward index range, not a sort of every account.
+    __table_args__ = (sa.Index("ix_accounts_arr_id", "arr", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     external_id: Mapped[str] = mapped_column(sa.String(128), unique=True)

@@ -282,12 +282,17 @@ def _statement(sort: str, present: frozenset[str]) -> Any:  # a Select
         query = query.where(Account.renewal_date <= sa.bindparam("renewal_by", type_=sa.Date))
     if "cursor_key" in present:
         key = sa.bindparam("cursor_key", type_=order.key.type)
-        after = Account.id > sa.bindparam("cursor_id", type_=sa.Integer)
-        if order.descending:  # the first bound lets an index on the key start at the cursor
-            query = query.where(order.key <= key, sa.or_(order.key < key, after))
+        cursor_id = sa.bindparam("cursor_id", type_=sa.Integer)
+        # Ties break by id in the key's direction, so one index on (key, id) walked either way
+        # serves the order; the first bound lets it start at the cursor.
+        if order.descending:
+            query = query.where(order.key <= key, sa.or_(order.key < key, Account.id < cursor_id))
         else:
-            query = query.where(order.key >= key, sa.or_(order.key > key, after))
-    query = query.order_by(order.key.desc() if order.descending else order.key.asc(), Account.id.asc())
+            query = query.where(order.key >= key, sa.or_(order.key > key, Account.id > cursor_id))
+    if order.descending:
+        query = query.order_by(order.key.desc(), Account.id.desc())
+    else:
+        query = query.order_by(order.key.asc(), Account.id.asc())
     # The limit is rendered inline: as a parameter, a server-side prepared statement's generic plan
     # would not know it is small and would sort every account instead of walking an index.
     return query.limit(sa.bindparam("page_limit", type_=sa.Integer, literal_execute=True))

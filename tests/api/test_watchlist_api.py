@@ -307,7 +307,9 @@ def test_cursor_pages_cover_every_row_once(
             )  # fmt: skip
     everything = watchlist(client, f"?sort={sort}&limit=200")["items"]
     assert len(everything) == 23
-    expected = sorted(everything, key=lambda r: (key(r), r["account_id"]))
+    # Ties break by account id in the sort's direction (ARR at risk is the one descending sort).
+    direction = -1 if sort == "arr_at_risk" else 1
+    expected = sorted(everything, key=lambda r: (key(r), direction * r["account_id"]))
     assert [r["account_id"] for r in everything] == [r["account_id"] for r in expected]
     for limit in (1, 2, 5, 23):
         paged = _all_pages(client, f"?sort={sort}&limit={limit}")
