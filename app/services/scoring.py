@@ -18,7 +18,7 @@ from app.services.events import gather_inputs, previous_latest, store_events
 from app.services.metrics import compute_measures, scatter
 from app.services.plays import load_plays, play_history, start_play_runs
 from app.services.scoring_config import get_active_model
-from playbooks.plays import match_plays
+from playbooks.plays import PlayHistory, match_plays
 from scoring.health import BANDS, NO_BAND, compute_health
 from scoring.rules import evaluate_rules, rule_needs
 from scoring.stage import STAGES, assign_stages
@@ -175,8 +175,8 @@ def run_scoring(session: Session, *, as_of: dt.date, progress: ProgressCallback 
     )
     done("events")
 
-    plays = load_plays(session)
-    history = play_history(session, ids, [p for p, _ in plays], as_of)
+    plays = [(p, v) for p, v in load_plays(session) if p.enabled]
+    history = play_history(session, ids, [p for p, _ in plays], as_of) if plays else PlayHistory({}, {})
     matches = match_plays(
         tuple(p for p, _ in plays),
         model.rule_ids,
