@@ -22,7 +22,7 @@ from app.db import get_engine, session_factory
 from app.errors import Conflict, DomainError
 from app.job_runs import last_runs, run_recorded
 from app.jobs import SchedulerProcess, find_job, job_specs, run_job
-from app.models import ApiToken, Role, SourceCursor, User
+from app.models import Account, ApiToken, Role, SourceCursor, User
 from app.services.demo import clear_demo, seed_demo
 from app.services.pull import list_quarantine, retry_quarantine
 from app.services.scoring import STEPS, ScoringRunSummary, run_scoring
@@ -162,6 +162,21 @@ def demo_seed(accounts: int, days: int, seed: int, as_of: dt.date | None, replac
     except Conflict as exc:
         raise click.ClickException(f"{exc.message} Add --replace to delete all data and seed again.") from exc
     click.echo(summary.one_line())
+
+
+@demo_cli.command("users")
+@click.option("--manager", default="cs-manager", show_default=True, help="The team's manager (created if missing).")
+@_domain_errors_exit_cleanly
+def demo_users(manager: str) -> None:
+    """Make a user for each CSM that owns accounts, all in one manager's team (idempotent)."""
+    with session_factory().begin() as session:
+        boss = session.scalar(sa.select(User).where(User.name == manager)) or create_user(session, manager)
+        owners = [o for o in session.scalars(sa.select(Account.owner).distinct()).all() if o]
+        known = set(session.scalars(sa.select(User.name)).all())
+        created = [
+            create_user(session, owner, manager=boss.name).name for owner in sorted(owners) if owner not in known
+        ]
+    click.echo(f"{len(created)} CSM user(s) created in {manager!r}'s team ({len(owners)} account owners).")
 
 
 @scheduler_cli.command("run")
