@@ -22,13 +22,14 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from apispec import BasePlugin
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, has_app_context, request
 from sqlalchemy.orm import Session
 
 from app.db import get_session
@@ -105,11 +106,29 @@ def _bearer_token() -> str | None:
     return None
 
 
-def authenticate(session: Session, token: str, now: dt.datetime) -> Principal | None:
-    """The principal a token stands for, or None when it is unknown, revoked, expired or disabled."""
-    digest = hash_token(token)
-    # Plain columns, one indexed lookup: this runs on every request, where ORM objects cost more
-    # than the query. Revoked tokens and disabled users never match.
+#: Successful token lookups are kept in the process this many seconds (``TOKEN_CACHE_SECONDS`` in
+#: the app config overrides it; 0 turns the cache off). A request with a cached token does no
+#: database work to authenticate. The trade-off: revoking a token or disabling its user takes
+#: effect in each worker process within this many seconds, not at once. A token's expiry is
+#: still checked on every request; unknown or refused tokens are never cached.
+TOKEN_CACHE_SECONDS = 5.0
+_TOKEN_CACHE_MAX = 4096
+
+
+def _token_cache() -> dict[str, tuple[float, Principal, dt.datetime | None]]:
+    """The app's cache: token hash -> (monotonic deadline, principal, token expiry)."""
+    cache: dict[str, tuple[float, Principal, dt.datetime | None]] = current_app.extensions.setdefault("token_cache", {})
+    return cache
+
+
+def clear_token_cache(app: Flask | None = None) -> None:
+    """Forget every cached token lookup (of ``app``, else of the current app)."""
+    (app or current_app).extensions.pop("token_cache", None)
+
+
+def _lookup(session: Session, digest: str) -> tuple[Principal, dt.datetime | None] | None:
+    # Plain columns, one indexed lookup: ORM objects cost more than the query. Revoked tokens and
+    # disabled users never match.
     row = session.execute(
         sa.select(ApiToken.token_hash, ApiToken.expires_at, ApiToken.role, ApiToken.id, User.id, User.name, User.email)
         .join(User, User.id == ApiToken.user_id)
@@ -121,12 +140,43 @@ def authenticate(session: Session, token: str, now: dt.datetime) -> Principal | 
     # Constant-time comparison of the hashes, for good measure (the lookup is by hash already).
     if not hmac.compare_digest(stored, digest):
         return None
-    if expires is not None:
-        if expires.tzinfo is None:
-            expires = expires.replace(tzinfo=dt.UTC)
-        if expires <= now:
+    if expires is not None and expires.tzinfo is None:
+        expires = expires.replace(tzinfo=dt.UTC)
+    return Principal(user_id, name, email, Role(role), token_id), expires
+
+
+def authenticate(session: Session, token: str, now: dt.datetime) -> Principal | None:
+    """The principal a token stands for, or None when it is unknown, revoked, expired or disabled
+    (always read from the database: the request hook adds the cache)."""
+    found = _lookup(session, hash_token(token))
+    if found is None:
+        return None
+    principal, expires = found
+    return None if expires is not None and expires <= now else principal
+
+
+def _authenticate_cached(token: str, now: dt.datetime) -> Principal | None:
+    """``authenticate`` through the per-process cache of successful lookups (see ``TOKEN_CACHE_SECONDS``)."""
+    digest = hash_token(token)
+    ttl = float(current_app.config.get("TOKEN_CACHE_SECONDS", TOKEN_CACHE_SECONDS))
+    cache = _token_cache()
+    clock = time.monotonic()
+    hit = cache.get(digest)
+    if hit is not None and hit[0] > clock:
+        _, principal, expires = hit
+    else:
+        session = get_session()
+        with session.begin():
+            found = _lookup(session, digest)
+        if found is None:
+            cache.pop(digest, None)
             return None
-    return Principal(user_id, name, email, Role(role), token_id)
+        principal, expires = found
+        if ttl > 0:
+            if len(cache) >= _TOKEN_CACHE_MAX:
+                cache.clear()
+            cache[digest] = (clock + ttl, principal, expires)
+    return None if expires is not None and expires <= now else principal
 
 
 def _check_access() -> None:
@@ -139,9 +189,7 @@ def _check_access() -> None:
     token = _bearer_token()
     if token is None:
         raise Unauthorized("Send an API token: 'Authorization: Bearer <token>'.")
-    session = get_session()
-    with session.begin():
-        principal = authenticate(session, token, dt.datetime.now(dt.UTC))
+    principal = _authenticate_cached(token, dt.datetime.now(dt.UTC))
     if principal is None:
         raise Unauthorized("The API token is unknown, revoked or expired.")
     g.principal = principal
@@ -264,6 +312,8 @@ def revoke_token(session: Session, prefix: str) -> int:
     count: int = result.rowcount  # type: ignore[attr-defined]
     if not count:
         raise NotFound(f"No live token starts with {prefix!r}.")
+    if has_app_context():  # this process forgets at once; the others within TOKEN_CACHE_SECONDS
+        clear_token_cache()
     return count
 
 

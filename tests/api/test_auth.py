@@ -14,7 +14,8 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy.orm import Session
 
-from app.auth import PUBLIC_ENDPOINTS, roles_of
+from app import auth
+from app.auth import PUBLIC_ENDPOINTS, clear_token_cache, roles_of
 from app.models import ApiToken, Role, User
 from tests import factories as f
 
@@ -101,6 +102,62 @@ def test_revoked_expired_and_disabled_tokens_get_401(
     assert anonymous_client.get("/api/v1/accounts", headers=bearer(good)).status_code == 200
 
 
+def _revoke(db_session: Session, user: str) -> None:
+    db_session.execute(
+        sa.update(ApiToken)
+        .where(ApiToken.user_id == sa.select(User.id).where(User.name == user).scalar_subquery())
+        .values(revoked_at=dt.datetime.now(dt.UTC))
+    )
+    db_session.commit()
+
+
+def test_token_lookups_are_cached_for_a_few_seconds_then_revocation_applies(
+    app: Flask,
+    anonymous_client: FlaskClient,
+    issue_token: IssueToken,
+    db_session: Session,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(auth.time, "monotonic", lambda: clock[0])
+    ttl = app.config.get("TOKEN_CACHE_SECONDS", auth.TOKEN_CACHE_SECONDS)
+    assert 0 < ttl <= 10
+    token = issue_token(Role.VIEWER, "cached")
+    assert anonymous_client.get("/api/v1/accounts", headers=bearer(token)).status_code == 200
+    _revoke(db_session, "cached")  # by another process: this one's cache still holds the token
+    clock[0] += ttl - 0.5
+    assert anonymous_client.get("/api/v1/accounts", headers=bearer(token)).status_code == 200
+    clock[0] += 1.0  # past the TTL: looked up again, and refused
+    assert anonymous_client.get("/api/v1/accounts", headers=bearer(token)).status_code == 401
+    assert anonymous_client.get("/api/v1/accounts", headers=bearer(token)).status_code == 401
+
+
+def test_the_token_cache_can_be_cleared_or_turned_off(
+    app: Flask, anonymous_client: FlaskClient, issue_token: IssueToken, db_session: Session
+) -> None:
+    first, second = issue_token(Role.VIEWER, "one"), issue_token(Role.VIEWER, "two")
+    for token in (first, second):
+        assert anonymous_client.get("/api/v1/accounts", headers=bearer(token)).status_code == 200
+    _revoke(db_session, "one")
+    clear_token_cache(app)
+    assert anonymous_client.get("/api/v1/accounts", headers=bearer(first)).status_code == 401
+    app.config["TOKEN_CACHE_SECONDS"] = 0
+    assert anonymous_client.get("/api/v1/accounts", headers=bearer(second)).status_code == 200
+    _revoke(db_session, "two")
+    assert anonymous_client.get("/api/v1/accounts", headers=bearer(second)).status_code == 401
+
+
+def test_a_cached_token_still_expires_on_time(
+    app: Flask, anonymous_client: FlaskClient, issue_token: IssueToken, db_session: Session
+) -> None:
+    token = issue_token(Role.VIEWER, "soon")
+    assert anonymous_client.get("/api/v1/accounts", headers=bearer(token)).status_code == 200
+    # The cached entry holds the expiry it read: move it into the past, as time passing would.
+    for digest, (deadline, principal, _) in list(app.extensions["token_cache"].items()):
+        app.extensions["token_cache"][digest] = (deadline, principal, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+    assert anonymous_client.get("/api/v1/accounts", headers=bearer(token)).status_code == 401
+
+
 def test_tokens_are_stored_hashed(issue_token: IssueToken, db_session: Session) -> None:
     token = issue_token(Role.ADMIN, "hashed")
     stored = db_session.scalars(sa.select(ApiToken.token_hash)).all()
@@ -180,3 +237,19 @@ def test_cli_refuses_bad_users_and_roles_with_a_message(runner: FlaskCliRunner) 
     bad_role = runner.invoke(args=["tokens", "create", "--user", "zed", "--role", "god"])
     assert bad_role.exit_code == 2 and "god" in bad_role.output
     assert runner.invoke(args=["tokens", "revoke", "hs_zzzzzz"]).exit_code == 1
+
+
+def test_demo_users_make_one_team_of_the_account_owners(
+    runner: FlaskCliRunner, db_session: Session, anonymous_client: FlaskClient
+) -> None:
+    for owner in ("ana@example.com", "ben@example.com", None):
+        f.make_account(db_session, owner=owner)
+    db_session.commit()
+    first = runner.invoke(args=["demo", "users"])
+    assert first.exit_code == 0 and "2 CSM user(s)" in first.output
+    assert "0 CSM user(s)" in runner.invoke(args=["demo", "users"]).output
+    token = runner.invoke(args=["tokens", "create", "--user", "cs-manager", "--role", "manager"]).stdout.splitlines()[
+        -1
+    ]
+    items = anonymous_client.get("/api/v1/accounts", headers=bearer(token)).get_json()["items"]
+    assert sorted(i["owner"] for i in items) == ["ana@example.com", "ben@example.com"]
