@@ -53,6 +53,9 @@ def list_(
     """
     session = get_session()
     with session.begin():
+        # Read-only, and the page is one statement (one snapshot): in autocommit, no BEGIN and
+        # COMMIT round trips.
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         owners = book(session, scope, filters.get("owner") or team)
         if team is not None:
             owners = team_owners(session, team)

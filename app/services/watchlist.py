@@ -26,6 +26,7 @@ import binascii
 import datetime as dt
 import functools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -181,22 +182,23 @@ def list_watchlist(
         params["renewal_by"] = today + dt.timedelta(days=filters.renewal_within_days)
     if cursor is not None:
         params["cursor_key"], params["cursor_id"] = decode_cursor(cursor, order)
-    statement = _statement(sort, frozenset(params))
+    connection = session.connection()
+    statement = _statement(sort, frozenset(params), connection.dialect.name)
     # Through the connection: the statement selects columns, not entities, so the ORM layer adds nothing.
-    rows = list(session.connection().execute(statement, params).all())
+    rows = connection.execute(statement, params).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    runs = _open_runs(session, [row.id for row in rows])
     drivers = _top_drivers(session, rows)
-    items = [_item(row, runs.get(row.id, []), drivers.get(row.id, []), today) for row in rows]
+    items = [_item(row, _open_runs(row.runs), drivers.get(row.id, []), today) for row in rows]
     next_cursor = encode_cursor(order, rows[-1].sort_key, rows[-1].id) if more and rows else None
     return items, next_cursor
 
 
 @functools.lru_cache(maxsize=512)
-def _statement(sort: str, present: frozenset[str]) -> Any:  # a Select
-    """The page query for a sort and the set of parameters given (built once per shape: values
-    are bound parameters, so SQLAlchemy's compiled cache and the server's prepared plans apply)."""
+def _statement(sort: str, present: frozenset[str], dialect: str) -> Any:  # a Select
+    """The page query for a sort, the set of parameters given and the SQL dialect (built once per
+    shape: values are bound parameters, so SQLAlchemy's compiled cache and the server's prepared
+    plans apply)."""
     order = SORTS[sort]
     now = sa.bindparam("now", type_=sa.DateTime(timezone=True))
     pin = aliased(WatchlistPin, name="pin")
@@ -226,7 +228,8 @@ def _statement(sort: str, present: frozenset[str]) -> Any:  # a Select
             LatestScore.score_change_7d,
             LatestScore.score_change_30d,
             LatestScore.config_version,
-            LatestScore.measure_values,
+            # As JSON text: the top drivers are cached by it, so a page read again parses nothing.
+            sa.cast(LatestScore.measure_values, sa.Text).label("measure_values"),
             # In the select list (run for the page's rows only), not a join (run for every row scanned).
             sa.select(ScoringConfigVersion.created_at)
             .where(ScoringConfigVersion.version == LatestScore.config_version)
@@ -295,117 +298,135 @@ def _statement(sort: str, present: frozenset[str]) -> Any:  # a Select
         query = query.order_by(order.key.asc(), Account.id.asc())
     # The limit is rendered inline: as a parameter, a server-side prepared statement's generic plan
     # would not know it is small and would sort every account instead of walking an index.
-    return query.limit(sa.bindparam("page_limit", type_=sa.Integer, literal_execute=True))
-
-
-def _iso(value: dt.date | None) -> str | None:
-    return None if value is None else value.isoformat()
+    page = query.limit(sa.bindparam("page_limit", type_=sa.Integer, literal_execute=True)).cte("page")
+    runs = _runs(dialect, page)
+    outer = sa.select(page, runs.c.runs).select_from(page.outerjoin(runs, runs.c.account_id == page.c.id))
+    if order.descending:
+        return outer.order_by(page.c.sort_key.desc(), page.c.id.desc())
+    return outer.order_by(page.c.sort_key.asc(), page.c.id.asc())
 
 
 def _moment(value: dt.datetime | None) -> str | None:
     return None if value is None else as_utc(value).isoformat()
 
 
+_POOR, _AVERAGE = Band.POOR, Band.AVERAGE
+
+
 def _item(row: Any, runs: list[dict[str, Any]], drivers: list[dict[str, Any]], today: dt.date) -> dict[str, Any]:
-    band = row.band
-    effective = row.override_band or band
+    # Unpacked once (in the select's order): a Row's attribute lookups were most of this function.
+    (
+        account_id, name, owner, segment, arr, renewal_date, score, band, stage, completeness, change_7d,
+        change_30d, _, _, _, pin_reason, pin_author, pin_created_at, pin_expires_at, pin_id, override_band,
+        override_reason, override_author, override_created_at, override_expires_at, *_,
+    ) = row  # fmt: skip
+    effective = override_band or band
     reasons = []
-    if effective == Band.POOR:
+    if effective is _POOR:
         reasons.append("poor_band")
-    elif effective == Band.AVERAGE and (
-        (row.score_change_7d is not None and row.score_change_7d < FALLING_7D)
-        or (row.score_change_30d is not None and row.score_change_30d <= FALLING_30D)
+    elif effective is _AVERAGE and (
+        (change_7d is not None and change_7d < FALLING_7D) or (change_30d is not None and change_30d <= FALLING_30D)
     ):
         reasons.append("falling_trend")
-    reasons.extend(f"play:{run['play_id']}" for run in runs if run.pop("watchlist"))
-    if row.pin_id is not None:
+    for run in runs:
+        if run.pop("watchlist"):
+            reasons.append("play:" + run["play_id"])
+    if pin_id is not None:
         reasons.append("pinned")
     return {
-        "account_id": row.id,
-        "name": row.name,
-        "owner": row.owner,
-        "segment": row.segment,
-        "score": row.score,
+        "account_id": account_id,
+        "name": name,
+        "owner": owner,
+        "segment": segment,
+        "score": score,
         "band": band and band.value,
         "override": None
-        if row.override_band is None
+        if override_band is None
         else {
-            "band": row.override_band.value,
-            "reason": row.override_reason,
-            "author": row.override_author,
-            "created_at": _moment(row.override_created_at),
-            "expires_at": _moment(row.override_expires_at),
+            "band": override_band.value,
+            "reason": override_reason,
+            "author": override_author,
+            "created_at": _moment(override_created_at),
+            "expires_at": _moment(override_expires_at),
         },
         "effective_band": effective and effective.value,
-        "change_7d": row.score_change_7d,
-        "change_30d": row.score_change_30d,
-        "stage": row.stage and row.stage.value,
-        "renewal_date": _iso(row.renewal_date),
-        "days_to_renewal": None if row.renewal_date is None else (row.renewal_date - today).days,
-        "arr": row.arr,
-        "completeness": row.completeness,
+        "change_7d": change_7d,
+        "change_30d": change_30d,
+        "stage": stage and stage.value,
+        "renewal_date": None if renewal_date is None else renewal_date.isoformat(),
+        "days_to_renewal": None if renewal_date is None else (renewal_date - today).days,
+        "arr": arr,
+        "completeness": completeness,
         "drivers": drivers,
         "play_runs": runs,
         "pin": None
-        if row.pin_id is None
+        if pin_id is None
         else {
-            "reason": row.pin_reason,
-            "author": row.pin_author,
-            "created_at": _moment(row.pin_created_at),
-            "expires_at": _moment(row.pin_expires_at),
+            "reason": pin_reason,
+            "author": pin_author,
+            "created_at": _moment(pin_created_at),
+            "expires_at": _moment(pin_expires_at),
         },
         "reasons": reasons,
     }
 
 
-@functools.cache
-def _runs_statement() -> sa.Select[Any]:
+def _runs(dialect: str, page: Any) -> Any:
+    """The open play runs of the page's accounts, one row per account: ``runs`` is a JSON array of
+    [id, play id, play name, started_on, watchlist, open tasks]. Set-based over the page (a CTE),
+    so the page and its runs are one statement and one round trip; a correlated subquery per row
+    cost twice as much on PostgreSQL."""
     open_tasks = (
         sa.select(sa.func.count(Task.id))
         .where(Task.play_run_id == PlayRun.id, Task.status == TaskStatus.OPEN)
         .scalar_subquery()
     )
+    fields = (
+        PlayRun.id,
+        PlayRun.play_id,
+        PlayDefinition.definition["name"].as_string(),
+        PlayRun.started_on,
+        PlayRun.watchlist,
+        open_tasks,
+    )
+    runs: Any
+    if dialect == "postgresql":
+        runs = sa.cast(sa.func.json_agg(sa.func.json_build_array(*fields)), sa.Text)
+    else:
+        runs = sa.func.json_group_array(sa.func.json_array(*fields))
     return (
-        sa.select(
-            PlayRun.account_id,
-            PlayRun.id,
-            PlayRun.play_id,
-            PlayDefinition.definition["name"].as_string(),
-            PlayRun.started_on,
-            PlayRun.watchlist,
-            open_tasks,
-        )
+        sa.select(PlayRun.account_id, runs.label("runs"))
         .join(PlayDefinition, PlayDefinition.id == PlayRun.play_id)
-        .where(PlayRun.account_id.in_(sa.bindparam("ids", expanding=True)), PlayRun.status == PlayRunStatus.OPEN)
-        .order_by(PlayRun.account_id, PlayRun.started_on, PlayRun.id)
+        .where(PlayRun.account_id.in_(sa.select(page.c.id)), PlayRun.status == PlayRunStatus.OPEN)
+        .group_by(PlayRun.account_id)
+        .subquery("runs")
     )
 
 
-def _open_runs(session: Session, account_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-    """The open play runs of these accounts with their open task counts: one query."""
-    if not account_ids:
-        return {}
-    rows = session.connection().execute(_runs_statement(), {"ids": account_ids}).all()
-    runs: dict[int, list[dict[str, Any]]] = {}
-    for account_id, run_id, play_id, play_name, started_on, watchlist, tasks in rows:
-        runs.setdefault(account_id, []).append(
-            {
-                "id": run_id,
-                "play_id": play_id,
-                "play_name": play_name or play_id,
-                "started_on": _iso(started_on),
-                "open_tasks": tasks,
-                "watchlist": watchlist,
-            }
+def _open_runs(text: str | None) -> list[dict[str, Any]]:
+    """The open runs of a row's ``runs`` column, oldest first."""
+    if text is None:
+        return []
+    return [
+        {
+            "id": run_id,
+            "play_id": play_id,
+            "play_name": play_name or play_id,
+            "started_on": started_on,
+            "open_tasks": tasks,
+            "watchlist": bool(watchlist),
+        }
+        for run_id, play_id, play_name, started_on, watchlist, tasks in sorted(
+            json.loads(text), key=lambda run: (run[3], run[0])
         )
-    return runs
+    ]
 
 
 #: Models of config versions, by (version, created_at): versions are immutable, and the creation
 #: time tells a version apart from one that reuses its number (a database rebuilt under a live process).
 _MODELS: dict[tuple[int, Any], ScoringModel] = {}
 _MODELS_MAX = 64
-#: Top drivers by (version, created_at, stage, values): a pure function of its key, so pages read
+#: Top drivers by (version, created_at, stage, values as JSON text): a pure function of its key, so pages read
 #: again (the common case) skip the scoring. Bounded; items are shared, so never mutate them.
 _DRIVERS: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
 _DRIVERS_MAX = 50_000
@@ -425,7 +446,7 @@ def _models(session: Session, wanted: dict[int, Any]) -> dict[int, ScoringModel]
     return found
 
 
-def _top_drivers(session: Session, rows: list[Any]) -> dict[int, list[dict[str, Any]]]:
+def _top_drivers(session: Session, rows: Sequence[Any]) -> dict[int, list[dict[str, Any]]]:
     """The three most negative drivers per account, scored per config version in one array call."""
     by_version: dict[int, list[Any]] = {}
     created: dict[int, Any] = {}
@@ -442,27 +463,25 @@ def _top_drivers(session: Session, rows: list[Any]) -> dict[int, list[dict[str, 
         m = len(model.measures)
         todo = []
         for row in group:
-            if len(row.measure_values) != m:
-                continue
-            key = (version, created[version], row.stage, tuple(row.measure_values))
+            key = (version, created[version], row.stage, row.measure_values)
             cached = _DRIVERS.get(key)
-            if cached is None:
-                todo.append((row, key))
-            else:
+            if cached is not None:
                 drivers[row.id] = cached
+                continue
+            values = json.loads(row.measure_values)
+            if isinstance(values, list) and len(values) == m:
+                todo.append((row, key, values))
         if not todo:
             continue
-        raw = np.array(
-            [[np.nan if v is None else v for v in row.measure_values] for row, _ in todo], dtype=np.float64
-        ).T
-        stages = np.array([STAGE_CODE[row.stage] for row, _ in todo], dtype=np.int8)
+        raw = np.array([[np.nan if v is None else v for v in values] for _, _, values in todo], dtype=np.float64).T
+        stages = np.array([STAGE_CODE[row.stage] for row, _, _ in todo], dtype=np.int8)
         contributions = compute_health(raw, stages, model).contributions
         with np.errstate(invalid="ignore"):
             negative = np.where(contributions < 0, contributions, np.inf)
         order = np.argsort(negative, axis=0, kind="stable")[:TOP_DRIVERS]
         if len(_DRIVERS) + len(todo) > _DRIVERS_MAX:
             _DRIVERS.clear()
-        for column, (row, key) in enumerate(todo):
+        for column, (row, key, _) in enumerate(todo):
             picked = []
             for j in order[:, column]:
                 value = float(negative[j, column])
