@@ -194,6 +194,15 @@ def list_watchlist(
     return items, next_cursor
 
 
+#: The page query's columns, in order: ``_item`` and ``_top_drivers`` unpack rows by position.
+_COLUMNS = (
+    "id", "name", "owner", "segment", "arr", "renewal_date", "score", "band", "stage", "completeness",
+    "score_change_7d", "score_change_30d", "config_version", "measure_values", "config_created_at",
+    "pin_reason", "pin_author", "pin_created_at", "pin_expires_at", "pin_id", "override_band", "override_reason",
+    "override_author", "override_created_at", "override_expires_at", "sort_key", "runs",
+)  # fmt: skip
+
+
 @functools.lru_cache(maxsize=512)
 def _statement(sort: str, present: frozenset[str], dialect: str) -> Any:  # a Select
     """The page query for a sort, the set of parameters given and the SQL dialect (built once per
@@ -301,6 +310,8 @@ def _statement(sort: str, present: frozenset[str], dialect: str) -> Any:  # a Se
     page = query.limit(sa.bindparam("page_limit", type_=sa.Integer, literal_execute=True)).cte("page")
     runs = _runs(dialect, page)
     outer = sa.select(page, runs.c.runs).select_from(page.outerjoin(runs, runs.c.account_id == page.c.id))
+    if tuple(outer.selected_columns.keys()) != _COLUMNS:  # _item and _top_drivers read rows by position
+        raise RuntimeError(f"watchlist columns moved: {outer.selected_columns.keys()}")
     if order.descending:
         return outer.order_by(page.c.sort_key.desc(), page.c.id.desc())
     return outer.order_by(page.c.sort_key.asc(), page.c.id.asc())
@@ -447,27 +458,36 @@ def _models(session: Session, wanted: dict[int, Any]) -> dict[int, ScoringModel]
 
 
 def _top_drivers(session: Session, rows: Sequence[Any]) -> dict[int, list[dict[str, Any]]]:
-    """The three most negative drivers per account, scored per config version in one array call."""
-    by_version: dict[int, list[Any]] = {}
+    """The three most negative drivers per account, scored per config version in one array call.
+
+    A page read again finds every row in ``_DRIVERS`` and touches neither the models nor numpy."""
+    drivers: dict[int, list[dict[str, Any]]] = {}
+    misses: dict[int, list[tuple[Any, tuple[Any, ...]]]] = {}
     created: dict[int, Any] = {}
     for row in rows:
-        if row.score is not None and row.measure_values is not None:
-            by_version.setdefault(row.config_version, []).append(row)
-            created[row.config_version] = row.config_created_at
+        # By position (see _item): a Row's attribute lookups cost more than the cache lookup.
+        account_id, score, stage, version, values, created_at = (
+            row[0], row[6], row[8], row[12], row[13], row[14]
+        )  # fmt: skip
+        if values is None or score is None:
+            continue
+        key = (version, created_at, stage, values)
+        cached = _DRIVERS.get(key)
+        if cached is not None:
+            drivers[account_id] = cached
+        else:
+            misses.setdefault(version, []).append((row, key))
+            created[version] = created_at
+    if not misses:
+        return drivers
     models = _models(session, created)
-    drivers: dict[int, list[dict[str, Any]]] = {}
-    for version, group in by_version.items():
+    for version, group in misses.items():
         model = models.get(version)
         if model is None:  # a score from a config version that no longer exists: no drivers
             continue
         m = len(model.measures)
         todo = []
-        for row in group:
-            key = (version, created[version], row.stage, row.measure_values)
-            cached = _DRIVERS.get(key)
-            if cached is not None:
-                drivers[row.id] = cached
-                continue
+        for row, key in group:
             values = json.loads(row.measure_values)
             if isinstance(values, list) and len(values) == m:
                 todo.append((row, key, values))
