@@ -5,6 +5,10 @@ token and the role before any view runs. A route under ``/api/v1`` that declares
 refused to everyone (fail closed), and a test walks the URL map so none ships that way. Only
 the OpenAPI document and its interactive page are public (they describe the API, hold no data).
 
+Successful token lookups are cached per process for ``TOKEN_CACHE_SECONDS`` (5 s; app config,
+0 turns it off): revoking a token or disabling a user from another process takes effect within
+that time, not at once (see docs/watchlist.md, "Authentication").
+
 The role matrix:
 
 =========  =====================================================================================

@@ -18,7 +18,9 @@
 
 Prints both: requests/s, latency percentiles, errors (non-2xx and socket errors), and the ratio.
 The goal (issue 6): no errors, p99 under 25 ms, watchlist at least 60 % of the bare req/s.
-``--reuse`` skips step 1 when the database exists (from an earlier run).
+``--reuse`` skips step 1 when the database exists (from an earlier run). ``--rounds N`` keeps
+both servers up and alternates the two loads N times, reporting the round of median ratio (and
+every round): on a shared 2-core machine one 30 s load after the other drifts by 20 % or more.
 """
 
 from __future__ import annotations
@@ -284,34 +286,41 @@ def run_wrk(url: str, token: str | None, *, duration: int, connections: int, thr
 
 
 def load_both(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Both servers up at once (an idle one costs nothing); ``args.rounds`` rounds of the watchlist
+    load then the bare load, so a drift of the machine's load hits both alike. The result is the
+    round of median ratio, with every round's figures."""
     from config import normalize_database_url
 
     token = create_token(url)
     env = {**os.environ, "DATABASE_URL": normalize_database_url(url), "HS_LOG_LEVEL": "WARNING"}
     wrk_options = {"duration": args.duration, "connections": args.connections, "threads": args.threads}
-    server, port = start_gunicorn("wsgi:app", env)
+    servers = []
     try:
+        server, port = start_gunicorn("wsgi:app", env)
+        servers.append(server)
         page = get_json(f"http://127.0.0.1:{port}/api/v1/watchlist", token)
         ids = [item["account_id"] for item in page["items"]]
-        watch = run_wrk(f"http://127.0.0.1:{port}/api/v1/watchlist", token, **wrk_options)
-    finally:
-        stop(server)
-    server, port = start_gunicorn(
-        "bench.watchlist_bench:create_bare_app()", {**env, "HS_BENCH_IDS": ",".join(map(str, ids))}
-    )
-    try:
-        bare_rows = get_json(f"http://127.0.0.1:{port}/bare")["items"]
+        bare_server, bare_port = start_gunicorn(
+            "bench.watchlist_bench:create_bare_app()", {**env, "HS_BENCH_IDS": ",".join(map(str, ids))}
+        )
+        servers.append(bare_server)
+        bare_rows = get_json(f"http://127.0.0.1:{bare_port}/bare")["items"]
         if [row["id"] for row in bare_rows] != ids:
             raise RuntimeError("the bare endpoint does not return the watchlist's rows")
-        bare = run_wrk(f"http://127.0.0.1:{port}/bare", None, **wrk_options)
+        rounds = []
+        for number in range(args.rounds):
+            watch = run_wrk(f"http://127.0.0.1:{port}/api/v1/watchlist", token, **wrk_options)
+            bare = run_wrk(f"http://127.0.0.1:{bare_port}/bare", None, **wrk_options)
+            ratio = watch["requests_per_second"] / bare["requests_per_second"]
+            rounds.append({"watchlist": watch, "bare": bare, "ratio": ratio})
+            if args.rounds > 1:
+                print(f"round {number + 1}: {_line('watchlist', watch)}", flush=True)
+                print(f"round {number + 1}: {_line('bare', bare)}  ratio {ratio:.2f}", flush=True)
     finally:
-        stop(server)
-    return {
-        "rows": len(ids),
-        "watchlist": watch,
-        "bare": bare,
-        "ratio": watch["requests_per_second"] / bare["requests_per_second"],
-    }
+        for server in servers:
+            stop(server)
+    median = sorted(rounds, key=lambda r: r["ratio"])[(len(rounds) - 1) // 2]
+    return {"rows": len(ids), **median, "rounds": rounds}
 
 
 def _line(name: str, r: dict[str, Any]) -> str:
@@ -331,6 +340,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=30, help="Seconds of load per endpoint.")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="Alternate the two loads this many times; report the median round."
+    )
     args = parser.parse_args()
     if not args.reuse:
         print("build:", json.dumps(build_database(args.pg_url, args.accounts, args.usage_days)), flush=True)
@@ -339,7 +351,8 @@ def main() -> None:
     ensure_index(args.pg_url)
     result = load_both(args.pg_url, args)
     print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency, gunicorn 2 sync workers, "
-          f"PostgreSQL, {result['rows']} rows per page:")  # fmt: skip
+          f"PostgreSQL, {result['rows']} rows per page"
+          + (f", median of {args.rounds} rounds:" if args.rounds > 1 else ":"))  # fmt: skip
     print(_line("watchlist", result["watchlist"]))
     print(_line("bare", result["bare"]))
     watch = result["watchlist"]
