@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, DomainValidationError, NotFound
-from app.models import Account, HealthScore, LatestScore, Outcome, ScoringConfigVersion
+from app.models import Account, HealthScore, JobRun, JobStatus, LatestScore, Outcome, ScoringConfigVersion
 from app.models.enums import OutcomeKind
 from app.schemas.config_admin import NewVersionSchema, PreviewSchema
 from app.services.audit import record
@@ -166,7 +166,20 @@ def activate_version(session: Session, version: int, *, actor: str, today: dt.da
         details={"from": previous, "to": version},
     )
     as_of = session.scalar(sa.select(sa.func.max(LatestScore.day))) or today
+    started = dt.datetime.now(dt.UTC)
     summary = run_scoring(session, as_of=as_of)
+    # Recorded like any scoring run (GET /jobs/runs), in the same transaction as the activation:
+    # both land or neither does.
+    session.add(
+        JobRun(
+            job="score",
+            params={"as_of": as_of.isoformat(), "trigger": f"activation of version {version} by {actor}"},
+            status=JobStatus.SUCCEEDED,
+            counts=summary.counts(),
+            started_at=started,
+            finished_at=dt.datetime.now(dt.UTC),
+        )
+    )
     return {
         "version_from": previous,
         "version_to": version,

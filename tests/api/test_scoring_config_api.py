@@ -220,6 +220,9 @@ def test_activate_rescores_audits_and_rolls_back(
         }  # fmt: skip
         assert db_session.scalar(sa.select(ScoringConfigVersion.version).where(ScoringConfigVersion.active)) == 2
     assert client.get(URL).get_json()["version"] == 2
+    (run,) = client.get("/api/v1/jobs/runs?job=score").get_json()["items"][:1]
+    assert run["status"] == "succeeded" and "activation of version 2" in run["params"]["trigger"]
+    assert run["counts"]["config_version"] == 2
     assert client.post(f"{URL}/versions/2/activate").status_code == 409
     assert client.post(f"{URL}/versions/99/activate").status_code == 404
 
