@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from app.db import get_session
 from app.errors import Conflict, DomainError, DomainValidationError, NotFound
-from app.models import ApiToken, Role, User
+from app.models import Account, ApiToken, Role, Task, User
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -233,6 +233,22 @@ def default_owners(session: Session) -> tuple[str, ...] | None:
                 owners.append(email)
         return tuple(owners)
     return None
+
+
+def require_in_book(session: Session, *, account_id: int | None = None, task_id: int | None = None) -> None:
+    """Changes to an account (pins, overrides, its tasks): a CSM only in their own book, a manager in
+    their team's; ``Forbidden`` otherwise. An unknown account or task passes (the change says 404)."""
+    owners = default_owners(session)
+    if owners is None:
+        return
+    if task_id is not None:
+        account_id = session.scalar(sa.select(Task.account_id).where(Task.id == task_id))
+    if account_id is None:
+        return
+    row = session.execute(sa.select(Account.owner).where(Account.id == account_id)).first()
+    if row is not None and row.owner not in owners:
+        who = "your own accounts" if current_principal().role is Role.CSM else "your team's accounts"
+        raise Forbidden(f"Account {account_id} is not in your book: you may change {who} only.")
 
 
 def book(session: Session, scope: str, owner: str | None) -> tuple[str, ...] | None:

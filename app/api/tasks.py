@@ -8,7 +8,7 @@ from typing import Any
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
-from app.auth import READ, WORK, access, actor_name, book
+from app.auth import READ, WORK, access, actor_name, book, require_in_book
 from app.db import get_session
 from app.models import TaskStatus
 from app.schemas.plays import (
@@ -51,6 +51,7 @@ def update(body: dict[str, Any], task_id: int) -> dict[str, Any]:
     status: TaskStatus = body["status"]
     session = get_session()
     with session.begin():
+        require_in_book(session, task_id=task_id)
         by = (body.get("by") or "").strip() or actor_name()
         return update_task(session, task_id, status=status, by=by, now=dt.datetime.now(dt.UTC))
 

@@ -9,7 +9,7 @@ from flask import Response, jsonify
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
-from app.auth import READ, WORK, access, actor_name, book
+from app.auth import READ, WORK, access, actor_name, book, require_in_book
 from app.db import get_session
 from app.schemas.watchlist import (
     OverrideInSchema,
@@ -84,6 +84,7 @@ def pin(body: dict[str, Any], account_id: int) -> dict[str, Any]:
     """Pin an account on the watchlist with a reason (and an optional expiry); audited."""
     session = get_session()
     with session.begin():
+        require_in_book(session, account_id=account_id)
         return pin_account(
             session,
             account_id,
@@ -102,6 +103,7 @@ def unpin(account_id: int) -> dict[str, Any]:
     """End the account's live pin (kept with who removed it and when); audited."""
     session = get_session()
     with session.begin():
+        require_in_book(session, account_id=account_id)
         return unpin_account(session, account_id, actor=actor_name(), now=_now())
 
 
@@ -119,6 +121,7 @@ def override(body: dict[str, Any], account_id: int) -> dict[str, Any]:
     """
     session = get_session()
     with session.begin():
+        require_in_book(session, account_id=account_id)
         return create_override(
             session,
             account_id,
@@ -138,6 +141,7 @@ def revoke(account_id: int) -> dict[str, Any]:
     """Revoke the account's live override; audited."""
     session = get_session()
     with session.begin():
+        require_in_book(session, account_id=account_id)
         return revoke_override(session, account_id, actor=actor_name(), now=_now())
 
 

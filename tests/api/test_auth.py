@@ -253,3 +253,49 @@ def test_demo_users_make_one_team_of_the_account_owners(
     ]
     items = anonymous_client.get("/api/v1/accounts", headers=bearer(token)).get_json()["items"]
     assert sorted(i["owner"] for i in items) == ["ana@example.com", "ben@example.com"]
+
+
+def test_csms_and_managers_change_only_accounts_in_their_book(
+    anonymous_client: FlaskClient, issue_token: IssueToken, db_session: Session
+) -> None:
+    from app.models import PlayRun, Task
+    from app.services.plays import ensure_default_plays
+
+    accounts = {owner: f.make_account(db_session, owner=owner).id for owner in ("ana", "ben", "cy")}
+    ensure_default_plays(db_session)
+    run = PlayRun(play_id="poor-health-escalation", play_version=1, account_id=accounts["cy"],
+                  started_on=dt.date(2026, 6, 1), stage="established", alert="immediate")  # fmt: skip
+    db_session.add(run)
+    db_session.flush()
+    task = Task(play_run_id=run.id, account_id=accounts["cy"], position=0, type="call", title="Call",
+                owner_role="csm", assignee="cy", due_on=dt.date(2026, 6, 3))  # fmt: skip
+    db_session.add(task)
+    db_session.commit()
+    meg = issue_token(Role.MANAGER, "meg")
+    ana = issue_token(Role.CSM, "ana", manager="meg")
+    issue_token(Role.CSM, "ben", manager="meg")
+
+    def pin(token: str, owner: str) -> int:
+        response = anonymous_client.post(
+            f"/api/v1/watchlist/{accounts[owner]}", json={"reason": "checking"}, headers=bearer(token)
+        )
+        return response.status_code
+
+    assert pin(ana, "ana") == 201
+    assert pin(ana, "ben") == 403
+    assert pin(meg, "ben") == 201
+    assert pin(meg, "cy") == 403
+    assert pin(issue_token(Role.ADMIN), "cy") == 201
+    expires = (dt.datetime.now(dt.UTC) + dt.timedelta(days=10)).isoformat()
+    override = anonymous_client.post(
+        f"/api/v1/accounts/{accounts['cy']}/override",
+        json={"band": "good", "reason": "renewal signed", "expires_at": expires},
+        headers=bearer(ana),
+    )
+    assert override.status_code == 403 and "not in your book" in override.get_json()["message"]
+    patched = anonymous_client.patch(f"/api/v1/tasks/{task.id}", json={"status": "done"}, headers=bearer(ana))
+    assert patched.status_code == 403
+    mine = anonymous_client.patch(
+        f"/api/v1/tasks/{task.id}", json={"status": "done"}, headers=bearer(issue_token(Role.CSM, "cy"))
+    )
+    assert mine.status_code == 200 and mine.get_json()["completed_by"] == "cy"

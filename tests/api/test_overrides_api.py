@@ -171,6 +171,8 @@ def test_unknown_accounts_and_roles(
     assert anonymous_client.post(f"/api/v1/accounts/{account}/override", json=body, headers=viewer).status_code == 403
     assert anonymous_client.delete(f"/api/v1/accounts/{account}/override", headers=viewer).status_code == 403
     assert anonymous_client.get(f"/api/v1/accounts/{account}/overrides", headers=viewer).status_code == 200
-    csm = {"Authorization": f"Bearer {issue_token(Role.CSM, 'ana')}"}
+    other = {"Authorization": f"Bearer {issue_token(Role.CSM, 'ana')}"}  # not the account's CSM
+    assert anonymous_client.post(f"/api/v1/accounts/{account}/override", json=body, headers=other).status_code == 403
+    csm = {"Authorization": f"Bearer {issue_token(Role.CSM, 'csm@example.com')}"}
     response = anonymous_client.post(f"/api/v1/accounts/{account}/override", json=body, headers=csm)
-    assert response.status_code == 201 and response.get_json()["author"] == "ana"
+    assert response.status_code == 201 and response.get_json()["author"] == "csm@example.com"

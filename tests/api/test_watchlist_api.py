@@ -457,6 +457,8 @@ def test_pins_of_unknown_accounts_and_roles(
     ingest = bearer(issue_token(Role.INGEST, "bot"))
     assert anonymous_client.get("/api/v1/watchlist", headers=ingest).status_code == 403
     assert anonymous_client.get("/api/v1/watchlist").status_code == 401
-    csm = bearer(issue_token(Role.CSM, "ana"))
+    other = bearer(issue_token(Role.CSM, "ana"))  # a CSM changes only accounts they own
+    assert anonymous_client.post(f"/api/v1/watchlist/{account}", json={"reason": "x"}, headers=other).status_code == 403
+    csm = bearer(issue_token(Role.CSM, "csm@example.com"))
     response = anonymous_client.post(f"/api/v1/watchlist/{account}", json={"reason": "mine"}, headers=csm)
-    assert response.status_code == 201 and response.get_json()["author"] == "ana"
+    assert response.status_code == 201 and response.get_json()["author"] == "csm@example.com"
