@@ -13,8 +13,8 @@ The role matrix:
 
 =========  =====================================================================================
 admin      everything
-manager    read everything; work tasks, pins and overrides; by default sees the team's book
-csm        read everything; work tasks, pins and overrides; by default sees the own book
+manager    read everything (lists default to the team's book); change the team's accounts only
+csm        read everything (lists default to the own book); change the own accounts only
 viewer     read everything, change nothing
 ingest     push data (``/api/v1/ingest/...``) and read the quarantine; nothing else
 =========  =====================================================================================
