@@ -36,6 +36,7 @@ demo: install
 	@echo "Browse with the interactive page http://$(HOST):$(PORT)/api/v1/docs (Authorize, paste the token), or:"
 	@echo "  curl -H \"Authorization: Bearer \$$(cat instance/demo-token)\" http://$(HOST):$(PORT)/api/v1/accounts?sort=score"
 	@echo "Endpoints:"
+	@echo "  http://$(HOST):$(PORT)/api/v1/watchlist                  the at-risk watchlist, ARR first, with why"
 	@echo "  http://$(HOST):$(PORT)/api/v1/accounts?sort=score        accounts, worst health first"
 	@echo "  http://$(HOST):$(PORT)/api/v1/accounts?band=poor         accounts in the poor band"
 	@echo "  http://$(HOST):$(PORT)/api/v1/accounts/1                 one account: drivers and history"
