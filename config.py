@@ -94,6 +94,7 @@ class Config:
     # API
     INGEST_MAX_BATCH: int = 5_000  # records per POST /api/v1/ingest/<kind>; more gets 413
     MAX_CONTENT_LENGTH: int = 32 * 1024 * 1024  # bytes per request body; more gets 413
+    TOKEN_CACHE_SECONDS: int = 5  # a worker trusts a checked token this long (revocation delay); 0: off
     LOG_LEVEL: str = "INFO"
     TESTING: bool = False
 
@@ -136,6 +137,8 @@ class Config:
             problems.append(f"SCORE_DAILY_AT must be a time HH:MM, got {self.SCORE_DAILY_AT!r}")
         if self.INGEST_MAX_BATCH < 1:
             problems.append("INGEST_MAX_BATCH must be at least 1")
+        if self.TOKEN_CACHE_SECONDS < 0:
+            problems.append("TOKEN_CACHE_SECONDS must not be negative")
         if self.SCORE_INTERVAL_SECONDS < 0:
             problems.append("SCORE_INTERVAL_SECONDS must not be negative")
         if not 0 < self.SCHEDULER_HEARTBEAT_SECONDS < self.SCHEDULER_LEASE_SECONDS:

@@ -5,9 +5,9 @@ token and the role before any view runs. A route under ``/api/v1`` that declares
 refused to everyone (fail closed), and a test walks the URL map so none ships that way. Only
 the OpenAPI document and its interactive page are public (they describe the API, hold no data).
 
-Successful token lookups are cached per process for ``TOKEN_CACHE_SECONDS`` (5 s; app config,
-0 turns it off): revoking a token or disabling a user from another process takes effect within
-that time, not at once (see docs/watchlist.md, "Authentication").
+Successful token lookups are cached per process for ``TOKEN_CACHE_SECONDS`` (5 s by default,
+``HS_TOKEN_CACHE_SECONDS``; 0 turns it off): revoking a token or disabling a user from another
+process takes effect within that time, not at once (see docs/watchlist.md, "Authentication").
 
 The role matrix:
 
@@ -110,12 +110,11 @@ def _bearer_token() -> str | None:
     return None
 
 
-#: Successful token lookups are kept in the process this many seconds (``TOKEN_CACHE_SECONDS`` in
-#: the app config overrides it; 0 turns the cache off). A request with a cached token does no
-#: database work to authenticate. The trade-off: revoking a token or disabling its user takes
-#: effect in each worker process within this many seconds, not at once. A token's expiry is
-#: still checked on every request; unknown or refused tokens are never cached.
-TOKEN_CACHE_SECONDS = 5.0
+#: Successful token lookups are kept in the process ``TOKEN_CACHE_SECONDS`` (config.py; 0 turns the
+#: cache off). A request with a cached token does no database work to authenticate. The trade-off:
+#: revoking a token or disabling its user takes effect in each worker process within that time,
+#: not at once. A token's expiry is still checked on every request; unknown or refused tokens are
+#: never cached.
 _TOKEN_CACHE_MAX = 4096
 
 
@@ -162,7 +161,7 @@ def authenticate(session: Session, token: str, now: dt.datetime) -> Principal | 
 def _authenticate_cached(token: str, now: dt.datetime) -> Principal | None:
     """``authenticate`` through the per-process cache of successful lookups (see ``TOKEN_CACHE_SECONDS``)."""
     digest = hash_token(token)
-    ttl = float(current_app.config.get("TOKEN_CACHE_SECONDS", TOKEN_CACHE_SECONDS))
+    ttl = float(current_app.config["TOKEN_CACHE_SECONDS"])
     cache = _token_cache()
     clock = time.monotonic()
     hit = cache.get(digest)

@@ -120,7 +120,7 @@ def test_token_lookups_are_cached_for_a_few_seconds_then_revocation_applies(
 ) -> None:
     clock = [1000.0]
     monkeypatch.setattr(auth.time, "monotonic", lambda: clock[0])
-    ttl = app.config.get("TOKEN_CACHE_SECONDS", auth.TOKEN_CACHE_SECONDS)
+    ttl = app.config["TOKEN_CACHE_SECONDS"]
     assert 0 < ttl <= 10
     token = issue_token(Role.VIEWER, "cached")
     assert anonymous_client.get("/api/v1/accounts", headers=bearer(token)).status_code == 200
