@@ -230,14 +230,8 @@ class TaskFilters:
 
 
 _PLAY_NAME = PlayDefinition.definition["name"].as_string().label("play_name")
-_TASK_COLUMNS = (
-    Task.id,
-    Task.account_id,
-    Account.name.label("account_name"),
-    PlayRun.play_id,
-    _PLAY_NAME,
-    Task.play_run_id,
-    PlayRun.status.label("play_run_status"),
+#: A task's own fields, as a run lists them.
+_TASK_FIELDS = (
     Task.position,
     Task.type,
     Task.title,
@@ -249,6 +243,17 @@ _TASK_COLUMNS = (
     Task.completed_by,
     Task.completed_at,
     Task.created_at,
+)
+#: A task with its account, play and run, as the task list shows it.
+_TASK_COLUMNS = (
+    Task.id,
+    Task.account_id,
+    Account.name.label("account_name"),
+    PlayRun.play_id,
+    _PLAY_NAME,
+    Task.play_run_id,
+    PlayRun.status.label("play_run_status"),
+    *_TASK_FIELDS,
 )
 
 
@@ -384,21 +389,7 @@ def list_play_runs(
     by_id = {run["id"]: run for run in runs}
     if by_id:
         tasks = session.execute(
-            sa.select(
-                Task.id,
-                Task.play_run_id,
-                Task.position,
-                Task.type,
-                Task.title,
-                Task.description,
-                Task.owner_role,
-                Task.assignee,
-                Task.due_on,
-                Task.status,
-                Task.completed_by,
-                Task.completed_at,
-                Task.created_at,
-            )
+            sa.select(Task.id, Task.play_run_id, *_TASK_FIELDS)
             .where(Task.play_run_id.in_(by_id))
             .order_by(Task.play_run_id, Task.position)
         )
