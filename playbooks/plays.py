@@ -47,14 +47,6 @@ class AlertMode(StrEnum):
     NONE = "none"
 
 
-class PlayError(ValueError):
-    """A play that breaks an invariant; ``errors`` maps dotted field paths to messages."""
-
-    def __init__(self, errors: dict[str, list[str]]):
-        super().__init__("invalid play: " + json.dumps(errors, sort_keys=True))
-        self.errors = errors
-
-
 @dataclass(frozen=True, slots=True)
 class TaskTemplate:
     type: TaskType

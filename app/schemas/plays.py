@@ -15,7 +15,6 @@ from playbooks.plays import (
     AlertMode,
     OwnerRole,
     Play,
-    PlayError,
     TaskType,
     check_play,
     play_from_dict,
@@ -106,10 +105,7 @@ def nest_play_errors(errors: dict[str, list[str]]) -> dict[str | int, Any]:
 
 def load_play(data: dict[str, Any], rule_ids: frozenset[str] | None = None) -> Play:
     """Validate a play's JSON form; raises ``marshmallow.ValidationError`` with field messages."""
-    try:
-        play: Play = PlaySchema(rule_ids=rule_ids).load(data)
-    except PlayError as exc:  # pragma: no cover - check_play errors are raised as ValidationError above
-        raise ValidationError(nest_play_errors(exc.errors)) from exc
+    play: Play = PlaySchema(rule_ids=rule_ids).load(data)
     return play
 
 
