@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import DomainValidationError
 from app.models import PlayDefinition, PlayRun, PlayRunStatus, Task, TaskStatus
+from app.schemas.plays import load_play
 from app.services.bulk import bulk_insert
 from app.services.metrics import _align, _fetch
 from playbooks.plays import Play, PlayHistory, PlayMatch, default_plays_list, play_from_dict
@@ -30,12 +31,23 @@ _TASK_COLUMNS = (
 )  # fmt: skip
 
 
+def new_play_row(play: Play, *, author: str, now: dt.datetime) -> PlayDefinition:
+    """The library row of a new play, at version 1."""
+    return PlayDefinition(
+        id=play.id,
+        definition=play.to_dict(),
+        enabled=play.enabled,
+        version=1,
+        created_at=now,
+        updated_at=now,
+        updated_by=author,
+    )
+
+
 def ensure_default_plays(session: Session, *, author: str = "system") -> None:
     """Store the shipped default library when the play table is empty. Idempotent."""
     if session.scalar(sa.select(sa.func.count()).select_from(PlayDefinition)):
         return
-    from app.schemas.plays import load_play  # the API's schema; imported here to keep the service import light
-
     now = dt.datetime.now(dt.UTC)
     for data in default_plays_list():
         try:
@@ -44,17 +56,7 @@ def ensure_default_plays(session: Session, *, author: str = "system") -> None:
             raise DomainValidationError(
                 f"The default play {data.get('id')!r} is invalid.", errors=exc.normalized_messages()
             ) from exc
-        session.add(
-            PlayDefinition(
-                id=play.id,
-                definition=play.to_dict(),
-                enabled=play.enabled,
-                version=1,
-                created_at=now,
-                updated_at=now,
-                updated_by=author,
-            )
-        )
+        session.add(new_play_row(play, author=author, now=now))
     session.flush()
 
 

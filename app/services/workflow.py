@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from app.errors import Conflict, DomainValidationError, NotFound
 from app.models import Account, Event, PlayDefinition, PlayRun, PlayRunStatus, Task, TaskStatus
 from app.services.paging import page_of
-from app.services.plays import ensure_default_plays
+from app.services.plays import ensure_default_plays, new_play_row
 from app.services.scoring_config import get_active_model
 from playbooks.plays import Play
 from scoring.rules import COMMON_FIELDS, describe
@@ -167,15 +167,7 @@ def create_play(session: Session, data: Any, *, actor: str, now: dt.datetime) ->
     play = _valid_play(session, data)
     if session.get(PlayDefinition, play.id) is not None:
         raise Conflict(f"Play {play.id!r} already exists; PUT /api/v1/plays/{play.id} replaces it.")
-    row = PlayDefinition(
-        id=play.id,
-        definition=play.to_dict(),
-        enabled=play.enabled,
-        version=1,
-        created_at=now,
-        updated_at=now,
-        updated_by=actor,
-    )
+    row = new_play_row(play, author=actor, now=now)
     session.add(row)
     try:
         session.flush()
