@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Contact, Event, LatestScore, UsageSignal
 from app.services.bulk import bulk_insert
-from app.services.metrics import PortfolioMeasures, _align, _columns, _fetch, scatter
+from app.services.metrics import PortfolioMeasures, align, fetch_rows, float_columns, scatter
 from app.services.scoring_config import load_models
 from scoring.model import ScoringModel
 from scoring.rules import RuleEvaluation, RuleInputs, remap_state, rule_needs, trigger_values
@@ -44,7 +44,7 @@ class PreviousLatest:
 def previous_latest(session: Session, ids: np.ndarray, model: ScoringModel) -> PreviousLatest:
     """Read every latest-score row once: its day (which accounts this run may refresh) and its
     rule state (remapped by rule id when it was written under another config version)."""
-    rows = _fetch(
+    rows = fetch_rows(
         session.connection(),
         sa.select(LatestScore.account_id, LatestScore.config_version, LatestScore.rule_state, LatestScore.day),
     )
@@ -57,7 +57,7 @@ def previous_latest(session: Session, ids: np.ndarray, model: ScoringModel) -> P
     version = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
     mask = np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows))
     days = np.array([r[3] for r in rows], dtype="datetime64[D]")
-    pos, ok = _align(ids, account)
+    pos, ok = align(ids, account)
     day[pos[ok]] = days[ok]
     models = load_models(session, {int(v) for v in np.unique(version)})
     for v, old in models.items():
@@ -104,7 +104,7 @@ def gather_inputs(
     # distinct window, each an index range over (signal, day): only the rows the rules read.
     for days in sorted({days for _, days in needs.signal_windows}):
         names = sorted(signal for signal, d in needs.signal_windows if d == days)
-        rows = _fetch(
+        rows = fetch_rows(
             conn,
             sa.select(UsageSignal.account_id, UsageSignal.signal, sa.func.sum(UsageSignal.count), sa.func.count())
             .where(
@@ -115,7 +115,7 @@ def gather_inputs(
             .group_by(UsageSignal.account_id, UsageSignal.signal),
         )
         signal_of = np.array([r[1] for r in rows], dtype=object)
-        account, total, seen = _columns([(r[0], r[2], r[3]) for r in rows], 3)
+        account, total, seen = float_columns([(r[0], r[2], r[3]) for r in rows], 3)
         account = account.astype(np.int64)
         for signal in names:
             sel = signal_of == signal
@@ -126,7 +126,7 @@ def gather_inputs(
 
     # Signals ever seen (overdue rules waiting for one).
     if needs.signals_ever:
-        rows = _fetch(
+        rows = fetch_rows(
             conn,
             sa.select(UsageSignal.account_id, UsageSignal.signal)
             .where(UsageSignal.signal.in_(sorted(needs.signals_ever)), UsageSignal.day <= as_of)
@@ -138,7 +138,7 @@ def gather_inputs(
 
     # Milestone rules that ever fired (overdue rules waiting for one).
     if needs.milestones_ever:
-        rows = _fetch(
+        rows = fetch_rows(
             conn,
             sa.select(Event.account_id, Event.rule_id)
             .where(Event.rule_id.in_(sorted(needs.milestones_ever)), Event.day <= as_of)
@@ -158,7 +158,7 @@ def gather_inputs(
             inside = sa.and_(Contact.role.in_(roles), column > as_of - dt.timedelta(days=days), column <= as_of)
             counts.append(sa.func.sum(sa.case((inside, 1), else_=0)))
         since = as_of - dt.timedelta(days=longest)
-        rows = _fetch(
+        rows = fetch_rows(
             conn,
             sa.select(Contact.account_id, *counts)
             .where(
@@ -169,7 +169,7 @@ def gather_inputs(
             )
             .group_by(Contact.account_id),
         )
-        numbers = _columns(rows, 1 + len(keys))
+        numbers = float_columns(rows, 1 + len(keys))
         account = numbers[0].astype(np.int64)
         for i, key in enumerate(keys):
             inputs.contacts[key] = scatter(ids, account, numbers[1 + i], fill=0.0)
@@ -196,7 +196,7 @@ def store_events(
     is not stored again, and does not count as fired.
     """
     fired = evaluation.fired.copy()
-    existing = _fetch(
+    existing = fetch_rows(
         session.connection(),
         sa.select(Event.account_id, Event.rule_id).where(Event.day == as_of),
     )

@@ -72,7 +72,7 @@ def _days(values: list[object]) -> np.ndarray:
     return np.array(values, dtype="datetime64[D]") if values else np.empty(0, dtype="datetime64[D]")
 
 
-def _align(ids: np.ndarray, found_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def align(ids: np.ndarray, found_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Positions in ``ids`` (sorted) of ``found_ids``, and a mask of the ones present."""
     if ids.size == 0 or found_ids.size == 0:
         return np.zeros(found_ids.size, dtype=np.int64), np.zeros(found_ids.size, dtype=bool)
@@ -85,12 +85,12 @@ def scatter(ids: np.ndarray, found_ids: np.ndarray, values: np.ndarray, fill: fl
     """``values`` (one per ``found_ids``) placed at their account's position in ``ids`` (ascending);
     ``fill`` for accounts without a value; values of ids not in ``ids`` are dropped."""
     out = np.full(ids.size, fill, dtype=np.float64)
-    pos, ok = _align(ids, found_ids)
+    pos, ok = align(ids, found_ids)
     out[pos[ok]] = values[ok]
     return out
 
 
-def _fetch(conn: sa.Connection, statement: sa.Executable) -> list[tuple[Any, ...]]:
+def fetch_rows(conn: sa.Connection, statement: sa.Executable) -> list[tuple[Any, ...]]:
     """The driver's own row tuples: SQLAlchemy's per-row Row objects and result processing
     cost more than the queries for result sets of one row per account. Dates therefore come
     back as the driver gives them (``date`` objects, or ISO strings on SQLite); ``_days``
@@ -102,7 +102,7 @@ def _fetch(conn: sa.Connection, statement: sa.Executable) -> list[tuple[Any, ...
         result.close()
 
 
-def _columns(rows: list[tuple[Any, ...]], count: int) -> list[np.ndarray]:
+def float_columns(rows: list[tuple[Any, ...]], count: int) -> list[np.ndarray]:
     """Numeric result columns as float64 arrays (NULL becomes NaN), converted in one call."""
     array = np.array(rows, dtype=np.float64).reshape(len(rows), count)
     return [array[:, i] for i in range(count)]
@@ -166,7 +166,7 @@ def compute_measures(
         .limit(1)
         .scalar_subquery()
     )
-    rows = _fetch(
+    rows = fetch_rows(
         conn,
         sa.select(
             Account.id,
@@ -184,7 +184,7 @@ def compute_measures(
         .order_by(Account.id),
     )
     n = len(rows)
-    ids_col, arr, seats, usage_col, lic_purchased, lic_active, sentiment = _columns([r[:7] for r in rows], 7)
+    ids_col, arr, seats, usage_col, lic_purchased, lic_active, sentiment = float_columns([r[:7] for r in rows], 7)
     ids = ids_col.astype(np.int64)
     contract_start = _day_column(rows, 7)
     renewal_date = _day_column(rows, 8)
@@ -193,7 +193,7 @@ def compute_measures(
     as_of_day = np.datetime64(as_of, "D")
 
     # 2. First value: the first day of the configured product signal.
-    fv_rows = _fetch(
+    fv_rows = fetch_rows(
         conn,
         sa.select(UsageSignal.account_id, sa.func.min(UsageSignal.day))
         .where(UsageSignal.signal == first_value_signal, UsageSignal.day <= as_of)
@@ -201,8 +201,8 @@ def compute_measures(
     )
     first_value_on = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
     if fv_rows:
-        (fv_ids,) = _columns([(r[0],) for r in fv_rows], 1)
-        pos, ok = _align(ids, fv_ids.astype(np.int64))
+        (fv_ids,) = float_columns([(r[0],) for r in fv_rows], 1)
+        pos, ok = align(ids, fv_ids.astype(np.int64))
         first_value_on[pos[ok]] = _day_column(fv_rows, 1)[ok]
 
     # 3. Usage over the last two 30-day windows (the heaviest query: one pass, conditional sums).
@@ -242,7 +242,7 @@ def compute_measures(
         in_previous = ~in_current
         last_login_case = sa.case((DailyUsage.logins > 0, DailyUsage.day), else_=None)
         rows_in_windows = sa.func.count()
-    usage_rows = _fetch(
+    usage_rows = fetch_rows(
         conn,
         sa.select(
             DailyUsage.account_id,
@@ -259,7 +259,7 @@ def compute_measures(
         .group_by(DailyUsage.account_id),
     )
     width = 7 + len(extra)
-    u_ids, u_cur, u_prev, u_logins, u_kf, u_login_days, u_rows, *u_extra = _columns(
+    u_ids, u_cur, u_prev, u_logins, u_kf, u_login_days, u_rows, *u_extra = float_columns(
         [r[:width] for r in usage_rows], width
     )
     u_ids = u_ids.astype(np.int64)
@@ -272,7 +272,7 @@ def compute_measures(
     key_uses = np.where(in_window, scatter(ids, u_ids, u_kf), zero_if_used)
     last_login = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
     if usage_rows:
-        pos, ok = _align(ids, u_ids)
+        pos, ok = align(ids, u_ids)
         last_login[pos[ok]] = _day_column(usage_rows, width)[ok]
     login_days = np.where(in_window, scatter(ids, u_ids, u_login_days), zero_if_used)
     base = {"cur": u_cur, "prev": u_prev, "logins": u_logins, "key_uses": u_kf}
@@ -323,7 +323,7 @@ def compute_measures(
         *((SupportTicket.priority == p, sa.literal(w, sa.Float)) for p, w in PRIORITY_WEIGHT.items()),
         else_=sa.literal(1.0, sa.Float),
     )
-    ticket_rows = _fetch(
+    ticket_rows = fetch_rows(
         conn,
         sa.select(
             SupportTicket.account_id,
@@ -335,14 +335,14 @@ def compute_measures(
         .where(SupportTicket.opened_at >= ticket_since, SupportTicket.opened_at < end_ts)
         .group_by(SupportTicket.account_id),
     )
-    t_ids, t_load, t_breaches = _columns(ticket_rows, 3)
+    t_ids, t_load, t_breaches = float_columns(ticket_rows, 3)
     open_load = scatter(ids, t_ids.astype(np.int64), t_load)
     breaches = scatter(ids, t_ids.astype(np.int64), t_breaches)
 
     # 6. Feedback in the last 180 days: account NPS and CSAT average (sentiment came with the accounts).
     nps_kind = Feedback.kind == FeedbackKind.NPS
     csat_kind = Feedback.kind == FeedbackKind.CSAT
-    fb_rows = _fetch(
+    fb_rows = fetch_rows(
         conn,
         sa.select(
             Feedback.account_id,
@@ -354,7 +354,7 @@ def compute_measures(
         .where(Feedback.day > fb_since, Feedback.day <= as_of)
         .group_by(Feedback.account_id),
     )
-    f_ids, f_pro, f_det, f_n, f_csat = _columns(fb_rows, 5)
+    f_ids, f_pro, f_det, f_n, f_csat = float_columns(fb_rows, 5)
     f_ids = f_ids.astype(np.int64)
     nps_n = scatter(ids, f_ids, f_n, fill=0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -368,7 +368,7 @@ def compute_measures(
     # 7. Success-plan goals: achieved out of achieved, missed or due by the date.
     achieved = sa.and_(Goal.achieved_on.is_not(None), Goal.achieved_on <= as_of)
     due = sa.or_(achieved, sa.and_(Goal.due_on.is_not(None), Goal.due_on <= as_of))
-    goal_rows = _fetch(
+    goal_rows = fetch_rows(
         conn,
         sa.select(
             Goal.account_id,
@@ -378,7 +378,7 @@ def compute_measures(
         .where(Goal.created_on <= as_of, Goal.status != GoalStatus.CANCELLED)
         .group_by(Goal.account_id),
     )
-    g_ids, g_achieved, g_due = _columns(goal_rows, 3)
+    g_ids, g_achieved, g_due = float_columns(goal_rows, 3)
     g_ids = g_ids.astype(np.int64)
     goals_due = scatter(ids, g_ids, g_due, fill=0.0)
     with np.errstate(invalid="ignore", divide="ignore"):

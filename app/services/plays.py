@@ -16,7 +16,7 @@ from app.errors import DomainValidationError
 from app.models import PlayDefinition, PlayRun, PlayRunStatus, Task, TaskStatus
 from app.schemas.plays import load_play
 from app.services.bulk import bulk_insert
-from app.services.metrics import _align, _fetch
+from app.services.metrics import align, fetch_rows
 from playbooks.plays import Play, PlayHistory, PlayMatch, default_plays_list, play_from_dict
 from scoring.bands import BANDS, NO_BAND
 from scoring.stage import STAGES
@@ -79,7 +79,7 @@ def play_history(session: Session, ids: np.ndarray, plays: list[Play], as_of: dt
     n = ids.size
     longest = max([p.cooldown_days for p in plays] + [1])
     is_open = PlayRun.status == PlayRunStatus.OPEN
-    rows = _fetch(
+    rows = fetch_rows(
         session.connection(),
         sa.select(
             PlayRun.account_id,
@@ -101,7 +101,7 @@ def play_history(session: Session, ids: np.ndarray, plays: list[Play], as_of: dt
     as_of_day = np.datetime64(as_of, "D")
     for play_id in np.unique(play_of).tolist():
         sel = play_of == play_id
-        pos, ok = _align(ids, account[sel])
+        pos, ok = align(ids, account[sel])
         o = np.zeros(n, dtype=bool)
         o[pos[ok]] = opened[sel][ok]
         d = np.full(n, np.nan)
@@ -167,7 +167,7 @@ def start_play_runs(
     )
     # The ids of the runs just written: (account, play, day) is unique.
     played = sorted({m.play.id for m in matches})
-    found = _fetch(
+    found = fetch_rows(
         session.connection(),
         sa.select(PlayRun.play_id, PlayRun.account_id, PlayRun.id).where(
             PlayRun.started_on == as_of, PlayRun.play_id.in_(played)
