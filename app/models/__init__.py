@@ -1,9 +1,11 @@
 """SQLAlchemy models; importing this package registers every table on ``Base.metadata``."""
 
 from app.models.accounts import Account, Contact
+from app.models.alerts import Alert, AlertCooldown, AlertRoutingVersion
 from app.models.auth import ApiToken, User
 from app.models.enums import (
     AccountStatus,
+    AlertStatus,
     ContactRole,
     FeedbackKind,
     GoalStatus,
@@ -32,6 +34,10 @@ from app.models.watchlist import AuditEntry, BandOverride, WatchlistPin
 __all__ = [
     "Account",
     "AccountStatus",
+    "Alert",
+    "AlertCooldown",
+    "AlertRoutingVersion",
+    "AlertStatus",
     "ApiToken",
     "AuditEntry",
     "BandOverride",

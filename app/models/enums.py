@@ -71,6 +71,18 @@ class TaskStatus(StrEnum):
     SKIPPED = "skipped"
 
 
+class AlertStatus(StrEnum):
+    """An outbox row's life: ``pending`` until sent (retried with backoff while it fails),
+    ``sent``, or ``dead`` after its last try; ``held`` when the recipient's daily budget was
+    spent (it goes into their next digest, then ``digested``)."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    DEAD = "dead"
+    HELD = "held"
+    DIGESTED = "digested"
+
+
 class Role(StrEnum):
     """What an API token may do (see app/auth.py for the matrix)."""
 
