@@ -151,16 +151,18 @@ def check_resolved(host: str, port: int) -> None:
             raise AlertDeliveryFailed(f"{host} resolves to a non-public address {info[4][0]}", retryable=False)
 
 
-def check_url_at_send(url: str) -> None:
-    """The send-time check shared by the HTTP channels: the URL's shape, then where it resolves.
+def check_url_at_send(url: str, *, allow_insecure: bool = False) -> None:
+    """The send-time check shared by the HTTP channels: the URL's shape, then (unless
+    ``allow_insecure``, which tests use for receivers on 127.0.0.1) where its host resolves.
 
     Raises ``AlertDeliveryFailed`` (not retryable for a bad URL or a private address).
     """
-    reason = check_webhook_url(url, allowed_hosts=())
+    reason = check_webhook_url(url, allowed_hosts=(), allow_insecure=allow_insecure)
     if reason is not None:
         raise AlertDeliveryFailed(f"{redact_url(url)} {reason}", retryable=False)
-    parts = urlsplit(url)
-    check_resolved(parts.hostname or "", parts.port or 443)
+    if not allow_insecure:
+        parts = urlsplit(url)
+        check_resolved(parts.hostname or "", parts.port or 443)
 
 
 def redact_url(url: str) -> str:
