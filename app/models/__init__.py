@@ -18,6 +18,7 @@ from app.models.enums import (
     TicketStatus,
 )
 from app.models.ingest import DailyActiveUser, QuarantinedRecord, SegmentMessage, SourceCursor
+from app.models.learning import ChurnModel
 from app.models.plays import Event, PlayDefinition, PlayRun, Task
 from app.models.raw import (
     DailyUsage,
@@ -41,6 +42,7 @@ __all__ = [
     "ApiToken",
     "AuditEntry",
     "BandOverride",
+    "ChurnModel",
     "Contact",
     "ContactRole",
     "DailyActiveUser",

@@ -79,6 +79,10 @@ class LatestScore(_ScoreColumns, Base):
     # Which event rules are on for the account (bit i: the config version's i-th rule); see scoring/rules.py.
     rule_state: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     scored_at: Mapped[dt.datetime] = mapped_column(server_default=sa.func.now())
+    # From the newest churn model when the score was made (null: no model then); see docs/learning.md.
+    churn_probability: Mapped[float | None]
+    expected_arr_at_risk: Mapped[float | None]  # churn_probability x the account's ARR
+    churn_model_version: Mapped[int | None]
 
 
 class JobRun(Base):

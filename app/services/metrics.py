@@ -118,6 +118,7 @@ def compute_measures(
     as_of: dt.date,
     first_value_signal: str,
     usage_windows: frozenset[tuple[str, int]] = frozenset(),
+    include_churned: bool = False,
 ) -> PortfolioMeasures:
     """Compute every catalog measure for every account that is not churned, as of ``as_of``.
 
@@ -127,6 +128,8 @@ def compute_measures(
     (feedback), no goal due or achieved (outcomes). See docs/scoring.md for each definition.
     ``usage_windows`` adds the (column, days) window sums the event rules compare to the same
     pass over daily usage, widening it when a rule's two windows reach further back.
+    ``include_churned`` keeps accounts whose status is churned *now* (the status is today's, not
+    as of ``as_of``): learning from outcomes observes accounts before they churned.
     """
     # Core execution on the session's connection: these are plain column queries, and the ORM
     # result machinery would only add per-row overhead.
@@ -180,7 +183,7 @@ def compute_measures(
             Account.renewal_date,
             Account.owner,
         )
-        .where(Account.status != AccountStatus.CHURNED)
+        .where(sa.true() if include_churned else Account.status != AccountStatus.CHURNED)
         .order_by(Account.id),
     )
     n = len(rows)
