@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import ClassVar
 
+from alerts.safety import check_webhook_url
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_INSTANCE_DIR = HERE / "instance"
 
@@ -91,6 +93,14 @@ class Config:
     SMTP_PASSWORD: str | None = None
     SMTP_SECURITY: str = "starttls"
     ALERT_EMAIL_FROM: str | None = None
+    SMTP_CA_FILE: str | None = None  # a CA bundle to verify the SMTP server with (a private CA)
+    ALERT_DISPATCH_SECONDS: int = 2  # how often each scheduler process sends due alerts
+    ALERT_DIGEST_CHECK_MINUTES: int = 5  # how often the digests due (routing's local time) are queued
+    ALERT_LEASE_SECONDS: int = 60  # a claimed alert returns to the queue this long after a dispatcher died
+    ALERT_BATCH_SIZE: int = 100  # alerts claimed per round trip
+    ALERT_ACK_LINK_DAYS: int = 7  # how long an acknowledge link in a message stays valid
+    ALERT_WEBHOOK_HOSTS: str = "hooks.slack.com"  # comma-separated allowlist (*.example.com wildcards)
+    ALERT_ALLOW_INSECURE_WEBHOOKS: bool = False  # http and loopback webhooks: tests only
     # API
     INGEST_MAX_BATCH: int = 5_000  # records per POST /api/v1/ingest/<kind>; more gets 413
     MAX_CONTENT_LENGTH: int = 32 * 1024 * 1024  # bytes per request body; more gets 413
@@ -143,6 +153,26 @@ class Config:
             problems.append("SCORE_INTERVAL_SECONDS must not be negative")
         if not 0 < self.SCHEDULER_HEARTBEAT_SECONDS < self.SCHEDULER_LEASE_SECONDS:
             problems.append("SCHEDULER_HEARTBEAT_SECONDS must be positive and shorter than SCHEDULER_LEASE_SECONDS")
+        if self.ALERT_DISPATCH_SECONDS < 1:
+            problems.append("ALERT_DISPATCH_SECONDS must be at least 1")
+        if self.ALERT_DIGEST_CHECK_MINUTES < 1:
+            problems.append("ALERT_DIGEST_CHECK_MINUTES must be at least 1")
+        if self.ALERT_BATCH_SIZE < 1:
+            problems.append("ALERT_BATCH_SIZE must be at least 1")
+        if self.ALERT_LEASE_SECONDS < 30:
+            problems.append("ALERT_LEASE_SECONDS must be at least 30 (a send can take a timeout or two)")
+        if self.ALERT_ACK_LINK_DAYS < 1:
+            problems.append("ALERT_ACK_LINK_DAYS must be at least 1")
+        if self.SLACK_WEBHOOK_URL:
+            problem = check_webhook_url(
+                self.SLACK_WEBHOOK_URL,
+                allowed_hosts=[h.strip() for h in self.ALERT_WEBHOOK_HOSTS.split(",") if h.strip()],
+                allow_insecure=self.ALERT_ALLOW_INSECURE_WEBHOOKS,
+            )
+            if problem:
+                problems.append(f"SLACK_WEBHOOK_URL refused: {problem}")
+        if self.ALERT_ALLOW_INSECURE_WEBHOOKS and self.ENV_NAME == "production":
+            problems.append("ALERT_ALLOW_INSECURE_WEBHOOKS is for tests; production webhooks must be https")
         if self.SMTP_SECURITY not in {"none", "starttls", "ssl"}:
             problems.append(f"SMTP_SECURITY must be none, starttls or ssl, got {self.SMTP_SECURITY!r}")
         if problems:
@@ -165,6 +195,7 @@ _UNPREFIXED = frozenset(
         "SMTP_USERNAME",
         "SMTP_PASSWORD",
         "SMTP_SECURITY",
+        "SMTP_CA_FILE",
         "ALERT_EMAIL_FROM",
         "PUBLIC_BASE_URL",
         "LOG_LEVEL",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import os
 import sys
+import time
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
@@ -23,7 +25,10 @@ from app.errors import Conflict, DomainError
 from app.job_runs import last_runs, run_recorded
 from app.jobs import SchedulerProcess, find_job, job_specs, run_job
 from app.models import Account, ApiToken, Role, SourceCursor, User
+from app.services.alerts import AlertSettings
 from app.services.demo import clear_demo, seed_demo
+from app.services.digest import queue_digests
+from app.services.dispatch import Dispatcher
 from app.services.pull import list_quarantine, retry_quarantine
 from app.services.scoring import STEPS, ScoringRunSummary, run_scoring
 from app.sources.config import load_sources
@@ -40,6 +45,7 @@ score_cli = AppGroup("score", help="Health-score runs.")
 demo_cli = AppGroup("demo", help="Demo data.")
 users_cli = AppGroup("users", help="API users (people and machine clients).")
 tokens_cli = AppGroup("tokens", help="API tokens: create (shown once), list, revoke.")
+alerts_cli = AppGroup("alerts", help="Alerts: send what is due, queue digests.")
 
 
 class DateParam(click.ParamType):
@@ -109,7 +115,9 @@ def db_check() -> None:
 
 
 def _score_day(session: Session, *, day: dt.date, progress: Callable[[str], None]) -> ScoringRunSummary:
-    return run_scoring(session, as_of=day, progress=progress)
+    return run_scoring(
+        session, as_of=day, progress=progress, alert_settings=AlertSettings.from_config(current_app.config)
+    )
 
 
 @score_cli.command("run")
@@ -338,7 +346,37 @@ def tokens_revoke(prefix: str) -> None:
     click.echo(f"Revoked {count} token(s).")
 
 
+@alerts_cli.command("dispatch")
+@click.option("--loop", is_flag=True, help="Keep dispatching every ALERT_DISPATCH_SECONDS until Ctrl-C.")
+def alerts_dispatch(loop: bool) -> None:
+    """Send every due alert once (escalations first) and print what happened."""
+    settings = AlertSettings.from_config(current_app.config)
+    dispatcher = Dispatcher(session_factory(), settings, worker=f"cli:{os.getpid()}")
+    try:
+        while True:
+            counts = dispatcher.run_once()
+            click.echo(" ".join(f"{name}={value}" for name, value in counts.counts().items()))
+            if not loop:
+                return
+            time.sleep(int(current_app.config["ALERT_DISPATCH_SECONDS"]))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        dispatcher.close()
+
+
+@alerts_cli.command("digest")
+@click.option("--force", is_flag=True, help="Queue today's digests now, before the routing's local time.")
+def alerts_digest(force: bool) -> None:
+    """Queue the daily digests that are due (each person once a day); `alerts dispatch` sends them."""
+    settings = AlertSettings.from_config(current_app.config)
+    with session_factory().begin() as session:
+        queued = queue_digests(session, now=dt.datetime.now(dt.UTC), settings=settings, force=force)
+    click.echo(f"Queued {queued} digest(s).")
+
+
 def register_cli(app: Flask) -> None:
+    app.cli.add_command(alerts_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(tokens_cli)
     app.cli.add_command(ingest_cli)

@@ -28,7 +28,10 @@ from sqlalchemy.orm import Session
 
 from app.db import session_factory, utcnow
 from app.job_runs import run_recorded
+from app.services.alerts import AlertSettings
 from app.services.demo import write_demo_feed
+from app.services.digest import queue_digests
+from app.services.dispatch import DispatchCounts, Dispatcher
 from app.services.leases import acquire_lease, release_lease
 from app.services.pull import PullSummary, pull_source
 from app.services.scoring import ScoringRunSummary, run_scoring
@@ -41,9 +44,43 @@ LEASE_NAME = "scheduler"
 HEARTBEAT_JOB_ID = "scheduler-heartbeat"
 
 
-def score_today(session: Session, now: dt.datetime) -> ScoringRunSummary:
+def score_today(
+    session: Session, now: dt.datetime, *, alert_settings: AlertSettings | None = None
+) -> ScoringRunSummary:
     """The daily scoring run: every active account as of today (UTC)."""
-    return run_scoring(session, as_of=now.date())
+    return run_scoring(session, as_of=now.date(), alert_settings=alert_settings)
+
+
+class AlertDispatch:
+    """This process's alert dispatcher, built on first use (it needs the app's session factory)
+    and kept, so its SMTP connection and HTTP sessions last across passes."""
+
+    def __init__(self, settings: AlertSettings, worker: str | None = None) -> None:
+        self.settings = settings
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.dispatcher: Dispatcher | None = None
+
+    def run(self) -> DispatchCounts:
+        if self.dispatcher is None:
+            self.dispatcher = Dispatcher(session_factory(), self.settings, worker=self.worker)
+        return self.dispatcher.run_once()
+
+
+def dispatch_alerts(session: Session, now: dt.datetime, *, dispatch: AlertDispatch) -> DispatchCounts:
+    """One dispatcher pass: escalations due, then every due alert (it commits as it goes)."""
+    del session, now  # the dispatcher claims and marks in transactions of its own
+    counts = dispatch.run()
+    if counts.claimed or counts.escalated:
+        logger.info("alerts dispatched: %s", counts.counts(), extra={"job_id": "alerts-dispatch"})
+    return counts
+
+
+def digests(session: Session, now: dt.datetime, *, alert_settings: AlertSettings) -> dict[str, int]:
+    """Queue the daily digests that are due (at the routing's local time, once a day each)."""
+    queued = queue_digests(session, now=now, settings=alert_settings)
+    if queued:
+        logger.info("queued %d digests", queued, extra={"job_id": "alerts-digest"})
+    return {"digests": queued}
 
 
 def demo_feed(session: Session, now: dt.datetime, *, inbox: str) -> dict[str, int]:
@@ -68,6 +105,8 @@ class JobSpec:
     misfire_grace_time: int
     params: dict[str, Any] = field(default_factory=dict)  # keyword arguments of ``work``
     run_at_start: bool = False  # also run once as the scheduler starts
+    leader_only: bool = True  # False: every scheduler process runs it (alert dispatchers share work)
+    recorded: bool = True  # False: not written to job_runs (jobs every few seconds; they log instead)
     options: dict[str, Any] = field(default_factory=lambda: {"coalesce": True, "max_instances": 1})
 
 
@@ -93,6 +132,32 @@ def job_specs(config: Mapping[str, Any]) -> tuple[JobSpec, ...]:
         )
         for configured in load_sources(config.get("SOURCES_FILE"))
     )
+    alert_settings = AlertSettings.from_config(config)
+    dispatch_seconds = int(config.get("ALERT_DISPATCH_SECONDS", 2))
+    digest_minutes = int(config.get("ALERT_DIGEST_CHECK_MINUTES", 5))
+    alert_jobs = (
+        JobSpec(
+            id="alerts-dispatch",
+            description=f"Send due alerts every {dispatch_seconds} s (on every scheduler process)",
+            work=dispatch_alerts,
+            counts=DispatchCounts.counts,
+            trigger=IntervalTrigger(seconds=dispatch_seconds, timezone=dt.UTC),
+            misfire_grace_time=max(dispatch_seconds, 1),
+            params={"dispatch": AlertDispatch(alert_settings)},
+            leader_only=False,
+            recorded=False,
+        ),
+        JobSpec(
+            id="alerts-digest",
+            description=f"Queue the daily digests that are due (checked every {digest_minutes} min)",
+            work=digests,
+            counts=dict,
+            trigger=IntervalTrigger(minutes=digest_minutes, timezone=dt.UTC),
+            misfire_grace_time=digest_minutes * 60,
+            params={"alert_settings": alert_settings},
+            recorded=False,
+        ),
+    )
     feeds: tuple[JobSpec, ...] = ()
     if config.get("DEMO_FEED_INBOX"):
         minutes = int(config.get("DEMO_FEED_MINUTES", 1))
@@ -117,9 +182,11 @@ def job_specs(config: Mapping[str, Any]) -> tuple[JobSpec, ...]:
             trigger=score_trigger,
             # A scheduler that was down at 02:00 still scores when it is back within 6 hours.
             misfire_grace_time=6 * 3600,
+            params={"alert_settings": alert_settings},
         ),
         *pulls,
         *feeds,
+        *alert_jobs,
     )
 
 
@@ -132,8 +199,12 @@ def find_job(config: Mapping[str, Any], job_id: str) -> JobSpec:
 
 
 def run_job(app: Flask, spec: JobSpec, *, runner: str = "cli") -> Any:
-    """Run one job now, recorded in ``job_runs`` (its own transaction); returns its result."""
+    """Run one job now, recorded in ``job_runs`` (its own transaction); returns its result.
+    A job that is not recorded runs in a transaction of its own and only logs a failure."""
     now = utcnow()
+    if not spec.recorded:
+        with app.app_context(), session_factory().begin() as session:
+            return spec.work(session, now, **spec.params)
     with app.app_context():
         return run_recorded(
             session_factory(),
@@ -172,8 +243,9 @@ class SchedulerProcess:
         return leading
 
     def run_scheduled(self, job_id: str) -> None:
-        """A trigger fired: run the job if this process (still) holds the lease."""
-        if not self.heartbeat():
+        """A trigger fired: run the job if this process (still) holds the lease (or the job runs
+        on every process)."""
+        if self.specs[job_id].leader_only and not self.heartbeat():
             logger.info("skipping %s: another scheduler leads", job_id, extra={"job_id": job_id})
             return
         # A failure is recorded in job_runs by run_recorded; APScheduler logs it and keeps going.

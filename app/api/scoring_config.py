@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
@@ -26,6 +27,7 @@ from app.schemas.config_admin import (
     VersionSchema,
 )
 from app.schemas.plays import NoQuerySchema
+from app.services.alerts import AlertSettings
 from app.services.config_admin import (
     activate_version,
     active_version,
@@ -128,7 +130,13 @@ def activate(version: int) -> dict[str, Any]:
     scored day, in one transaction. Audited as scoring_config.activate."""
     session = get_session()
     with session.begin():
-        return activate_version(session, version, actor=actor_name(), today=dt.datetime.now(dt.UTC).date())
+        return activate_version(
+            session,
+            version,
+            actor=actor_name(),
+            today=dt.datetime.now(dt.UTC).date(),
+            alert_settings=AlertSettings.from_config(current_app.config),
+        )
 
 
 @bp.post("/preview")

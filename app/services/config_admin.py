@@ -25,6 +25,7 @@ from app.errors import Conflict, DomainValidationError, NotFound
 from app.models import Account, HealthScore, JobRun, JobStatus, LatestScore, Outcome, ScoringConfigVersion
 from app.models.enums import OutcomeKind
 from app.schemas.config_admin import NewVersionSchema, PreviewSchema
+from app.services.alerts import AlertSettings
 from app.services.audit import record
 from app.services.scoring import run_scoring
 from app.services.scoring_config import ensure_default_config, load_models
@@ -137,7 +138,9 @@ def create_version(session: Session, data: Any, *, actor: str) -> dict[str, Any]
     return _fields(row)
 
 
-def activate_version(session: Session, version: int, *, actor: str, today: dt.date) -> dict[str, Any]:
+def activate_version(
+    session: Session, version: int, *, actor: str, today: dt.date, alert_settings: AlertSettings | None = None
+) -> dict[str, Any]:
     """Make ``version`` the active one (a rollback is the same move to an older version), audited,
     and rescore the portfolio as of the latest scored day (``today`` when nothing is scored yet),
     all in the caller's transaction. ``Conflict`` when it is already active, or when a concurrent
@@ -167,7 +170,7 @@ def activate_version(session: Session, version: int, *, actor: str, today: dt.da
     )
     as_of = session.scalar(sa.select(sa.func.max(LatestScore.day))) or today
     started = dt.datetime.now(dt.UTC)
-    summary = run_scoring(session, as_of=as_of)
+    summary = run_scoring(session, as_of=as_of, alert_settings=alert_settings)
     # Recorded like any scoring run (GET /jobs/runs), in the same transaction as the activation:
     # both land or neither does.
     session.add(

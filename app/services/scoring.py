@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.models import HealthScore, LatestScore
+from app.services.alerts import AlertCounts, AlertSettings, high_water_marks, queue_run_alerts
 from app.services.bulk import bulk_insert
 from app.services.events import gather_inputs, previous_latest, store_events
 from app.services.metrics import compute_measures, scatter
@@ -24,7 +25,7 @@ from scoring.rules import evaluate_rules, rule_needs
 from scoring.stage import STAGES, assign_stages
 
 #: Steps reported to a progress callback, in order.
-STEPS = ("measures", "score", "history", "events", "plays", "latest")
+STEPS = ("measures", "score", "history", "events", "plays", "latest", "alerts")
 
 ProgressCallback = Callable[[str], None]
 
@@ -49,6 +50,7 @@ class ScoringRunSummary:
     play_runs_by_play: dict[str, int] = field(default_factory=dict)
     #: Accounts whose latest score is newer than this run's day: scored into history only, no events.
     accounts_backfilled: int = 0
+    alerts: AlertCounts = field(default_factory=AlertCounts)
 
     def counts(self) -> dict[str, object]:
         return {
@@ -63,6 +65,7 @@ class ScoringRunSummary:
             "play_runs_by_play": self.play_runs_by_play,
             "tasks": self.tasks,
             "accounts_backfilled": self.accounts_backfilled,
+            **self.alerts.counts(),
             "seconds": self.seconds,
         }
 
@@ -71,7 +74,8 @@ class ScoringRunSummary:
         return (
             f"Scored {self.accounts_scored} accounts as of {self.as_of.isoformat()} with config "
             f"v{self.config_version} ({bands}; {self.accounts_without_score} without data); "
-            f"{self.events} events, {self.play_runs} play runs, {self.tasks} tasks "
+            f"{self.events} events, {self.play_runs} play runs, {self.tasks} tasks, "
+            f"{self.alerts.queued} alerts ({self.alerts.held} held for the digest) "
             f"in {sum(self.seconds.values()):.2f}s"
         )
 
@@ -94,12 +98,21 @@ def _previous_scores(session: Session, day: dt.date, ids: np.ndarray) -> np.ndar
     return scatter(ids, found[:, 0].astype(np.int64), found[:, 1])
 
 
-def run_scoring(session: Session, *, as_of: dt.date, progress: ProgressCallback | None = None) -> ScoringRunSummary:
+def run_scoring(
+    session: Session,
+    *,
+    as_of: dt.date,
+    progress: ProgressCallback | None = None,
+    alert_settings: AlertSettings | None = None,
+) -> ScoringRunSummary:
     """Score every account that is not churned as of ``as_of`` with the active config.
 
     Writes one history row per account for the day (replacing that day's rows, so a re-run
     never duplicates) and refreshes the latest score of accounts whose latest is not newer
     than ``as_of``. A fixed number of queries whatever the portfolio size. Never commits.
+
+    The alerts for this run's events and play starts are queued in the same transaction (the
+    outbox); ``alert_settings`` gives their links (defaults: a local run).
     """
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
@@ -149,6 +162,7 @@ def run_scoring(session: Session, *, as_of: dt.date, progress: ProgressCallback 
 
     # Events: only for accounts whose latest score is not newer than this day (a backfill of an
     # older day writes history and nothing else), from the rule state stored with the latest score.
+    after_event_id, after_run_id = high_water_marks(session)
     previous = previous_latest(session, ids, model)
     keep = ~(previous.day > np.datetime64(as_of, "D"))  # NaT (never scored) compares False: kept
     scores_on: dict[dt.date, np.ndarray] = {}
@@ -216,6 +230,20 @@ def run_scoring(session: Session, *, as_of: dt.date, progress: ProgressCallback 
     )
     done("latest")
 
+    alert_counts = queue_run_alerts(
+        session,
+        as_of=as_of,
+        now=dt.datetime.now(dt.UTC),
+        settings=alert_settings or AlertSettings(),
+        model=model,
+        ids=ids,
+        contributions=result.contributions,
+        after_event_id=after_event_id,
+        after_run_id=after_run_id,
+        play_names={p.id: p.name for p, _ in plays},
+    )
+    done("alerts")
+
     band_counts = np.bincount(result.band[result.band != NO_BAND], minlength=len(BANDS))
     stage_counts = np.bincount(stage, minlength=len(STAGES))
     return ScoringRunSummary(
@@ -232,4 +260,5 @@ def run_scoring(session: Session, *, as_of: dt.date, progress: ProgressCallback 
         tasks=play_counts.tasks,
         play_runs_by_play=play_counts.by_play,
         accounts_backfilled=int(np.count_nonzero(~keep)),
+        alerts=alert_counts,
     )

@@ -1,0 +1,212 @@
+"""The daily digest: one email per manager (and, if the routing says so, per CSM) at a local time.
+
+A digest lists the recipient's at-risk accounts (poor band, or average and falling over 7 days,
+biggest ARR first), what changed since their previous digest (events on their accounts), and
+the alerts the daily budget held back for them, which it marks ``digested``. It is queued in
+the outbox like any alert, with the dedupe key ``digest:<user>:<local date>``, so a second pass
+the same day queues nothing. The job runs every few minutes and queues the digests that are due.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from alerts.base import AccountAlert, AlertKind, ChannelType, Digest, DigestAccount, EventLine
+from app.models import Account, Alert, AlertStatus, LatestScore, User
+from app.models.plays import Event
+from app.services.alerts import AlertSettings, active_routing
+
+MAX_CHANGES = 50
+FALLING_7D = -5.0  # an average-band account this many points down over 7 days is at risk
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def queue_digests(session: Session, *, now: dt.datetime, settings: AlertSettings, force: bool = False) -> int:
+    """Queue every digest due at ``now`` (the routing's local time has passed and today's is not
+    queued yet); ``force`` ignores the time of day. Returns how many were queued."""
+    _, routing = active_routing(session)
+    digest = routing.digest
+    local = now.astimezone(ZoneInfo(digest.timezone))
+    hour, minute = (int(x) for x in digest.at.split(":"))
+    if not force and (local.hour, local.minute) < (hour, minute):
+        return 0
+    users = session.execute(sa.select(User.id, User.name, User.email, User.manager_id).where(~User.disabled)).all()
+    reports: dict[int, list[tuple[str, str | None]]] = {}
+    for u in users:
+        if u.manager_id is not None:
+            reports.setdefault(u.manager_id, []).append((u.name, u.email))
+    owners_in_use = {
+        o for (o,) in session.execute(sa.select(Account.owner).where(Account.owner.is_not(None)).distinct()).all()
+    }
+    recipients: list[tuple[str, str, tuple[str, ...]]] = []  # (user, email, book)
+    for u in users:
+        if not u.email:
+            continue
+        own = (u.name, u.email)
+        if digest.managers and u.id in reports:
+            team = [identity for name, email in reports[u.id] for identity in (name, email) if identity]
+            recipients.append((u.name, u.email, (*own, *team)))
+        elif digest.csms and (u.name in owners_in_use or u.email in owners_in_use):
+            recipients.append((u.name, u.email, own))
+    if not recipients:
+        return 0
+    keys = {f"digest:{name}:{local.date().isoformat()}": (name, email, book) for name, email, book in recipients}
+    existing = set(session.scalars(sa.select(Alert.dedupe_key).where(Alert.dedupe_key.in_(list(keys)))).all())
+    previous = dict(
+        session.execute(
+            sa.select(Alert.recipient_user, sa.func.max(Alert.created_at))
+            .where(Alert.kind == AlertKind.DIGEST)
+            .group_by(Alert.recipient_user)
+        ).all()
+    )
+    queued = 0
+    for key, (name, email, book) in keys.items():
+        if key in existing:
+            continue
+        since = _aware(previous[name]) if previous.get(name) else now - dt.timedelta(days=1)
+        message, held_ids = build_digest(
+            session, name=name, email=email, book=book, since=since, now=now, settings=settings,
+            max_accounts=digest.max_accounts,
+        )  # fmt: skip
+        alert = Alert(
+            dedupe_key=key,
+            kind=AlertKind.DIGEST,
+            status=AlertStatus.PENDING,
+            channel=ChannelType.EMAIL,
+            recipient=email,
+            recipient_user=name,
+            day=local.date(),
+            payload=message.to_dict(),
+            route_ids=[],
+            event_ids=[],
+            play_run_ids=[],
+            max_attempts=routing.max_attempts,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        session.add(alert)
+        session.flush()
+        if held_ids:
+            session.execute(
+                sa.update(Alert)
+                .where(Alert.id.in_(held_ids))
+                .values(status=AlertStatus.DIGESTED, digest_id=alert.id)
+                .execution_options(synchronize_session=False)
+            )
+        queued += 1
+    return queued
+
+
+def build_digest(
+    session: Session,
+    *,
+    name: str,
+    email: str,
+    book: tuple[str, ...],
+    since: dt.datetime,
+    now: dt.datetime,
+    settings: AlertSettings,
+    max_accounts: int,
+) -> tuple[Digest, list[int]]:
+    """One person's digest and the ids of the held alerts it carries (a few queries, none per account)."""
+    at_risk_filter = sa.and_(
+        Account.owner.in_(book),
+        sa.or_(
+            LatestScore.band == "poor",
+            sa.and_(LatestScore.band == "average", LatestScore.score_change_7d <= FALLING_7D),
+        ),
+    )
+    base = sa.select(Account.id).join(LatestScore, LatestScore.account_id == Account.id).where(at_risk_filter)
+    at_risk_total = session.scalar(sa.select(sa.func.count()).select_from(base.subquery())) or 0
+    rows = session.execute(
+        sa.select(
+            Account.id, Account.name, Account.owner, Account.arr, Account.renewal_date,
+            LatestScore.band, LatestScore.score, LatestScore.score_change_7d, LatestScore.score_change_30d,
+        )
+        .join(LatestScore, LatestScore.account_id == Account.id)
+        .where(at_risk_filter)
+        .order_by(Account.arr.desc(), Account.id)
+        .limit(max_accounts)
+    ).all()  # fmt: skip
+    at_risk = tuple(
+        DigestAccount(
+            account_id=r.id,
+            account_name=r.name,
+            band=str(r.band) if r.band is not None else None,
+            score=None if r.score is None else round(float(r.score), 1),
+            change_7d=None if r.score_change_7d is None else round(float(r.score_change_7d), 1),
+            change_30d=None if r.score_change_30d is None else round(float(r.score_change_30d), 1),
+            arr=float(r.arr or 0.0),
+            owner=r.owner,
+            renewal_date=r.renewal_date.isoformat() if r.renewal_date else None,
+            account_url=settings.account_url(r.id),
+            reasons=("poor health",)
+            if str(r.band) == "poor"
+            else (f"down {abs(float(r.score_change_7d or 0)):.1f} points in 7 days",),
+        )
+        for r in rows
+    )
+    change_filter = sa.and_(Account.owner.in_(book), Event.created_at > since, Event.created_at <= now)
+    changes_total = (
+        session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Event)
+            .join(Account, Account.id == Event.account_id)
+            .where(change_filter)
+        )
+        or 0
+    )
+    events = session.execute(
+        sa.select(
+            Event.rule_id, Event.rule_name, Event.kind, Event.severity, Event.day, Event.trigger_values,
+            Account.id.label("account_id"), Account.name.label("account_name"),
+        )
+        .join(Account, Account.id == Event.account_id)
+        .where(change_filter)
+        .order_by(Event.day.desc(), Event.id.desc())
+        .limit(MAX_CHANGES)
+    ).all()  # fmt: skip
+    changes = tuple(
+        EventLine(
+            rule_id=e.rule_id, rule_name=e.rule_name, kind=str(e.kind), severity=str(e.severity),
+            day=e.day.isoformat(), detail=dict(e.trigger_values or {}), account_id=e.account_id,
+            account_name=e.account_name,
+        )
+        for e in events
+    )  # fmt: skip
+    held_rows = session.execute(
+        sa.select(Alert.id, Alert.payload)
+        .where(
+            Alert.status == AlertStatus.HELD,
+            sa.or_(
+                Alert.recipient == email,
+                Alert.recipient_user == name,
+                # A team channel's held alerts reach the digests of the accounts' owners' managers.
+                sa.and_(
+                    Alert.recipient.startswith("channel:"),
+                    Alert.account_id.in_(sa.select(Account.id).where(Account.owner.in_(book))),
+                ),
+            ),
+        )
+        .order_by(Alert.id)
+    ).all()
+    held = tuple(AccountAlert.from_dict(r.payload) for r in held_rows)
+    message = Digest(
+        recipient_name=name,
+        since=since.isoformat(),
+        until=now.isoformat(),
+        at_risk=at_risk,
+        changes=changes,
+        held=held,
+        at_risk_total=int(at_risk_total),
+        changes_total=int(changes_total),
+        dashboard_url=f"{settings.public_base_url}/api/v1/watchlist",
+    )
+    return message, [r.id for r in held_rows]

@@ -1,0 +1,413 @@
+"""The outbox dispatcher: claim due alerts, send them, mark them; escalate unacknowledged ones.
+
+Delivery is **at least once**. A pass claims a batch of due rows in one short transaction
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so dispatchers on several machines never claim the
+same row; SQLite's single writer serializes claims), stamping them with a lease
+(``locked_until``) and counting the attempt. Then, outside any transaction, it sends each row
+and marks it sent (or schedules its retry) in a transaction of its own. A dispatcher that dies
+after claiming leaves rows whose lease runs out; the next pass claims them again. One that dies
+between the send and the mark sends that one alert twice: the receiver can drop the duplicate by
+its key (the webhook's ``Idempotency-Key``, the email's ``Message-ID``, both derived from the
+row's dedupe key). A dispatcher whose lease ran short stops sending and hands its remaining rows
+back rather than racing the next claimer.
+
+Unlike other services this one commits: the claim must be visible to other dispatchers before
+anything is sent, and each mark must be durable before the next send.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from alerts.base import AccountAlert, AlertChannel, AlertDeliveryFailed, AlertKind, ChannelType, message_from_dict
+from alerts.email import EmailChannel
+from alerts.log import LogChannel
+from alerts.retry import next_delay
+from alerts.routing import Routing
+from alerts.safety import redact_url
+from alerts.signing import sign_ack
+from alerts.slack import SlackChannel
+from alerts.webhook import WebhookChannel
+from app.models import Alert, AlertStatus
+from app.services.alerts import CHANNEL_PREFIX, AlertSettings, Directory, active_routing
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(slots=True)
+class DispatchCounts:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    released: int = 0  # handed back unsent when the lease ran short
+    lost_lease: int = 0  # sent after another dispatcher reclaimed the row (a possible duplicate)
+    escalated: int = 0
+
+    def counts(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+    def add(self, other: DispatchCounts) -> None:
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    dedupe_key: str
+    channel: ChannelType
+    recipient: str
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    requires_ack: bool
+    locked_until: dt.datetime
+
+
+class Channels:
+    """The channel for each destination, built once and reused across passes (an SMTP
+    connection and an HTTP session stay open). Without SMTP settings email goes to the log; a
+    channel whose URL is not configured goes to the log too (the demo needs nothing)."""
+
+    def __init__(self, settings: AlertSettings) -> None:
+        self.settings = settings
+        self._log = LogChannel()
+        self._email: AlertChannel | None = None
+        self._by_name: dict[str, AlertChannel] = {}
+        self._routing_doc: dict[str, Any] | None = None
+
+    def use_routing(self, routing: Routing) -> None:
+        doc = routing.to_dict()
+        if doc != self._routing_doc:
+            for channel in self._by_name.values():
+                channel.close()
+            self._by_name = {}
+            self._routing = routing
+            self._routing_doc = doc
+
+    def for_row(self, row: Claimed) -> AlertChannel:
+        if row.channel is ChannelType.EMAIL:
+            if self.settings.smtp is None:
+                return self._log
+            if self._email is None:
+                self._email = EmailChannel(self.settings.smtp)
+            return self._email
+        name = row.recipient[len(CHANNEL_PREFIX) :] if row.recipient.startswith(CHANNEL_PREFIX) else row.recipient
+        if name not in self._by_name:
+            self._by_name[name] = self._build(name)
+        return self._by_name[name]
+
+    def _build(self, name: str) -> AlertChannel:
+        spec = self._routing.channel(name)
+        if spec is None:
+            return self._log
+        url = spec.url or (self.settings.env.get(spec.url_env) if spec.url_env else None)
+        if not url:
+            return self._log
+        insecure = self.settings.allow_insecure_webhooks
+        timeout = self.settings.http_timeout
+        if spec.type == "slack":
+            return SlackChannel(url, timeout=timeout, allow_insecure=insecure)
+        secret = self.settings.env.get(spec.secret_env or "", "")
+        return WebhookChannel(url, secret, timeout=timeout, allow_insecure=insecure)
+
+    def close(self) -> None:
+        for channel in (*self._by_name.values(), *([self._email] if self._email else [])):
+            channel.close()
+        self._by_name = {}
+        self._email = None
+
+
+def claim(session: Session, *, worker: str, now: dt.datetime, lease: dt.timedelta, limit: int) -> list[Claimed]:
+    """Claim up to ``limit`` due rows for ``worker`` (committed by the caller before sending)."""
+    due = (
+        sa.select(Alert.id)
+        .where(
+            Alert.status == AlertStatus.PENDING,
+            Alert.next_attempt_at <= now,
+            sa.or_(Alert.locked_until.is_(None), Alert.locked_until < now),
+        )
+        .order_by(Alert.next_attempt_at, Alert.id)
+        .limit(limit)
+    )
+    if session.connection().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    locked_until = now + lease
+    rows = session.execute(
+        sa.update(Alert)
+        .where(Alert.id.in_(due.scalar_subquery()))
+        .values(locked_until=locked_until, locked_by=worker, attempts=Alert.attempts + 1)
+        .returning(
+            Alert.id, Alert.dedupe_key, Alert.channel, Alert.recipient, Alert.payload, Alert.attempts,
+            Alert.max_attempts, Alert.requires_ack,
+        )
+    ).all()  # fmt: skip
+    claimed = [
+        Claimed(
+            id=r.id, dedupe_key=r.dedupe_key, channel=r.channel, recipient=r.recipient, payload=r.payload,
+            attempts=r.attempts, max_attempts=r.max_attempts, requires_ack=r.requires_ack, locked_until=locked_until,
+        )
+        for r in rows
+    ]  # fmt: skip
+    claimed.sort(key=lambda c: c.id)
+    return claimed
+
+
+def _mark(session: Session, alert_id: int, worker: str, **values: Any) -> bool:
+    result = session.execute(
+        sa.update(Alert)
+        .where(Alert.id == alert_id, Alert.locked_by == worker)
+        .values(locked_until=None, locked_by=None, **values)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+class Dispatcher:
+    """Sends due alerts. One per process; ``run_once`` is one pass (the scheduler's job and
+    ``flask alerts dispatch``)."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        settings: AlertSettings,
+        *,
+        worker: str,
+        clock: Clock = _utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.factory = factory
+        self.settings = settings
+        self.worker = worker
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.channels = Channels(settings)
+
+    def close(self) -> None:
+        self.channels.close()
+
+    def run_once(self, *, max_seconds: float = 30.0) -> DispatchCounts:
+        """Escalate what is due, then claim and send batches until nothing is due or
+        ``max_seconds`` have passed."""
+        total = DispatchCounts()
+        started = time.monotonic()
+        with self.factory.begin() as session:
+            _, routing = active_routing(session)
+            total.escalated = escalate_due(session, now=self.clock(), routing=routing, settings=self.settings)
+        self.channels.use_routing(routing)
+        while time.monotonic() - started < max_seconds:
+            counts = self._batch()
+            total.add(counts)
+            if counts.claimed < self.settings.batch_size:
+                break
+        return total
+
+    def _batch(self) -> DispatchCounts:
+        counts = DispatchCounts()
+        lease = dt.timedelta(seconds=self.settings.lease_seconds)
+        with self.factory.begin() as session:
+            rows = claim(session, worker=self.worker, now=self.clock(), lease=lease, limit=self.settings.batch_size)
+        counts.claimed = len(rows)
+        down: dict[str, AlertDeliveryFailed] = {}  # destinations that failed retryably in this batch
+        margin = dt.timedelta(seconds=self.settings.http_timeout * 2 + 1)
+        for position, row in enumerate(rows):
+            if self.clock() > row.locked_until - margin:
+                # Too little lease left to send and mark safely: hand the rest back.
+                counts.released += self._release(rows[position:])
+                break
+            destination = row.recipient if row.channel is not ChannelType.EMAIL else "email"
+            failure = down.get(destination)
+            if failure is not None:
+                # The destination just failed: retry later without spending this row's attempt.
+                self._retry(row, failure, counts, refund=True)
+                continue
+            try:
+                channel = self.channels.for_row(row)
+                channel.send(self._message(row), key=row.dedupe_key, to=row.recipient)
+            except AlertDeliveryFailed as error:
+                if error.retryable:
+                    down[destination] = error
+                self._fail(row, error, counts)
+                continue
+            except Exception as error:  # a bug in rendering or a channel: never lose the row
+                logger.exception("alert %s failed unexpectedly", row.id)
+                self._fail(row, AlertDeliveryFailed(f"{type(error).__name__}: {error}", retryable=True), counts)
+                continue
+            with self.factory.begin() as session:
+                marked = _mark(
+                    session,
+                    row.id,
+                    self.worker,
+                    status=AlertStatus.SENT,
+                    sent_at=self.clock(),
+                    delivered_via=channel.type,
+                    last_error=None,
+                )
+            counts.sent += 1
+            if not marked:
+                counts.lost_lease += 1
+                logger.warning("alert %s was sent after its lease passed to another dispatcher", row.id)
+        return counts
+
+    def _message(self, row: Claimed) -> Any:
+        message = message_from_dict(row.payload)
+        if row.requires_ack and isinstance(message, AccountAlert) and message.ack_url is None:
+            expires = int(self.clock().timestamp()) + self.settings.ack_link_days * 86400
+            token = sign_ack(self.settings.secret_key, row.id, expires)
+            message = dataclasses.replace(message, ack_url=f"{self.settings.public_base_url}/alerts/ack?token={token}")
+        return message
+
+    def _fail(self, row: Claimed, error: AlertDeliveryFailed, counts: DispatchCounts) -> None:
+        if error.retryable and row.attempts < row.max_attempts:
+            self._retry(row, error, counts, refund=False)
+            return
+        with self.factory.begin() as session:
+            _mark(session, row.id, self.worker, status=AlertStatus.DEAD, last_error=_describe(error, row))
+        counts.dead += 1
+        logger.warning("alert %s is dead after %d attempts: %s", row.id, row.attempts, _describe(error, row))
+
+    def _retry(self, row: Claimed, error: AlertDeliveryFailed, counts: DispatchCounts, *, refund: bool) -> None:
+        delay = next_delay(row.attempts, retry_after=error.retry_after, rng=self.rng)
+        values: dict[str, Any] = {
+            "next_attempt_at": self.clock() + dt.timedelta(seconds=delay),
+            "last_error": _describe(error, row),
+        }
+        if refund:
+            values["attempts"] = Alert.attempts - 1
+        with self.factory.begin() as session:
+            _mark(session, row.id, self.worker, **values)
+        counts.retried += 1
+
+    def _release(self, rows: list[Claimed]) -> int:
+        with self.factory.begin() as session:
+            for row in rows:
+                _mark(session, row.id, self.worker, attempts=Alert.attempts - 1)
+        return len(rows)
+
+
+def _describe(error: AlertDeliveryFailed, row: Claimed) -> str:
+    """The error for the row's ``last_error``: never a webhook URL's secret path."""
+    text = str(error)
+    if row.recipient.startswith(("http://", "https://")):
+        text = text.replace(row.recipient, redact_url(row.recipient))
+    return text[:2000]
+
+
+# --- acknowledge and escalate -------------------------------------------------------------------
+
+
+def _group_prefix(dedupe_key: str) -> str:
+    """The copies of one account alert (to the CSM, the manager, a channel) share this prefix."""
+    return dedupe_key.split("|", 1)[0] + "|"
+
+
+def acknowledge(session: Session, alert_id: int, *, by: str, now: dt.datetime) -> Alert | None:
+    """Acknowledge an alert and its copies to the other recipients; None if there is no such alert.
+    Acknowledging twice keeps the first acknowledgement."""
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        return None
+    if alert.acknowledged_at is None and alert.kind is not AlertKind.DIGEST:
+        prefix = _group_prefix(alert.dedupe_key) if alert.kind is AlertKind.IMMEDIATE else alert.dedupe_key
+        group = sa.or_(Alert.dedupe_key.startswith(prefix, autoescape=True), Alert.id == alert.id)
+        if alert.escalation_of is not None:
+            group = sa.or_(group, Alert.id == alert.escalation_of)
+        session.execute(
+            sa.update(Alert)
+            .where(group, Alert.acknowledged_at.is_(None))
+            .values(acknowledged_at=now, acknowledged_by=by)
+            .execution_options(synchronize_session=False)
+        )
+        session.refresh(alert)
+    return alert
+
+
+def escalate_due(session: Session, *, now: dt.datetime, routing: Routing, settings: AlertSettings) -> int:
+    """Queue one escalation to the manager for each poor-health alert nobody acknowledged within
+    the routing's ``escalate_after_hours`` (once per alert and its copies). Returns how many."""
+    cutoff = now - dt.timedelta(hours=routing.escalate_after_hours)
+    rows = session.execute(
+        sa.select(Alert.id, Alert.dedupe_key, Alert.payload, Alert.account_id, Alert.created_at, Alert.day)
+        .where(
+            Alert.requires_ack,
+            Alert.acknowledged_at.is_(None),
+            Alert.escalated_at.is_(None),
+            Alert.kind == AlertKind.IMMEDIATE,
+            Alert.created_at <= cutoff,
+        )
+        .order_by(Alert.id)
+        .limit(1000)
+    ).all()
+    if not rows:
+        return 0
+    directory = Directory(session)
+    queued = 0
+    seen: set[str] = set()
+    for row in rows:
+        prefix = _group_prefix(row.dedupe_key)
+        if prefix in seen:
+            continue
+        seen.add(prefix)
+        message = message_from_dict(row.payload)
+        assert isinstance(message, AccountAlert)
+        address, user = directory.manager(message.owner)
+        if address:
+            hours = round((now - _aware(row.created_at)).total_seconds() / 3600, 1)
+            escalation = dataclasses.replace(
+                message, kind=AlertKind.ESCALATION, escalated_alert_id=row.id, unacknowledged_hours=hours, ack_url=None
+            )
+            statement = sa.insert(Alert).values(
+                dedupe_key=f"esc:{prefix}"[:255],
+                kind=AlertKind.ESCALATION,
+                status=AlertStatus.PENDING,
+                channel=ChannelType.EMAIL,
+                recipient=address,
+                recipient_user=user,
+                account_id=row.account_id,
+                day=row.day,
+                severity="high",
+                route_ids=[],
+                event_ids=[],
+                play_run_ids=[],
+                payload=escalation.to_dict(),
+                requires_ack=True,
+                escalation_of=row.id,
+                max_attempts=routing.max_attempts,
+                next_attempt_at=now,
+                created_at=now,
+                escalated_at=now,  # an escalation does not escalate again
+            )
+            exists = session.scalar(sa.select(Alert.id).where(Alert.dedupe_key == f"esc:{prefix}"[:255]))
+            if exists is None:
+                session.execute(statement)
+                queued += 1
+        else:
+            logger.info("alert %s: no manager to escalate to for %s", row.id, message.owner)
+        session.execute(
+            sa.update(Alert)
+            .where(Alert.dedupe_key.startswith(prefix, autoescape=True), Alert.escalated_at.is_(None))
+            .values(escalated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return queued
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    """SQLite returns naive datetimes for timezone-aware columns: they are UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
