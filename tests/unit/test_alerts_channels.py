@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import time
@@ -16,22 +17,25 @@ from alerts.memory import MemoryChannel
 from alerts.render import email_content
 from alerts.slack import SlackChannel
 from alerts.webhook import WebhookChannel, sign, verify_signature
+from tests.support import servers
 from tests.support.servers import (
     SMTP_PASSWORD,
     SMTP_USER,
     ScriptedHTTPServer,
     SmtpTestServer,
     hang,
-    http_server,  # noqa: F401 - fixture
     ok,
     rate_limited,
-    smtp_login_server,  # noqa: F401 - fixture
-    smtp_server,  # noqa: F401 - fixture
     status,
-    tls_certificate,  # noqa: F401 - fixture
 )
 
 pytestmark = pytest.mark.unit
+
+# the shared server fixtures (tests/conftest.py is not ours to extend)
+http_server = servers.http_server
+smtp_server = servers.smtp_server
+smtp_login_server = servers.smtp_login_server
+tls_certificate = servers.tls_certificate
 
 ALERT = AccountAlert(
     kind=AlertKind.IMMEDIATE,
@@ -164,8 +168,6 @@ def test_webhook_signature_fails_for_an_altered_body_secret_or_old_timestamp(htt
 
 
 def test_sign_matches_hmac_sha256_of_timestamp_dot_body():
-    import hmac  # noqa: PLC0415 - only this test recomputes the MAC by hand
-
     expected = hmac.new(b"s", b"1700000000.{}", hashlib.sha256).hexdigest()
     assert sign("s", 1700000000, b"{}") == f"sha256={expected}"
     assert verify_signature("s", "1700000000", "{}", f"sha256={expected}", now=1700000000)

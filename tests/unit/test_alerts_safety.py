@@ -149,9 +149,7 @@ ALERT = AccountAlert(
 )
 
 
-@pytest.mark.parametrize(
-    "make", [lambda u: SlackChannel(u), lambda u: WebhookChannel(u, "s")], ids=["slack", "webhook"]
-)
+@pytest.mark.parametrize("make", [SlackChannel, lambda u: WebhookChannel(u, "s")], ids=["slack", "webhook"])
 def test_channels_refuse_a_host_that_rebinds_to_a_private_address(monkeypatch, make):
     # the name passed the configuration check; at send time it resolves to the metadata service
     monkeypatch.setattr(socket, "getaddrinfo", fake_resolver("169.254.169.254"))
