@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from marshmallow import fields, validate
 
 from alerts.base import AlertKind, ChannelType
 from app.models import AlertStatus
 from app.schemas import MAX_INT, ApiSchema, PageSchema, PaginationQuerySchema, scope_field
+from app.schemas.plays import UtcDateTime
 
 
 class AlertQuerySchema(PaginationQuerySchema):
@@ -15,7 +18,9 @@ class AlertQuerySchema(PaginationQuerySchema):
     channel = fields.String(validate=validate.OneOf([c.value for c in ChannelType]))
     account = fields.Integer(validate=validate.Range(min=1, max=MAX_INT), metadata={"description": "An account id."})
     recipient = fields.String(validate=validate.Length(min=1, max=255))
-    since = fields.DateTime(metadata={"description": "Created at or after this time (ISO 8601)."})
+    since = fields.AwareDateTime(
+        default_timezone=dt.UTC, metadata={"description": "Created at or after this time (ISO 8601; UTC if no offset)."}
+    )
     scope = scope_field()
 
 
@@ -38,17 +43,17 @@ class AlertSchema(ApiSchema):
     event_ids = fields.List(fields.Integer())
     play_run_ids = fields.List(fields.Integer())
     requires_ack = fields.Boolean()
-    acknowledged_at = fields.DateTime(allow_none=True)
+    acknowledged_at = UtcDateTime(allow_none=True)
     acknowledged_by = fields.String(allow_none=True)
-    escalated_at = fields.DateTime(allow_none=True)
+    escalated_at = UtcDateTime(allow_none=True)
     escalation_of = fields.Integer(allow_none=True)
     digest_id = fields.Integer(allow_none=True)
     attempts = fields.Integer()
     max_attempts = fields.Integer()
-    next_attempt_at = fields.DateTime()
+    next_attempt_at = UtcDateTime()
     last_error = fields.String(allow_none=True)
-    sent_at = fields.DateTime(allow_none=True)
-    created_at = fields.DateTime()
+    sent_at = UtcDateTime(allow_none=True)
+    created_at = UtcDateTime()
     message = fields.Dict(metadata={"description": "The message as queued (what every channel renders)."})
 
 
@@ -61,7 +66,7 @@ class RoutingSchema(ApiSchema):
     document = fields.Dict(metadata={"description": "The routing document (see docs/alerts.md)."})
     author = fields.String(allow_none=True)
     comment = fields.String(allow_none=True)
-    created_at = fields.DateTime(allow_none=True)
+    created_at = UtcDateTime(allow_none=True)
 
 
 class RoutingUpdateSchema(ApiSchema):

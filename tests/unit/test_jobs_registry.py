@@ -49,8 +49,18 @@ def test_interval_scoring_when_configured() -> None:
 
 
 def test_unknown_job_names_the_known_ones() -> None:
-    with pytest.raises(KeyError, match="No job 'nope'; jobs: score-daily"):
+    with pytest.raises(KeyError, match="No job 'nope'; jobs: alerts-digest, alerts-dispatch, score-daily"):
         find_job(CONFIG, "nope")
+
+
+def test_alert_dispatch_runs_every_few_seconds_on_every_scheduler_process() -> None:
+    spec = find_job({**CONFIG, "ALERT_DISPATCH_SECONDS": 3}, "alerts-dispatch")
+    assert isinstance(spec.trigger, IntervalTrigger) and spec.trigger.interval == dt.timedelta(seconds=3)
+    # Dispatchers share the outbox (SKIP LOCKED), so every process runs one, and a job every few
+    # seconds would flood job_runs: it logs instead.
+    assert not spec.leader_only and not spec.recorded
+    digest = find_job(CONFIG, "alerts-digest")
+    assert digest.leader_only and not digest.recorded
 
 
 def test_the_built_scheduler_holds_the_heartbeat_and_every_job() -> None:
