@@ -101,7 +101,9 @@ def active_routing(session: Session) -> tuple[int, Routing]:
     ).first()
     if row is None:
         return 0, load_routing(default_routing_data())
-    return int(row[0]), load_routing(row[1])
+    # Its webhook URLs passed the deployment's SSRF checks when it was saved, and the channels
+    # check them again before every send; loading it must not fail on a test's http URL.
+    return int(row[0]), load_routing(row[1], allow_insecure=True)
 
 
 # --- recipients ---------------------------------------------------------------------------------
