@@ -26,8 +26,8 @@ demo: install
 	mkdir -p instance/inbox
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo seed --accounts $(DEMO_ACCOUNTS) --days $(DEMO_DAYS) --replace
-	$(BIN)/flask score run --days $(DEMO_HISTORY_DAYS)
 	$(BIN)/flask demo users
+	$(BIN)/flask score run --days $(DEMO_HISTORY_DAYS)
 	$(BIN)/flask tokens create --user demo-admin --role admin --description "make demo" | tail -1 > instance/demo-token
 	printf '[[sources]]\nname = "demo-inbox"\ntype = "files"\nfolder = "inbox"\nevery_minutes = 1\n' > instance/sources.toml
 	@echo ""

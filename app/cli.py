@@ -29,6 +29,7 @@ from app.services.alerts import AlertSettings
 from app.services.demo import clear_demo, seed_demo
 from app.services.digest import queue_digests
 from app.services.dispatch import Dispatcher
+from app.services.learning import TRAIN_JOB, TrainSummary, evaluate_learning, train_churn_model
 from app.services.pull import list_quarantine, retry_quarantine
 from app.services.scoring import STEPS, ScoringRunSummary, run_scoring
 from app.sources.config import load_sources
@@ -45,6 +46,7 @@ score_cli = AppGroup("score", help="Health-score runs.")
 demo_cli = AppGroup("demo", help="Demo data.")
 users_cli = AppGroup("users", help="API users (people and machine clients).")
 tokens_cli = AppGroup("tokens", help="API tokens: create (shown once), list, revoke.")
+analysis_cli = AppGroup("analysis", help="Learning from outcomes: the churn model and the validation figures.")
 alerts_cli = AppGroup("alerts", help="Alerts: send what is due, queue digests.")
 
 
@@ -174,11 +176,19 @@ def demo_seed(accounts: int, days: int, seed: int, as_of: dt.date | None, replac
 
 @demo_cli.command("users")
 @click.option("--manager", default="cs-manager", show_default=True, help="The team's manager (created if missing).")
+@click.option(
+    "--manager-email",
+    default="cs-manager@example.com",
+    show_default=True,
+    help="The manager's address (alerts, escalations and the daily digest).",
+)
 @_domain_errors_exit_cleanly
-def demo_users(manager: str) -> None:
+def demo_users(manager: str, manager_email: str) -> None:
     """Make a user for each CSM that owns accounts, all in one manager's team (idempotent)."""
     with session_factory().begin() as session:
-        boss = session.scalar(sa.select(User).where(User.name == manager)) or create_user(session, manager)
+        boss = session.scalar(sa.select(User).where(User.name == manager)) or create_user(
+            session, manager, email=manager_email
+        )
         owners = [o for o in session.scalars(sa.select(Account.owner).distinct()).all() if o]
         known = set(session.scalars(sa.select(User.name)).all())
         created = [
@@ -375,6 +385,106 @@ def alerts_digest(force: bool) -> None:
     click.echo(f"Queued {queued} digest(s).")
 
 
+def _learning_options(command: Callable[P, R]) -> Callable[P, R]:
+    options = (
+        click.option(
+            "--as-of", "as_of", type=DATE, default=None, help="Outcomes up to this day (default: today, UTC)."
+        ),
+        click.option("--horizon-days", type=click.IntRange(7, 730), default=90, show_default=True),
+        click.option(
+            "--periodic-months",
+            type=click.IntRange(0, 60),
+            default=12,
+            show_default=True,
+            help="Monthly observations of every customer besides the outcomes (0: outcomes only).",
+        ),
+        click.option("--min-per-class", type=click.IntRange(1, 100_000), default=30, show_default=True),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _figure(value: float | None, digits: int = 3, *, percent: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value * 100:.1f}%" if percent else f"{value:.{digits}f}"
+
+
+@analysis_cli.command("train")
+@_learning_options
+@_domain_errors_exit_cleanly
+def analysis_train(as_of: dt.date | None, horizon_days: int, periodic_months: int, min_per_class: int) -> None:
+    """Train a churn model now and store it as the newest version (recorded in job_runs)."""
+    as_of = as_of or dt.datetime.now(dt.UTC).date()
+    summary = run_recorded(
+        session_factory(),
+        TRAIN_JOB,
+        {"as_of": as_of.isoformat(), "horizon_days": horizon_days, "periodic_months": periodic_months, "runner": "cli"},
+        lambda session: TrainSummary(
+            train_churn_model(
+                session,
+                as_of=as_of,
+                actor="cli",
+                horizon_days=horizon_days,
+                periodic_months=periodic_months,
+                min_per_class=min_per_class,
+            )
+        ),
+        TrainSummary.counts,
+    )
+    click.echo(summary.one_line())
+
+
+@analysis_cli.command("evaluate")
+@_learning_options
+@_domain_errors_exit_cleanly
+def analysis_evaluate(as_of: dt.date | None, horizon_days: int, periodic_months: int, min_per_class: int) -> None:
+    """Print the validation figures: suggested weights against the active config (ROC AUC, top-decile
+    lift, churned in the poor band) and a churn model (ROC AUC, Brier score). Stores nothing."""
+    as_of = as_of or dt.datetime.now(dt.UTC).date()
+    with session_factory().begin() as session:
+        report = evaluate_learning(
+            session, as_of=as_of, horizon_days=horizon_days, periodic_months=periodic_months,
+            min_per_class=min_per_class,
+        )  # fmt: skip
+    s, churn = report["suggestions"], report["churn_model"]
+    data, validation = s["data"], s["validation"]
+    split = validation["split"]
+    click.echo(f"Learning from outcomes as of {as_of} (horizon {horizon_days} days, {periodic_months} monthly dates)")
+    click.echo(
+        f"  {data['observations']} observations ({data['churned']} churned) of {data['accounts']} accounts: "
+        f"{data['outcome_observations']} before {data['outcomes']} outcomes, {data['periodic_observations']} periodic"
+    )
+    click.echo(
+        f"Validation: fitted on observations before {split['cutoff']}, tested on {split['test']} later ones "
+        f"of other accounts ({split['dropped']} left out so no account is on both sides)"
+    )
+    proposed, active = validation["proposed"], validation["active"]
+    if proposed is None or active is None:
+        click.echo("  suggested weights: " + " ".join(validation["messages"]))
+    else:
+        title = f"suggested weights vs active config v{s['active_version']}"
+        click.echo(f"  {title:<44}{'proposed':>10}{'active':>10}")
+        click.echo(f"  {'ROC AUC':<44}{_figure(proposed['auc']):>10}{_figure(active['auc']):>10}")
+        click.echo(
+            f"  {'top-decile lift':<44}{_figure(proposed['top_decile_lift'], 2):>10}"
+            f"{_figure(active['top_decile_lift'], 2):>10}"
+        )
+        click.echo(
+            f"  {'churned in the poor band':<44}{_figure(proposed['churned_in_poor_share'], percent=True):>10}"
+            f"{_figure(active['churned_in_poor_share'], percent=True):>10}"
+        )
+        click.echo(f"  ({proposed['observations']} test observations, {proposed['churned']} churned)")
+    click.echo(
+        f"  churn model: ROC AUC {_figure(churn['auc'])}, Brier {_figure(churn['brier'], 4)} "
+        f"(always the base rate: {_figure(churn['base_rate_brier'], 4)}) on {churn['observations']} observations, "
+        f"{churn['churned']} churned"
+    )
+    for message in [*s["messages"], *(flag["message"] for flag in s["flags"])]:
+        click.echo(f"  note: {message}")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(alerts_cli)
     app.cli.add_command(users_cli)
@@ -386,3 +496,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(score_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(analysis_cli)

@@ -137,18 +137,20 @@ class Directory:
             return None, None
         person = self.people.get(owner)
         if person is not None:
-            return person.email, person.name
-        return (owner, None) if "@" in owner else (None, None)
+            return person.email or _address(person.name), person.name
+        return _address(owner), None
 
     def manager(self, owner: str | None) -> tuple[str | None, str | None]:
         person = self.people.get(owner) if owner else None
         if person is None or person.manager is None:
             return None, None
         boss = self.people.get(person.manager)
-        return (boss.email, boss.name) if boss is not None else (None, None)
+        return (boss.email or _address(boss.name), boss.name) if boss is not None else (None, None)
 
-    def manager_of_user(self, name: str | None) -> tuple[str | None, str | None]:
-        return self.manager(name)
+
+def _address(identity: str) -> str | None:
+    """A user name or owner that is itself an email address (the demo's CSMs are)."""
+    return identity if "@" in identity else None
 
 
 # --- queueing this run's alerts -----------------------------------------------------------------

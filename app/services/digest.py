@@ -181,23 +181,25 @@ def build_digest(
         )
         for e in events
     )  # fmt: skip
+    # Held alerts addressed to this person, and those about accounts in their book (their CSMs'
+    # and the team channel's, which get no digest of their own); the copies of one alert to
+    # several recipients are listed once.
     held_rows = session.execute(
-        sa.select(Alert.id, Alert.payload)
+        sa.select(Alert.id, Alert.dedupe_key, Alert.payload)
         .where(
             Alert.status == AlertStatus.HELD,
             sa.or_(
                 Alert.recipient == email,
                 Alert.recipient_user == name,
-                # A team channel's held alerts reach the digests of the accounts' owners' managers.
-                sa.and_(
-                    Alert.recipient.startswith("channel:"),
-                    Alert.account_id.in_(sa.select(Account.id).where(Account.owner.in_(book))),
-                ),
+                Alert.account_id.in_(sa.select(Account.id).where(Account.owner.in_(book))),
             ),
         )
         .order_by(Alert.id)
     ).all()
-    held = tuple(AccountAlert.from_dict(r.payload) for r in held_rows)
+    groups: dict[str, AccountAlert] = {}
+    for r in held_rows:
+        groups.setdefault(r.dedupe_key.split("|", 1)[0], AccountAlert.from_dict(r.payload))
+    held = tuple(groups.values())
     message = Digest(
         recipient_name=name,
         since=since.isoformat(),
