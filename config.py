@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import ClassVar
+
+from apscheduler.triggers.cron import CronTrigger
 
 from alerts.safety import check_webhook_url
 
@@ -52,6 +55,14 @@ def _is_time_of_day(value: str) -> bool:
     return hour.isdigit() and minute.isdigit() and 0 <= int(hour) < 24 and 0 <= int(minute) < 60 and len(minute) == 2
 
 
+def _is_crontab(value: str) -> bool:
+    try:
+        CronTrigger.from_crontab(value, timezone=dt.UTC)
+    except ValueError:
+        return False
+    return True
+
+
 def default_database_url(instance_dir: Path = DEFAULT_INSTANCE_DIR) -> str:
     return f"sqlite:///{instance_dir / 'healthscore.db'}"
 
@@ -84,6 +95,10 @@ class Config:
     SCORE_INTERVAL_SECONDS: int = 0  # > 0: score every N seconds instead (demos, tests)
     SCHEDULER_LEASE_SECONDS: int = 30  # a standby takes over this long after the leader dies
     SCHEDULER_HEARTBEAT_SECONDS: int = 10  # how often the leader renews (and a standby tries)
+    # Learning from outcomes (docs/learning.md): when the churn model is retrained, and on what
+    CHURN_MODEL_RETRAIN_CRON: str = "0 3 1 * *"  # crontab, UTC: 03:00 on the 1st of each month
+    CHURN_MODEL_HORIZON_DAYS: int = 90  # the model foresees a churn within this many days
+    CHURN_MODEL_PERIODIC_MONTHS: int = 12  # monthly observations added to the outcomes (0: outcomes only)
     # Alerts
     PUBLIC_BASE_URL: str = "http://127.0.0.1:5000"
     SLACK_WEBHOOK_URL: str | None = None
@@ -153,6 +168,15 @@ class Config:
             problems.append("SCORE_INTERVAL_SECONDS must not be negative")
         if not 0 < self.SCHEDULER_HEARTBEAT_SECONDS < self.SCHEDULER_LEASE_SECONDS:
             problems.append("SCHEDULER_HEARTBEAT_SECONDS must be positive and shorter than SCHEDULER_LEASE_SECONDS")
+        if not _is_crontab(self.CHURN_MODEL_RETRAIN_CRON):
+            problems.append(
+                f"CHURN_MODEL_RETRAIN_CRON must be a crontab line (minute hour day month weekday), "
+                f"got {self.CHURN_MODEL_RETRAIN_CRON!r}"
+            )
+        if not 7 <= self.CHURN_MODEL_HORIZON_DAYS <= 730:
+            problems.append("CHURN_MODEL_HORIZON_DAYS must be between 7 and 730")
+        if not 0 <= self.CHURN_MODEL_PERIODIC_MONTHS <= 60:
+            problems.append("CHURN_MODEL_PERIODIC_MONTHS must be between 0 and 60")
         if self.ALERT_DISPATCH_SECONDS < 1:
             problems.append("ALERT_DISPATCH_SECONDS must be at least 1")
         if self.ALERT_DIGEST_CHECK_MINUTES < 1:

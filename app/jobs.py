@@ -32,6 +32,7 @@ from app.services.alerts import AlertSettings
 from app.services.demo import write_demo_feed
 from app.services.digest import queue_digests
 from app.services.dispatch import DispatchCounts, Dispatcher
+from app.services.learning import TRAIN_JOB, TrainSummary, train_churn_model
 from app.services.leases import acquire_lease, release_lease
 from app.services.pull import PullSummary, pull_source
 from app.services.scoring import ScoringRunSummary, run_scoring
@@ -81,6 +82,14 @@ def digests(session: Session, now: dt.datetime, *, alert_settings: AlertSettings
     if queued:
         logger.info("queued %d digests", queued, extra={"job_id": "alerts-digest"})
     return {"digests": queued}
+
+
+def train_churn(session: Session, now: dt.datetime, *, horizon_days: int, periodic_months: int) -> TrainSummary:
+    """Retrain the churn model on the outcomes up to today (the scoring run uses the newest)."""
+    result = train_churn_model(
+        session, as_of=now.date(), actor="scheduler", horizon_days=horizon_days, periodic_months=periodic_months
+    )
+    return TrainSummary(result)
 
 
 def demo_feed(session: Session, now: dt.datetime, *, inbox: str) -> dict[str, int]:
@@ -183,6 +192,18 @@ def job_specs(config: Mapping[str, Any]) -> tuple[JobSpec, ...]:
             # A scheduler that was down at 02:00 still scores when it is back within 6 hours.
             misfire_grace_time=6 * 3600,
             params={"alert_settings": alert_settings},
+        ),
+        JobSpec(
+            id=TRAIN_JOB,
+            description=f"Retrain the churn model ({config['CHURN_MODEL_RETRAIN_CRON']} UTC)",
+            work=train_churn,
+            counts=TrainSummary.counts,
+            trigger=CronTrigger.from_crontab(str(config["CHURN_MODEL_RETRAIN_CRON"]), timezone=dt.UTC),
+            misfire_grace_time=24 * 3600,  # monthly: a day late is still worth it
+            params={
+                "horizon_days": int(config["CHURN_MODEL_HORIZON_DAYS"]),
+                "periodic_months": int(config["CHURN_MODEL_PERIODIC_MONTHS"]),
+            },
         ),
         *pulls,
         *feeds,

@@ -5,7 +5,19 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
-from app.api import accounts, alerts, effectiveness, events, ingest, jobs, plays, scoring_config, tasks, watchlist
+from app.api import (
+    accounts,
+    alerts,
+    analysis,
+    effectiveness,
+    events,
+    ingest,
+    jobs,
+    plays,
+    scoring_config,
+    tasks,
+    watchlist,
+)
 from app.auth import AccessDocPlugin, init_auth
 
 
@@ -23,6 +35,7 @@ def init_api(app: Flask) -> Api:
     api.register_blueprint(watchlist.bp)
     api.register_blueprint(watchlist.accounts_bp)
     api.register_blueprint(scoring_config.bp)
+    api.register_blueprint(analysis.bp)
     api.register_blueprint(alerts.bp)
     app.register_blueprint(alerts.links)
     app.extensions["healthscore_api"] = api

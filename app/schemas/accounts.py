@@ -96,6 +96,13 @@ class AccountDetailSchema(AccountSchema):
         metadata={"description": "The live override's band, else the computed band."},
     )
     history = fields.List(fields.Nested(HistoryPointSchema))
+    churn_probability = fields.Float(
+        allow_none=True,
+        metadata={"description": "Chance of churning within the churn model's horizon (0-1); null: see the note."},
+    )
+    expected_arr_at_risk = fields.Float(allow_none=True, metadata={"description": "churn_probability x ARR."})
+    churn_model_version = fields.Integer(allow_none=True)
+    churn_probability_note = fields.String(allow_none=True, metadata={"description": "Why the probability is null."})
 
 
 class AccountPageSchema(PageSchema):

@@ -53,7 +53,8 @@ class WatchlistQuerySchema(ApiSchema):
         validate=validate.OneOf(SORT_NAMES),
         metadata={
             "description": "arr_at_risk: ARR, largest first (default); score: lowest first; change: 7-day change, "
-            "largest fall first; days_to_renewal: soonest first. Ties by account id; missing values last."
+            "largest fall first; days_to_renewal: soonest first; expected_arr_at_risk: churn probability x ARR, "
+            "largest first. Ties by account id; missing values last."
         },
     )
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
@@ -122,6 +123,11 @@ class WatchlistRowSchema(ApiSchema):
         fields.String(),
         metadata={"description": "Why the account is listed: poor_band, falling_trend, play:<play id>, pinned."},
     )
+    churn_probability = fields.Float(
+        allow_none=True, metadata={"description": "From the newest churn model (0-1); null: see the note."}
+    )
+    expected_arr_at_risk = fields.Float(allow_none=True, metadata={"description": "churn_probability x ARR."})
+    churn_probability_note = fields.String(allow_none=True, metadata={"description": "Why the probability is null."})
 
 
 class WatchlistPageSchema(ApiSchema):

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import NotFound
 from app.models import Account, HealthScore, LatestScore
+from app.services.learning import churn_note, has_churn_model
 from app.services.overrides import live_override
 from app.services.paging import page_of
 from app.services.scoring_config import load_models
@@ -117,9 +118,16 @@ def get_account(session: Session, account_id: int, *, history_days: int = 90) ->
         .order_by(HealthScore.day.desc())
     ).all()
     override = live_override(session, account_id, dt.datetime.now(dt.UTC))
+    probability = None if latest is None else latest.churn_probability
     return {
         **_account_fields(account),
         "health": health,
+        "churn_probability": probability,
+        "expected_arr_at_risk": None if latest is None else latest.expected_arr_at_risk,
+        "churn_model_version": None if latest is None else latest.churn_model_version,
+        "churn_probability_note": None
+        if probability is not None
+        else churn_note(None, scored=latest is not None, model_exists=has_churn_model(session)),
         # A CSM's live band override, beside the computed band (which stays in ``health``).
         "override": override,
         "effective_band": override["band"] if override else (latest.band if latest else None),

@@ -11,7 +11,12 @@ The portfolio a CS team should recognise:
 - **Lifecycle cohorts**: about 25 % new accounts (contract start in the last 90 days; about 70 % of
   them have not reached first value yet, so they score as onboarding), 20 % with a renewal in the
   next 90 days (pre-renewal), 10 % renewed in the last 90 days, 8 % churned in the last 60 days
-  (status ``churned``, no activity after the churn day), the rest established.
+  (status ``churned``, no activity after the churn day), the rest established. A longer history
+  spreads the renewals and churns further back (over ``days - 150`` days, at most 240), so the
+  raw data covers each outcome's horizon (90 days before it, and the 60 days of usage before that)
+  and learning from outcomes has observations to work with.
+- **Outcomes carry signal**: an account that churns declines for 2 to 5 months first, so at the
+  horizon it already shows lower usage and more tickets; the churn's reason is in its note.
 - **Archetypes** (each account's story in the data): healthy 45 %, declining 20 % (every churned
   account but a few), recovering 10 %, never-adopting 10 % (mostly new accounts), steady-average 15 %.
   Usage, product signals, license snapshots, tickets, feedback, contacts and goals all follow it.
@@ -406,8 +411,10 @@ def demo_plan(*, accounts: int, days: int, seed: int = 7, as_of: dt.date) -> Dem
     new_start = today - rng.integers(0, 90, n)
     pre_renewal = today + rng.integers(1, 91, n)
     established = today + rng.integers(91, 366, n)
-    renewed_on = today - rng.integers(1, 91, n)
-    churned_on = today - rng.integers(1, 61, n)
+    # Outcome windows: the last 90 (renewals) and 60 (churns) days, longer with a longer history.
+    outcome_span = int(np.clip(days - 150, 0, 240))
+    renewed_on = today - rng.integers(1, max(91, outcome_span + 1), n)
+    churned_on = today - rng.integers(1, max(61, outcome_span + 1), n)
     renewal = np.select(
         [cohort == NEW, cohort == PRE_RENEWAL, cohort == ESTABLISHED, cohort == RENEWED],
         [_add_years(new_start, 1), pre_renewal, established, _add_years(renewed_on, 1)],
@@ -431,7 +438,7 @@ def demo_plan(*, accounts: int, days: int, seed: int = 7, as_of: dt.date) -> Dem
     decline_end = today - rng.integers(-10, 21, n)
     decline_start = decline_end - rng.integers(35, 71, n)
     churn_end = churned_on - rng.integers(0, 6, n)
-    churn_start = churn_end - rng.integers(30, 71, n)
+    churn_start = churn_end - rng.integers(60, 151, n)
     rise_start = today - rng.integers(45, 76, n)
     rise_end = rise_start + rng.integers(20, 41, n)
     declining = archetype == DECLINING
@@ -749,7 +756,8 @@ def _feedback_rows(
     today = _epoch_day(plan.as_of)
     n = plan.size
     arch = plan.archetype
-    first_day = today - FEEDBACK_DAYS + 1
+    window = max(FEEDBACK_DAYS, plan.days)
+    first_day = today - window + 1
 
     def respondent(account: np.ndarray) -> np.ndarray:
         pick = contacts.offset[account] + np.floor(rng.random(account.size) * contacts.count[account]).astype(np.int64)
@@ -758,7 +766,7 @@ def _feedback_rows(
     # NPS: surveys from a month after the start, until the churn.
     low = np.maximum(first_day, plan.start + 30)
     high = np.minimum(today, plan.end - 1)
-    count = np.where(high >= low, rng.poisson(_NPS_PER_180_DAYS[plan.segment]), 0)
+    count = np.where(high >= low, rng.poisson(_NPS_PER_180_DAYS[plan.segment] * window / FEEDBACK_DAYS), 0)
     nps_account = np.repeat(np.arange(n), count)
     nps_day = _between(rng, low[nps_account], high[nps_account], nps_account.size)
     category = _categorical(rng, _NPS_CATEGORY, arch[nps_account])
@@ -785,7 +793,7 @@ def _feedback_rows(
     # CSM sentiment every 3-8 weeks, following the account's usage curve.
     interval = rng.integers(21, 57, n)
     first_offset = np.floor(rng.random(n) * interval).astype(np.int64)
-    steps = FEEDBACK_DAYS // 21 + 1
+    steps = window // 21 + 1
     s_day = today - first_offset[:, None] - interval[:, None] * np.arange(steps)[None, :]
     valid = (s_day >= first_day) & (s_day >= plan.start[:, None] + 7) & (s_day < plan.end[:, None])
     _, progress = _level(plan, slice(None), s_day)

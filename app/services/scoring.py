@@ -16,6 +16,7 @@ from app.models import HealthScore, LatestScore
 from app.services.alerts import AlertCounts, AlertSettings, high_water_marks, queue_run_alerts
 from app.services.bulk import bulk_insert
 from app.services.events import gather_inputs, previous_latest, store_events
+from app.services.learning import churn_scores
 from app.services.metrics import compute_measures, scatter
 from app.services.plays import load_plays, play_history, start_play_runs
 from app.services.scoring_config import get_active_model
@@ -221,13 +222,19 @@ def run_scoring(
     session.execute(sa.delete(LatestScore).where(LatestScore.day <= as_of))
     change_7d = _nullable(np.round(result.score - score_on(as_of - dt.timedelta(days=7)), 4))
     change_30d = _nullable(np.round(result.score - score_on(as_of - dt.timedelta(days=30)), 4))
-    rows = zip(*history_values, change_7d, change_30d, evaluation.state.tolist(), keep.tolist(), strict=True)
+    # Churn probability and expected ARR at risk from the newest churn model (None without one).
+    churn = churn_scores(session, model=model, measure_scores=result.measure_scores, stage=stage, arr=portfolio.arr)
+    rows = zip(
+        *history_values, change_7d, change_30d, evaluation.state.tolist(),
+        churn.probability, churn.expected_arr_at_risk, churn.version, keep.tolist(), strict=True,
+    )  # fmt: skip
     bulk_insert(
         session,
         LatestScore.__table__,  # type: ignore[arg-type]
-        (*history_columns, "score_change_7d", "score_change_30d", "rule_state"),
+        (*history_columns, "score_change_7d", "score_change_30d", "rule_state",
+         "churn_probability", "expected_arr_at_risk", "churn_model_version"),
         (row[:-1] for row in rows if row[-1]),
-    )
+    )  # fmt: skip
     done("latest")
 
     alert_counts = queue_run_alerts(

@@ -40,6 +40,7 @@ from app.models import (
     Account,
     AccountStatus,
     BandOverride,
+    ChurnModel,
     LatestScore,
     PlayDefinition,
     PlayRun,
@@ -51,6 +52,7 @@ from app.models import (
     WatchlistPin,
 )
 from app.services.audit import record
+from app.services.learning import churn_note
 from app.services.overrides import as_utc, require_account
 from app.services.scoring_config import load_models
 from scoring.bands import Band
@@ -66,6 +68,7 @@ EXPIRED = "(expired)"
 
 _NO_SCORE = 1000.0  # sorts accounts without a score after every real score (0-100)
 _NO_CHANGE = 1e9
+_NO_EXPECTED = -1.0  # below every expected ARR at risk (>= 0): sorts accounts without one last
 _NO_RENEWAL = dt.date(9999, 12, 31)
 
 
@@ -82,6 +85,10 @@ def _sorts() -> dict[str, Sort]:
         "arr_at_risk": Sort("arr_at_risk", Account.arr, True, "float"),
         "score": Sort("score", sa.func.coalesce(LatestScore.score, _NO_SCORE), False, "float"),
         "change": Sort("change", sa.func.coalesce(LatestScore.score_change_7d, _NO_CHANGE), False, "float"),
+        # Probability x ARR from the churn model, largest first; accounts without one last.
+        "expected_arr_at_risk": Sort(
+            "expected_arr_at_risk", sa.func.coalesce(LatestScore.expected_arr_at_risk, _NO_EXPECTED), True, "float"
+        ),
         "days_to_renewal": Sort(
             "days_to_renewal", sa.func.coalesce(Account.renewal_date, sa.literal(_NO_RENEWAL, sa.Date)), False, "date"
         ),
@@ -199,7 +206,8 @@ _COLUMNS = (
     "id", "name", "owner", "segment", "arr", "renewal_date", "score", "band", "stage", "completeness",
     "score_change_7d", "score_change_30d", "config_version", "measure_values", "config_epoch",
     "pin_reason", "pin_author", "pin_created_at", "pin_expires_at", "pin_id", "override_band", "override_reason",
-    "override_author", "override_created_at", "override_expires_at", "sort_key", "runs",
+    "override_author", "override_created_at", "override_expires_at", "churn_probability", "expected_arr_at_risk",
+    "churn_model", "sort_key", "runs",
 )  # fmt: skip
 
 
@@ -253,6 +261,11 @@ def _statement(sort: str, present: frozenset[str], dialect: str) -> Any:  # a Se
             override.author.label("override_author"),
             override.created_at.label("override_created_at"),
             override.expires_at.label("override_expires_at"),
+            LatestScore.churn_probability,
+            LatestScore.expected_arr_at_risk,
+            # Whether any churn model exists (for the note of a null probability): uncorrelated, so
+            # computed once per query, not a round trip of its own.
+            sa.select(sa.func.max(ChurnModel.version)).scalar_subquery().label("churn_model"),
             order.key.label("sort_key"),
         )
         .select_from(Account)
@@ -328,7 +341,8 @@ def _item(row: Any, runs: list[dict[str, Any]], drivers: list[dict[str, Any]], t
     (
         account_id, name, owner, segment, arr, renewal_date, score, band, stage, completeness, change_7d,
         change_30d, _, _, _, pin_reason, pin_author, pin_created_at, pin_expires_at, pin_id, override_band,
-        override_reason, override_author, override_created_at, override_expires_at, *_,
+        override_reason, override_author, override_created_at, override_expires_at, churn_probability,
+        expected_arr_at_risk, churn_model, *_,
     ) = row  # fmt: skip
     effective = override_band or band
     reasons = []
@@ -378,6 +392,11 @@ def _item(row: Any, runs: list[dict[str, Any]], drivers: list[dict[str, Any]], t
             "expires_at": _moment(pin_expires_at),
         },
         "reasons": reasons,
+        "churn_probability": churn_probability,
+        "expected_arr_at_risk": expected_arr_at_risk,
+        "churn_probability_note": None
+        if churn_probability is not None
+        else churn_note(None, scored=stage is not None, model_exists=churn_model is not None),
     }
 
 

@@ -49,7 +49,7 @@ def test_interval_scoring_when_configured() -> None:
 
 
 def test_unknown_job_names_the_known_ones() -> None:
-    with pytest.raises(KeyError, match="No job 'nope'; jobs: alerts-digest, alerts-dispatch, score-daily"):
+    with pytest.raises(KeyError, match="No job 'nope'; jobs: alerts-digest, alerts-dispatch, score-daily, train-churn-model"):
         find_job(CONFIG, "nope")
 
 
@@ -87,3 +87,14 @@ def test_the_built_scheduler_holds_the_heartbeat_and_every_job() -> None:
 def test_bad_scheduler_settings_are_refused(env: dict[str, str], fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):
         config_from_env(env)
+
+
+def test_churn_model_retrains_monthly_by_default_and_on_the_configured_crontab() -> None:
+    spec = find_job(CONFIG, "train-churn-model")
+    now = dt.datetime(2026, 6, 30, 4, 0, tzinfo=dt.UTC)
+    assert spec.trigger.get_next_fire_time(None, now) == dt.datetime(2026, 7, 1, 3, 0, tzinfo=dt.UTC)
+    assert spec.params == {"horizon_days": 90, "periodic_months": 12}
+    weekly = find_job({**CONFIG, "CHURN_MODEL_RETRAIN_CRON": "30 1 * * mon"}, "train-churn-model")
+    assert weekly.trigger.get_next_fire_time(None, now) == dt.datetime(2026, 7, 6, 1, 30, tzinfo=dt.UTC)
+    with pytest.raises(ConfigError, match="CHURN_MODEL_RETRAIN_CRON must be a crontab line"):
+        config_from_env({"HS_ENV": "test", "HS_CHURN_MODEL_RETRAIN_CRON": "monthly"})

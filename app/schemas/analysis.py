@@ -1,0 +1,186 @@
+"""Schemas of learning from outcomes: suggested weights, the churn model and event lift."""
+
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from app.schemas import ApiSchema
+from app.schemas.plays import UtcDateTime
+
+
+class _LearningRequestSchema(ApiSchema):
+    horizon_days = fields.Integer(
+        load_default=90,
+        strict=True,
+        validate=validate.Range(min=7, max=730),
+        metadata={"description": "Days between an observation and the churn it should foresee."},
+    )
+    periodic = fields.Boolean(
+        load_default=True,
+        metadata={"description": "Add monthly observations of every customer (churned within the horizon or not)."},
+    )
+    periodic_months = fields.Integer(
+        load_default=12,
+        strict=True,
+        validate=validate.Range(min=1, max=60),
+        metadata={"description": "How many monthly observation dates, the last one horizon_days before as_of."},
+    )
+    min_per_class = fields.Integer(
+        load_default=30,
+        strict=True,
+        validate=validate.Range(min=1, max=100_000),
+        metadata={"description": "Fewer churned or not-churned observations than this in a stage: pooled fit."},
+    )
+    as_of = fields.Date(
+        load_default=None,
+        metadata={"description": "Learn from outcomes up to this day (default: today, UTC)."},
+    )
+
+
+# --- input ----------------------------------------------------------------------------------------
+
+
+class SuggestionsRequestSchema(_LearningRequestSchema):
+    """``POST /scoring/suggestions``: how to build the observations (every field optional)."""
+
+
+class ChurnModelTrainSchema(_LearningRequestSchema):
+    """``POST /analysis/churn-model/train``: how to build the observations (every field optional)."""
+
+
+class EventLiftQuerySchema(ApiSchema):
+    window_days = fields.Integer(
+        load_default=90,
+        validate=validate.Range(min=1, max=730),
+        metadata={"description": "An event counts for an outcome when it fired this many days before it, or fewer."},
+    )
+
+
+# --- output ---------------------------------------------------------------------------------------
+
+
+class RankingSchema(ApiSchema):
+    observations = fields.Integer()
+    churned = fields.Integer()
+    auc = fields.Float(allow_none=True, metadata={"description": "ROC AUC of (100 - score) against churn."})
+    top_decile_lift = fields.Float(
+        allow_none=True, metadata={"description": "Churn rate of the 10 % lowest scores over the overall rate."}
+    )
+    churned_in_poor_share = fields.Float(allow_none=True)
+    note = fields.String(allow_none=True)
+
+
+class ValidationSchema(ApiSchema):
+    split = fields.Dict(metadata={"description": "train, test, dropped observations and the cutoff date."})
+    proposed = fields.Nested(RankingSchema, allow_none=True)
+    active = fields.Nested(RankingSchema, allow_none=True)
+    messages = fields.List(fields.String())
+
+
+class StageFitSchema(ApiSchema):
+    stage = fields.String()
+    source = fields.String(metadata={"description": "stage: fitted on the stage's observations; pooled: all stages."})
+    churned = fields.Integer()
+    not_churned = fields.Integer()
+    coefficients = fields.Dict(
+        keys=fields.String(),
+        values=fields.Float(),
+        metadata={"description": "Per measure; negative: a better score, less churn (the configured direction)."},
+    )
+    message = fields.String(allow_none=True)
+
+
+class FlagSchema(ApiSchema):
+    stage = fields.String()
+    measure = fields.String()
+    configured_direction = fields.String()
+    coefficient = fields.Float()
+    message = fields.String()
+
+
+class NewVersionBodySchema(ApiSchema):
+    config = fields.Dict(metadata={"description": "The whole proposed scoring config."})
+    comment = fields.String()
+
+
+class SharesSchema(ApiSchema):
+    proposed = fields.Float(allow_none=True)
+    active = fields.Float(allow_none=True)
+
+
+class WeightsSideBySideSchema(ApiSchema):
+    proposed = fields.Dict(keys=fields.String(), values=fields.Dict(keys=fields.String(), values=fields.Float()))
+    active = fields.Dict(keys=fields.String(), values=fields.Dict(keys=fields.String(), values=fields.Float()))
+
+
+class SuggestionsSchema(ApiSchema):
+    as_of = fields.Date()
+    horizon_days = fields.Integer()
+    periodic_months = fields.Integer(metadata={"description": "0: outcome observations only."})
+    active_version = fields.Integer()
+    data = fields.Dict(metadata={"description": "Observations, churned, accounts, outcomes, skipped..."})
+    stages = fields.List(fields.Nested(StageFitSchema))
+    flags = fields.List(
+        fields.Nested(FlagSchema),
+        metadata={"description": "Measures whose learned direction contradicts the configured one (weight 0)."},
+    )
+    messages = fields.List(fields.String())
+    validation = fields.Nested(
+        ValidationSchema, metadata={"description": "Fitted on earlier observations, tested on later ones."}
+    )
+    churned_in_poor_share = fields.Nested(
+        SharesSchema, metadata={"description": "Churned observations in the poor band at the horizon (all of them)."}
+    )
+    weights = fields.Nested(WeightsSideBySideSchema)
+    new_version = fields.Nested(
+        NewVersionBodySchema, metadata={"description": "The body for POST /api/v1/scoring/config/versions, as is."}
+    )
+    suggested_author = fields.String()
+    seconds = fields.Dict(keys=fields.String(), values=fields.Float())
+
+
+class ChurnModelSchema(ApiSchema):
+    version = fields.Integer()
+    trained_at = UtcDateTime()
+    trained_by = fields.String()
+    horizon_days = fields.Integer()
+    config_version = fields.Integer(metadata={"description": "The scoring config whose measure scores it learned."})
+    measure_names = fields.List(fields.String())
+    feature_names = fields.List(fields.String())
+    params = fields.Dict()
+    counts = fields.Dict()
+    validation = fields.Dict(
+        metadata={"description": "auc, brier, base_rate_brier, a reliability table, the split (later observations)."}
+    )
+    seconds = fields.Dict(keys=fields.String(), values=fields.Float())
+
+
+class ChurnModelInfoSchema(ApiSchema):
+    model = fields.Nested(ChurnModelSchema, allow_none=True, metadata={"description": "The newest; null before any."})
+    versions = fields.Integer()
+    note = fields.String(allow_none=True)
+
+
+class RuleLiftSchema(ApiSchema):
+    rule_id = fields.String()
+    name = fields.String(allow_none=True)
+    kind = fields.String(allow_none=True)
+    in_active_config = fields.Boolean()
+    outcomes_with_event = fields.Integer()
+    churned_with_event = fields.Integer()
+    churn_rate_with_event = fields.Float(allow_none=True)
+    lift = fields.Float(allow_none=True, metadata={"description": "Churn rate with the event over the overall rate."})
+    ci_low = fields.Float(allow_none=True)
+    ci_high = fields.Float(allow_none=True)
+    reading = fields.String(
+        metadata={"description": "more_churn (interval above 1), less_churn (below 1), unclear, no_data."}
+    )
+
+
+class EventLiftSchema(ApiSchema):
+    window_days = fields.Integer()
+    outcomes = fields.Integer()
+    churned = fields.Integer()
+    churn_rate = fields.Float(allow_none=True)
+    interval = fields.String()
+    rules = fields.List(fields.Nested(RuleLiftSchema))

@@ -1,0 +1,611 @@
+"""Learning from outcomes: training data from the raw tables, suggested weights, the churn model
+(trained, stored, and applied by the scoring run) and event lift.
+
+The training data is computed, never read from score history: for each observation date, one
+``compute_measures`` pass (a fixed number of set-based queries, whatever the number of accounts)
+reads the raw tables as of that date and ``compute_health`` turns the values into measure scores
+with the active config. Nothing dated after an observation date enters its features; the
+accounts table's current state enters only as documented in docs/learning.md (the renewal date
+is rebuilt from the outcomes, the current status is not used as a filter).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import io
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import joblib
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.db import utcnow
+from app.errors import DomainValidationError
+from app.models import Account, AccountStatus, ChurnModel, Event, Outcome, OutcomeKind
+from app.services.metrics import compute_measures
+from app.services.scoring_config import get_active_model
+from scoring.health import compute_health
+from scoring.learning import (
+    MIN_PER_CLASS,
+    NotEnoughOutcomes,
+    ProbabilityModel,
+    RankingMetrics,
+    Suggestion,
+    TrainingSet,
+    align_measure_scores,
+    concat_training_sets,
+    epoch_days,
+    event_lift,
+    fit_churn_model,
+    label_churn,
+    outcome_observation_days,
+    periodic_observation_days,
+    predict_churn,
+    suggest_weights,
+)
+from scoring.model import ScoringModel
+from scoring.stage import assign_stages
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_HORIZON_DAYS = 90
+DEFAULT_PERIODIC_MONTHS = 12  # periodic observations by default: outcomes alone are often too few
+#: Outcome observation dates are moved back onto a grid of this many days (one pass per step); 1:
+#: exactly the horizon before each outcome (one pass per outcome day), which keeps an observation
+#: 90 days before a renewal in the pre-renewal stage, as the scoring run would place it.
+SNAP_DAYS = 1
+SEED = 0
+TRAIN_JOB = "train-churn-model"
+_KEY = 1_000_000  # account * _KEY + epoch day: one sortable key per (account, day)
+
+NO_MODEL_NOTE = (
+    "No churn model has been trained yet (POST /api/v1/analysis/churn-model/train, or flask analysis train)."
+)
+NOT_SCORED_SINCE_NOTE = "Not scored since the churn model was trained: the next scoring run adds it."
+NO_SCORE_NOTE = "The account has no score yet."
+
+
+class TooFewOutcomes(DomainValidationError):
+    """Too few outcomes to learn from (422): the message says how many there are."""
+
+
+# --- training data --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingData:
+    """Observations for learning, with what went into them."""
+
+    data: TrainingSet
+    config_version: int
+    model: ScoringModel
+    as_of: dt.date
+    horizon_days: int
+    periodic_months: int
+    observation_dates: int
+    outcomes: int  # outcomes behind an observation
+    outcome_observations: int
+    periodic_observations: int
+    skipped: dict[str, int]
+    seconds: float
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            **self.data.counts(),
+            "outcomes": self.outcomes,
+            "outcome_observations": self.outcome_observations,
+            "periodic_observations": self.periodic_observations,
+            "observation_dates": self.observation_dates,
+            "skipped": self.skipped,
+        }
+
+
+def _keys(account: np.ndarray, day: np.ndarray) -> np.ndarray:
+    return account.astype(np.int64) * _KEY + epoch_days(day)
+
+
+def _last_on_or_before(sorted_keys: np.ndarray, account: np.ndarray, day: np.datetime64) -> np.ndarray:
+    """Per account, the latest day in ``sorted_keys`` on or before ``day`` (-1 when none), as epoch days."""
+    query = account.astype(np.int64) * _KEY + epoch_days(np.asarray(day))
+    pos = np.searchsorted(sorted_keys, query, side="right") - 1
+    found = sorted_keys[np.maximum(pos, 0)] if sorted_keys.size else np.zeros_like(query)
+    ok = (pos >= 0) & (found // _KEY == account)
+    return np.where(ok, found % _KEY, -1)
+
+
+def _first_after(sorted_keys: np.ndarray, account: np.ndarray, day: np.datetime64) -> np.ndarray:
+    """Per account, the earliest day in ``sorted_keys`` after ``day`` (-1 when none), as epoch days."""
+    query = account.astype(np.int64) * _KEY + epoch_days(np.asarray(day))
+    pos = np.searchsorted(sorted_keys, query, side="right")
+    found = sorted_keys[np.minimum(pos, sorted_keys.size - 1)] if sorted_keys.size else np.zeros_like(query)
+    ok = (pos < sorted_keys.size) & (found // _KEY == account)
+    return np.where(ok, found % _KEY, -1)
+
+
+def _columns(rows: list[Any], width: int) -> list[tuple[Any, ...]]:
+    return list(zip(*rows, strict=True)) if rows else [() for _ in range(width)]
+
+
+def build_training_data(
+    session: Session,
+    *,
+    as_of: dt.date,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+    periodic_months: int = 0,
+    snap_days: int = SNAP_DAYS,
+) -> TrainingData:
+    """Observations of accounts, with the active config's measure scores as of each date.
+
+    - **Outcome observations**: every outcome (renewed, churned, expanded, downgraded) dated on
+      or before ``as_of`` gives one observation of its account ``horizon_days`` before it (moved
+      back onto a ``snap_days`` grid); its label is whether the outcome is a churn.
+    - **Periodic observations** (``periodic_months`` > 0): every customer account on each of
+      ``periodic_months`` dates a month apart, the last one ``horizon_days`` before ``as_of`` (so
+      every horizon has been seen in full); the label is a churn within the horizon after the date.
+
+    An account is observed on a date only when it is a customer then: its contract started on or
+    before the date and it had not churned (its last churn outcome is not on or after its contract
+    start and on or before the date). Observations with no measure data at all are skipped.
+    """
+    start = time.perf_counter()
+    config_version, model = get_active_model(session)
+    outcome_rows = session.execute(
+        sa.select(Outcome.account_id, Outcome.kind, Outcome.day).where(Outcome.day <= as_of)
+    ).all()
+    o_account_t, o_kind_t, o_day_t = _columns(list(outcome_rows), 3)
+    o_account = np.asarray(o_account_t, dtype=np.int64)
+    o_day = np.asarray(o_day_t, dtype="datetime64[D]")
+    o_kind = np.asarray([OutcomeKind(k).value for k in o_kind_t], dtype=object)
+    churn = o_kind == OutcomeKind.CHURNED.value
+    renewal_point = churn | (o_kind == OutcomeKind.RENEWED.value)
+    churn_keys = np.sort(_keys(o_account[churn], o_day[churn]))
+    renewal_keys = np.sort(_keys(o_account[renewal_point], o_day[renewal_point]))
+    # Churned now but no churn outcome: when it churned is unknown, so it is never observed.
+    churned_now = np.asarray(
+        session.scalars(sa.select(Account.id).where(Account.status == AccountStatus.CHURNED)).all(), dtype=np.int64
+    )
+    unknown_churn = np.setdiff1d(churned_now, o_account[churn])
+
+    observed = outcome_observation_days(o_day, horizon_days, snap_days)
+    periodic = (
+        [
+            np.datetime64(d, "D")
+            for d in periodic_observation_days(as_of - dt.timedelta(days=horizon_days), periodic_months)
+        ]
+        if periodic_months > 0
+        else []
+    )
+    dates = sorted({*observed.tolist(), *(p.astype(dt.date) for p in periodic)})
+    periodic_set = {p.astype(dt.date) for p in periodic}
+    names = model.measure_names
+    parts: list[TrainingSet] = []
+    skipped = {"not_a_customer": 0, "no_measure_data": 0}
+    outcome_obs = periodic_obs = 0
+    outcomes_used = 0
+    for day in dates:
+        day64 = np.datetime64(day, "D")
+        pm = compute_measures(
+            session, as_of=day, first_value_signal=model.stage_rules.first_value_signal, include_churned=True
+        )
+        ids = pm.account_id
+        start_day = np.where(np.isnat(pm.contract_start), np.iinfo(np.int64).min, epoch_days(pm.contract_start))
+        last_churn = _last_on_or_before(churn_keys, ids, day64)
+        customer = (start_day <= int(day64.astype(np.int64))) & ~((last_churn >= 0) & (last_churn >= start_day))
+        customer &= ~np.isin(ids, unknown_churn)
+        # The renewal date as it stood on the day: the next renewal point (renewed or churned
+        # outcome) after it, else the account's current renewal date.
+        next_renewal = _first_after(renewal_keys, ids, day64)
+        renewal = np.where(next_renewal >= 0, next_renewal.astype("datetime64[D]"), pm.renewal_date)
+        stage = assign_stages(day, pm.contract_start, renewal, pm.first_value_on, model.stage_rules)
+        result = compute_health(pm.matrix(names), stage, model)
+        scores = result.measure_scores.T.astype(np.float64)  # (n, m)
+        has_data = ~np.all(np.isnan(scores), axis=1)
+
+        from_outcome = observed == day64
+        wanted = np.zeros(ids.size, dtype=bool)
+        outcome_accounts = o_account[from_outcome]
+        pos = np.searchsorted(ids, outcome_accounts)
+        pos = np.minimum(pos, max(ids.size - 1, 0))
+        present = ids[pos] == outcome_accounts if ids.size else np.zeros(outcome_accounts.size, dtype=bool)
+        wanted[pos[present]] = True
+        is_periodic = day in periodic_set
+        if is_periodic:
+            wanted[:] = True
+        rows = wanted & customer & has_data
+        skipped["not_a_customer"] += int(np.count_nonzero(wanted & ~customer))
+        skipped["no_measure_data"] += int(np.count_nonzero(wanted & customer & ~has_data))
+        outcome_rows_here = np.zeros(ids.size, dtype=bool)
+        outcome_rows_here[pos[present]] = True
+        outcome_rows_here &= rows
+        if not np.any(rows):
+            continue
+        account = ids[rows]
+        when = np.full(account.size, day64)
+        # Outcome observations sit up to snap_days - 1 days earlier than the horizon: their window
+        # reaches the outcome itself. Periodic ones look exactly horizon_days ahead.
+        label = label_churn(when, account, o_day[churn], o_account[churn], horizon_days)
+        label_outcome = label_churn(when, account, o_day[churn], o_account[churn], horizon_days + snap_days - 1)
+        is_outcome_row = outcome_rows_here[rows]
+        label = np.where(is_outcome_row, label_outcome | label, label)
+        parts.append(TrainingSet(when, account, stage[rows], scores[rows], label, names))
+        outcome_obs += int(np.count_nonzero(is_outcome_row))
+        periodic_obs += int(np.count_nonzero(~is_outcome_row))
+        outcomes_used += int(np.count_nonzero(np.isin(outcome_accounts, account[is_outcome_row])))
+    data = concat_training_sets(parts, names)
+    return TrainingData(
+        data=data,
+        config_version=config_version,
+        model=model,
+        as_of=as_of,
+        horizon_days=horizon_days,
+        periodic_months=periodic_months,
+        observation_dates=len(dates),
+        outcomes=outcomes_used,
+        outcome_observations=outcome_obs,
+        periodic_observations=periodic_obs,
+        skipped=skipped,
+        seconds=round(time.perf_counter() - start, 3),
+    )
+
+
+# --- suggestions ----------------------------------------------------------------------------------
+
+
+def _metrics(metrics: RankingMetrics | None) -> dict[str, Any] | None:
+    return None if metrics is None else metrics.to_dict()
+
+
+def suggestion_comment(training: TrainingData) -> str:
+    text = f"suggested from {training.outcomes} outcomes"
+    if training.periodic_observations:
+        text += f" and {training.periodic_observations} periodic observations"
+    return f"{text} (horizon {training.horizon_days} days, as of {training.as_of.isoformat()})"
+
+
+def suggest_config(
+    session: Session,
+    *,
+    as_of: dt.date,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+    periodic_months: int = DEFAULT_PERIODIC_MONTHS,
+    min_per_class: int = MIN_PER_CLASS,
+    seed: int = SEED,
+    snap_days: int = SNAP_DAYS,
+) -> dict[str, Any]:
+    """Suggested per-stage weights for the active config, learned from outcomes, with the
+    validation of proposed and active weights side by side and a body ready for
+    ``POST /api/v1/scoring/config/versions``. Writes nothing but the default config version on a
+    fresh database. ``TooFewOutcomes`` when there is not enough to learn from."""
+    training = build_training_data(
+        session, as_of=as_of, horizon_days=horizon_days, periodic_months=periodic_months, snap_days=snap_days
+    )
+    fit_start = time.perf_counter()
+    try:
+        suggestion = suggest_weights(training.data, training.model, min_per_class=min_per_class, seed=seed)
+    except NotEnoughOutcomes as exc:
+        raise _too_few(exc, training) from None
+    return _suggestion_answer(training, suggestion, round(time.perf_counter() - fit_start, 3))
+
+
+def _suggestion_answer(training: TrainingData, suggestion: Suggestion, fit_seconds: float) -> dict[str, Any]:
+    model = training.model
+    proposed = model.to_dict() | {"weights": suggestion.weights}
+    comment = suggestion_comment(training)
+    return {
+        "as_of": training.as_of,
+        "horizon_days": training.horizon_days,
+        "periodic_months": training.periodic_months,
+        "active_version": training.config_version,
+        "data": training.counts(),
+        "stages": [
+            {
+                "stage": fit.stage,
+                "source": fit.source,
+                "churned": fit.churned,
+                "not_churned": fit.not_churned,
+                "coefficients": dict(zip(model.measure_names, fit.coefficients, strict=True)),
+                "message": fit.message,
+            }
+            for fit in suggestion.stage_fits
+        ],
+        "flags": [
+            {
+                "stage": f.stage,
+                "measure": f.measure,
+                "configured_direction": f.configured_direction,
+                "coefficient": f.coefficient,
+                "message": f.message,
+            }
+            for f in suggestion.flags
+        ],
+        "messages": suggestion.messages,
+        "validation": {
+            "split": suggestion.split,
+            "proposed": _metrics(suggestion.validation_proposed),
+            "active": _metrics(suggestion.validation_active),
+            "messages": suggestion.validation_messages,
+        },
+        "churned_in_poor_share": {
+            "proposed": suggestion.horizon_poor_share_proposed,
+            "active": suggestion.horizon_poor_share_active,
+        },
+        "weights": {"proposed": suggestion.weights, "active": {s.value: dict(w) for s, w in model.weights.items()}},
+        "new_version": {"config": proposed, "comment": comment},
+        "suggested_author": "suggestions",
+        "seconds": {"data": training.seconds, "fit": fit_seconds},
+    }
+
+
+def _too_few(exc: NotEnoughOutcomes, training: TrainingData) -> TooFewOutcomes:
+    return TooFewOutcomes(
+        f"{exc} Outcomes behind the observations: {training.outcomes}; horizon {training.horizon_days} days.",
+        errors={"outcomes": [str(exc)]},
+    )
+
+
+def evaluate_learning(
+    session: Session,
+    *,
+    as_of: dt.date,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+    periodic_months: int = DEFAULT_PERIODIC_MONTHS,
+    min_per_class: int = MIN_PER_CLASS,
+    seed: int = SEED,
+) -> dict[str, Any]:
+    """The validation figures of suggested weights (against the active config's) and of a churn
+    model, from one set of observations; stores nothing. ``TooFewOutcomes`` when there is not
+    enough to learn from."""
+    training = build_training_data(session, as_of=as_of, horizon_days=horizon_days, periodic_months=periodic_months)
+    fit_start = time.perf_counter()
+    try:
+        suggestion = suggest_weights(training.data, training.model, min_per_class=min_per_class, seed=seed)
+        fit = fit_churn_model(
+            training.data, neutral_score=training.model.neutral_score, min_per_class=min_per_class, seed=seed
+        )
+    except NotEnoughOutcomes as exc:
+        raise _too_few(exc, training) from None
+    answer = _suggestion_answer(training, suggestion, round(time.perf_counter() - fit_start, 3))
+    return {"suggestions": answer, "churn_model": fit.validation.to_dict()}
+
+
+# --- the churn model ------------------------------------------------------------------------------
+
+
+def _model_fields(row: ChurnModel) -> dict[str, Any]:
+    return {
+        "version": row.version,
+        "trained_at": row.trained_at,
+        "trained_by": row.trained_by,
+        "horizon_days": row.horizon_days,
+        "config_version": row.config_version,
+        "measure_names": list(row.measure_names),
+        "feature_names": list(row.feature_names),
+        "params": row.params,
+        "counts": row.counts,
+        "validation": row.validation,
+    }
+
+
+def train_churn_model(
+    session: Session,
+    *,
+    as_of: dt.date,
+    actor: str,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+    periodic_months: int = DEFAULT_PERIODIC_MONTHS,
+    min_per_class: int = MIN_PER_CLASS,
+    seed: int = SEED,
+    snap_days: int = SNAP_DAYS,
+) -> dict[str, Any]:
+    """Train a calibrated churn model on the outcomes (and periodic observations), validate it on
+    a time-and-group split and store it as the next version (the scoring run uses the newest).
+    ``TooFewOutcomes`` when there is not enough to learn from; nothing is stored then."""
+    training = build_training_data(
+        session, as_of=as_of, horizon_days=horizon_days, periodic_months=periodic_months, snap_days=snap_days
+    )
+    fit_start = time.perf_counter()
+    try:
+        fit = fit_churn_model(
+            training.data, neutral_score=training.model.neutral_score, min_per_class=min_per_class, seed=seed
+        )
+    except NotEnoughOutcomes as exc:
+        raise _too_few(exc, training) from None
+    buffer = io.BytesIO()
+    joblib.dump(fit.estimator, buffer)
+    version = (session.scalar(sa.select(sa.func.max(ChurnModel.version))) or 0) + 1
+    row = ChurnModel(
+        version=version,
+        trained_at=utcnow(),
+        trained_by=actor,
+        horizon_days=horizon_days,
+        config_version=training.config_version,
+        neutral_score=fit.neutral_score,
+        measure_names=list(fit.measure_names),
+        feature_names=list(fit.feature_names),
+        params={
+            "as_of": as_of.isoformat(),
+            "periodic_months": periodic_months,
+            "min_per_class": min_per_class,
+            "seed": seed,
+            "snap_days": snap_days,
+        },
+        counts=training.counts(),
+        validation=fit.validation.to_dict(),
+        model=buffer.getvalue(),
+    )
+    session.add(row)
+    session.flush()
+    out = _model_fields(row)
+    out["seconds"] = {"data": training.seconds, "fit": round(time.perf_counter() - fit_start, 3)}
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class TrainSummary:
+    """What a training job reports (``job_runs.counts``)."""
+
+    result: dict[str, Any]
+
+    def counts(self) -> dict[str, Any]:
+        r = self.result
+        return {
+            "version": r["version"],
+            "observations": r["counts"]["observations"],
+            "churned": r["counts"]["churned"],
+            "auc": r["validation"]["auc"],
+            "brier": r["validation"]["brier"],
+            "seconds": r["seconds"],
+        }
+
+    def one_line(self) -> str:
+        r = self.result
+        auc = r["validation"]["auc"]
+        brier = r["validation"]["brier"]
+        return (
+            f"Churn model v{r['version']} trained on {r['counts']['observations']} observations "
+            f"({r['counts']['churned']} churned); validation AUC {auc if auc is not None else 'n/a'}, "
+            f"Brier {brier if brier is not None else 'n/a'}"
+        )
+
+
+def churn_model_info(session: Session) -> dict[str, Any]:
+    """The newest churn model's metadata and validation figures; ``model`` is None before any."""
+    row = session.scalar(sa.select(ChurnModel).order_by(ChurnModel.version.desc()).limit(1))
+    models = session.scalar(sa.select(sa.func.count()).select_from(ChurnModel)) or 0
+    return {
+        "model": None if row is None else _model_fields(row),
+        "versions": models,
+        "note": None if row else NO_MODEL_NOTE,
+    }
+
+
+@functools.lru_cache(maxsize=4)
+def _estimator(version: int, trained_at: dt.datetime, blob: bytes) -> ProbabilityModel:
+    # Keyed by version and training time, so a version number reused by a rebuilt database
+    # never serves the old model. The blob comes from this service's own table.
+    estimator: ProbabilityModel = joblib.load(io.BytesIO(blob))
+    return estimator
+
+
+@dataclass(frozen=True, slots=True)
+class ChurnScores:
+    """Per account (the scoring run's order): probability, expected ARR at risk, model version
+    (all None without a model)."""
+
+    probability: list[float | None]
+    expected_arr_at_risk: list[float | None]
+    version: list[int | None]
+
+
+def churn_scores(
+    session: Session, *, model: ScoringModel, measure_scores: np.ndarray, stage: np.ndarray, arr: np.ndarray
+) -> ChurnScores:
+    """Churn probability and expected ARR at risk (probability x ARR) of every account the scoring
+    run scored, from the newest churn model, in one ``predict_proba`` over the matrix.
+
+    ``measure_scores`` is the run's (m, n) matrix over ``model``'s measures; the churn model's own
+    measures are taken from it by name (a measure the active config lacks counts as no data).
+    """
+    n = stage.shape[0]
+    row = session.execute(
+        sa.select(ChurnModel.version, ChurnModel.trained_at, ChurnModel.measure_names, ChurnModel.neutral_score)
+        .order_by(ChurnModel.version.desc())
+        .limit(1)
+    ).first()
+    if row is None or n == 0:
+        return ChurnScores([None] * n, [None] * n, [None] * n)
+    version, trained_at, names, neutral = row
+    blob = session.scalar(sa.select(ChurnModel.model).where(ChurnModel.version == version)) or b""
+    estimator = _estimator(version, trained_at, blob)
+    scores = align_measure_scores(measure_scores.T.astype(np.float64), model.measure_names, names)
+    probability = predict_churn(estimator, scores, stage, neutral)
+    expected = probability * np.asarray(arr, dtype=np.float64)
+    return ChurnScores(np.round(probability, 6).tolist(), np.round(expected, 2).tolist(), [version] * n)
+
+
+def churn_note(probability: float | None, *, scored: bool, model_exists: bool) -> str | None:
+    """Why an account's churn probability is null (None when it is not)."""
+    if probability is not None:
+        return None
+    if not scored:
+        return NO_SCORE_NOTE
+    return NOT_SCORED_SINCE_NOTE if model_exists else NO_MODEL_NOTE
+
+
+def has_churn_model(session: Session) -> bool:
+    return session.scalar(sa.select(ChurnModel.version).limit(1)) is not None
+
+
+# --- event lift -----------------------------------------------------------------------------------
+
+
+def compute_event_lift(session: Session, *, window_days: int = DEFAULT_HORIZON_DAYS) -> dict[str, Any]:
+    """Per event rule: of the outcomes an event of the rule preceded (within ``window_days`` before
+    the outcome, for the same account), how many were churns, against every outcome's churn rate:
+    the lift with a Wilson 95 % interval. Rules of the active config first, then any other rule
+    that fired. Downgrades count as not churned."""
+    _, model = get_active_model(session)
+    outcome_rows = session.execute(sa.select(Outcome.account_id, Outcome.kind, Outcome.day)).all()
+    o_account, o_kind, o_day = _columns(list(outcome_rows), 3)
+    days = np.asarray(o_day, dtype="datetime64[D]")
+    first = days.min().astype(dt.date) - dt.timedelta(days=window_days) if days.size else None
+    event_rows = (
+        session.execute(sa.select(Event.account_id, Event.rule_id, Event.day).where(Event.day >= first)).all()
+        if first is not None
+        else []
+    )
+    e_account, e_rule, e_day = _columns(list(event_rows), 3)
+    known = {rule.id: rule for rule in model.rules}
+    rule_ids = [*known, *sorted(set(e_rule) - set(known))]
+    code = {rule_id: i for i, rule_id in enumerate(rule_ids)}
+    lift = event_lift(
+        outcome_account=np.asarray(o_account, dtype=np.int64),
+        outcome_day=days,
+        outcome_churned=np.asarray([OutcomeKind(k) is OutcomeKind.CHURNED for k in o_kind], dtype=bool),
+        event_account=np.asarray(e_account, dtype=np.int64),
+        event_rule=np.asarray([code[r] for r in e_rule], dtype=np.int64),
+        event_day=np.asarray(e_day, dtype="datetime64[D]"),
+        rules=len(rule_ids),
+        window_days=window_days,
+    )
+    rules = []
+    for item in lift.rules:
+        rule_id = rule_ids[item.rule]
+        rule = known.get(rule_id)
+        if item.lift is None:
+            reading = "no_data"
+        elif item.ci_low is not None and item.ci_low > 1.0:
+            reading = "more_churn"
+        elif item.ci_high is not None and item.ci_high < 1.0:
+            reading = "less_churn"
+        else:
+            reading = "unclear"
+        rules.append(
+            {
+                "rule_id": rule_id,
+                "name": None if rule is None else rule.name,
+                "kind": None if rule is None else rule.kind.value,
+                "in_active_config": rule is not None,
+                "outcomes_with_event": item.outcomes_with_event,
+                "churned_with_event": item.churned_with_event,
+                "churn_rate_with_event": item.churn_rate_with_event,
+                "lift": item.lift,
+                "ci_low": item.ci_low,
+                "ci_high": item.ci_high,
+                "reading": reading,
+            }
+        )
+    rules.sort(key=lambda r: (r["lift"] is None, -(r["lift"] or 0.0), r["rule_id"]))
+    return {
+        "window_days": window_days,
+        "outcomes": lift.outcomes,
+        "churned": lift.churned,
+        "churn_rate": lift.churn_rate,
+        "interval": "Wilson 95 % interval of the churn rate with the event, divided by the overall churn rate",
+        "rules": rules,
+    }
