@@ -58,11 +58,35 @@ def test_production_starts_when_complete() -> None:
         ({"HS_DATABASE_ECHO": "maybe"}, "HS_DATABASE_ECHO must be a boolean"),
         ({"HS_ENV": "staging"}, "HS_ENV must be one of"),
         ({"SMTP_SECURITY": "tls13"}, "SMTP_SECURITY must be none, starttls or ssl"),
+        ({"SLACK_WEBHOOK_URL": "http://hooks.slack.com/services/x"}, "SLACK_WEBHOOK_URL refused: must use https"),
+        ({"SLACK_WEBHOOK_URL": "https://169.254.169.254/latest"}, "SLACK_WEBHOOK_URL refused"),
+        ({"SLACK_WEBHOOK_URL": "https://attacker.example.com/x"}, "SLACK_WEBHOOK_URL refused"),
+        ({"HS_ALERT_DISPATCH_SECONDS": "0"}, "ALERT_DISPATCH_SECONDS must be at least 1"),
+        ({"HS_ALERT_LEASE_SECONDS": "5"}, "ALERT_LEASE_SECONDS must be at least 30"),
+        (
+            {
+                "HS_ENV": "production",
+                "DATABASE_URL": "sqlite://",
+                "SECRET_KEY": "s",
+                "PUBLIC_BASE_URL": "https://x",
+                "HS_ALERT_ALLOW_INSECURE_WEBHOOKS": "1",
+            },
+            "ALERT_ALLOW_INSECURE_WEBHOOKS is for tests",
+        ),
     ],
 )
 def test_malformed_values_are_refused(env: dict[str, str], fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):
         config_from_env(env)
+
+
+def test_a_slack_webhook_on_the_allowlist_is_accepted() -> None:
+    config = config_from_env({"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/abc"})
+    assert config.SLACK_WEBHOOK_URL == "https://hooks.slack.com/services/T0/B0/abc"
+    refused = {"SLACK_WEBHOOK_URL": "https://hooks.example.com/services/T0/B0/secret-path"}
+    with pytest.raises(ConfigError) as raised:
+        config_from_env(refused)
+    assert "secret-path" not in str(raised.value)  # the URL's secret path is never echoed
 
 
 def test_reading_happens_when_called_not_at_import(monkeypatch: pytest.MonkeyPatch) -> None:
