@@ -523,9 +523,10 @@ def churn_scores(
     blob = session.scalar(sa.select(ChurnModel.model).where(ChurnModel.version == version)) or b""
     estimator = _estimator(version, trained_at, blob)
     scores = align_measure_scores(measure_scores.T.astype(np.float64), model.measure_names, names)
-    probability = predict_churn(estimator, scores, stage, neutral)
-    expected = probability * np.asarray(arr, dtype=np.float64)
-    return ChurnScores(np.round(probability, 6).tolist(), np.round(expected, 2).tolist(), [version] * n)
+    # Rounded before the product, so the stored expected value is the stored probability x ARR.
+    probability = np.round(predict_churn(estimator, scores, stage, neutral), 6)
+    expected = np.round(probability * np.asarray(arr, dtype=np.float64), 2)
+    return ChurnScores(probability.tolist(), expected.tolist(), [version] * n)
 
 
 def churn_note(probability: float | None, *, scored: bool, model_exists: bool) -> str | None:

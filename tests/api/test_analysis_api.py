@@ -1,0 +1,262 @@
+"""Learning from outcomes through the API, on SQLite and PostgreSQL: suggestions (and posting the
+proposal as a new version), the churn model (train, read, applied by the scoring run, shown on
+account detail and the watchlist), event lift, validation errors and roles."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from app.models import Account, ChurnModel, Event, JobRun, LatestScore, Outcome, Role
+from app.models.enums import OutcomeKind
+from app.schemas import MAX_INT
+from app.services.demo import seed_demo
+from app.services.learning import NO_MODEL_NOTE, NOT_SCORED_SINCE_NOTE
+from app.services.scoring import run_scoring
+from scoring.rules import RuleKind, Severity
+from scoring.stage import LifecycleStage
+from tests import factories as f
+
+pytestmark = [pytest.mark.api, pytest.mark.db]
+
+AS_OF = dt.date(2026, 6, 30)
+IssueToken = Callable[..., str]
+#: Enough history for a 90-day horizon and 6 monthly observations; small enough to seed fast.
+LEARN = {"as_of": AS_OF.isoformat(), "periodic_months": 6, "min_per_class": 10}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def demo(db_session: Session) -> Session:
+    with db_session.begin():
+        seed_demo(db_session, accounts=250, days=300, as_of=AS_OF, seed=3)
+    return db_session
+
+
+def score(session: Session) -> None:
+    with session.begin():
+        run_scoring(session, as_of=AS_OF)
+
+
+# --- suggestions ------------------------------------------------------------------------------------
+
+
+def test_suggestions_compare_proposal_and_active_and_the_proposal_posts_as_a_version(
+    client: FlaskClient, demo: Session
+) -> None:
+    response = client.post("/api/v1/scoring/suggestions", json=LEARN)
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["horizon_days"] == 90 and body["periodic_months"] == 6 and body["active_version"] == 1
+    data = body["data"]
+    assert data["churned"] >= 10 and data["not_churned"] > data["churned"]
+    assert data["outcome_observations"] > 0 and data["periodic_observations"] > 0
+    assert {s["stage"] for s in body["stages"]} == {"onboarding", "established", "pre_renewal"}
+    assert all(s["source"] in {"stage", "pooled"} for s in body["stages"])
+    validation = body["validation"]
+    assert validation["split"]["train"] > 0 and validation["split"]["test"] > 0
+    for side in ("proposed", "active"):
+        assert 0.5 < validation[side]["auc"] <= 1.0
+        assert validation[side]["top_decile_lift"] >= 1.0
+    assert set(body["churned_in_poor_share"]) == {"proposed", "active"}
+    for flag in body["flags"]:
+        assert body["weights"]["proposed"][flag["stage"]][flag["measure"]] == 0.0
+    new_version = body["new_version"]
+    assert new_version["comment"].startswith(f"suggested from {data['outcomes']} outcomes")
+    # Applying it is creating a version through the existing API, body as is.
+    created = client.post("/api/v1/scoring/config/versions", json=new_version)
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["comment"] == new_version["comment"]
+    assert created.get_json()["config"]["weights"] == body["weights"]["proposed"]
+
+
+def test_too_few_outcomes_is_a_422_saying_how_many(client: FlaskClient, db_session: Session) -> None:
+    with db_session.begin():
+        account = f.make_account(db_session, contract_start=dt.date(2025, 1, 1))
+        f.add_usage(db_session, account, dt.date(2025, 12, 1), dt.date(2026, 3, 1))
+        db_session.add(Outcome(account_id=account.id, source="t", external_id="o1", kind=OutcomeKind.CHURNED,
+                               day=dt.date(2026, 5, 1)))  # fmt: skip
+    response = client.post("/api/v1/scoring/suggestions", json={"as_of": AS_OF.isoformat(), "periodic": False})
+    assert response.status_code == 422
+    body = response.get_json()
+    assert body["code"] == 422 and body["status"] == "Unprocessable Entity"
+    assert "Too few outcomes to learn from: 1 churned and 0 not churned observations" in body["message"]
+    assert body["errors"]["outcomes"][0].endswith("at least 30 of each are needed.")
+    train = client.post("/api/v1/analysis/churn-model/train", json={"as_of": AS_OF.isoformat()})
+    assert train.status_code == 422 and "Too few outcomes" in train.get_json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"horizon_days": 0}, "horizon_days", "Must be greater than or equal to 7 and less than or equal to 730."),
+        ({"horizon_days": "90"}, "horizon_days", "Not a valid integer."),
+        (
+            {"periodic_months": 61},
+            "periodic_months",
+            "Must be greater than or equal to 1 and less than or equal to 60.",
+        ),
+        (
+            {"min_per_class": MAX_INT + 1},
+            "min_per_class",
+            "Must be greater than or equal to 1 and less than or equal to 100000.",
+        ),
+        ({"periodic": "sometimes"}, "periodic", "Not a valid boolean."),
+        ({"as_of": "yesterday"}, "as_of", "Not a valid date."),
+        ({"seed": 3}, "seed", "Unknown field."),
+    ],
+)
+@pytest.mark.parametrize("url", ["/api/v1/scoring/suggestions", "/api/v1/analysis/churn-model/train"])
+def test_bad_options_get_422_with_the_field(
+    client: FlaskClient, url: str, body: dict[str, Any], field: str, message: str
+) -> None:
+    response = client.post(url, json=body)
+    assert response.status_code == 422, response.get_json()
+    body = response.get_json()
+    assert {k: body[k] for k in ("code", "status", "message")} == {
+        "code": 422,
+        "status": "Unprocessable Entity",
+        "message": "The options are invalid.",
+    }
+    assert list(body["errors"]) == ["json"] and list(body["errors"]["json"]) == [field]
+    assert body["errors"]["json"][field][0] == message
+
+
+def test_a_body_that_is_not_an_object_or_not_json(client: FlaskClient) -> None:
+    assert client.post("/api/v1/scoring/suggestions", json=[]).status_code == 422
+    broken = client.post("/api/v1/scoring/suggestions", data="{", content_type="application/json")
+    assert broken.status_code == 400
+    bad_query = client.get("/api/v1/analysis/event-lift?window_days=0")
+    assert bad_query.status_code == 422
+    assert bad_query.get_json()["errors"] == {
+        "query": {"window_days": ["Must be greater than or equal to 1 and less than or equal to 730."]}
+    }
+
+
+def test_roles(client: FlaskClient, issue_token: IssueToken) -> None:
+    csm, manager, viewer = (issue_token(role) for role in (Role.CSM, Role.MANAGER, Role.VIEWER))
+    for token in (csm, manager, viewer):
+        assert client.post("/api/v1/scoring/suggestions", json={}, headers=bearer(token)).status_code == 403
+        assert client.post("/api/v1/analysis/churn-model/train", json={}, headers=bearer(token)).status_code == 403
+    denied = client.post("/api/v1/scoring/suggestions", json={}, headers=bearer(csm)).get_json()
+    assert denied["code"] == 403 and denied["status"] == "Forbidden"
+    assert client.get("/api/v1/analysis/event-lift", headers=bearer(manager)).status_code == 200
+    assert client.get("/api/v1/analysis/event-lift", headers=bearer(csm)).status_code == 403
+    assert client.get("/api/v1/analysis/churn-model", headers=bearer(viewer)).status_code == 200
+
+
+# --- the churn model --------------------------------------------------------------------------------
+
+
+def test_churn_probability_is_null_with_a_note_before_training_and_set_by_the_next_scoring_run(
+    client: FlaskClient, demo: Session
+) -> None:
+    score(demo)
+    first = demo.scalar(sa.select(LatestScore.account_id).order_by(LatestScore.account_id).limit(1))
+    assert demo.scalar(sa.select(sa.func.count()).where(LatestScore.churn_probability.is_not(None))) == 0
+    detail = client.get(f"/api/v1/accounts/{first}").get_json()
+    assert detail["churn_probability"] is None and detail["expected_arr_at_risk"] is None
+    assert detail["churn_probability_note"] == NO_MODEL_NOTE
+    rows = client.get("/api/v1/watchlist?scope=all").get_json()["items"]
+    assert rows and all(r["churn_probability"] is None and r["churn_probability_note"] == NO_MODEL_NOTE for r in rows)
+    info = client.get("/api/v1/analysis/churn-model").get_json()
+    assert info == {"model": None, "versions": 0, "note": NO_MODEL_NOTE}
+
+    trained = client.post("/api/v1/analysis/churn-model/train", json=LEARN)
+    assert trained.status_code == 201, trained.get_json()
+    model = trained.get_json()
+    assert model["version"] == 1 and model["horizon_days"] == 90 and model["config_version"] == 1
+    assert model["trained_by"] == "test-admin"
+    assert model["counts"]["churned"] >= 10
+    validation = model["validation"]
+    assert validation["auc"] is not None and validation["brier"] is not None
+    assert sum(b["observations"] for b in validation["reliability"]) == validation["observations"]
+    run = demo.scalar(sa.select(JobRun).where(JobRun.job == "train-churn-model"))
+    assert run is not None and run.status == "succeeded" and run.counts["version"] == 1
+    assert client.get("/api/v1/analysis/churn-model").get_json()["model"]["version"] == 1
+    demo.rollback()
+
+    # Scored before the model existed: the note says the next run adds it.
+    detail = client.get(f"/api/v1/accounts/{first}").get_json()
+    assert detail["churn_probability"] is None and detail["churn_probability_note"] == NOT_SCORED_SINCE_NOTE
+
+    score(demo)
+    rows = demo.execute(
+        sa.select(LatestScore.churn_probability, LatestScore.expected_arr_at_risk, LatestScore.churn_model_version,
+                  Account.arr).join(Account, Account.id == LatestScore.account_id)
+    ).all()  # fmt: skip
+    demo.rollback()
+    assert rows and all(version == 1 and 0.0 <= p <= 1.0 for p, _, version, _ in rows)
+    assert all(expected == pytest.approx(p * arr, abs=0.01) for p, expected, _, arr in rows)
+    detail = client.get(f"/api/v1/accounts/{first}").get_json()
+    assert detail["churn_probability"] is not None and detail["churn_probability_note"] is None
+    assert detail["churn_model_version"] == 1
+
+
+def test_watchlist_sorts_by_expected_arr_at_risk_with_a_cursor(client: FlaskClient, demo: Session) -> None:
+    score(demo)
+    assert client.post("/api/v1/analysis/churn-model/train", json=LEARN).status_code == 201
+    score(demo)
+    seen: list[tuple[float, int]] = []
+    cursor = None
+    while True:
+        query = "sort=expected_arr_at_risk&scope=all&limit=7" + (f"&cursor={cursor}" if cursor else "")
+        page = client.get(f"/api/v1/watchlist?{query}").get_json()
+        seen.extend((row["expected_arr_at_risk"], row["account_id"]) for row in page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) > 7 and len({a for _, a in seen}) == len(seen)
+    keys = [(-value, -account) for value, account in seen]
+    assert keys == sorted(keys)  # largest first, ties by id (descending, as the other sorts)
+    everything = client.get("/api/v1/watchlist?scope=all&limit=200").get_json()["items"]
+    assert {a for _, a in seen} == {row["account_id"] for row in everything}
+
+
+# --- event lift -------------------------------------------------------------------------------------
+
+
+def test_event_lift_on_a_crafted_history(client: FlaskClient, db_session: Session) -> None:
+    outcome_day = dt.date(2026, 5, 1)
+    with db_session.begin():
+        accounts = [f.make_account(db_session) for _ in range(10)]
+        for i, account in enumerate(accounts):
+            kind = OutcomeKind.CHURNED if i < 4 else (OutcomeKind.DOWNGRADED if i == 9 else OutcomeKind.RENEWED)
+            db_session.add(Outcome(account_id=account.id, source="t", external_id=f"o{i}", kind=kind, day=outcome_day))
+
+        def fire(account: Account, rule_id: str, days_before: int) -> None:
+            db_session.add(
+                Event(account_id=account.id, rule_id=rule_id, rule_name=rule_id, kind=RuleKind.RISK,
+                      severity=Severity.HIGH, stage=LifecycleStage.PRE_RENEWAL,
+                      day=outcome_day - dt.timedelta(days=days_before), config_version=1, score=30.0,
+                      trigger_values={})
+            )  # fmt: skip
+
+        # any_data_export: 3 of the 4 churned and 1 renewed within 60 days; one more long before.
+        for account, days in ((accounts[0], 10), (accounts[0], 20), (accounts[1], 60), (accounts[2], 1),
+                              (accounts[4], 30), (accounts[5], 61)):  # fmt: skip
+            fire(account, "any_data_export", days)
+        fire(accounts[6], "legacy_rule", 5)  # a rule no longer in the config
+    response = client.get("/api/v1/analysis/event-lift?window_days=60")
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert (body["outcomes"], body["churned"], body["churn_rate"], body["window_days"]) == (10, 4, 0.4, 60)
+    rules = {r["rule_id"]: r for r in body["rules"]}
+    export = rules["any_data_export"]
+    assert (export["outcomes_with_event"], export["churned_with_event"]) == (4, 3)
+    assert export["lift"] == pytest.approx(1.875) and export["in_active_config"] is True
+    assert export["ci_low"] < 1.875 < export["ci_high"] and export["reading"] == "unclear"
+    legacy = rules["legacy_rule"]
+    assert legacy["in_active_config"] is False and legacy["lift"] == 0.0 and legacy["name"] is None
+    assert body["rules"][0]["rule_id"] == "any_data_export"  # highest lift first
+    assert all(r["reading"] == "no_data" for r in body["rules"] if r["outcomes_with_event"] == 0)
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(ChurnModel)) == 0
