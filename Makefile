@@ -5,11 +5,12 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 DEMO_ACCOUNTS ?= 500
-DEMO_DAYS ?= 120
+# A year of raw data: each outcome's 90-day horizon, and the usage before it, is covered (learning from outcomes).
+DEMO_DAYS ?= 365
 DEMO_HISTORY_DAYS ?= 31
 export FLASK_APP := wsgi
 
-.PHONY: install demo serve test test-unit lint bench bench-core bench-events bench-ingest bench-sources bench-preview bench-watchlist clean
+.PHONY: install demo serve test test-unit lint bench bench-core bench-events bench-ingest bench-sources bench-preview bench-watchlist bench-learning clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +28,7 @@ demo: install
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo seed --accounts $(DEMO_ACCOUNTS) --days $(DEMO_DAYS) --replace
 	$(BIN)/flask demo users
+	-$(BIN)/flask analysis train
 	$(BIN)/flask score run --days $(DEMO_HISTORY_DAYS)
 	$(BIN)/flask tokens create --user demo-admin --role admin --description "make demo" | tail -1 > instance/demo-token
 	printf '[[sources]]\nname = "demo-inbox"\ntype = "files"\nfolder = "inbox"\nevery_minutes = 1\n' > instance/sources.toml
@@ -41,6 +43,9 @@ demo: install
 	@echo "  http://$(HOST):$(PORT)/api/v1/accounts?band=poor         accounts in the poor band"
 	@echo "  http://$(HOST):$(PORT)/api/v1/accounts/1                 one account: drivers and history"
 	@echo "  http://$(HOST):$(PORT)/api/v1/jobs/runs                  the scheduler at work (feed, pull, score)"
+	@echo "  http://$(HOST):$(PORT)/api/v1/watchlist?sort=expected_arr_at_risk   churn probability x ARR first"
+	@echo "  http://$(HOST):$(PORT)/api/v1/analysis/event-lift        which event rules preceded churn"
+	@echo "  POST http://$(HOST):$(PORT)/api/v1/scoring/suggestions   weights learned from outcomes (flask analysis evaluate)"
 	@echo "  http://$(HOST):$(PORT)/api/v1/openapi.json               the OpenAPI document"
 	@echo "The scheduler logs to instance/scheduler.log; Ctrl-C stops both."
 	@echo ""
@@ -84,6 +89,11 @@ bench-sources: install
 ## bench-ingest: push-API throughput (gunicorn, 2 workers, PostgreSQL on 127.0.0.1)
 bench-ingest: install
 	$(BIN)/python -m bench.ingest_bench
+
+## bench-learning: fitting suggestions and the churn model on 100k accounts x 12 monthly observations,
+## and the data assembly from raw tables on PostgreSQL (hs_bench_learning; --skip-db for the fit only)
+bench-learning: install
+	$(BIN)/python -m bench.learning_bench
 
 ## bench-preview: the scoring-config preview with backtest over 100k accounts (PostgreSQL, hs_bench_preview)
 bench-preview: install
