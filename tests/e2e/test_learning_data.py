@@ -9,6 +9,7 @@ import datetime as dt
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from flask.testing import FlaskCliRunner
 from sqlalchemy.orm import Session
 
 from app.models import (
@@ -125,3 +126,22 @@ def test_the_stage_uses_the_renewal_date_that_stood_on_the_day(db_session: Sessi
     assert d.label.tolist() == [False]
     assert training.skipped["not_a_customer"] == 1
     assert training.outcomes == 1 and training.outcome_observations == 1
+
+
+def test_cli_evaluate_prints_the_figures_and_refuses_too_few_outcomes(
+    runner: FlaskCliRunner, db_session: Session
+) -> None:
+    refused = runner.invoke(args=["analysis", "evaluate", "--as-of", AS_OF.isoformat()])
+    assert refused.exit_code == 1
+    assert "Too few outcomes to learn from: 0 churned and 0 not churned observations" in refused.output
+    with db_session.begin():
+        seed_demo(db_session, accounts=250, days=300, as_of=AS_OF, seed=3)
+    args = ["--as-of", AS_OF.isoformat(), "--periodic-months", "6", "--min-per-class", "10"]
+    result = runner.invoke(args=["analysis", "evaluate", *args])
+    assert result.exit_code == 0, result.output
+    assert "suggested weights vs active config v1" in result.output
+    for line in ("ROC AUC", "top-decile lift", "churned in the poor band", "churn model: ROC AUC"):
+        assert line in result.output
+    trained = runner.invoke(args=["analysis", "train", *args])
+    assert trained.exit_code == 0, trained.output
+    assert trained.output.startswith("Churn model v1 trained on ")
