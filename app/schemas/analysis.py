@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from marshmallow import fields, validate
 
 from app.schemas import ApiSchema
@@ -33,6 +35,7 @@ class _LearningRequestSchema(ApiSchema):
     )
     as_of = fields.Date(
         load_default=None,
+        validate=validate.Range(min=dt.date(1990, 1, 1), max=dt.date(2999, 12, 31)),
         metadata={"description": "Learn from outcomes up to this day (default: today, UTC)."},
     )
 

@@ -112,6 +112,11 @@ def test_too_few_outcomes_is_a_422_saying_how_many(client: FlaskClient, db_sessi
         ),
         ({"periodic": "sometimes"}, "periodic", "Not a valid boolean."),
         ({"as_of": "yesterday"}, "as_of", "Not a valid date."),
+        (
+            {"as_of": "0001-01-01"},
+            "as_of",
+            "Must be greater than or equal to 1990-01-01 and less than or equal to 2999-12-31.",
+        ),
         ({"seed": 3}, "seed", "Unknown field."),
     ],
 )
