@@ -144,7 +144,9 @@ def test_jobs_cli_lists_and_runs(runner: FlaskCliRunner, db_session: Session) ->
     assert ran.output.startswith("Scored 0 accounts as of")
     assert "last succeeded" in runner.invoke(args=["jobs", "list"]).output
     unknown = runner.invoke(args=["jobs", "run", "nope"])
-    assert unknown.exit_code == 2 and "No job 'nope'; jobs: score-daily" in unknown.output
+    assert (
+        unknown.exit_code == 2 and "No job 'nope'; jobs: alerts-digest, alerts-dispatch, score-daily" in unknown.output
+    )
 
 
 def test_job_runs_api(client: FlaskClient, runner: FlaskCliRunner) -> None:
