@@ -163,3 +163,44 @@ def test_a_dispatcher_killed_between_claim_and_send_loses_nothing(db_session: Se
         assert all(r.status is AlertStatus.SENT and r.attempts == 2 for r in rows)
         delivered = [r.header("Idempotency-Key") for r in server.requests[1:]]
         assert sorted(delivered) == sorted(f"load:{i}" for i in range(5))
+
+
+def test_the_scheduler_process_dispatches_what_is_committed(db_session: Session, database_url: str) -> None:
+    """Every scheduler process sends due alerts every ALERT_DISPATCH_SECONDS, leader or not."""
+    with ScriptedHTTPServer(default=ok()) as server:
+        webhook_routing(db_session, server.url_for("/hook"))
+        env = {
+            **os.environ,
+            "FLASK_APP": "wsgi",
+            "HS_ENV": "development",
+            "DATABASE_URL": database_url,
+            "HS_ALERT_ALLOW_INSECURE_WEBHOOKS": "1",
+            "HS_ALERT_WEBHOOK_HOSTS": "127.0.0.1",
+            "HS_ALERT_DISPATCH_SECONDS": "1",
+            "HOOK_SECRET": "s3cret",
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "flask", "scheduler", "run"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            time.sleep(1.0)  # the scheduler is up (its first pass finds nothing)
+            queue(db_session, 3)
+            committed = time.monotonic()
+            deadline = committed + 20
+            while len(server.requests) < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            elapsed = time.monotonic() - committed
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        assert len(server.requests) == 3, "the scheduler did not dispatch"
+        assert elapsed < 10  # one dispatch interval, plus start-up jitter on a busy machine
+        assert all(r.header("X-HS-Signature") for r in server.requests)
