@@ -182,6 +182,10 @@ class RuleLiftSchema(ApiSchema):
 
 class EventLiftSchema(ApiSchema):
     window_days = fields.Integer()
+    outcomes_unscored = fields.Integer(
+        metadata={"description": "Outcomes left out: their account was not scored in the window before them."}
+    )
+    note = fields.String(allow_none=True)
     outcomes = fields.Integer()
     churned = fields.Integer()
     churn_rate = fields.Float(allow_none=True)

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from app.db import utcnow
 from app.errors import DomainValidationError
-from app.models import Account, AccountStatus, ChurnModel, Event, Outcome, OutcomeKind
+from app.models import Account, AccountStatus, ChurnModel, Event, HealthScore, Outcome, OutcomeKind
 from app.services.metrics import compute_measures
 from app.services.scoring_config import get_active_model
 from scoring.health import compute_health
@@ -549,12 +549,40 @@ def compute_event_lift(session: Session, *, window_days: int = DEFAULT_HORIZON_D
     """Per event rule: of the outcomes an event of the rule preceded (within ``window_days`` before
     the outcome, for the same account), how many were churns, against every outcome's churn rate:
     the lift with a Wilson 95 % interval. Rules of the active config first, then any other rule
-    that fired. Downgrades count as not churned."""
+    that fired. Downgrades count as not churned.
+
+    Only outcomes whose account was scored in the window count: events come from scoring runs, so
+    an account never scored then (a churned account left out of a back-filled history, an account
+    from before the service ran) could not have had one, and counting it would bias the lift."""
     _, model = get_active_model(session)
     outcome_rows = session.execute(sa.select(Outcome.account_id, Outcome.kind, Outcome.day)).all()
-    o_account, o_kind, o_day = _columns(list(outcome_rows), 3)
+    o_account_t, o_kind, o_day = _columns(list(outcome_rows), 3)
+    o_account = np.asarray(o_account_t, dtype=np.int64)
     days = np.asarray(o_day, dtype="datetime64[D]")
     first = days.min().astype(dt.date) - dt.timedelta(days=window_days) if days.size else None
+    # Each outcome account's first and last scored day since the earliest window (an index-only
+    # aggregate over the history's primary key): scored in the window when the span meets it.
+    spans = (
+        session.execute(
+            sa.select(HealthScore.account_id, sa.func.min(HealthScore.day), sa.func.max(HealthScore.day))
+            .where(HealthScore.day >= first)
+            .group_by(HealthScore.account_id)
+        ).all()
+        if first is not None
+        else []
+    )
+    s_account, s_first, s_last = _columns(list(spans), 3)
+    s_ids = np.asarray(s_account, dtype=np.int64)
+    order = np.argsort(s_ids)
+    s_ids = s_ids[order]
+    scored_first = np.asarray(s_first, dtype="datetime64[D]")[order]
+    scored_last = np.asarray(s_last, dtype="datetime64[D]")[order]
+    pos = np.minimum(np.searchsorted(s_ids, o_account), max(s_ids.size - 1, 0))
+    has_span = (s_ids[pos] == o_account) if s_ids.size else np.zeros(o_account.size, dtype=bool)
+    window = np.timedelta64(window_days, "D")
+    observed = np.zeros(o_account.size, dtype=bool)
+    if s_ids.size:
+        observed = has_span & (scored_first[pos] < days) & (scored_last[pos] >= days - window)
     event_rows = (
         session.execute(sa.select(Event.account_id, Event.rule_id, Event.day).where(Event.day >= first)).all()
         if first is not None
@@ -564,10 +592,11 @@ def compute_event_lift(session: Session, *, window_days: int = DEFAULT_HORIZON_D
     known = {rule.id: rule for rule in model.rules}
     rule_ids = [*known, *sorted(set(e_rule) - set(known))]
     code = {rule_id: i for i, rule_id in enumerate(rule_ids)}
+    churned = np.asarray([OutcomeKind(k) is OutcomeKind.CHURNED for k in o_kind], dtype=bool)
     lift = event_lift(
-        outcome_account=np.asarray(o_account, dtype=np.int64),
-        outcome_day=days,
-        outcome_churned=np.asarray([OutcomeKind(k) is OutcomeKind.CHURNED for k in o_kind], dtype=bool),
+        outcome_account=o_account[observed],
+        outcome_day=days[observed],
+        outcome_churned=churned[observed],
         event_account=np.asarray(e_account, dtype=np.int64),
         event_rule=np.asarray([code[r] for r in e_rule], dtype=np.int64),
         event_day=np.asarray(e_day, dtype="datetime64[D]"),
@@ -602,8 +631,17 @@ def compute_event_lift(session: Session, *, window_days: int = DEFAULT_HORIZON_D
             }
         )
     rules.sort(key=lambda r: (r["lift"] is None, -(r["lift"] or 0.0), r["rule_id"]))
+    unscored = int(np.count_nonzero(~observed))
+    note = None
+    if unscored:
+        note = (
+            f"{unscored} outcomes ({int(np.count_nonzero(churned & ~observed))} churned) are left out: their account "
+            f"was not scored in the {window_days} days before them, so no event could have fired."
+        )
     return {
         "window_days": window_days,
+        "outcomes_unscored": unscored,
+        "note": note,
         "outcomes": lift.outcomes,
         "churned": lift.churned,
         "churn_rate": lift.churn_rate,

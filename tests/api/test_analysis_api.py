@@ -13,12 +13,13 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from app.models import Account, ChurnModel, Event, JobRun, LatestScore, Outcome, Role
+from app.models import Account, ChurnModel, Event, HealthScore, JobRun, LatestScore, Outcome, Role
 from app.models.enums import OutcomeKind
 from app.schemas import MAX_INT
 from app.services.demo import seed_demo
 from app.services.learning import NO_MODEL_NOTE, NOT_SCORED_SINCE_NOTE
 from app.services.scoring import run_scoring
+from scoring.bands import Band
 from scoring.rules import RuleKind, Severity
 from scoring.stage import LifecycleStage
 from tests import factories as f
@@ -237,6 +238,17 @@ def test_event_lift_on_a_crafted_history(client: FlaskClient, db_session: Sessio
         for i, account in enumerate(accounts):
             kind = OutcomeKind.CHURNED if i < 4 else (OutcomeKind.DOWNGRADED if i == 9 else OutcomeKind.RENEWED)
             db_session.add(Outcome(account_id=account.id, source="t", external_id=f"o{i}", kind=kind, day=outcome_day))
+            # Scored in the window (events could fire), from 70 to 20 days before the outcome.
+            for before in (70, 20):
+                db_session.add(
+                    HealthScore(account_id=account.id, day=outcome_day - dt.timedelta(days=before), config_version=1,
+                                stage=LifecycleStage.PRE_RENEWAL, score=50.0, band=Band.AVERAGE, completeness=1.0,
+                                measure_values=[])
+                )  # fmt: skip
+        # A churn whose account was never scored before it: left out, not counted as "no event".
+        unscored = f.make_account(db_session)
+        db_session.add(Outcome(account_id=unscored.id, source="t", external_id="o-unscored",
+                               kind=OutcomeKind.CHURNED, day=outcome_day))  # fmt: skip
 
         def fire(account: Account, rule_id: str, days_before: int) -> None:
             db_session.add(
@@ -255,6 +267,8 @@ def test_event_lift_on_a_crafted_history(client: FlaskClient, db_session: Sessio
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     assert (body["outcomes"], body["churned"], body["churn_rate"], body["window_days"]) == (10, 4, 0.4, 60)
+    assert body["outcomes_unscored"] == 1
+    assert body["note"].startswith("1 outcomes (1 churned) are left out: their account was not scored")
     rules = {r["rule_id"]: r for r in body["rules"]}
     export = rules["any_data_export"]
     assert (export["outcomes_with_event"], export["churned_with_event"]) == (4, 3)
