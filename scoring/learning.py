@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -446,14 +446,7 @@ class RankingMetrics:
     note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "observations": self.observations,
-            "churned": self.churned,
-            "auc": self.auc,
-            "top_decile_lift": self.top_decile_lift,
-            "churned_in_poor_share": self.churned_in_poor_share,
-            "note": self.note,
-        }
+        return asdict(self)
 
 
 def top_decile_lift(risk: np.ndarray, label: np.ndarray) -> float | None:
@@ -617,25 +610,7 @@ class ChurnValidation:
     note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "observations": self.observations,
-            "churned": self.churned,
-            "auc": self.auc,
-            "brier": self.brier,
-            "base_rate_brier": self.base_rate_brier,
-            "reliability": [
-                {
-                    "low": b.low,
-                    "high": b.high,
-                    "observations": b.observations,
-                    "mean_predicted": b.mean_predicted,
-                    "observed_rate": b.observed_rate,
-                }
-                for b in self.reliability
-            ],
-            "split": self.split,
-            "note": self.note,
-        }
+        return asdict(self)  # the reliability bins become dicts too
 
 
 @dataclass(frozen=True, slots=True)
