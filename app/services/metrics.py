@@ -23,6 +23,8 @@ from app.models import (
     Goal,
     GoalStatus,
     LicenseSnapshot,
+    Outcome,
+    OutcomeKind,
     SupportTicket,
     TicketPriority,
     UsageSignal,
@@ -112,6 +114,18 @@ def _day_column(rows: list[tuple[Any, ...]], index: int) -> np.ndarray:
     return _days([row[index] for row in rows])
 
 
+def not_churned_by(as_of: dt.date) -> sa.ColumnElement[bool]:
+    """Accounts to score as of ``as_of``: not churned, or churned only later (their first churn
+    outcome is after ``as_of``), so a back-filled history scores them before they left. A churned
+    account without a churn outcome is never scored (when it left is unknown)."""
+    first_churn = (
+        sa.select(sa.func.min(Outcome.day))
+        .where(Outcome.account_id == Account.id, Outcome.kind == OutcomeKind.CHURNED)
+        .scalar_subquery()
+    )
+    return sa.or_(Account.status != AccountStatus.CHURNED, first_churn > as_of)
+
+
 def compute_measures(
     session: Session,
     *,
@@ -120,7 +134,8 @@ def compute_measures(
     usage_windows: frozenset[tuple[str, int]] = frozenset(),
     include_churned: bool = False,
 ) -> PortfolioMeasures:
-    """Compute every catalog measure for every account that is not churned, as of ``as_of``.
+    """Compute every catalog measure for every account not churned as of ``as_of`` (see
+    ``not_churned_by``).
 
     Nothing dated after ``as_of`` is read. A measure is NaN (no data) when its raw table has
     nothing for the account in the measure's window: no usage row ever (adoption), no license
@@ -183,7 +198,7 @@ def compute_measures(
             Account.renewal_date,
             Account.owner,
         )
-        .where(sa.true() if include_churned else Account.status != AccountStatus.CHURNED)
+        .where(sa.true() if include_churned else not_churned_by(as_of))
         .order_by(Account.id),
     )
     n = len(rows)
