@@ -40,6 +40,7 @@ class AlertSchema(ApiSchema):
     account_name = fields.String(allow_none=True)
     day = fields.Date()
     severity = fields.String(allow_none=True)
+    route_ids = fields.List(fields.String(), metadata={"description": "The routes that matched the account's events."})
     event_ids = fields.List(fields.Integer())
     play_run_ids = fields.List(fields.Integer())
     requires_ack = fields.Boolean()

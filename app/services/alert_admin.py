@@ -25,8 +25,8 @@ from app.services.paging import page_of
 _COLUMNS = (
     Alert.id, Alert.dedupe_key, Alert.kind, Alert.status, Alert.channel, Alert.delivered_via, Alert.recipient,
     Alert.recipient_user, Alert.account_id, Account.name.label("account_name"), Alert.day, Alert.severity,
-    Alert.event_ids, Alert.play_run_ids, Alert.requires_ack, Alert.acknowledged_at, Alert.acknowledged_by,
-    Alert.escalated_at, Alert.escalation_of, Alert.digest_id, Alert.attempts, Alert.max_attempts,
+    Alert.route_ids, Alert.event_ids, Alert.play_run_ids, Alert.requires_ack, Alert.acknowledged_at,
+    Alert.acknowledged_by, Alert.escalated_at, Alert.escalation_of, Alert.digest_id, Alert.attempts, Alert.max_attempts,
     Alert.next_attempt_at, Alert.last_error, Alert.sent_at, Alert.created_at, Alert.payload.label("message"),
 )  # fmt: skip
 

@@ -331,6 +331,7 @@ def queue_run_alerts(
         if not items:
             continue
         decided = route(routing, items)
+        matched = [r.id for r in routing.routes if any(r.matches(item) for item in items)]
         immediate = [recipient for recipient, mode in decided.items() if mode == "immediate"]
         if not immediate:
             continue
@@ -383,7 +384,7 @@ def queue_run_alerts(
                     "account_id": account_id,
                     "day": as_of,
                     "severity": next((s for s, rank in SEVERITY_RANK.items() if rank == severity), None),
-                    "route_ids": [],
+                    "route_ids": matched,  # why this recipient heard of it
                     "event_ids": event_ids,
                     "play_run_ids": run_ids,
                     "payload": payload,

@@ -167,6 +167,7 @@ def test_a_move_into_poor_queues_one_message_per_recipient_in_the_runs_transacti
         assert row.account_id == acct.id and row.requires_ack  # poor band: asks for an acknowledgement
         assert sorted(row.event_ids) == sorted(e.id for e in events)  # every event of the run, collapsed
         assert row.payload["account_name"] == "Acme"
+        assert "urgent-risk" in row.route_ids  # any_into_poor is a high-severity risk
         assert {e["rule_id"] for e in row.payload["events"]} >= {"any_into_poor"}
         assert [p["play_id"] for p in row.payload["plays"]] == ["poor-health-escalation"]
         assert row.payload["plays"][0]["tasks"]
