@@ -431,3 +431,22 @@ def test_an_acknowledged_alert_does_not_escalate(
     assert all(r.acknowledged_by == "ana" for r in alerts(db_session))  # its copies too
     clock = Clock(dt.datetime.now(dt.UTC) + dt.timedelta(hours=5))
     assert dispatcher(db_session, settings, clock).run_once().escalated == 0
+
+
+def test_the_digest_waits_for_its_local_time(
+    db_session: Session, team: dict[str, Any], settings: AlertSettings
+) -> None:
+    digest = {"at": "09:00", "timezone": "America/New_York", "managers": True, "csms": True, "max_accounts": 25}
+    set_routing(db_session, digest=digest)
+    account(db_session)
+    before = dt.datetime(2026, 1, 15, 13, 59, tzinfo=dt.UTC)  # 08:59 in New York (EST)
+    assert queue_digests(db_session, now=before, settings=settings) == 0
+    at = dt.datetime(2026, 1, 15, 14, 0, tzinfo=dt.UTC)  # 09:00 in New York
+    assert queue_digests(db_session, now=at, settings=settings) == 2  # mia (manager) and ana (a CSM)
+    db_session.commit()
+    assert sorted(a.recipient for a in alerts(db_session, kind="digest")) == ["ana@example.com", "mia@example.com"]
+    assert {a.day for a in alerts(db_session, kind="digest")} == {dt.date(2026, 1, 15)}
+    later = dt.datetime(2026, 1, 16, 4, 0, tzinfo=dt.UTC)  # 23:00 the same local day: nothing more
+    assert queue_digests(db_session, now=later, settings=settings) == 0
+    next_day = dt.datetime(2026, 1, 16, 14, 30, tzinfo=dt.UTC)
+    assert queue_digests(db_session, now=next_day, settings=settings) == 2
