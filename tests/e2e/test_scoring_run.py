@@ -16,6 +16,8 @@ from app.models import (
     HealthScore,
     JobRun,
     LatestScore,
+    Outcome,
+    OutcomeKind,
     ScoringConfigVersion,
     TicketPriority,
 )
@@ -116,6 +118,22 @@ def test_churned_accounts_are_not_scored(db_session: Session) -> None:
     with db_session.begin():
         assert [r.account_id for r in history_rows(db_session)] == [active.id]
         assert latest(db_session, churned.id) is None
+
+
+def test_an_account_is_scored_until_its_churn_outcome(db_session: Session) -> None:
+    """A back-filled history covers the days before a churn: the churn outcome's day says when
+    the account stopped being scored (a churned account without one is never scored)."""
+    churn_day = AS_OF - dt.timedelta(days=5)
+    with db_session.begin():
+        leaver = f.make_account(db_session, status=AccountStatus.CHURNED)
+        f.add_usage(db_session, leaver, AS_OF - dt.timedelta(days=30), churn_day)
+        db_session.add(
+            Outcome(account_id=leaver.id, external_id="o-1", kind=OutcomeKind.CHURNED, day=churn_day, arr_change=-1.0)
+        )
+    with db_session.begin():
+        before = run_scoring(db_session, as_of=churn_day - dt.timedelta(days=1))
+        on_the_day = run_scoring(db_session, as_of=churn_day)
+    assert (before.accounts_scored, on_the_day.accounts_scored) == (1, 0)
 
 
 def test_account_with_no_data_has_no_score(db_session: Session) -> None:
