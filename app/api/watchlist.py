@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Response, jsonify
+import orjson
+from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
@@ -70,8 +71,10 @@ def list_(
             now=_now(),
         )
     # The items are JSON-ready (tests check them against the schema): dumping 50 rows through
-    # marshmallow cost more than the rest of the request.
-    return jsonify({"items": items, "sort": sort, "limit": limit, "next_cursor": next_cursor})
+    # marshmallow cost more than the rest of the request, and the standard library's encoder of a
+    # ~50 kB body ~0.5 ms more; orjson writes the same JSON (UTF-8, not \u escapes) in a tenth.
+    body = orjson.dumps({"items": items, "sort": sort, "limit": limit, "next_cursor": next_cursor})
+    return Response(body, mimetype="application/json")
 
 
 @bp.post("/<int:account_id>")

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
@@ -446,7 +447,7 @@ def _open_runs(text: str | None) -> list[dict[str, Any]]:
             "watchlist": bool(watchlist),
         }
         for run_id, play_id, play_name, started_on, watchlist, tasks in sorted(
-            json.loads(text), key=lambda run: (run[3], run[0])
+            orjson.loads(text), key=lambda run: (run[3], run[0])
         )
     ]
 
