@@ -9,9 +9,9 @@
    history. Scoring 90 real days would take 90 scoring runs (about 10 minutes); the watchlist
    never reads history, so synthetic rows test what matters (the table's size). It also adds 500
    live pins, 100 expired or removed ones, and 300 band overrides, then ``VACUUM ANALYZE``.
-2. Creates an admin token, starts gunicorn (2 sync workers) on 127.0.0.1 with the product's
-   ``wsgi:app``, and loads ``GET /api/v1/watchlist`` (the default page: 50 rows, sort by ARR)
-   with ``wrk`` (8 connections, 2 threads, 30 s, ``--latency``).
+2. Creates an admin token, starts gunicorn (2 sync workers, the shipped ``gunicorn.conf.py``) on
+   127.0.0.1 with the product's ``wsgi:app``, and loads ``GET /api/v1/watchlist`` (the default
+   page: 50 rows, sort by ARR) with ``wrk`` (8 connections, 2 threads, 30 s, ``--latency``).
 3. Starts the same gunicorn set-up on a *bare* Flask app (``create_bare_app`` below, never part
    of the product): one route, no auth, one plain SQL query returning the same 50 accounts (by id,
    joined to their latest score) as JSON; loads it with the same ``wrk`` command.
@@ -221,11 +221,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: The settings production runs with (see README): both apps get them, so the comparison is fair.
+GUNICORN_CONF = ROOT / "gunicorn.conf.py"
+
+
 def start_gunicorn(target: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", "2", "-k", "sync", "-b", f"127.0.0.1:{port}",
-         "--log-level", "warning", target],
+        [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "-w", "2", "-k", "sync",
+         "-b", f"127.0.0.1:{port}", "--log-level", "warning", target],
         cwd=ROOT, env=env,
     )  # fmt: skip
     deadline = time.monotonic() + 30
