@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask
+from flask.logging import default_handler
 from werkzeug.routing import IntegerConverter, Map
 
 from app.api import init_api
@@ -57,3 +58,9 @@ def configure_logging(app: Flask) -> None:
     level = getattr(logging, str(app.config.get("LOG_LEVEL", "INFO")).upper(), logging.INFO)
     app.logger.setLevel(level)
     logging.getLogger("app").setLevel(level)
+    # The alert channels log under "alerts" (the demo's log channel is one line per message):
+    # give it the app's handler when nothing else (the root logger) would show it.
+    alerts_logger = logging.getLogger("alerts")
+    alerts_logger.setLevel(level)
+    if not alerts_logger.hasHandlers():
+        alerts_logger.addHandler(default_handler)
