@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 import orjson
+import sqlalchemy as sa
 from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import RAISE
@@ -55,21 +56,29 @@ def list_(
     live override wins). Keyset pagination: pass ``next_cursor`` back as ``cursor``.
     """
     session = get_session()
-    with session.begin():
-        # Read-only, and the page is one statement (one snapshot): in autocommit, no BEGIN and
-        # COMMIT round trips.
-        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        owners = book(session, scope, filters.get("owner") or team)
-        if team is not None:
-            owners = team_owners(session, team)
-        items, next_cursor = list_watchlist(
-            session,
-            filters=WatchlistFilters(**filters, owners=owners),
-            sort=sort,
-            limit=limit,
-            cursor=cursor,
-            now=_now(),
-        )
+    for attempt in (1, 2):
+        try:
+            with session.begin():
+                # Read-only, and the page is one statement (one snapshot): in autocommit, no BEGIN
+                # and COMMIT round trips.
+                session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+                owners = book(session, scope, filters.get("owner") or team)
+                if team is not None:
+                    owners = team_owners(session, team)
+                items, next_cursor = list_watchlist(
+                    session,
+                    filters=WatchlistFilters(**filters, owners=owners),
+                    sort=sort,
+                    limit=limit,
+                    cursor=cursor,
+                    now=_now(),
+                )
+            break
+        except sa.exc.DBAPIError as error:
+            # A connection lost in a way its socket did not show at checkout (see app.db): the
+            # pool has dropped it (and every connection as old), and a read is safe to run again.
+            if attempt == 2 or not error.connection_invalidated:
+                raise
     # The items are JSON-ready (tests check them against the schema): dumping 50 rows through
     # marshmallow cost more than the rest of the request, and the standard library's encoder of a
     # ~50 kB body ~0.5 ms more; orjson writes the same JSON (UTF-8, not \u escapes) in a tenth.
