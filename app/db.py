@@ -60,14 +60,14 @@ def make_engine(url: str, *, echo: bool = False) -> sa.Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     engine = sa.create_engine(url, **kwargs)
-    if engine.dialect.driver == "psycopg":
+    if engine.dialect.driver == "psycopg" and hasattr(select, "poll"):  # no poll() on Windows
         # Instead of pool_pre_ping (a round trip to the server on every checkout, ~0.3 ms of a
         # watchlist page): a connection the server has closed since it was last used is dropped
         # at checkout by looking at its socket, and the pool opens a new one.
         event.listen(engine, "checkout", _closed_by_server)
         return engine
     engine.dispose()
-    return sa.create_engine(url, pool_pre_ping=True, **kwargs)  # other drivers: the round trip
+    return sa.create_engine(url, pool_pre_ping=True, **kwargs)  # elsewhere: the round trip
 
 
 def _closed_by_server(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
