@@ -49,7 +49,9 @@ def test_interval_scoring_when_configured() -> None:
 
 
 def test_unknown_job_names_the_known_ones() -> None:
-    with pytest.raises(KeyError, match="No job 'nope'; jobs: alerts-digest, alerts-dispatch, score-daily, train-churn-model"):
+    with pytest.raises(
+        KeyError, match="No job 'nope'; jobs: alerts-digest, alerts-dispatch, score-daily, train-churn-model"
+    ):
         find_job(CONFIG, "nope")
 
 
