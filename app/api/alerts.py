@@ -139,27 +139,47 @@ def replace_routing() -> dict[str, Any]:
 
 
 _PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title></head>
-<body style="font-family:sans-serif;max-width:40em;margin:3em auto"><h1>{title}</h1><p>{text}</p></body></html>"""
+<body style="font-family:sans-serif;max-width:40em;margin:3em auto"><h1>{title}</h1><p>{text}</p>{form}</body></html>"""
+_FORM = """<form method="post"><input type="hidden" name="token" value="{token}">
+<button type="submit" style="font-size:1.2em;padding:.5em 1.5em">Acknowledge</button></form>"""
+_HEADERS = {
+    "Content-Type": "text/html; charset=utf-8",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",  # the token must not leak to other sites
+    "X-Frame-Options": "DENY",
+}
 
 
-@links.get("/alerts/ack")
+def _page(title: str, text: str, status: int, form: str = "") -> tuple[str, int, dict[str, str]]:
+    return _PAGE.format(title=html.escape(title), text=text, form=form), status, _HEADERS
+
+
+@links.route("/alerts/ack", methods=["GET", "POST"])
 def ack_link() -> tuple[str, int, dict[str, str]]:
-    """The acknowledge link of a message: the signed token says which alert, until when."""
-    headers = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
-    token = request.args.get("token", "")
+    """The acknowledge link of a message: the signed token says which alert, until when.
+
+    GET shows the alert and a button; only the POST it sends acknowledges, so a mail scanner
+    or a link preview that fetches the link acknowledges nothing."""
+    token = request.form.get("token", "") if request.method == "POST" else request.args.get("token", "")
     now = dt.datetime.now(dt.UTC)
     try:
         alert_id = verify_ack(str(current_app.config["SECRET_KEY"]), token, now=int(now.timestamp()))
     except InvalidAckToken as exc:
-        page = _PAGE.format(title="Link not valid", text=html.escape(f"This acknowledge link is not valid: {exc}."))
-        return page, 400, headers
+        return _page("Link not valid", html.escape(f"This acknowledge link is not valid: {exc}."), 400)
     session = get_session()
     with session.begin():
         try:
-            alert = acknowledge_alert(session, alert_id, actor="ack-link", now=now)
+            if request.method == "GET":
+                alert = get_alert(session, alert_id)
+            else:
+                alert = acknowledge_alert(session, alert_id, actor="ack-link", now=now)
         except (NotFound, Conflict) as exc:  # say it plainly, as a page
-            page = _PAGE.format(title="Not acknowledged", text=html.escape(exc.message))
-            return page, exc.code, headers
+            return _page("Not acknowledged", html.escape(exc.message), exc.code)
     name = html.escape(str(alert.get("account_name") or "the account"))
-    page = _PAGE.format(title="Acknowledged", text=f"The alert about {name} is acknowledged; it will not escalate.")
-    return page, 200, headers
+    if request.method == "POST" or alert.get("acknowledged_at") is not None:
+        who = html.escape(str(alert.get("acknowledged_by") or ""))
+        return _page("Acknowledged", f"The alert about {name} is acknowledged ({who}); it will not escalate.", 200)
+    if not alert.get("requires_ack"):
+        return _page("Not acknowledged", "This alert does not ask for an acknowledgement.", 409)
+    text = f"Acknowledge the alert about {name}? Its manager is told if nobody does."
+    return _page("Acknowledge this alert", text, 200, _FORM.format(token=html.escape(token, quote=True)))

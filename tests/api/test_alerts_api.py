@@ -102,21 +102,32 @@ def test_the_signed_link_acknowledges_without_a_token(
     secret = app.config["SECRET_KEY"]
     future = int(dt.datetime.now(dt.UTC).timestamp()) + 3600
     token = sign_ack(secret, books["a"].id, future)
-    response = anonymous_client.get(f"/alerts/ack?token={token}")
+    # Opening the link (what a mail scanner or a link preview does too) only shows a button.
+    page = anonymous_client.get(f"/alerts/ack?token={token}")
+    assert page.status_code == 200 and 'method="post"' in page.get_data(as_text=True)
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    db_session.expire_all()
+    assert db_session.get(Alert, books["a"].id).acknowledged_at is None
+    response = anonymous_client.post("/alerts/ack", data={"token": token})
     assert response.status_code == 200
-    assert "Acknowledged" in response.get_data(as_text=True)
+    assert "acknowledged" in response.get_data(as_text=True)
     db_session.expire_all()
     assert db_session.get(Alert, books["a"].id).acknowledged_by == "ack-link"
+    again = anonymous_client.get(f"/alerts/ack?token={token}")
+    assert again.status_code == 200 and "method=" not in again.get_data(as_text=True)  # already done
 
     tampered = sign_ack(secret, books["b"].id, future)[:-2] + "xx"
-    assert anonymous_client.get(f"/alerts/ack?token={tampered}").status_code == 400
+    assert anonymous_client.post("/alerts/ack", data={"token": tampered}).status_code == 400
     expired = sign_ack(secret, books["b"].id, future - 7200)
     assert anonymous_client.get(f"/alerts/ack?token={expired}").status_code == 400
     forged = sign_ack("another-secret", books["b"].id, future)
-    assert anonymous_client.get(f"/alerts/ack?token={forged}").status_code == 400
+    assert anonymous_client.post("/alerts/ack", data={"token": forged}).status_code == 400
     assert anonymous_client.get("/alerts/ack").status_code == 400
     not_ackable = sign_ack(secret, books["c"].id, future)
     assert anonymous_client.get(f"/alerts/ack?token={not_ackable}").status_code == 409
+    assert anonymous_client.post("/alerts/ack", data={"token": not_ackable}).status_code == 409
+    missing = sign_ack(secret, 999999, future)
+    assert anonymous_client.post("/alerts/ack", data={"token": missing}).status_code == 404
 
 
 def test_routing_defaults_then_a_validated_new_version(client: FlaskClient, db_session: Session) -> None:
