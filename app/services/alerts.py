@@ -13,6 +13,7 @@ is dropped without a trace: what was not sent at once is in the digest.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 from collections import defaultdict
@@ -22,7 +23,6 @@ from typing import Any, cast
 
 import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from alerts.base import AccountAlert, AlertKind, ChannelType, DriverLine, EventLine, PlayLine, TaskLine
@@ -30,6 +30,7 @@ from alerts.email import SmtpSettings
 from alerts.routing import Item, Routing, default_routing_data, load_routing, route
 from app.models import Account, Alert, AlertCooldown, AlertRoutingVersion, AlertStatus, LatestScore, User
 from app.models.plays import Event, PlayRun, Task
+from app.services.bulk import bulk_insert
 from scoring.model import ScoringModel
 
 logger = logging.getLogger(__name__)
@@ -200,12 +201,13 @@ def _top_drivers(
     return out
 
 
-def _insert_ignoring_duplicates(session: Session, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """Insert rows, skipping any whose unique key exists (the outbox's dedupe guard)."""
-    dialect = session.connection().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    for start in range(0, len(rows), 1000):
-        session.execute(insert(table).on_conflict_do_nothing(), rows[start : start + 1000])
+_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+_ALERT_COLUMNS = (
+    "dedupe_key", "kind", "status", "channel", "recipient", "recipient_user", "account_id", "day", "severity",
+    "route_ids", "event_ids", "play_run_ids", "payload", "requires_ack", "max_attempts", "next_attempt_at",
+    "created_at", "attempts",
+)  # fmt: skip
+_ENCODE = frozenset({"route_ids", "event_ids", "play_run_ids"})  # JSON columns (payload is encoded per account)
 
 
 def _budget_used(session: Session, since: dt.datetime) -> dict[str, int]:
@@ -362,7 +364,8 @@ def queue_run_alerts(
             ),
             drivers=tuple(drivers.get(account_id, ())),
         )  # fmt: skip
-        payload = message.to_dict()
+        payload = _encode(message.to_dict())  # once per account, shared by its recipients
+        rules = [e.rule_id for e in kept_events]
         severity = max((SEVERITY_RANK.get(str(e.severity), 0) for e in kept_events), default=0)
         event_ids = [e.id for e in kept_events]
         run_ids = [r.id for r in account_runs]
@@ -388,10 +391,12 @@ def queue_run_alerts(
                     "event_ids": event_ids,
                     "play_run_ids": run_ids,
                     "payload": payload,
+                    "_rules": rules,
                     "requires_ack": band == "poor",
                     "max_attempts": routing.max_attempts,
                     "next_attempt_at": now,
                     "created_at": now,
+                    "attempts": 0,
                     "_rank": (severity, float(account.arr or 0.0)),
                 }
             )
@@ -409,27 +414,27 @@ def queue_run_alerts(
             held += 1
         else:
             used[candidate["recipient"]] = spent + 1
-    _insert_ignoring_duplicates(session, Alert.__table__, candidates)  # type: ignore[arg-type]
+    # The keys are new by construction (each names an event or play run this run created), so a
+    # plain bulk load (COPY on PostgreSQL); the unique key still guards against a duplicate.
+    bulk_insert(
+        session,
+        Alert.__table__,  # type: ignore[arg-type]
+        _ALERT_COLUMNS,
+        (tuple(_encode(c[name]) if name in _ENCODE else c[name] for name in _ALERT_COLUMNS) for c in candidates),
+    )
 
     # Cooldowns start now for every (account, rule) alerted at once.
-    alerted = {
-        (c["account_id"], rule)
-        for c in candidates
-        if c["status"] == AlertStatus.PENDING
-        for rule in (line["rule_id"] for line in c["payload"]["events"])
-    }
+    alerted = sorted(
+        {(c["account_id"], rule) for c in candidates if c["status"] == AlertStatus.PENDING for rule in c["_rules"]}
+    )
     if alerted:
-        dialect = session.connection().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        rows = [{"account_id": a, "rule_id": r, "alerted_at": now} for a, r in sorted(alerted)]
-        for start in range(0, len(rows), 1000):
-            statement = insert(AlertCooldown.__table__)  # type: ignore[arg-type]
-            session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["account_id", "rule_id"], set_={"alerted_at": statement.excluded.alerted_at}
-                ),
-                rows[start : start + 1000],
-            )
+        bulk_insert(
+            session,
+            AlertCooldown.__table__,  # type: ignore[arg-type]
+            ("account_id", "rule_id", "alerted_at"),
+            ((account_id, rule, now) for account_id, rule in alerted),
+            conflict_key=("account_id", "rule_id"),
+        )
     return AlertCounts(queued=len(candidates) - held, held=held, cooled_down=cooled, unroutable=unroutable)
 
 
