@@ -240,13 +240,14 @@ def queue_run_alerts(
     """Queue this run's alerts (events with id > ``after_event_id``, play runs with id >
     ``after_run_id``) in the session's transaction. A fixed number of queries; one pass over
     the alerting accounts to compose their messages."""
-    events = session.execute(
+    conn = session.connection()  # plain Core rows: the ORM's row loading costs more than the reads
+    events = conn.execute(
         sa.select(
             Event.id, Event.account_id, Event.rule_id, Event.rule_name, Event.kind, Event.severity,
             Event.stage, Event.day, Event.trigger_values,
         ).where(Event.id > after_event_id, Event.day == as_of)
     ).all()  # fmt: skip
-    runs = session.execute(
+    runs = conn.execute(
         sa.select(PlayRun.id, PlayRun.account_id, PlayRun.play_id, PlayRun.alert).where(
             PlayRun.id > after_run_id, PlayRun.started_on == as_of
         )
@@ -254,7 +255,7 @@ def queue_run_alerts(
     if not events and not runs:
         return AlertCounts()
     _, routing = active_routing(session)
-    tasks = session.execute(
+    tasks = conn.execute(
         sa.select(Task.play_run_id, Task.title, Task.type, Task.due_on, Task.assignee, Task.owner_role)
         .where(Task.play_run_id > after_run_id)
         .order_by(Task.play_run_id, Task.position)
@@ -273,7 +274,7 @@ def queue_run_alerts(
     ).subquery()
     accounts = {
         r.id: r
-        for r in session.execute(
+        for r in conn.execute(
             sa.select(
                 Account.id, Account.name, Account.owner, Account.segment, Account.arr, Account.renewal_date,
                 LatestScore.score, LatestScore.band, LatestScore.stage, LatestScore.score_change_7d,
@@ -285,7 +286,7 @@ def queue_run_alerts(
     cooldown_since = now - dt.timedelta(hours=routing.cooldown_hours)
     cooling = {
         (r[0], r[1])
-        for r in session.execute(
+        for r in conn.execute(
             sa.select(AlertCooldown.account_id, AlertCooldown.rule_id).where(
                 AlertCooldown.account_id.in_(sa.select(alerting.c.account_id)),
                 AlertCooldown.alerted_at > cooldown_since,
