@@ -25,7 +25,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from alerts.base import AccountAlert, AlertKind, ChannelType, DriverLine, EventLine, PlayLine, TaskLine
+from alerts.base import AlertKind, ChannelType
 from alerts.email import SmtpSettings
 from alerts.routing import Item, Routing, default_routing_data, load_routing, route
 from app.models import Account, Alert, AlertCooldown, AlertRoutingVersion, AlertStatus, LatestScore, User
@@ -182,7 +182,7 @@ def high_water_marks(session: Session) -> tuple[int, int]:
 
 def _top_drivers(
     model: ScoringModel, contributions: np.ndarray, positions: np.ndarray, k: int = 3
-) -> list[list[DriverLine]]:
+) -> list[list[dict[str, Any]]]:
     """The ``k`` most negative contributions of each account at ``positions`` (one argsort)."""
     if not positions.size:
         return []
@@ -190,13 +190,13 @@ def _top_drivers(
     block = np.where(np.isnan(block), 0.0, block)
     order = np.argsort(block, axis=0, kind="stable")[:k]
     labels = [m.label or m.name for m in model.measures]
-    out: list[list[DriverLine]] = []
+    out: list[list[dict[str, Any]]] = []  # DriverLine as plain data
     for column in range(positions.size):
         lines = []
         for j in order[:, column].tolist():
             value = float(block[j, column])
             if value < 0:
-                lines.append(DriverLine(label=labels[j], contribution=round(value, 1)))
+                lines.append({"label": labels[j], "contribution": round(value, 1), "score": None})
         out.append(lines)
     return out
 
@@ -260,12 +260,15 @@ def queue_run_alerts(
         .where(Task.play_run_id > after_run_id)
         .order_by(Task.play_run_id, Task.position)
     ).all()
-    tasks_by_run: dict[int, list[TaskLine]] = defaultdict(list)
+    tasks_by_run: dict[int, list[dict[str, Any]]] = defaultdict(list)  # TaskLine as plain data
     for t in tasks:
         tasks_by_run[t.play_run_id].append(
-            TaskLine(
-                title=t.title, type=str(t.type), due_on=t.due_on.isoformat(), owner=t.assignee or str(t.owner_role)
-            )
+            {
+                "title": t.title,
+                "type": str(t.type),
+                "due_on": t.due_on.isoformat(),
+                "owner": t.assignee or str(t.owner_role),
+            }
         )
 
     alerting = sa.union(
@@ -308,6 +311,7 @@ def queue_run_alerts(
     drivers = dict(zip(account_ids[valid].tolist(), _top_drivers(model, contributions, positions[valid]), strict=True))
 
     candidates: list[dict[str, Any]] = []
+    routed: dict[tuple[Item, ...], tuple[Mapping[str, str], list[str]]] = {}
     cooled = unroutable = 0
     for account_id in account_ids.tolist():
         account = accounts[account_id]
@@ -333,39 +337,43 @@ def queue_run_alerts(
             )
         if not items:
             continue
-        decided = route(routing, items)
-        matched = [r.id for r in routing.routes if any(r.matches(item) for item in items)]
+        signature = tuple(items)  # many accounts share one: the same rules in the same stage and band
+        if signature not in routed:
+            routed[signature] = (
+                route(routing, items),
+                [r.id for r in routing.routes if any(r.matches(item) for item in items)],
+            )
+        decided, matched = routed[signature]
         immediate = [recipient for recipient, mode in decided.items() if mode == "immediate"]
         if not immediate:
             continue
-        message = AccountAlert(
-            kind=AlertKind.IMMEDIATE,
-            account_id=account_id,
-            account_name=account.name,
-            stage=stage,
-            band=band,
-            score=None if account.score is None else round(float(account.score), 1),
-            change_7d=None if account.score_change_7d is None else round(float(account.score_change_7d), 1),
-            arr=float(account.arr or 0.0),
-            owner=account.owner,
-            segment=account.segment,
-            renewal_date=account.renewal_date.isoformat() if account.renewal_date else None,
-            account_url=settings.account_url(account_id),
-            events=tuple(
-                EventLine(
-                    rule_id=e.rule_id, rule_name=e.rule_name, kind=str(e.kind), severity=str(e.severity),
-                    day=e.day.isoformat(), detail=dict(e.trigger_values or {}),
-                )
+        # The message as plain data, exactly ``AccountAlert(...).to_dict()`` (a test holds them
+        # equal) built directly: thousands of accounts alert on a busy day.
+        message = {
+            "type": "account", "kind": AlertKind.IMMEDIATE.value, "account_id": account_id,
+            "account_name": account.name, "stage": stage, "band": band,
+            "score": None if account.score is None else round(float(account.score), 1),
+            "change_7d": None if account.score_change_7d is None else round(float(account.score_change_7d), 1),
+            "arr": float(account.arr or 0.0), "owner": account.owner, "segment": account.segment,
+            "renewal_date": account.renewal_date.isoformat() if account.renewal_date else None,
+            "account_url": settings.account_url(account_id),
+            "events": [
+                {
+                    "rule_id": e.rule_id, "rule_name": e.rule_name, "kind": str(e.kind), "severity": str(e.severity),
+                    "day": e.day.isoformat(), "detail": e.trigger_values or {}, "account_id": None,
+                    "account_name": None,
+                }
                 for e in kept_events
-            ),
-            plays=tuple(
-                PlayLine(play_id=r.play_id, name=play_names.get(r.play_id, r.play_id), tasks=tuple(tasks_by_run[r.id]))
+            ],
+            "plays": [
+                {"play_id": r.play_id, "name": play_names.get(r.play_id, r.play_id), "tasks": tasks_by_run[r.id]}
                 for r in account_runs
                 if str(r.alert) != "none"
-            ),
-            drivers=tuple(drivers.get(account_id, ())),
-        )  # fmt: skip
-        payload = _encode(message.to_dict())  # once per account, shared by its recipients
+            ],
+            "drivers": drivers.get(account_id, []),
+            "ack_url": None, "escalated_alert_id": None, "unacknowledged_hours": None,
+        }  # fmt: skip
+        payload = _encode(message)  # once per account, shared by its recipients
         rules = [e.rule_id for e in kept_events]
         severity = max((SEVERITY_RANK.get(str(e.severity), 0) for e in kept_events), default=0)
         event_ids = [e.id for e in kept_events]

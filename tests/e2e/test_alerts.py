@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from alerts.base import AccountAlert
 from alerts.email import SmtpSettings
 from alerts.routing import default_routing_data
 from app.auth import create_user
@@ -167,6 +168,7 @@ def test_a_move_into_poor_queues_one_message_per_recipient_in_the_runs_transacti
         assert row.account_id == acct.id and row.requires_ack  # poor band: asks for an acknowledgement
         assert sorted(row.event_ids) == sorted(e.id for e in events)  # every event of the run, collapsed
         assert row.payload["account_name"] == "Acme"
+        assert AccountAlert.from_dict(row.payload).to_dict() == row.payload  # the message type, exactly
         assert "urgent-risk" in row.route_ids  # any_into_poor is a high-severity risk
         assert {e["rule_id"] for e in row.payload["events"]} >= {"any_into_poor"}
         assert [p["play_id"] for p in row.payload["plays"]] == ["poor-health-escalation"]
