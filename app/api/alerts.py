@@ -14,7 +14,7 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from alerts.signing import InvalidAckToken, verify_ack
-from app.api.body import load_json_body
+from app.api.body import body_refusals, json_body_doc, load_json_body
 from app.auth import ADMIN, READ, WORK, access, actor_name, book, current_principal, require_in_book
 from app.db import get_session
 from app.errors import Conflict, NotFound
@@ -118,17 +118,9 @@ def routing(_query: dict[str, Any]) -> dict[str, Any]:
 @bp.put("/routing")
 @access(*ADMIN)
 @bp.response(200, RoutingSchema)
-@bp.alt_response(400, description="Malformed JSON")
 @bp.alt_response(409, description="The routing changed since the version given")
-@bp.alt_response(415, description="Not JSON")
-@bp.alt_response(422, description="An invalid document (field messages under errors.json); nothing changed")
-@bp.doc(
-    requestBody={
-        "required": True,
-        "content": {"application/json": {"schema": RoutingUpdateSchema}},
-        "description": "The whole routing document, the version it is based on, and a comment.",
-    }
-)
+@body_refusals(bp, "An invalid document (field messages under errors.json); nothing changed")
+@bp.doc(**json_body_doc(RoutingUpdateSchema, "The whole routing document, the version it is based on, and a comment."))
 def replace_routing() -> dict[str, Any]:
     """Replace the routing document (a new version; audited). Webhook URLs must be https, on the
     allowlist (``ALERT_WEBHOOK_HOSTS``) and not point at private addresses."""

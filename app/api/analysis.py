@@ -11,7 +11,7 @@ from flask import request
 from flask_smorest import Blueprint
 from marshmallow import RAISE, Schema, ValidationError
 
-from app.api.body import load_json_body
+from app.api.body import body_refusals, json_body_doc, load_json_body
 from app.auth import ADMIN, READ, access, actor_name
 from app.db import get_session, session_factory
 from app.errors import DomainValidationError
@@ -38,17 +38,9 @@ from app.services.learning import (
 
 bp = Blueprint("analysis", __name__, url_prefix="/api/v1", description="Learning from outcomes")
 
-_BODY_ERRORS = (
-    (400, "Malformed JSON"),
-    (415, "Not JSON"),
-    (422, "Invalid input (field messages under errors.json), or too few outcomes (errors.outcomes)"),
+_body_errors = body_refusals(
+    bp, "Invalid input (field messages under errors.json), or too few outcomes (errors.outcomes)"
 )
-
-
-def _body_errors(view: Any) -> Any:
-    for code, description in _BODY_ERRORS:
-        view = bp.alt_response(code, description=description)(view)
-    return view
 
 
 def _options(schema: Schema) -> dict[str, Any]:
@@ -67,7 +59,7 @@ def _options(schema: Schema) -> dict[str, Any]:
 @access(*ADMIN)
 @bp.response(200, SuggestionsSchema)
 @_body_errors
-@bp.doc(requestBody={"content": {"application/json": {"schema": SuggestionsRequestSchema}}, "required": False})
+@bp.doc(**json_body_doc(SuggestionsRequestSchema, required=False))
 def suggestions() -> dict[str, Any]:
     """Suggested per-stage weights learned from outcomes (class-balanced L2 logistic regression per
     stage, pooled where a stage has too few outcomes), with ROC AUC, top-decile lift and the share
@@ -108,7 +100,7 @@ def churn_model(_query: dict[str, Any]) -> dict[str, Any]:
 @access(*ADMIN)
 @bp.response(201, ChurnModelSchema)
 @_body_errors
-@bp.doc(requestBody={"content": {"application/json": {"schema": ChurnModelTrainSchema}}, "required": False})
+@bp.doc(**json_body_doc(ChurnModelTrainSchema, required=False))
 def train() -> dict[str, Any]:
     """Train a churn model now and store it as the newest version (recorded in job_runs as
     train-churn-model); the next scoring run adds each account's churn probability."""

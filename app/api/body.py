@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from flask import request
+from flask_smorest import Blueprint
 
 from app.errors import DomainValidationError, MalformedInput, PayloadTooLarge, UnsupportedMediaType
 
@@ -52,3 +54,27 @@ def load_segment_calls(max_items: int) -> list[Any]:
     if len(calls) > max_items:
         raise PayloadTooLarge(f"At most {max_items} calls per batch; this one has {len(calls)}.")
     return calls
+
+
+# --- documenting a JSON body in the OpenAPI document -----------------------------------------------
+
+
+def json_body_doc(schema: Any, description: str | None = None, *, required: bool = True) -> dict[str, Any]:
+    """``@bp.doc(**json_body_doc(...))``: a route that reads its JSON body itself (with
+    ``load_json_body``) still shows the body's schema in the OpenAPI document."""
+    body: dict[str, Any] = {"required": required, "content": {"application/json": {"schema": schema}}}
+    if description is not None:
+        body["description"] = description
+    return {"requestBody": body}
+
+
+def body_refusals(bp: Blueprint, invalid: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A decorator documenting the refusals of a JSON-body write: 400 (malformed JSON), 415 (not
+    JSON) and 422 (``invalid``: what an invalid body is)."""
+
+    def document(view: Callable[..., Any]) -> Callable[..., Any]:
+        view = bp.alt_response(400, description="Malformed JSON")(view)
+        view = bp.alt_response(415, description="Not JSON")(view)
+        return bp.alt_response(422, description=invalid)(view)
+
+    return document

@@ -9,7 +9,7 @@ from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
-from app.api.body import load_json_array, load_segment_calls
+from app.api.body import json_body_doc, load_json_array, load_segment_calls
 from app.auth import INGEST, access
 from app.db import get_session
 from app.errors import DomainValidationError
@@ -39,11 +39,9 @@ KIND_CONVERTER = "any(" + ", ".join(KINDS) + "):kind"
 @bp.alt_response(415, description="Not JSON")
 @bp.alt_response(422, description="Not a call or a batch, or an empty batch")
 @bp.doc(
-    requestBody={
-        "required": True,
-        "content": {"application/json": {"schema": {"type": "object"}}},
-        "description": 'One Segment call (identify, group, track), or {"batch": [calls]} as Segment\'s batch API.',
-    }
+    **json_body_doc(
+        {"type": "object"}, 'One Segment call (identify, group, track), or {"batch": [calls]} as Segment\'s batch API.'
+    )
 )
 def segment() -> SegmentResult:
     """Segment-spec calls: group updates the account named by groupId (name, plan, seats, arr,
@@ -67,11 +65,10 @@ def segment() -> SegmentResult:
 @bp.alt_response(415, description="Not JSON")
 @bp.alt_response(422, description="Not an array, an empty batch, or every record rejected")
 @bp.doc(
-    requestBody={
-        "required": True,
-        "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object"}}}},
-        "description": "A JSON array of records of the kind in the path (see the record schemas).",
-    }
+    **json_body_doc(
+        {"type": "array", "items": {"type": "object"}},
+        "A JSON array of records of the kind in the path (see the record schemas).",
+    )
 )
 def push(kind: str, source: str) -> IngestResult:
     """Store a batch of records (accounts, contacts, usage, licenses, tickets, feedback, goals, outcomes).

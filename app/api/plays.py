@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
 from typing import Any
 
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
-from app.api.body import load_json_body
+from app.api.body import body_refusals, json_body_doc, load_json_body
 from app.auth import ADMIN, READ, access, actor_name
 from app.db import get_session
 from app.schemas.plays import NoQuerySchema, PlayListSchema, PlayOutWithCreatedSchema, PlayReplaceSchema, PlaySchema
@@ -24,22 +23,14 @@ from app.services.workflow import create_play, get_play, list_plays, replace_pla
 bp = Blueprint("plays", __name__, url_prefix="/api/v1/plays", description="Success plays")
 
 
-def _body_errors(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Document the refusals shared by the two writes."""
-    view = bp.alt_response(400, description="Malformed JSON")(view)
-    view = bp.alt_response(415, description="Not JSON")(view)
-    return bp.alt_response(422, description="An invalid play (field messages under errors.json); nothing changed")(view)
+#: The refusals shared by the two writes.
+_body_errors = body_refusals(bp, "An invalid play (field messages under errors.json); nothing changed")
 
 
 def _plain(play: dict[str, Any]) -> dict[str, Any]:
     """The play as JSON data for the audit log (timestamps as ISO text)."""
     data: dict[str, Any] = json.loads(json.dumps(play, default=str))
     return data
-
-
-def _body_doc(schema: type, description: str) -> dict[str, Any]:
-    content = {"application/json": {"schema": schema}}
-    return {"requestBody": {"required": True, "content": content, "description": description}}
 
 
 @bp.get("")
@@ -70,7 +61,7 @@ def detail(_query: dict[str, Any], play_id: str) -> dict[str, Any]:
 @bp.response(201, PlayOutWithCreatedSchema)
 @bp.alt_response(409, description="A play with this id exists")
 @_body_errors
-@bp.doc(**_body_doc(PlaySchema, "The play; its trigger rules must be rules of the active scoring config."))
+@bp.doc(**json_body_doc(PlaySchema, "The play; its trigger rules must be rules of the active scoring config."))
 def create() -> dict[str, Any]:
     """Add a play (its author: the caller)."""
     data = load_json_body()
@@ -87,7 +78,9 @@ def create() -> dict[str, Any]:
 @bp.alt_response(404, description="No such play")
 @bp.alt_response(409, description="The play changed since the version given in the body")
 @_body_errors
-@bp.doc(**_body_doc(PlayReplaceSchema, "The whole play; id optional (the path's), version optional (optimistic lock)."))
+@bp.doc(
+    **json_body_doc(PlayReplaceSchema, "The whole play; id optional (the path's), version optional (optimistic lock).")
+)
 def replace(play_id: str) -> dict[str, Any]:
     """Replace a play: its version goes up by one; an invalid play is refused and the old one stays."""
     data = load_json_body()

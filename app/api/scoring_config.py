@@ -13,7 +13,7 @@ from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
-from app.api.body import load_json_body
+from app.api.body import body_refusals, json_body_doc, load_json_body
 from app.auth import ADMIN, READ, access, actor_name
 from app.db import get_session
 from app.schemas import PaginationQuerySchema
@@ -41,20 +41,7 @@ from app.services.config_admin import (
 bp = Blueprint("scoring_config", __name__, url_prefix="/api/v1/scoring/config", description="Tuning the health model")
 
 
-def _body(schema: type, description: str) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": schema}},
-            "description": description,
-        }
-    }
-
-
-def _body_errors(view: Any) -> Any:
-    view = bp.alt_response(400, description="Malformed JSON")(view)
-    view = bp.alt_response(415, description="Not JSON")(view)
-    return bp.alt_response(422, description="Invalid input (field messages under errors.json); nothing changed")(view)
+_body_errors = body_refusals(bp, "Invalid input (field messages under errors.json); nothing changed")
 
 
 @bp.get("")
@@ -111,7 +98,7 @@ def diff(_query: dict[str, Any], version_from: int, version_to: int) -> dict[str
 @bp.response(201, VersionSchema)
 @bp.alt_response(409, description="A concurrent request took the version number; send it again")
 @_body_errors
-@bp.doc(**_body(NewVersionSchema, "A whole scoring config and a comment; stored inactive."))
+@bp.doc(**json_body_doc(NewVersionSchema, "A whole scoring config and a comment; stored inactive."))
 def create() -> dict[str, Any]:
     """Store a new version (inactive; author: the token's user). Audited as scoring_config.create."""
     data = load_json_body()
@@ -143,7 +130,7 @@ def activate(version: int) -> dict[str, Any]:
 @access(*ADMIN)
 @bp.response(200, PreviewResultSchema)
 @_body_errors
-@bp.doc(**_body(PreviewSchema, "A proposed scoring config, the backtest horizon and the list size."))
+@bp.doc(**json_body_doc(PreviewSchema, "A proposed scoring config, the backtest horizon and the list size."))
 def preview_config() -> dict[str, Any]:
     """What a proposed config would change, without changing anything: band moves of the latest
     scores by stage (with the accounts that move), and a backtest against real outcomes (ROC AUC of
