@@ -16,16 +16,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from alerts.base import AccountAlert, AlertKind, ChannelType, Digest, DigestAccount, EventLine
+from app.db import as_utc
 from app.models import Account, Alert, AlertStatus, LatestScore, User
 from app.models.plays import Event
 from app.services.alerts import AlertSettings, active_routing
 
 MAX_CHANGES = 50
 FALLING_7D = -5.0  # an average-band account this many points down over 7 days is at risk
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 def queue_digests(session: Session, *, now: dt.datetime, settings: AlertSettings, force: bool = False) -> int:
@@ -70,7 +67,7 @@ def queue_digests(session: Session, *, now: dt.datetime, settings: AlertSettings
     for key, (name, email, book) in keys.items():
         if key in existing:
             continue
-        since = _aware(previous[name]) if previous.get(name) else now - dt.timedelta(days=1)
+        since = as_utc(previous[name]) if previous.get(name) else now - dt.timedelta(days=1)
         message, held_ids = build_digest(
             session, name=name, email=email, book=book, since=since, now=now, settings=settings,
             max_accounts=digest.max_accounts,

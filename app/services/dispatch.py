@@ -38,6 +38,7 @@ from alerts.safety import redact_url
 from alerts.signing import sign_ack
 from alerts.slack import SlackChannel
 from alerts.webhook import WebhookChannel
+from app.db import as_utc
 from app.models import Alert, AlertStatus
 from app.services.alerts import CHANNEL_PREFIX, AlertSettings, Directory, active_routing
 
@@ -415,7 +416,7 @@ def escalate_due(session: Session, *, now: dt.datetime, routing: Routing, settin
         assert isinstance(message, AccountAlert)
         address, user = directory.manager(message.owner)
         if address:
-            hours = round((now - _aware(row.created_at)).total_seconds() / 3600, 1)
+            hours = round((now - as_utc(row.created_at)).total_seconds() / 3600, 1)
             escalation = dataclasses.replace(
                 message, kind=AlertKind.ESCALATION, escalated_alert_id=row.id, unacknowledged_hours=hours, ack_url=None
             )
@@ -453,8 +454,3 @@ def escalate_due(session: Session, *, now: dt.datetime, routing: Routing, settin
             .execution_options(synchronize_session=False)
         )
     return queued
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    """SQLite returns naive datetimes for timezone-aware columns: they are UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)

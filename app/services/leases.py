@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app.db import as_utc
 from app.models import SchedulerLease
 
 
@@ -60,11 +61,6 @@ def release_lease(session: Session, *, name: str, holder: str) -> None:
 def lease_holder(session: Session, *, name: str, now: dt.datetime) -> str | None:
     """Who holds lease ``name`` now (None when nobody does or it expired)."""
     lease = session.get(SchedulerLease, name)
-    if lease is None or _aware(lease.expires_at) < now:
+    if lease is None or as_utc(lease.expires_at) < now:
         return None
     return lease.holder
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    # SQLite gives naive datetimes back (stored in UTC).
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.db import as_utc
 from app.errors import Conflict, NotFound
 from app.models import Account, BandOverride
 from app.services.audit import record
@@ -28,11 +29,6 @@ from scoring.bands import Band
 #: ``revoked_by`` of an override closed because it had expired (not revoked by a person).
 EXPIRED = "(expired)"
 MAX_OVERRIDE_DAYS = 180
-
-
-def as_utc(moment: dt.datetime) -> dt.datetime:
-    """An aware UTC datetime (SQLite hands back naive UTC)."""
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
 def require_account(session: Session, account_id: int) -> None:

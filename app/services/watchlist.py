@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from app.db import as_utc
 from app.errors import Conflict, DomainValidationError, NotFound
 from app.models import (
     Account,
@@ -54,7 +55,7 @@ from app.models import (
 )
 from app.services.audit import record
 from app.services.learning import churn_note
-from app.services.overrides import as_utc, require_account
+from app.services.overrides import require_account
 from app.services.scoring_config import load_models
 from scoring.bands import Band
 from scoring.health import compute_health
