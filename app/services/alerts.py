@@ -149,6 +149,12 @@ class Directory:
         return (boss.email or _address(boss.name), boss.name) if boss is not None else (None, None)
 
 
+def alert_group(dedupe_key: str) -> str:
+    """The key prefix shared by the copies of one account alert (to the CSM, the manager, a
+    channel): ``acct:<account>:<first event or play run>|``."""
+    return dedupe_key.split("|", 1)[0] + "|"
+
+
 def _address(identity: str) -> str | None:
     """A user name or owner that is itself an email address (the demo's CSMs are)."""
     return identity if "@" in identity else None
@@ -378,7 +384,9 @@ def queue_run_alerts(
         severity = max((SEVERITY_RANK.get(str(e.severity), 0) for e in kept_events), default=0)
         event_ids = [e.id for e in kept_events]
         run_ids = [r.id for r in account_runs]
-        first = f"e{min(event_ids)}" if event_ids else f"p{min(run_ids)}"
+        # The copies of this message to its recipients share a group (acknowledged and escalated
+        # together); it names this run's first event or play run, so the keys are new.
+        group = f"acct:{account_id}:" + (f"e{min(event_ids)}|" if event_ids else f"p{min(run_ids)}|")
         for recipient in sorted(immediate):
             target = _resolve(recipient, account.owner, routing, directory)
             if target is None:
@@ -387,7 +395,7 @@ def queue_run_alerts(
             address, user, channel = target
             candidates.append(
                 {
-                    "dedupe_key": f"acct:{account_id}:{first}|{recipient}",  # before "|": the group of copies
+                    "dedupe_key": f"{group}{recipient}",
                     "kind": AlertKind.IMMEDIATE,
                     "status": AlertStatus.PENDING,
                     "channel": channel,

@@ -10,7 +10,6 @@ the same day queues nothing. The job runs every few minutes and queues the diges
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -19,7 +18,7 @@ from alerts.base import AccountAlert, AlertKind, ChannelType, Digest, DigestAcco
 from app.db import as_utc
 from app.models import Account, Alert, AlertStatus, LatestScore, User
 from app.models.plays import Event
-from app.services.alerts import AlertSettings, active_routing
+from app.services.alerts import AlertSettings, active_routing, alert_group
 
 MAX_CHANGES = 50
 FALLING_7D = -5.0  # an average-band account this many points down over 7 days is at risk
@@ -30,9 +29,8 @@ def queue_digests(session: Session, *, now: dt.datetime, settings: AlertSettings
     queued yet); ``force`` ignores the time of day. Returns how many were queued."""
     _, routing = active_routing(session)
     digest = routing.digest
-    local = now.astimezone(ZoneInfo(digest.timezone))
-    hour, minute = (int(x) for x in digest.at.split(":"))
-    if not force and (local.hour, local.minute) < (hour, minute):
+    local = now.astimezone(digest.zone)
+    if not force and (local.hour, local.minute) < (digest.hour, digest.minute):
         return 0
     users = session.execute(sa.select(User.id, User.name, User.email, User.manager_id).where(~User.disabled)).all()
     reports: dict[int, list[tuple[str, str | None]]] = {}
@@ -195,7 +193,7 @@ def build_digest(
     ).all()
     groups: dict[str, AccountAlert] = {}
     for r in held_rows:
-        groups.setdefault(r.dedupe_key.split("|", 1)[0], AccountAlert.from_dict(r.payload))
+        groups.setdefault(alert_group(r.dedupe_key), AccountAlert.from_dict(r.payload))
     held = tuple(groups.values())
     message = Digest(
         recipient_name=name,

@@ -40,7 +40,7 @@ from alerts.slack import SlackChannel
 from alerts.webhook import WebhookChannel
 from app.db import as_utc
 from app.models import Alert, AlertStatus
-from app.services.alerts import CHANNEL_PREFIX, AlertSettings, Directory, active_routing
+from app.services.alerts import CHANNEL_PREFIX, AlertSettings, Directory, active_routing, alert_group
 
 logger = logging.getLogger(__name__)
 
@@ -260,7 +260,7 @@ class Dispatcher:
         started = time.monotonic()
         with self.factory.begin() as session:
             _, routing = active_routing(session)
-            total.escalated = escalate_due(session, now=self.clock(), routing=routing, settings=self.settings)
+            total.escalated = escalate_due(session, now=self.clock(), routing=routing)
         self.channels.use_routing(routing)
         while time.monotonic() - started < max_seconds:
             counts = self._batch()
@@ -360,11 +360,6 @@ def _describe(error: AlertDeliveryFailed, row: Claimed) -> str:
 # --- acknowledge and escalate -------------------------------------------------------------------
 
 
-def _group_prefix(dedupe_key: str) -> str:
-    """The copies of one account alert (to the CSM, the manager, a channel) share this prefix."""
-    return dedupe_key.split("|", 1)[0] + "|"
-
-
 def acknowledge(session: Session, alert_id: int, *, by: str, now: dt.datetime) -> Alert | None:
     """Acknowledge an alert and its copies to the other recipients; None if there is no such alert.
     Acknowledging twice keeps the first acknowledgement."""
@@ -372,7 +367,7 @@ def acknowledge(session: Session, alert_id: int, *, by: str, now: dt.datetime) -
     if alert is None:
         return None
     if alert.acknowledged_at is None and alert.kind is not AlertKind.DIGEST:
-        prefix = _group_prefix(alert.dedupe_key) if alert.kind is AlertKind.IMMEDIATE else alert.dedupe_key
+        prefix = alert_group(alert.dedupe_key) if alert.kind is AlertKind.IMMEDIATE else alert.dedupe_key
         group = sa.or_(Alert.dedupe_key.startswith(prefix, autoescape=True), Alert.id == alert.id)
         if alert.escalation_of is not None:
             group = sa.or_(group, Alert.id == alert.escalation_of)
@@ -386,7 +381,7 @@ def acknowledge(session: Session, alert_id: int, *, by: str, now: dt.datetime) -
     return alert
 
 
-def escalate_due(session: Session, *, now: dt.datetime, routing: Routing, settings: AlertSettings) -> int:
+def escalate_due(session: Session, *, now: dt.datetime, routing: Routing) -> int:
     """Queue one escalation to the manager for each poor-health alert nobody acknowledged within
     the routing's ``escalate_after_hours`` (once per alert and its copies). Returns how many."""
     cutoff = now - dt.timedelta(hours=routing.escalate_after_hours)
@@ -404,53 +399,44 @@ def escalate_due(session: Session, *, now: dt.datetime, routing: Routing, settin
     ).all()
     if not rows:
         return 0
-    directory = Directory(session)
-    queued = 0
-    seen: set[str] = set()
+    groups: dict[str, Any] = {}  # the first row of each group of copies
     for row in rows:
-        prefix = _group_prefix(row.dedupe_key)
-        if prefix in seen:
+        groups.setdefault(alert_group(row.dedupe_key), row)
+    keys = {group: f"esc:{group}"[:255] for group in groups}
+    done = set(session.scalars(sa.select(Alert.dedupe_key).where(Alert.dedupe_key.in_(list(keys.values())))))
+    directory = Directory(session)
+    escalations = []
+    for group, row in groups.items():
+        if keys[group] in done:  # escalated by an earlier pass (copies beyond its batch)
             continue
-        seen.add(prefix)
         message = message_from_dict(row.payload)
         assert isinstance(message, AccountAlert)
         address, user = directory.manager(message.owner)
-        if address:
-            hours = round((now - as_utc(row.created_at)).total_seconds() / 3600, 1)
-            escalation = dataclasses.replace(
-                message, kind=AlertKind.ESCALATION, escalated_alert_id=row.id, unacknowledged_hours=hours, ack_url=None
-            )
-            statement = sa.insert(Alert).values(
-                dedupe_key=f"esc:{prefix}"[:255],
-                kind=AlertKind.ESCALATION,
-                status=AlertStatus.PENDING,
-                channel=ChannelType.EMAIL,
-                recipient=address,
-                recipient_user=user,
-                account_id=row.account_id,
-                day=row.day,
-                severity="high",
-                route_ids=[],
-                event_ids=[],
-                play_run_ids=[],
-                payload=escalation.to_dict(),
-                requires_ack=True,
-                escalation_of=row.id,
-                max_attempts=routing.max_attempts,
-                next_attempt_at=now,
-                created_at=now,
-                escalated_at=now,  # an escalation does not escalate again
-            )
-            exists = session.scalar(sa.select(Alert.id).where(Alert.dedupe_key == f"esc:{prefix}"[:255]))
-            if exists is None:
-                session.execute(statement)
-                queued += 1
-        else:
+        if not address:
             logger.info("alert %s: no manager to escalate to for %s", row.id, message.owner)
-        session.execute(
-            sa.update(Alert)
-            .where(Alert.dedupe_key.startswith(prefix, autoescape=True), Alert.escalated_at.is_(None))
-            .values(escalated_at=now)
-            .execution_options(synchronize_session=False)
+            continue
+        hours = round((now - as_utc(row.created_at)).total_seconds() / 3600, 1)
+        escalation = dataclasses.replace(
+            message, kind=AlertKind.ESCALATION, escalated_alert_id=row.id, unacknowledged_hours=hours, ack_url=None
         )
+        escalations.append(
+            {
+                "dedupe_key": keys[group], "kind": AlertKind.ESCALATION, "status": AlertStatus.PENDING,
+                "channel": ChannelType.EMAIL, "recipient": address, "recipient_user": user,
+                "account_id": row.account_id, "day": row.day, "severity": "high", "route_ids": [],
+                "event_ids": [], "play_run_ids": [], "payload": escalation.to_dict(), "requires_ack": True,
+                "escalation_of": row.id, "max_attempts": routing.max_attempts, "next_attempt_at": now,
+                "created_at": now,
+                "escalated_at": now,  # an escalation does not escalate again
+            }
+        )  # fmt: skip
+    if escalations:
+        session.execute(sa.insert(Alert), escalations)
+    session.execute(
+        sa.update(Alert)
+        .where(Alert.id.in_([row.id for row in rows]))
+        .values(escalated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    queued = len(escalations)
     return queued
