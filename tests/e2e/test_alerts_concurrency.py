@@ -64,6 +64,26 @@ def queue(session: Session, n: int) -> None:
     session.commit()
 
 
+def flask_process(database_url: str, *command: str, **env: str) -> subprocess.Popen[bytes]:
+    """``flask <command>`` in a process of its own on the test database, webhooks to 127.0.0.1 allowed."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "flask", *command],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "FLASK_APP": "wsgi",
+            "HS_ENV": "development",
+            "DATABASE_URL": database_url,
+            "HS_ALERT_ALLOW_INSECURE_WEBHOOKS": "1",
+            "HS_ALERT_WEBHOOK_HOSTS": "127.0.0.1",
+            "HOOK_SECRET": "s3cret",
+            **env,
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def settings(**overrides: object) -> AlertSettings:
     values: dict[str, object] = {
         "webhook_hosts": (),
@@ -118,23 +138,7 @@ def test_a_dispatcher_killed_between_claim_and_send_loses_nothing(db_session: Se
         webhook_routing(db_session, server.url_for("/hook"))
         queue(db_session, 5)
         server.script(hang(30))  # the first send hangs: the process is killed while it waits
-        env = {
-            **os.environ,
-            "FLASK_APP": "wsgi",
-            "HS_ENV": "development",
-            "DATABASE_URL": database_url,
-            "HS_ALERT_ALLOW_INSECURE_WEBHOOKS": "1",
-            "HS_ALERT_WEBHOOK_HOSTS": "127.0.0.1",
-            "HS_ALERT_LEASE_SECONDS": "30",
-            "HOOK_SECRET": "s3cret",
-        }
-        process = subprocess.Popen(
-            [sys.executable, "-m", "flask", "alerts", "dispatch"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        process = flask_process(database_url, "alerts", "dispatch", HS_ALERT_LEASE_SECONDS="30")
         try:
             deadline = time.monotonic() + 30
             while not server.requests and time.monotonic() < deadline:
@@ -169,23 +173,7 @@ def test_the_scheduler_process_dispatches_what_is_committed(db_session: Session,
     """Every scheduler process sends due alerts every ALERT_DISPATCH_SECONDS, leader or not."""
     with ScriptedHTTPServer(default=ok()) as server:
         webhook_routing(db_session, server.url_for("/hook"))
-        env = {
-            **os.environ,
-            "FLASK_APP": "wsgi",
-            "HS_ENV": "development",
-            "DATABASE_URL": database_url,
-            "HS_ALERT_ALLOW_INSECURE_WEBHOOKS": "1",
-            "HS_ALERT_WEBHOOK_HOSTS": "127.0.0.1",
-            "HS_ALERT_DISPATCH_SECONDS": "1",
-            "HOOK_SECRET": "s3cret",
-        }
-        process = subprocess.Popen(
-            [sys.executable, "-m", "flask", "scheduler", "run"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        process = flask_process(database_url, "scheduler", "run", HS_ALERT_DISPATCH_SECONDS="1")
         try:
             time.sleep(1.0)  # the scheduler is up (its first pass finds nothing)
             queue(db_session, 3)
