@@ -9,6 +9,8 @@ from app.models.enums import (
     ContactRole,
     FeedbackKind,
     GoalStatus,
+    JobKind,
+    JobRequestStatus,
     JobStatus,
     OutcomeKind,
     PlayRunStatus,
@@ -18,6 +20,7 @@ from app.models.enums import (
     TicketStatus,
 )
 from app.models.ingest import DailyActiveUser, QuarantinedRecord, SegmentMessage, SourceCursor
+from app.models.job_requests import JobRequest
 from app.models.learning import ChurnModel
 from app.models.plays import Event, PlayDefinition, PlayRun, Task
 from app.models.raw import (
@@ -53,6 +56,9 @@ __all__ = [
     "Goal",
     "GoalStatus",
     "HealthScore",
+    "JobKind",
+    "JobRequest",
+    "JobRequestStatus",
     "JobRun",
     "JobStatus",
     "LatestScore",

@@ -93,6 +93,25 @@ class Role(StrEnum):
     VIEWER = "viewer"
 
 
+class JobKind(StrEnum):
+    """What a requested job does (``job_requests.kind``): work an API call queues instead of doing
+    it in the request."""
+
+    RESCORE = "rescore"  # the portfolio, with the active config (queued by an activation)
+    SUGGESTIONS = "suggestions"  # suggested weights learned from outcomes
+    TRAIN_CHURN_MODEL = "train-churn-model"
+
+
+class JobRequestStatus(StrEnum):
+    """A requested job's life: ``queued`` until a worker claims it, ``running`` under the worker's
+    lease, then ``succeeded`` or ``failed`` (or ``queued`` again while it has attempts left)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
 def enum_type(enum: type[StrEnum], name: str) -> sa.Enum:
     """A VARCHAR with a CHECK constraint holding the enum's values (no native PostgreSQL enum)."""
     return sa.Enum(
