@@ -23,12 +23,13 @@ from app.auth import create_token, create_user, revoke_token
 from app.db import get_engine, session_factory
 from app.errors import Conflict, DomainError
 from app.job_runs import last_runs, run_recorded
-from app.jobs import SchedulerProcess, find_job, job_specs, run_job
+from app.jobs import JOB_REQUESTS_SECONDS, SchedulerProcess, find_job, job_specs, run_job
 from app.models import Account, ApiToken, Role, SourceCursor, User
 from app.services.alerts import AlertSettings
 from app.services.demo import clear_demo, seed_demo
 from app.services.digest import queue_digests
 from app.services.dispatch import Dispatcher
+from app.services.job_requests import JobRequestWorker, lock_scoring_runs
 from app.services.learning import TRAIN_JOB, TrainSummary, evaluate_learning, train_churn_model
 from app.services.pull import list_quarantine, retry_quarantine
 from app.services.scoring import STEPS, ScoringRunSummary, run_scoring
@@ -40,7 +41,7 @@ R = TypeVar("R")
 ingest_cli = AppGroup("ingest", help="Pulled records that were rejected: list and retry them.")
 sources_cli = AppGroup("sources", help="The sources the scheduler pulls (HS_SOURCES_FILE).")
 scheduler_cli = AppGroup("scheduler", help="The job scheduler (its own process).")
-jobs_cli = AppGroup("jobs", help="Scheduled jobs: list them, run one now.")
+jobs_cli = AppGroup("jobs", help="Scheduled jobs: list them, run one now; run queued job requests.")
 db_cli = AppGroup("db", help="Database schema migrations (alembic).")
 score_cli = AppGroup("score", help="Health-score runs.")
 demo_cli = AppGroup("demo", help="Demo data.")
@@ -117,6 +118,7 @@ def db_check() -> None:
 
 
 def _score_day(session: Session, *, day: dt.date, progress: Callable[[str], None]) -> ScoringRunSummary:
+    lock_scoring_runs(session)  # after any scoring run in progress (the daily job, a rescore)
     return run_scoring(
         session, as_of=day, progress=progress, alert_settings=AlertSettings.from_config(current_app.config)
     )
@@ -227,6 +229,37 @@ def jobs_run(name: str) -> None:
         raise click.BadParameter(str(exc.args[0]), param_hint="NAME") from None
     result = run_job(current_app._get_current_object(), spec)  # type: ignore[attr-defined]
     click.echo(result.one_line() if hasattr(result, "one_line") else f"{name}: done")
+
+
+@jobs_cli.command("work")
+@click.option("--loop", is_flag=True, help="Keep working: look for queued requests every few seconds until Ctrl-C.")
+@click.option("--once", is_flag=True, help="Run one queued request at most.")
+def jobs_work(loop: bool, once: bool) -> None:
+    """Run queued job requests (the rescore after an activation, suggestions, churn-model training)
+    in this process, one line each; by default every due one, then stop. Exits 1 when one failed."""
+    if loop and once:
+        raise click.UsageError("Use --loop or --once, not both.")
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    worker = JobRequestWorker(
+        session_factory(), alert_settings=AlertSettings.from_config(app.config), worker=f"cli:{os.getpid()}"
+    )
+    failed = ran = 0
+    try:
+        while True:
+            outcomes = worker.run_due(limit=1 if once else None)
+            for outcome in outcomes:
+                click.echo(outcome.one_line())
+            ran += len(outcomes)
+            failed += sum(outcome.failed for outcome in outcomes)
+            if not loop:
+                break
+            time.sleep(JOB_REQUESTS_SECONDS)
+    except KeyboardInterrupt:
+        pass
+    if not ran:
+        click.echo("No job requests are due.")
+    if failed:
+        raise click.ClickException(f"{failed} of {ran} job request(s) did not succeed (see above).")
 
 
 @ingest_cli.command("quarantine")

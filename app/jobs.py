@@ -28,10 +28,12 @@ from sqlalchemy.orm import Session
 
 from app.db import session_factory, utcnow
 from app.job_runs import run_recorded
+from app.models import JobRequestStatus
 from app.services.alerts import AlertSettings
 from app.services.demo import write_demo_feed
 from app.services.digest import queue_digests
 from app.services.dispatch import DispatchCounts, Dispatcher
+from app.services.job_requests import JobRequestWorker, WorkOutcome, lock_scoring_runs
 from app.services.learning import TRAIN_JOB, TrainSummary, train_churn_model
 from app.services.leases import acquire_lease, release_lease
 from app.services.pull import PullSummary, pull_source
@@ -43,12 +45,17 @@ logger = logging.getLogger(__name__)
 
 LEASE_NAME = "scheduler"
 HEARTBEAT_JOB_ID = "scheduler-heartbeat"
+JOB_REQUESTS_JOB_ID = "job-requests"
+#: How often each scheduler process looks for queued job requests.
+JOB_REQUESTS_SECONDS = 5
 
 
 def score_today(
     session: Session, now: dt.datetime, *, alert_settings: AlertSettings | None = None
 ) -> ScoringRunSummary:
-    """The daily scoring run: every active account as of today (UTC)."""
+    """The daily scoring run: every active account as of today (UTC), after any scoring run in
+    progress (a rescore a job request runs, ``flask score run``) has committed."""
+    lock_scoring_runs(session)
     return run_scoring(session, as_of=now.date(), alert_settings=alert_settings)
 
 
@@ -73,6 +80,39 @@ def dispatch_alerts(session: Session, now: dt.datetime, *, dispatch: AlertDispat
     counts = dispatch.run()
     if counts.claimed or counts.escalated:
         logger.info("alerts dispatched: %s", counts.counts(), extra={"job_id": "alerts-dispatch"})
+    return counts
+
+
+class RequestedJobs:
+    """This process's job-request worker, built on first use (it needs the app's session factory)
+    and kept. Every scheduler process runs one: workers claim requests with ``SKIP LOCKED``, so
+    each request runs once, and a long one (minutes of suggestions) keeps only this job's thread
+    busy, never the heartbeat that keeps the scheduler's lease."""
+
+    def __init__(self, settings: AlertSettings, worker: str | None = None) -> None:
+        self.settings = settings
+        self.name = worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.worker: JobRequestWorker | None = None
+
+    def run(self) -> list[WorkOutcome]:
+        if self.worker is None:
+            self.worker = JobRequestWorker(session_factory(), alert_settings=self.settings, worker=self.name)
+        # Starts no new request after a minute, so the next pass (and its log line) comes soon.
+        return self.worker.run_due(max_seconds=60)
+
+
+def run_job_requests(session: Session, now: dt.datetime, *, requests: RequestedJobs) -> dict[str, int]:
+    """Run the due job requests (rescores, suggestions, trainings), each in transactions of its own."""
+    del session, now  # the worker claims and records in transactions of its own
+    outcomes = requests.run()
+    counts = {
+        "succeeded": sum(o.status is JobRequestStatus.SUCCEEDED for o in outcomes),
+        "failed": sum(o.status is JobRequestStatus.FAILED for o in outcomes),
+        "queued_again": sum(o.status is JobRequestStatus.QUEUED for o in outcomes),
+        "left_to_lease": sum(o.status is None for o in outcomes),
+    }
+    if outcomes:
+        logger.info("job requests run: %s", counts, extra={"job_id": JOB_REQUESTS_JOB_ID})
     return counts
 
 
@@ -121,7 +161,8 @@ class JobSpec:
 
 def job_specs(config: Mapping[str, Any]) -> tuple[JobSpec, ...]:
     """The registry of scheduled jobs, with triggers from the app's configuration: the daily
-    scoring run and one pull per source in the sources file (``SOURCES_FILE``)."""
+    scoring run, the churn model's retraining, one pull per source in the sources file
+    (``SOURCES_FILE``), the alert jobs and the job-request worker."""
     interval = int(config["SCORE_INTERVAL_SECONDS"])
     hour, minute = (int(part) for part in str(config["SCORE_DAILY_AT"]).split(":"))
     score_trigger: BaseTrigger = (
@@ -167,6 +208,17 @@ def job_specs(config: Mapping[str, Any]) -> tuple[JobSpec, ...]:
             recorded=False,
         ),
     )
+    requested = JobSpec(
+        id=JOB_REQUESTS_JOB_ID,
+        description=f"Run queued job requests every {JOB_REQUESTS_SECONDS} s (on every scheduler process)",
+        work=run_job_requests,
+        counts=dict,
+        trigger=IntervalTrigger(seconds=JOB_REQUESTS_SECONDS, timezone=dt.UTC),
+        misfire_grace_time=JOB_REQUESTS_SECONDS,
+        params={"requests": RequestedJobs(alert_settings)},
+        leader_only=False,  # workers share the queue (SKIP LOCKED claims)
+        recorded=False,  # every few seconds: it logs; a rescore or a training records its own run
+    )
     feeds: tuple[JobSpec, ...] = ()
     if config.get("DEMO_FEED_INBOX"):
         minutes = int(config.get("DEMO_FEED_MINUTES", 1))
@@ -208,6 +260,7 @@ def job_specs(config: Mapping[str, Any]) -> tuple[JobSpec, ...]:
         *pulls,
         *feeds,
         *alert_jobs,
+        requested,
     )
 
 

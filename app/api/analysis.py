@@ -1,5 +1,8 @@
 """Learning from outcomes: suggested weights (admin), the churn model (read by all who read, trained
 by admins) and event lift (admins and managers). See docs/learning.md.
+
+Suggestions and training take minutes on a large portfolio: they are queued as job requests
+(202) and run by a worker; GET /api/v1/jobs/requests/<id> has the result.
 """
 
 from __future__ import annotations
@@ -13,34 +16,35 @@ from marshmallow import RAISE, Schema, ValidationError
 
 from app.api.body import body_refusals, json_body_doc, load_json_body
 from app.auth import ADMIN, READ, access, actor_name
-from app.db import get_session, session_factory
+from app.db import get_session
 from app.errors import DomainValidationError
-from app.job_runs import run_recorded
-from app.models import Role
+from app.models import JobKind, JobRequest, Role
 from app.schemas.analysis import (
     ChurnModelInfoSchema,
-    ChurnModelSchema,
     ChurnModelTrainSchema,
     EventLiftQuerySchema,
     EventLiftSchema,
     SuggestionsRequestSchema,
-    SuggestionsSchema,
 )
+from app.schemas.jobs import LOCATION, JobRequestSchema, job_request_url
 from app.schemas.plays import NoQuerySchema
-from app.services.learning import (
-    TRAIN_JOB,
-    TrainSummary,
-    churn_model_info,
-    compute_event_lift,
-    suggest_config,
-    train_churn_model,
-)
+from app.services.job_requests import request_learning_job
+from app.services.learning import churn_model_info, compute_event_lift
 
 bp = Blueprint("analysis", __name__, url_prefix="/api/v1", description="Learning from outcomes")
 
 _body_errors = body_refusals(
     bp, "Invalid input (field messages under errors.json), or too few outcomes (errors.outcomes)"
 )
+
+
+def _queue(kind: JobKind, schema: Schema) -> tuple[JobRequest, int, dict[str, str]]:
+    """Load the options and queue a ``kind`` job: the 202 answer with its Location."""
+    options = _options(schema)
+    session = get_session()
+    with session.begin():
+        queued = request_learning_job(session, kind, options, actor_name())
+    return queued, 202, {"Location": job_request_url(queued.id)}
 
 
 def _options(schema: Schema) -> dict[str, Any]:
@@ -57,19 +61,19 @@ def _options(schema: Schema) -> dict[str, Any]:
 
 @bp.post("/scoring/suggestions")
 @access(*ADMIN)
-@bp.response(200, SuggestionsSchema)
+@bp.response(202, JobRequestSchema, headers=LOCATION)
 @_body_errors
 @bp.doc(**json_body_doc(SuggestionsRequestSchema, required=False))
-def suggestions() -> dict[str, Any]:
-    """Suggested per-stage weights learned from outcomes (class-balanced L2 logistic regression per
-    stage, pooled where a stage has too few outcomes), with ROC AUC, top-decile lift and the share
-    of churned in the poor band for the proposal and the active config side by side, from a
-    validation that trains on earlier observations and tests on later ones, keeping each account's
-    on one side. ``new_version`` is the body to POST to /scoring/config/versions. Changes nothing."""
-    options = _options(SuggestionsRequestSchema())
-    session = get_session()
-    with session.begin():
-        return suggest_config(session, **options)
+def suggestions() -> tuple[JobRequest, int, dict[str, str]]:
+    """Queue suggested per-stage weights learned from outcomes (class-balanced L2 logistic
+    regression per stage, pooled where a stage has too few outcomes), with ROC AUC, top-decile lift
+    and the share of churned in the poor band for the proposal and the active config side by side,
+    from a validation that trains on earlier observations and tests on later ones, keeping each
+    account's on one side. Answers at once (202) with the job request (its URL is the Location);
+    once it succeeded its ``result`` holds the suggestions, whose ``new_version`` is the body to
+    POST to /scoring/config/versions. Changes nothing. Too few outcomes: 422 at once when the
+    counts on record rule it out, else the request fails saying so."""
+    return _queue(JobKind.SUGGESTIONS, SuggestionsRequestSchema())
 
 
 @bp.get("/analysis/event-lift")
@@ -98,20 +102,12 @@ def churn_model(_query: dict[str, Any]) -> dict[str, Any]:
 
 @bp.post("/analysis/churn-model/train")
 @access(*ADMIN)
-@bp.response(201, ChurnModelSchema)
+@bp.response(202, JobRequestSchema, headers=LOCATION)
 @_body_errors
 @bp.doc(**json_body_doc(ChurnModelTrainSchema, required=False))
-def train() -> dict[str, Any]:
-    """Train a churn model now and store it as the newest version (recorded in job_runs as
-    train-churn-model); the next scoring run adds each account's churn probability."""
-    options = _options(ChurnModelTrainSchema())
-    actor = actor_name()
-    params = {**options, "as_of": options["as_of"].isoformat(), "runner": f"api:{actor}"}
-    summary = run_recorded(
-        session_factory(),
-        TRAIN_JOB,
-        params,
-        lambda session: TrainSummary(train_churn_model(session, actor=actor, **options)),
-        TrainSummary.counts,
-    )
-    return summary.result
+def train() -> tuple[JobRequest, int, dict[str, str]]:
+    """Queue the training of a churn model (trained by the caller; recorded in job_runs as
+    train-churn-model, stored as the newest version; the next scoring run adds each account's
+    churn probability). Answers at once (202) with the job request (its URL is the Location); once
+    it succeeded its ``result`` holds the model's metadata and validation."""
+    return _queue(JobKind.TRAIN_CHURN_MODEL, ChurnModelTrainSchema())

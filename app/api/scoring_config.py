@@ -1,15 +1,14 @@
 """Tuning the health model: the active scoring config, its versions and their diff, new versions,
-activation (and rollback) with a rescore, and the preview with a backtest against real outcomes.
+activation (and rollback), which queues a rescore, and the preview with a backtest against real
+outcomes.
 
 Everyone who reads may see the active config; everything else is for admins. See docs/tuning.md.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
-from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
@@ -19,6 +18,7 @@ from app.db import get_session
 from app.schemas import PaginationQuerySchema
 from app.schemas.config_admin import (
     ActivationSchema,
+    ActiveVersionSchema,
     DiffSchema,
     NewVersionSchema,
     PreviewResultSchema,
@@ -26,8 +26,8 @@ from app.schemas.config_admin import (
     VersionPageSchema,
     VersionSchema,
 )
+from app.schemas.jobs import LOCATION, job_request_url
 from app.schemas.plays import NoQuerySchema
-from app.services.alerts import AlertSettings
 from app.services.config_admin import (
     activate_version,
     active_version,
@@ -47,10 +47,12 @@ _body_errors = body_refusals(bp, "Invalid input (field messages under errors.jso
 @bp.get("")
 @access(*READ)
 @bp.arguments(NoQuerySchema, location="query", unknown=RAISE)
-@bp.response(200, VersionSchema)
+@bp.response(200, ActiveVersionSchema)
 @bp.alt_response(404, description="No version is active")
 def active(_query: dict[str, Any]) -> dict[str, Any]:
-    """The active scoring config version (version 1, the shipped default, on a fresh database)."""
+    """The active scoring config version (version 1, the shipped default, on a fresh database);
+    ``rescore_pending`` is true while the rescore an activation queued has not finished, so the
+    latest scores may still be from the version active before."""
     session = get_session()
     with session.begin():
         return active_version(session)
@@ -109,21 +111,19 @@ def create() -> dict[str, Any]:
 
 @bp.post("/versions/<int:version>/activate")
 @access(*ADMIN)
-@bp.response(200, ActivationSchema)
+@bp.response(202, ActivationSchema, headers=LOCATION)
 @bp.alt_response(404, description="No such version")
 @bp.alt_response(409, description="The version is already active, or another activation won")
-def activate(version: int) -> dict[str, Any]:
-    """Activate a version (or roll back to an older one) and rescore the portfolio as of the latest
-    scored day, in one transaction. Audited as scoring_config.activate."""
+def activate(version: int) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """Activate a version (or roll back to an older one), audited as scoring_config.activate, and
+    queue the rescore of the portfolio as of the latest scored day, in one transaction. Answers at
+    once (202): a worker (the scheduler's job-requests job, or flask jobs work) runs the rescore;
+    follow it at ``rescore.url`` (also the Location header). Until it ends, GET /scoring/config
+    says ``rescore_pending``."""
     session = get_session()
     with session.begin():
-        return activate_version(
-            session,
-            version,
-            actor=actor_name(),
-            today=dt.datetime.now(dt.UTC).date(),
-            alert_settings=AlertSettings.from_config(current_app.config),
-        )
+        activation = activate_version(session, version, actor=actor_name())
+    return activation, 202, {"Location": job_request_url(activation["rescore"].id)}
 
 
 @bp.post("/preview")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from app.schemas import ApiSchema, PageSchema
+from app.schemas.jobs import JobRequestRefSchema
 from app.schemas.plays import UtcDateTime
 from app.schemas.scoring_config import ScoringConfigSchema
 from scoring.stage import STAGES
@@ -64,6 +65,15 @@ class VersionSummarySchema(ApiSchema):
 
 class VersionSchema(VersionSummarySchema):
     config = fields.Dict(metadata={"description": "The scoring config (see docs/scoring.md)."})
+
+
+class ActiveVersionSchema(VersionSchema):
+    rescore_pending = fields.Boolean(
+        metadata={
+            "description": "A rescore after an activation is queued or running: the latest scores may still be "
+            "from the version active before (see GET /api/v1/jobs/requests?kind=rescore)."
+        }
+    )
 
 
 class VersionPageSchema(PageSchema):
@@ -144,10 +154,18 @@ class RunSummarySchema(ApiSchema):
     seconds = fields.Dict(keys=fields.String(), values=fields.Float(), metadata={"description": "Per step."})
 
 
-class ActivationSchema(ApiSchema):
+class ActivationSchema(VersionSchema):
+    """The version now active, and the rescore its activation queued."""
+
     version_from = fields.Integer(allow_none=True, metadata={"description": "The version active before."})
     version_to = fields.Integer()
-    rescore = fields.Nested(RunSummarySchema, metadata={"description": "The portfolio rescored with the new version."})
+    rescore = fields.Nested(
+        JobRequestRefSchema,
+        metadata={
+            "description": "The rescore of the portfolio with the new version, queued (or one already queued, "
+            "which now covers this activation too). Its result is the scoring run's summary."
+        },
+    )
 
 
 class BandMoveSchema(ApiSchema):

@@ -1,4 +1,4 @@
-"""Tuning the health model: scoring-config versions, their diff, activation (with a rescore), and the
+"""Tuning the health model: scoring-config versions, their diff, activation (queueing a rescore), and the
 preview of a proposed config against the latest scores and against real outcomes (the backtest).
 
 The preview reads two result sets, whatever the portfolio size: the latest score of every account,
@@ -9,7 +9,6 @@ numpy. Nothing here loops over accounts.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -22,12 +21,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, DomainValidationError, NotFound
-from app.models import Account, HealthScore, JobRun, JobStatus, LatestScore, Outcome, ScoringConfigVersion
+from app.models import Account, HealthScore, JobKind, LatestScore, Outcome, ScoringConfigVersion
 from app.models.enums import OutcomeKind
 from app.schemas.config_admin import NewVersionSchema, PreviewSchema
-from app.services.alerts import AlertSettings
 from app.services.audit import record
-from app.services.scoring import run_scoring
+from app.services.job_requests import is_rescore_pending, request_job
 from app.services.scoring_config import ensure_default_config, load_models
 from scoring.backtest import (
     BAND_LABELS,
@@ -78,8 +76,9 @@ def _row(session: Session, version: int, *, for_update: bool = False) -> Scoring
 
 
 def active_version(session: Session) -> dict[str, Any]:
-    """The active version with its config."""
-    return _fields(ensure_default_config(session))
+    """The active version with its config, and whether a rescore is still to come (queued or
+    running: the latest scores may still be from the version active before)."""
+    return {**_fields(ensure_default_config(session)), "rescore_pending": is_rescore_pending(session)}
 
 
 def list_versions(session: Session, *, page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
@@ -138,13 +137,13 @@ def create_version(session: Session, data: Any, *, actor: str) -> dict[str, Any]
     return _fields(row)
 
 
-def activate_version(
-    session: Session, version: int, *, actor: str, today: dt.date, alert_settings: AlertSettings | None = None
-) -> dict[str, Any]:
+def activate_version(session: Session, version: int, *, actor: str) -> dict[str, Any]:
     """Make ``version`` the active one (a rollback is the same move to an older version), audited,
-    and rescore the portfolio as of the latest scored day (``today`` when nothing is scored yet),
-    all in the caller's transaction. ``Conflict`` when it is already active, or when a concurrent
-    activation won."""
+    and queue the rescore of the portfolio (``app/services/job_requests.py``), all in the
+    caller's transaction: the activation and its rescore request land together or not at all.
+    Returns the version's fields with ``version_from``, ``version_to`` and ``rescore`` (the
+    request, queued or one already queued that now covers this activation too). ``Conflict``
+    when it is already active, or when a concurrent activation won."""
     _seed_if_empty(session)
     target = _row(session, version, for_update=True)
     if target.active:
@@ -168,26 +167,9 @@ def activate_version(
         target=f"scoring_config:{version}",
         details={"from": previous, "to": version},
     )
-    as_of = session.scalar(sa.select(sa.func.max(LatestScore.day))) or today
-    started = dt.datetime.now(dt.UTC)
-    summary = run_scoring(session, as_of=as_of, alert_settings=alert_settings)
-    # Recorded like any scoring run (GET /jobs/runs), in the same transaction as the activation:
-    # both land or neither does.
-    session.add(
-        JobRun(
-            job="score",
-            params={"as_of": as_of.isoformat(), "trigger": f"activation of version {version} by {actor}"},
-            status=JobStatus.SUCCEEDED,
-            counts=summary.counts(),
-            started_at=started,
-            finished_at=dt.datetime.now(dt.UTC),
-        )
-    )
-    return {
-        "version_from": previous,
-        "version_to": version,
-        "rescore": {"as_of": summary.as_of, **summary.counts()},
-    }
+    rescore = request_job(session, JobKind.RESCORE, {"activations": [{"version": version, "by": actor}]}, actor)
+    session.refresh(target)
+    return {**_fields(target), "version_from": previous, "version_to": version, "rescore": rescore}
 
 
 # --- the diff -------------------------------------------------------------------------------------

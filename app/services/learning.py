@@ -341,6 +341,46 @@ def _suggestion_answer(training: TrainingData, suggestion: Suggestion, fit_secon
     }
 
 
+def check_enough_outcomes(session: Session, *, as_of: dt.date, periodic_months: int, min_per_class: int) -> None:
+    """Refuse at once (``TooFewOutcomes``) what ``build_training_data`` could never give enough
+    observations for, from a few counts of the outcomes and accounts; lets through anything else
+    (the job itself then says whether the real observations suffice).
+
+    Upper bounds, so nothing that would succeed is refused: an observation is one account on one
+    date, and the dates are the outcomes' (one each) and ``periodic_months`` monthly ones. A churned
+    one needs a churn outcome of its account dated on or before ``as_of``, so there are at most
+    that many churn outcomes, plus the other outcomes of those accounts, plus one per periodic date
+    and such account. A churn outcome's own observation is always churned (the churn lies within
+    its horizon), so the not churned ones are at most the other outcomes plus one per periodic date
+    and account.
+    """
+    churned_kind = Outcome.kind == OutcomeKind.CHURNED
+    upto = Outcome.day <= as_of
+    churners = sa.select(Outcome.account_id).where(churned_kind, upto).distinct().subquery()
+    churn_outcomes = session.scalar(sa.select(sa.func.count()).where(churned_kind, upto)) or 0
+    other_outcomes = session.scalar(sa.select(sa.func.count()).select_from(Outcome).where(~churned_kind, upto)) or 0
+    churners_other = (
+        session.scalar(
+            sa.select(sa.func.count()).where(
+                ~churned_kind, upto, Outcome.account_id.in_(sa.select(churners.c.account_id))
+            )
+        )
+        or 0
+    )
+    churner_accounts = session.scalar(sa.select(sa.func.count()).select_from(churners)) or 0
+    accounts = session.scalar(sa.select(sa.func.count()).select_from(Account)) if periodic_months else 0
+    most_churned = churn_outcomes + churners_other + periodic_months * churner_accounts
+    most_not_churned = other_outcomes + periodic_months * (accounts or 0)
+    if most_churned >= min_per_class and most_not_churned >= min_per_class:
+        return
+    message = (
+        f"Too few outcomes to learn from: {most_churned} churned and {most_not_churned} not churned observations "
+        f"at most ({churn_outcomes} churn and {other_outcomes} other outcomes up to {as_of.isoformat()}, "
+        f"{periodic_months} monthly dates); at least {min_per_class} of each are needed."
+    )
+    raise TooFewOutcomes(message, errors={"outcomes": [message]})
+
+
 def _too_few(exc: NotEnoughOutcomes, training: TrainingData) -> TooFewOutcomes:
     return TooFewOutcomes(
         f"{exc} Outcomes behind the observations: {training.outcomes}; horizon {training.horizon_days} days.",

@@ -1,6 +1,7 @@
-"""Learning from outcomes through the API, on SQLite and PostgreSQL: suggestions (and posting the
-proposal as a new version), the churn model (train, read, applied by the scoring run, shown on
-account detail and the watchlist), event lift, validation errors and roles."""
+"""Learning from outcomes through the API, on SQLite and PostgreSQL: suggestions (queued, run by a
+worker, and posting the proposal as a new version), the churn model (trained by a queued request,
+read, applied by the scoring run, shown on account detail and the watchlist), event lift,
+validation errors and roles."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
 
 from app.models import Account, ChurnModel, Event, HealthScore, JobRun, LatestScore, Outcome, Role
 from app.models.enums import OutcomeKind
@@ -23,6 +26,7 @@ from scoring.bands import Band
 from scoring.rules import RuleKind, Severity
 from scoring.stage import LifecycleStage
 from tests import factories as f
+from tests.support.job_requests import work_requests
 
 pytestmark = [pytest.mark.api, pytest.mark.db]
 
@@ -48,15 +52,28 @@ def score(session: Session) -> None:
         run_scoring(session, as_of=AS_OF)
 
 
+def queued_result(client: FlaskClient, app: Flask, response: TestResponse, kind: str) -> dict[str, Any]:
+    """A 202 answer: the job request it queued, run by a worker; its result."""
+    assert response.status_code == 202, response.get_json()
+    queued = response.get_json()
+    assert queued["kind"] == kind and queued["status"] == "queued" and queued["result"] is None
+    assert response.headers["Location"] == queued["url"] == f"/api/v1/jobs/requests/{queued['id']}"
+    [outcome] = work_requests(app)
+    assert outcome.request_id == queued["id"] and not outcome.failed, outcome
+    request = client.get(queued["url"]).get_json()
+    assert request["status"] == "succeeded" and request["attempts"] == 1, request
+    result: dict[str, Any] = request["result"]
+    return result
+
+
 # --- suggestions ------------------------------------------------------------------------------------
 
 
 def test_suggestions_compare_proposal_and_active_and_the_proposal_posts_as_a_version(
-    client: FlaskClient, demo: Session
+    client: FlaskClient, app: Flask, demo: Session
 ) -> None:
-    response = client.post("/api/v1/scoring/suggestions", json=LEARN)
-    assert response.status_code == 200, response.get_json()
-    body = response.get_json()
+    body = queued_result(client, app, client.post("/api/v1/scoring/suggestions", json=LEARN), "suggestions")
+    assert body["as_of"] == AS_OF.isoformat()
     assert body["horizon_days"] == 90 and body["periodic_months"] == 6 and body["active_version"] == 1
     data = body["data"]
     assert data["churned"] >= 10 and data["not_churned"] > data["churned"]
@@ -94,6 +111,8 @@ def test_too_few_outcomes_is_a_422_saying_how_many(client: FlaskClient, db_sessi
     assert body["errors"]["outcomes"][0].endswith("at least 30 of each are needed.")
     train = client.post("/api/v1/analysis/churn-model/train", json={"as_of": AS_OF.isoformat()})
     assert train.status_code == 422 and "Too few outcomes" in train.get_json()["message"]
+    # Refused up front: nothing was queued.
+    assert client.get("/api/v1/jobs/requests").get_json()["total"] == 0
 
 
 @pytest.mark.parametrize(
@@ -164,7 +183,7 @@ def test_roles(client: FlaskClient, issue_token: IssueToken) -> None:
 
 
 def test_churn_probability_is_null_with_a_note_before_training_and_set_by_the_next_scoring_run(
-    client: FlaskClient, demo: Session
+    client: FlaskClient, app: Flask, demo: Session
 ) -> None:
     score(demo)
     first = demo.scalar(sa.select(LatestScore.account_id).order_by(LatestScore.account_id).limit(1))
@@ -178,8 +197,7 @@ def test_churn_probability_is_null_with_a_note_before_training_and_set_by_the_ne
     assert info == {"model": None, "versions": 0, "note": NO_MODEL_NOTE}
 
     trained = client.post("/api/v1/analysis/churn-model/train", json=LEARN)
-    assert trained.status_code == 201, trained.get_json()
-    model = trained.get_json()
+    model = queued_result(client, app, trained, "train-churn-model")
     assert model["version"] == 1 and model["horizon_days"] == 90 and model["config_version"] == 1
     assert model["trained_by"] == "test-admin"
     assert model["counts"]["churned"] >= 10
@@ -188,6 +206,8 @@ def test_churn_probability_is_null_with_a_note_before_training_and_set_by_the_ne
     assert sum(b["observations"] for b in validation["reliability"]) == validation["observations"]
     run = demo.scalar(sa.select(JobRun).where(JobRun.job == "train-churn-model"))
     assert run is not None and run.status == "succeeded" and run.counts["version"] == 1
+    assert run.params["job_request"] == trained.get_json()["id"] and run.params["requested_by"] == "test-admin"
+    assert client.get(trained.headers["Location"]).get_json()["job_run_id"] == run.id
     assert client.get("/api/v1/analysis/churn-model").get_json()["model"]["version"] == 1
     demo.rollback()
 
@@ -208,9 +228,9 @@ def test_churn_probability_is_null_with_a_note_before_training_and_set_by_the_ne
     assert detail["churn_model_version"] == 1
 
 
-def test_watchlist_sorts_by_expected_arr_at_risk_with_a_cursor(client: FlaskClient, demo: Session) -> None:
+def test_watchlist_sorts_by_expected_arr_at_risk_with_a_cursor(client: FlaskClient, app: Flask, demo: Session) -> None:
     score(demo)
-    assert client.post("/api/v1/analysis/churn-model/train", json=LEARN).status_code == 201
+    queued_result(client, app, client.post("/api/v1/analysis/churn-model/train", json=LEARN), "train-churn-model")
     score(demo)
     seen: list[tuple[float, int]] = []
     cursor = None

@@ -1,5 +1,5 @@
-"""The scoring-config admin API: versions, diff, activation with rescore, rollback, and the preview
-with its backtest, on SQLite and PostgreSQL."""
+"""The scoring-config admin API: versions, diff, activation (queueing a rescore a worker runs),
+rollback, and the preview with its backtest, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
 
 from app.db import Base
 from app.models import AuditEntry, HealthScore, LatestScore, Outcome, Role, ScoringConfigVersion
@@ -22,6 +24,7 @@ from scoring.bands import Band
 from scoring.model import default_config_dict
 from scoring.stage import LifecycleStage
 from tests import factories as f
+from tests.support.job_requests import work_requests
 
 pytestmark = [pytest.mark.api, pytest.mark.db]
 
@@ -94,6 +97,7 @@ def create(client: FlaskClient, data: dict[str, Any], comment: str = "test") -> 
 def test_the_active_config_is_version_one_on_a_fresh_database(client: FlaskClient) -> None:
     body = client.get(URL).get_json()
     assert body["version"] == 1 and body["active"] is True and body["author"] == "system"
+    assert body["rescore_pending"] is False
     assert body["config"]["measures"][0]["name"] == "goals_achieved_ratio"
     assert body["created_at"].endswith("+00:00")
 
@@ -201,15 +205,32 @@ def test_roles_everyone_reads_the_active_config_only_admins_change_it(
 # --- activating -----------------------------------------------------------------------------------
 
 
+def rescore_result(client: FlaskClient, app: Flask, response: TestResponse) -> dict[str, Any]:
+    """An activation's 202 answer: the rescore it queued, run by a worker; its result."""
+    assert response.status_code == 202, response.get_json()
+    queued = response.get_json()["rescore"]
+    assert queued["status"] == "queued" and response.headers["Location"] == queued["url"]
+    assert queued["url"] == f"/api/v1/jobs/requests/{queued['id']}"
+    assert client.get(URL).get_json()["rescore_pending"] is True
+    [outcome] = work_requests(app)
+    assert outcome.request_id == queued["id"] and not outcome.failed, outcome
+    request = client.get(queued["url"]).get_json()
+    assert request["status"] == "succeeded" and request["kind"] == "rescore", request
+    assert client.get(URL).get_json()["rescore_pending"] is False
+    result: dict[str, Any] = request["result"]
+    return result
+
+
 def test_activate_rescores_audits_and_rolls_back(
-    client: FlaskClient, scored: dict[str, int], db_session: Session
+    client: FlaskClient, app: Flask, scored: dict[str, int], db_session: Session
 ) -> None:
     strict = create(client, config(bands={"good": 99.9, "poor": 99}), comment="everyone poor")
     response = client.post(f"{URL}/versions/{strict['version']}/activate")
-    assert response.status_code == 200, response.get_json()
     body = response.get_json()
     assert body["version_from"] == 1 and body["version_to"] == 2
-    rescore = body["rescore"]
+    assert body["version"] == 2 and body["active"] is True and body["comment"] == "everyone poor"
+    assert body["config"]["bands"] == {"good": 99.9, "poor": 99}
+    rescore = rescore_result(client, app, response)
     assert rescore["as_of"] == AS_OF.isoformat() and rescore["config_version"] == 2
     assert rescore["accounts_scored"] == 3 and rescore["by_band"]["poor"] == 2
     assert set(rescore["seconds"]) >= {"measures", "score", "latest"} and "events_by_rule" in rescore
@@ -226,8 +247,9 @@ def test_activate_rescores_audits_and_rolls_back(
     assert client.post(f"{URL}/versions/2/activate").status_code == 409
     assert client.post(f"{URL}/versions/99/activate").status_code == 404
 
-    rollback = client.post(f"{URL}/versions/1/activate").get_json()
-    assert rollback["version_from"] == 2 and rollback["rescore"]["config_version"] == 1
+    response = client.post(f"{URL}/versions/1/activate")
+    assert response.get_json()["version_from"] == 2
+    assert rescore_result(client, app, response)["config_version"] == 1
     with db_session.begin():
         assert set(db_session.scalars(sa.select(LatestScore.config_version))) == {1}
         busy = db_session.get_one(LatestScore, scored["busy"])
@@ -242,14 +264,17 @@ def test_activate_rescores_audits_and_rolls_back(
         ("scoring_config:1", {"from": 2, "to": 1}),
     ]
     assert {a for a, _, _ in entries} == {"test-admin"}
+    # The refused activations (409, 404) queued nothing: two rescores, both done.
+    requests = client.get("/api/v1/jobs/requests?kind=rescore").get_json()
+    assert requests["total"] == 2 and {r["status"] for r in requests["items"]} == {"succeeded"}
 
 
-def test_activate_without_any_score_rescores_as_of_today(client: FlaskClient) -> None:
+def test_activate_without_any_score_rescores_as_of_today(client: FlaskClient, app: Flask) -> None:
     client.get(URL)
     create(client, config())
-    body = client.post(f"{URL}/versions/2/activate").get_json()
-    assert body["rescore"]["as_of"] == dt.datetime.now(dt.UTC).date().isoformat()
-    assert body["rescore"]["accounts_scored"] == 0
+    body = rescore_result(client, app, client.post(f"{URL}/versions/2/activate"))
+    assert body["as_of"] == dt.datetime.now(dt.UTC).date().isoformat()
+    assert body["accounts_scored"] == 0
 
 
 # --- the diff -------------------------------------------------------------------------------------

@@ -145,7 +145,8 @@ def test_jobs_cli_lists_and_runs(runner: FlaskCliRunner, db_session: Session) ->
     assert "last succeeded" in runner.invoke(args=["jobs", "list"]).output
     unknown = runner.invoke(args=["jobs", "run", "nope"])
     assert (
-        unknown.exit_code == 2 and "No job 'nope'; jobs: alerts-digest, alerts-dispatch, score-daily" in unknown.output
+        unknown.exit_code == 2
+        and "No job 'nope'; jobs: alerts-digest, alerts-dispatch, job-requests, score-daily" in unknown.output
     )
 
 

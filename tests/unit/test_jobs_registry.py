@@ -50,7 +50,8 @@ def test_interval_scoring_when_configured() -> None:
 
 def test_unknown_job_names_the_known_ones() -> None:
     with pytest.raises(
-        KeyError, match="No job 'nope'; jobs: alerts-digest, alerts-dispatch, score-daily, train-churn-model"
+        KeyError,
+        match="No job 'nope'; jobs: alerts-digest, alerts-dispatch, job-requests, score-daily, train-churn-model",
     ):
         find_job(CONFIG, "nope")
 
@@ -63,6 +64,15 @@ def test_alert_dispatch_runs_every_few_seconds_on_every_scheduler_process() -> N
     assert not spec.leader_only and not spec.recorded
     digest = find_job(CONFIG, "alerts-digest")
     assert digest.leader_only and not digest.recorded
+
+
+def test_job_requests_run_every_few_seconds_on_every_scheduler_process_unrecorded() -> None:
+    spec = find_job(CONFIG, "job-requests")
+    assert isinstance(spec.trigger, IntervalTrigger) and spec.trigger.interval == dt.timedelta(seconds=5)
+    # Workers share the queue (SKIP LOCKED claims), so every process runs one; the rescores and
+    # trainings it runs record their own job runs, the polling itself only logs.
+    assert not spec.leader_only and not spec.recorded
+    assert spec.misfire_grace_time == 5
 
 
 def test_the_built_scheduler_holds_the_heartbeat_and_every_job() -> None:
