@@ -120,6 +120,7 @@ class Config:
     INGEST_MAX_BATCH: int = 5_000  # records per POST /api/v1/ingest/<kind>; more gets 413
     MAX_CONTENT_LENGTH: int = 32 * 1024 * 1024  # bytes per request body; more gets 413
     TOKEN_CACHE_SECONDS: int = 5  # a worker trusts a checked token this long (revocation delay); 0: off
+    WATCHLIST_CACHE_ENTRIES: int = 256  # watchlist pages a worker keeps (PostgreSQL; docs/watchlist.md); 0: off
     LOG_LEVEL: str = "INFO"
     TESTING: bool = False
 
@@ -162,6 +163,8 @@ class Config:
             problems.append(f"SCORE_DAILY_AT must be a time HH:MM, got {self.SCORE_DAILY_AT!r}")
         if self.INGEST_MAX_BATCH < 1:
             problems.append("INGEST_MAX_BATCH must be at least 1")
+        if self.WATCHLIST_CACHE_ENTRIES < 0:
+            problems.append("WATCHLIST_CACHE_ENTRIES must not be negative")
         if self.TOKEN_CACHE_SECONDS < 0:
             problems.append("TOKEN_CACHE_SECONDS must not be negative")
         if self.SCORE_INTERVAL_SECONDS < 0:

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import importlib.util
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from app import create_app
+from app.auth import create_token
 from app.models import (
     AccountStatus,
     AuditEntry,
@@ -30,6 +34,7 @@ from app.models import (
 )
 from app.schemas.watchlist import WatchlistPageSchema
 from app.services.scoring_config import ensure_default_config
+from config import TestConfig
 from playbooks.plays import AlertMode, OwnerRole, TaskType
 from scoring.bands import Band
 from scoring.model import default_config_dict
@@ -348,7 +353,9 @@ def test_bad_queries_get_422(client: FlaskClient, book: dict[str, int], query: s
     assert body["code"] == 422 and body["errors"]
 
 
-def test_one_query_for_the_rows_and_never_the_history(app: Flask, client: FlaskClient, book: dict[str, int]) -> None:
+def test_one_query_for_the_rows_and_never_the_history(
+    app: Flask, client: FlaskClient, book: dict[str, int], backend: str
+) -> None:
     statements: list[str] = []
 
     def log(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
@@ -369,11 +376,15 @@ def test_one_query_for_the_rows_and_never_the_history(app: Flask, client: FlaskC
     # the rows with their open play runs in one statement
     assert sum("latest_scores" in s for s in selects) == 1
     assert sum("play_runs" in s and "latest_scores" not in s for s in selects) == 0
-    # the token, the rows, the config versions of its drivers
-    assert len(selects) <= 3, selects
-    # Read again: the token lookup and the config models are cached, the page is one statement,
-    # and it runs without BEGIN/COMMIT (autocommit).
-    assert len(statements) == 1 and "latest_scores" in statements[0], statements
+    # the token, the rows, the config versions of its drivers; on PostgreSQL also whether the change
+    # log exists (once per app) and the snapshot the page is read in (the page cache)
+    cached = backend == "postgresql"
+    assert len(selects) <= (5 if cached else 3), selects
+    # Read again: the token lookup and the config models are cached, and the request runs without
+    # BEGIN/COMMIT (autocommit) one statement: on PostgreSQL the check that nothing the cached page
+    # was read from has changed since (app/services/watchlist_cache.py), else the page itself.
+    assert len(statements) == 1, statements
+    assert ("watchlist_changes" if cached else "latest_scores") in statements[0], statements
 
 
 # --- pins ---------------------------------------------------------------------------------------------
@@ -462,3 +473,188 @@ def test_pins_of_unknown_accounts_and_roles(
     csm = bearer(issue_token(Role.CSM, "csm@example.com"))
     response = anonymous_client.post(f"/api/v1/watchlist/{account}", json={"reason": "mine"}, headers=csm)
     assert response.status_code == 201 and response.get_json()["author"] == "csm@example.com"
+
+
+# --- the page cache (PostgreSQL; app/services/watchlist_cache.py) -------------------------------------
+
+
+def page_cache(app: Flask) -> Any:
+    return app.extensions.get("watchlist_cache")
+
+
+def test_pages_are_cached_on_postgresql_only(
+    app: Flask, client: FlaskClient, book: dict[str, int], backend: str
+) -> None:
+    first = watchlist(client)
+    assert watchlist(client) == first
+    cache = page_cache(app)
+    if backend == "sqlite":  # no snapshots to compare: never cached
+        assert cache is None
+        return
+    assert len(cache) == 1 and (cache.hits, cache.misses) == (1, 1)
+    watchlist(client, "?sort=score")
+    assert len(cache) == 2
+
+
+def test_a_cache_of_zero_entries_is_off(engine: sa.Engine, database_url: str, book: dict[str, int]) -> None:
+    app = create_app(TestConfig(DATABASE_URL=database_url, WATCHLIST_CACHE_ENTRIES=0))
+    try:
+        client = app.test_client()
+        token = admin_token(engine, "zero-admin")
+        assert watchlist(client, headers=bearer(token))["items"]
+        assert page_cache(app) is None
+    finally:
+        app.extensions["engine"].dispose()
+
+
+def admin_token(engine: sa.Engine, name: str) -> str:
+    with sessionmaker(bind=engine).begin() as session:
+        return create_token(session, name, Role.ADMIN)[1]
+
+
+def migration_0012() -> Any:
+    path = Path(__file__).resolve().parents[2] / "migrations" / "versions" / "0012_watchlist_changes.py"
+    spec = importlib.util.spec_from_file_location("migration_0012", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+#: One statement per table a page reads that changes nothing: a statement-level trigger still records it.
+NO_OP_WRITES = {
+    "accounts": "UPDATE accounts SET name = name WHERE false",
+    "latest_scores": "UPDATE latest_scores SET score = score WHERE false",
+    "watchlist_pins": "DELETE FROM watchlist_pins WHERE false",
+    "band_overrides": "UPDATE band_overrides SET reason = reason WHERE false",
+    "play_runs": "UPDATE play_runs SET status = status WHERE false",
+    "tasks": "UPDATE tasks SET status = status WHERE false",
+    "plays": "UPDATE plays SET definition = definition WHERE false",
+    "scoring_config_versions": "UPDATE scoring_config_versions SET comment = comment WHERE false",
+    "churn_models": "DELETE FROM churn_models WHERE false",
+    "users": "UPDATE users SET name = name WHERE false",
+}
+
+
+def test_a_write_to_any_table_a_page_reads_drops_the_cached_page(
+    client: FlaskClient, book: dict[str, int], engine: sa.Engine, backend: str
+) -> None:
+    assert set(NO_OP_WRITES) == set(migration_0012().TABLES)  # a table given a trigger later must be added here
+    first = watchlist(client)
+    cache = page_cache(client.application)
+    if backend == "sqlite":
+        assert cache is None  # no snapshots to compare: never cached
+        return
+    for number, (table, statement) in enumerate(sorted(NO_OP_WRITES.items()), start=1):
+        assert watchlist(client) == first
+        assert (cache.hits, cache.misses) == (number, number), table
+        with engine.begin() as conn:  # another connection, as another worker or the scheduler would write
+            conn.execute(sa.text(statement))
+        assert watchlist(client) == first
+        assert (cache.hits, cache.misses) == (number, number + 1), table
+
+
+def test_cached_pages_follow_every_change(
+    client: FlaskClient, book: dict[str, int], db_session: Session, engine: sa.Engine
+) -> None:
+    """Real changes through the API and behind its back (another connection) show at once."""
+    assert "Good" not in by_name(watchlist(client))
+    assert client.post(f"/api/v1/watchlist/{book['good']}", json={"reason": "exec"}).status_code == 201
+    assert by_name(watchlist(client))["Good"]["reasons"] == ["pinned"]
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE accounts SET name = 'Poor Inc' WHERE id = :id"), {"id": book["poor"]})
+    rows = by_name(watchlist(client))
+    assert "Poor Inc" in rows and "Poor" not in rows
+    run = rows["Flagged"]["play_runs"][0]
+    assert run["open_tasks"] == 2
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE tasks SET status = 'done' WHERE play_run_id = :run AND position = 0"), {"run": run["id"]}
+        )
+    assert by_name(watchlist(client))["Flagged"]["play_runs"][0]["open_tasks"] == 1
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE play_runs SET status = 'completed' WHERE id = :run"), {"run": run["id"]})
+    assert "Flagged" not in by_name(watchlist(client))
+
+
+def test_a_transaction_open_while_the_page_was_read_shows_once_it_commits(
+    app: Flask, client: FlaskClient, book: dict[str, int], engine: sa.Engine, backend: str
+) -> None:
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        conn.execute(
+            sa.text(
+                "INSERT INTO watchlist_pins (account_id, reason, author, created_at) VALUES (:id, 'late', 'x', :now)"
+            ),
+            {"id": book["good"], "now": NOW},
+        )
+        assert "Good" not in by_name(watchlist(client))  # read (and cached) while the pin is uncommitted
+        assert "Good" not in by_name(watchlist(client))
+        transaction.commit()
+    assert by_name(watchlist(client))["Good"]["reasons"] == ["pinned"]
+    if backend == "postgresql":
+        assert page_cache(app).hits == 1
+
+
+def test_a_cached_page_ends_when_a_pin_or_override_expires(
+    client: FlaskClient, book: dict[str, int], db_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with db_session.begin():
+        db_session.add(
+            WatchlistPin(
+                account_id=book["good"], reason="soon over", author="x", created_at=NOW,
+                expires_at=NOW + dt.timedelta(minutes=5),
+            )
+        )  # fmt: skip
+        db_session.add(
+            BandOverride(
+                account_id=book["stable"], band=Band.POOR, reason="we know better", author="x", created_at=NOW,
+                expires_at=NOW + dt.timedelta(minutes=10),
+            )
+        )  # fmt: skip
+    monkeypatch.setattr("app.api.watchlist._now", lambda: NOW)
+    rows = by_name(watchlist(client))
+    assert rows["Good"]["reasons"] == ["pinned"] and rows["Stable"]["reasons"] == ["poor_band"]
+    monkeypatch.setattr("app.api.watchlist._now", lambda: NOW + dt.timedelta(minutes=6))
+    rows = by_name(watchlist(client))
+    assert "Good" not in rows and rows["Stable"]["reasons"] == ["poor_band"]
+    monkeypatch.setattr("app.api.watchlist._now", lambda: NOW + dt.timedelta(minutes=11))
+    assert "Stable" not in by_name(watchlist(client))
+
+
+def test_each_book_has_its_own_pages(
+    anonymous_client: FlaskClient, issue_token: IssueToken, book: dict[str, int]
+) -> None:
+    admin = issue_token(Role.ADMIN, "root")
+    ana = issue_token(Role.CSM, "ana")
+    assert len(watchlist(anonymous_client, headers=bearer(admin))["items"]) == 6
+    assert {i["name"] for i in watchlist(anonymous_client, headers=bearer(ana))["items"]} == {"Poor", "Falling 7"}
+    assert len(watchlist(anonymous_client, headers=bearer(admin))["items"]) == 6
+
+
+def test_the_cache_keeps_at_most_its_size_and_prunes_old_changes(
+    engine: sa.Engine, database_url: str, book: dict[str, int], backend: str
+) -> None:
+    app = create_app(TestConfig(DATABASE_URL=database_url, WATCHLIST_CACHE_ENTRIES=2))
+    try:
+        token = admin_token(engine, "small-admin")
+        if backend == "sqlite":  # SQLite gets no change log, and so no cache
+            assert not sa.inspect(engine).has_table("watchlist_changes")
+            assert watchlist(app.test_client(), headers=bearer(token))["items"]
+            assert page_cache(app) is None
+            return
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("INSERT INTO watchlist_changes (xid, changed_at) VALUES ('1', now() - interval '2 days')")
+            )
+        client = app.test_client()
+        for sort in ("score", "change", "arr_at_risk"):
+            watchlist(client, f"?sort={sort}", headers=bearer(token))
+        cache = page_cache(app)
+        assert len(cache) == 2
+        with engine.connect() as conn:
+            old = conn.execute(sa.text("SELECT count(*) FROM watchlist_changes WHERE xid = '1'")).scalar_one()
+            recent = conn.execute(sa.text("SELECT count(*) FROM watchlist_changes")).scalar_one()
+        assert old == 0 and recent > 0  # the first fill pruned the old row and kept the rest
+    finally:
+        app.extensions["engine"].dispose()
