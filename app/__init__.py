@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Request, Response
 from flask.logging import default_handler
+from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.routing import IntegerConverter, Map
 
 from app.api import init_api
@@ -21,6 +22,7 @@ def create_app(config: Config | None = None) -> Flask:
     """Build the app. Opens no connection, starts no scheduler and runs no migration."""
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the schemas' field order
+    app.session_interface = NoCookieSessions()
     load_config(app, config)
     # Ids in URLs fit a database INTEGER; a larger one matches no route (404), never overflows (500).
     app.url_map.converters["int"] = BoundedIntConverter
@@ -30,6 +32,18 @@ def create_app(config: Config | None = None) -> Flask:
     register_cli(app)
     configure_logging(app)
     return app
+
+
+class NoCookieSessions(SessionInterface):
+    """No cookie sessions: every API request carries a bearer token, and the acknowledge page its
+    signed token. Flask's default built a signing serializer on every request to open a session
+    nothing reads (~0.1 ms of a cached watchlist page's ~1.5 ms)."""
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin:
+        return self.make_null_session(app)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        return None
 
 
 class BoundedIntConverter(IntegerConverter):
