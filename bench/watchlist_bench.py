@@ -14,11 +14,14 @@
    page: 50 rows, sort by ARR) with ``wrk`` (8 connections, 2 threads, 30 s, ``--latency``).
 3. Starts the product a second time with its page cache off (``HS_WATCHLIST_CACHE_ENTRIES=0``: what
    every request costs when the data changes between any two, and on SQLite), loaded alike.
-4. Starts the same gunicorn set-up on a *bare* Flask app (``create_bare_app`` below, never part
+4. With ``--write-every S`` (1 s by default) the cached product is loaded once more while another
+   connection pins or unpins the page's first account every S seconds (each worker then reads the
+   page again once), and the last change must show on the page afterwards.
+5. Starts the same gunicorn set-up on a *bare* Flask app (``create_bare_app`` below, never part
    of the product): one route, no auth, one plain SQL query returning the same 50 accounts (by id,
    joined to their latest score) as JSON; loads it with the same ``wrk`` command.
 
-Prints all three: requests/s, latency percentiles, errors (non-2xx and socket errors), and the ratios.
+Prints each: requests/s, latency percentiles, errors (non-2xx and socket errors), and the ratios.
 The goal (issue 6): no errors, p99 under 25 ms, watchlist at least 60 % of the bare req/s.
 ``--reuse`` skips step 1 when the database exists (from an earlier run; it is migrated to the
 current schema). ``--rounds N`` keeps the servers up and alternates the loads N times, reporting
@@ -38,6 +41,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -330,11 +334,20 @@ def load_both(url: str, args: argparse.Namespace) -> dict[str, Any]:
             bare = run_wrk(f"http://127.0.0.1:{bare_port}/bare", None, **wrk_options)
             ratio = watch["requests_per_second"] / bare["requests_per_second"]
             cold_ratio = cold["requests_per_second"] / bare["requests_per_second"]
-            rounds.append(
-                {"watchlist": watch, "uncached": cold, "bare": bare, "ratio": ratio, "uncached_ratio": cold_ratio}
-            )
+            this = {"watchlist": watch, "uncached": cold, "bare": bare, "ratio": ratio, "uncached_ratio": cold_ratio}
+            if args.write_every > 0:
+                with PinToggler(url, ids[0], args.write_every) as writes:
+                    this["with_writes"] = run_wrk(f"http://127.0.0.1:{port}/api/v1/watchlist", token, **wrk_options)
+                this["with_writes"]["writes"] = writes.count
+                items = get_json(f"http://127.0.0.1:{port}/api/v1/watchlist", token)["items"]
+                shown = any(i["account_id"] == ids[0] and "pinned" in i["reasons"] for i in items)
+                if shown != writes.pinned:
+                    raise RuntimeError("the cached page missed the last write")
+            rounds.append(this)
             if args.rounds > 1:
                 print(f"round {number + 1}: {_line('watchlist', watch)}", flush=True)
+                if "with_writes" in this:
+                    print(f"round {number + 1}: {_line('writes', this['with_writes'])}", flush=True)
                 print(f"round {number + 1}: {_line('uncached', cold)}  ratio {cold_ratio:.2f}", flush=True)
                 print(f"round {number + 1}: {_line('bare', bare)}  ratio {ratio:.2f}", flush=True)
     finally:
@@ -342,6 +355,50 @@ def load_both(url: str, args: argparse.Namespace) -> dict[str, Any]:
             stop(server)
     median = sorted(rounds, key=lambda r: r["ratio"])[(len(rounds) - 1) // 2]
     return {"rows": len(ids), **median, "rounds": rounds}
+
+
+class PinToggler:
+    """While the load runs: every ``every`` seconds pin the page's first account, or end its pin,
+    from another connection (a real write to a table the page reads: each worker's cached page
+    is dropped and read again)."""
+
+    def __init__(self, url: str, account_id: int, every: float) -> None:
+        from app.db import make_engine
+
+        self.engine = make_engine(url)
+        self.account_id, self.every = account_id, every
+        self.count, self.pinned = 0, False
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> PinToggler:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.done.set()
+        self.thread.join()
+        self.engine.dispose()
+
+    def _run(self) -> None:
+        end = sa.text(
+            "UPDATE watchlist_pins SET removed_at = :now, removed_by = 'bench' "
+            "WHERE account_id = :id AND removed_at IS NULL"
+        )
+        pin = sa.text(
+            "INSERT INTO watchlist_pins (account_id, reason, author, created_at) "
+            "VALUES (:id, 'bench toggle', 'bench', :now)"
+        )
+        with self.engine.begin() as conn:  # start from no open pin
+            conn.execute(end, {"id": self.account_id, "now": dt.datetime.now(dt.UTC)})
+        while not self.done.wait(self.every):
+            with self.engine.begin() as conn:
+                params = {"id": self.account_id, "now": dt.datetime.now(dt.UTC)}
+                conn.execute(end, params)
+                if not self.pinned:
+                    conn.execute(pin, params)
+            self.pinned = not self.pinned
+            self.count += 1
 
 
 def _line(name: str, r: dict[str, Any]) -> str:
@@ -362,6 +419,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
+        "--write-every",
+        type=float,
+        default=1.0,
+        help="A fourth load of the cached watchlist while a pin is toggled this often (seconds; 0: none).",
+    )
+    parser.add_argument(
         "--rounds", type=int, default=1, help="Alternate the two loads this many times; report the median round."
     )
     args = parser.parse_args()
@@ -375,6 +438,8 @@ def main() -> None:
           f"PostgreSQL, {result['rows']} rows per page"
           + (f", median of {args.rounds} rounds:" if args.rounds > 1 else ":"))  # fmt: skip
     print(_line("watchlist", result["watchlist"]))
+    if "with_writes" in result:
+        print(_line("writes", result["with_writes"]) + f"  ({result['with_writes']['writes']} pin changes)")
     print(_line("uncached", result["uncached"]) + f"  ratio {result['uncached_ratio']:.2f}")
     print(_line("bare", result["bare"]))
     watch = result["watchlist"]
