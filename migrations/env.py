@@ -7,6 +7,7 @@ from alembic import context
 
 import app.models  # noqa: F401 - registers every table on Base.metadata
 from app.db import Base
+from app.migrate import include_name
 from config import config_from_env
 
 target_metadata = Base.metadata
@@ -24,6 +25,7 @@ def run_migrations_offline() -> None:
         target_metadata=target_metadata,
         literal_binds=True,
         render_as_batch=True,
+        include_name=include_name,
         dialect_opts={"paramstyle": "named"},
     )
     with context.begin_transaction():
@@ -37,6 +39,7 @@ def run_with_connection(connection: sa.Connection) -> None:
         # SQLite cannot ALTER most things; batch mode recreates tables when a revision needs it.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -37,7 +37,8 @@ def test_upgrade_to_head_and_back_to_base(empty_engine: sa.Engine) -> None:
     assert tables(empty_engine) == set()
     migrate.upgrade(empty_engine)
     assert migrate.current_revision(empty_engine) == migrate.head_revision()
-    assert tables(empty_engine) == set(Base.metadata.tables)
+    unmodelled = migrate.UNMODELLED_TABLES if empty_engine.dialect.name == "postgresql" else frozenset()
+    assert tables(empty_engine) == set(Base.metadata.tables) | unmodelled
     assert migrate.schema_differences(empty_engine) == []
     migrate.downgrade(empty_engine, "base")
     assert tables(empty_engine) == set()
