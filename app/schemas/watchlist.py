@@ -36,6 +36,29 @@ def _moment(**kwargs: Any) -> fields.AwareDateTime:
 
 
 class WatchlistQuerySchema(ApiSchema):
+    """The watchlist's query. Loads are remembered by the query string's items: the same few
+    queries arrive over and over, and a load is a pure function of them (marshmallow's load was
+    ~0.25 ms of a cached page's ~1.7 ms). Only successful loads are kept; callers get a copy."""
+
+    _MEMO_MAX = 1024
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._memo: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    def load(self, data: Any, *, many: bool | None = None, partial: Any = None, unknown: Any = None) -> Any:
+        raw: Any = getattr(data, "data", None)  # webargs' MultiDictProxy over the request's args
+        if many or partial or not hasattr(raw, "items"):
+            return super().load(data, many=many, partial=partial, unknown=unknown)
+        key = (unknown, tuple(raw.items(multi=True)) if hasattr(raw, "getlist") else tuple(raw.items()))
+        loaded = self._memo.get(key)
+        if loaded is None:
+            loaded = super().load(data, unknown=unknown)
+            if len(self._memo) >= self._MEMO_MAX:
+                self._memo.clear()
+            self._memo[key] = loaded
+        return dict(loaded)
+
     owner = fields.String(metadata={"description": "Only accounts owned by this CSM (lifts the default book)."})
     team = fields.String(
         metadata={"description": "A manager's name: accounts owned by the manager and their CSMs (lifts the book)."}

@@ -42,15 +42,16 @@ MAX_AGE = 600.0
 KEEP_CHANGES = dt.timedelta(days=1)
 PRUNE_EVERY = 3600.0  # seconds between one worker's prunes
 
-_CHANGED = sa.text(
-    """
+#: Run on the driver's own connection (psycopg, prepared after five runs): the statement is
+#: constant and its answer one boolean, and SQLAlchemy's execution set-up cost as much as the
+#: round trip (~0.3 ms of a ~1.9 ms hit).
+_CHANGED = """
     SELECT EXISTS (
         SELECT 1 FROM watchlist_changes
-        WHERE xid >= pg_snapshot_xmin(CAST(:snapshot AS pg_snapshot))
-          AND NOT pg_visible_in_snapshot(xid, CAST(:snapshot AS pg_snapshot))
+        WHERE xid >= pg_snapshot_xmin(CAST(%(snapshot)s AS pg_snapshot))
+          AND NOT pg_visible_in_snapshot(xid, CAST(%(snapshot)s AS pg_snapshot))
     )
-    """
-)
+"""
 _STAMP = sa.text(
     """
     SELECT pg_current_snapshot()::text,
@@ -95,7 +96,7 @@ class PageCache:
             if (
                 (stamp.valid_until is None or now < stamp.valid_until)
                 and time.monotonic() - stamp.filled_at < MAX_AGE
-                and not connection.execute(_CHANGED, {"snapshot": stamp.snapshot}).scalar_one()
+                and not _changed_since(connection, stamp.snapshot)
             ):
                 with self._lock:
                     if key in self._entries:
@@ -131,6 +132,12 @@ class PageCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+
+def _changed_since(connection: sa.Connection, snapshot: str) -> bool:
+    driver = connection.connection.driver_connection  # a psycopg connection: the cache is PostgreSQL only
+    row = driver.execute(_CHANGED, {"snapshot": snapshot}).fetchone()  # type: ignore[union-attr]
+    return bool(row[0])
 
 
 def prune_changes(connection: sa.Connection, now: dt.datetime) -> int:
