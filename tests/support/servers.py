@@ -1,4 +1,4 @@
-"""Real servers on 127.0.0.1 for channel tests: a scripted HTTP server (standing in for Slack or a
+"""Real servers on 127.0.0.1 for channel tests: a scripted HTTP(S) server (standing in for Slack or a
 webhook receiver) and an SMTP server (aiosmtpd), each started and stopped by the test.
 
 Use them as context managers or through the fixtures at the bottom (import them into a test
@@ -19,11 +19,12 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -90,6 +91,14 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: _HTTPServer
 
+    def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            # the handshake runs here, in the connection's thread, not in the accepting one
+            self.request.settimeout(5)
+            self.request.do_handshake()
+            self.request.settimeout(None)
+        super().setup()
+
     def _handle(self) -> None:
         owner = self.server.owner
         length = int(self.headers.get("Content-Length") or 0)
@@ -125,6 +134,13 @@ class _HTTPServer(ThreadingHTTPServer):
         self.owner = owner
         super().__init__(address, _Handler)
 
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = super().get_request()
+        context = self.owner._tls_context
+        if context is not None:
+            sock = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
+
     def process_request(self, request: Any, client_address: Any) -> None:
         # own the connection threads and sockets, so stop() can end keep-alive connections and
         # join every thread (ThreadingMixIn does not join daemon threads)
@@ -133,8 +149,13 @@ class _HTTPServer(ThreadingHTTPServer):
         thread.start()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        if not self.owner._stopping.is_set():
-            super().handle_error(request, client_address)
+        if self.owner._stopping.is_set():
+            return
+        if isinstance(sys.exc_info()[1], ssl.SSLError | ConnectionError):
+            # a client refused our certificate (what TLS tests check), or hung up mid-handshake
+            self.owner._note_tls_failure()
+            return
+        super().handle_error(request, client_address)
 
 
 class ScriptedHTTPServer:
@@ -142,12 +163,28 @@ class ScriptedHTTPServer:
 
     ``script(*replies)`` queues answers, consumed one per request in order; after them every
     request gets ``default``. ``stop()`` then ``start()`` brings it back on the same port (the
-    receiver was down). Thread-safe.
+    receiver was down); ``drop_connections()`` closes the kept-alive connections and keeps serving
+    (an idle timeout). ``connections`` counts accepted connections. ``host`` is the address to
+    listen on (any 127.x works on Linux). With a ``certificate`` it speaks https and records the
+    SNI names clients send (``server_names``). Thread-safe.
     """
 
-    def __init__(self, *, port: int = 0, default: Reply | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        default: Reply | None = None,
+        host: str = HOST,
+        certificate: Certificate | None = None,
+    ) -> None:
         self.port = port
+        self.host = host
         self.default = default or ok()
+        self.certificate = certificate
+        self._tls_context: ssl.SSLContext | None = None
+        self._accepted = 0
+        self._tls_failures = 0
+        self._server_names: list[str | None] = []
         self._script: deque[Reply] = deque()
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
@@ -169,8 +206,35 @@ class ScriptedHTTPServer:
 
     def _track(self, thread: threading.Thread, sock: socket.socket) -> None:
         with self._lock:
+            self._accepted += 1
             self._connections = [(t, s) for t, s in self._connections if t.is_alive()]
             self._connections.append((thread, sock))
+
+    def _note_tls_failure(self) -> None:
+        with self._lock:
+            self._tls_failures += 1
+
+    def _note_server_name(self, sock: Any, name: str | None, context: Any) -> None:
+        with self._lock:
+            self._server_names.append(name)
+
+    @property
+    def connections(self) -> int:
+        """How many connections were accepted since the server was made."""
+        with self._lock:
+            return self._accepted
+
+    @property
+    def tls_failures(self) -> int:
+        """Connections whose TLS handshake failed (e.g. the client refused the certificate)."""
+        with self._lock:
+            return self._tls_failures
+
+    @property
+    def server_names(self) -> list[str | None]:
+        """The SNI name of each TLS handshake, in order (None: the client sent none)."""
+        with self._lock:
+            return list(self._server_names)
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -183,22 +247,43 @@ class ScriptedHTTPServer:
             self._script.clear()
 
     @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}/"
+    def scheme(self) -> str:
+        return "https" if self.certificate is not None else "http"
 
-    def url_for(self, path: str) -> str:
-        return f"http://{HOST}:{self.port}/{path.lstrip('/')}"
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}/"
+
+    def url_for(self, path: str, *, host: str | None = None) -> str:
+        """The URL of ``path``; ``host`` puts a name in place of the address (a test resolver maps
+        it back)."""
+        return f"{self.scheme}://{host or self.host}:{self.port}/{path.lstrip('/')}"
 
     # -- lifecycle --
     def start(self) -> ScriptedHTTPServer:
         if self._server is not None:
             return self
         self._stopping.clear()
-        self._server = _HTTPServer((HOST, self.port), self)
+        if self.certificate is not None and self._tls_context is None:
+            self._tls_context = self.certificate.server_context()
+            self._tls_context.sni_callback = self._note_server_name
+        self._server = _HTTPServer((self.host, self.port), self)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
+
+    def drop_connections(self) -> None:
+        """Close every open connection from the server side and keep serving, as a receiver's
+        idle timeout does between two sends. Returns once the connections are closed."""
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for _, sock in connections:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        for thread, _ in connections:
+            thread.join(5)
+        time.sleep(0.05)  # let the closes reach the client's socket
 
     def stop(self) -> None:
         """Stop serving and close every connection; requests and script are kept."""
@@ -235,8 +320,8 @@ class ScriptedHTTPServer:
 
 @dataclass(frozen=True)
 class Certificate:
-    """A self-signed certificate for 127.0.0.1 and localhost; ``ca_file`` is the certificate
-    itself, which a client trusts to verify the server."""
+    """A self-signed certificate (by default for 127.0.0.1 and localhost); ``ca_file`` is the
+    certificate itself, which a client trusts to verify the server."""
 
     cert_file: str
     key_file: str
@@ -251,18 +336,24 @@ class Certificate:
         return context
 
 
-def make_certificate(directory: str | Path) -> Certificate:
-    """Generate a self-signed certificate into ``directory`` (the ``openssl`` command line: the
-    ``cryptography`` package is not a dependency of this project)."""
+def make_certificate(
+    directory: str | Path, *, names: Sequence[str] = ("localhost",), addresses: Sequence[str] = (HOST,)
+) -> Certificate:
+    """Generate a self-signed certificate into ``directory`` for the host ``names`` and IP
+    ``addresses`` (its subject alternative names; the common name is the first of them, which
+    clients ignore). Uses the ``openssl`` command line: the ``cryptography`` package is not a
+    dependency of this project."""
     if shutil.which("openssl") is None:  # pragma: no cover - depends on the machine
         pytest.skip("openssl is not installed")
     directory = Path(directory)
     cert, key = directory / "cert.pem", directory / "key.pem"
+    alt_names = ",".join([*(f"IP:{a}" for a in addresses), *(f"DNS:{n}" for n in names)])
+    common_name = (*addresses, *names)[0]
     subprocess.run(
         [
             "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
-            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", f"/CN={common_name}",
+            "-addext", f"subjectAltName={alt_names}",
             "-addext", "basicConstraints=critical,CA:TRUE",
             "-addext", "keyUsage=critical,digitalSignature,keyCertSign",
         ],
