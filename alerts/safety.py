@@ -3,21 +3,33 @@
 An admin configures a webhook URL; the service then POSTs to it from inside the network. Without
 these checks that URL could point at the cloud metadata service (169.254.169.254), a database on
 10.x or the service itself on 127.0.0.1. ``check_webhook_url`` runs when a URL is configured (a
-readable reason for the API's 422) and ``check_resolved`` runs before every send, because a host
-name that resolved to a public address when it was configured can resolve to a private one later
-(DNS rebinding).
+readable reason for the API's 422) and ``check_url_at_send`` runs before every send, because a
+host name that resolved to a public address when it was configured can resolve to a private one
+later (DNS rebinding). It returns the approved addresses, and the HTTP client connects to one of
+those (``alerts/transport.py``) instead of resolving the name a second time, which a hostile DNS
+server could answer differently.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
 from alerts.base import AlertDeliveryFailed
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+#: ``(host, port) -> addresses`` (text, best first), raising ``OSError`` when the name cannot be
+#: resolved. The channels take one so that tests can answer for a name without a DNS server.
+Resolver = Callable[[str, int], Sequence[str]]
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """The addresses ``getaddrinfo`` gives for ``host``, in its order (RFC 6724 preference)."""
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
 
 
 def is_public_address(address: IPAddress) -> bool:
@@ -135,34 +147,90 @@ def _is_loopback(address: IPAddress) -> bool:
     return address.is_loopback
 
 
-def check_resolved(host: str, port: int) -> None:
-    """Resolve ``host`` and raise ``AlertDeliveryFailed(retryable=False)`` if any address it
-    resolves to is not public (DNS rebinding; checked right before a send).
+def check_resolved(
+    host: str, port: int, *, resolver: Resolver | None = None, allow_loopback: bool = False
+) -> tuple[IPAddress, ...]:
+    """Resolve ``host`` and return its addresses (best first, without repeats), or raise
+    ``AlertDeliveryFailed(retryable=False)`` if any of them is not public (DNS rebinding;
+    checked right before a send). ``allow_loopback`` (tests only) also accepts loopback addresses.
 
     A name that cannot be resolved right now raises a retryable ``AlertDeliveryFailed``.
+    ``resolver`` defaults to ``system_resolver``.
     """
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
+        answers = (resolver or system_resolver)(host, port)
+    except (OSError, UnicodeError) as exc:
         raise AlertDeliveryFailed(f"cannot resolve {host}: {exc}", retryable=True) from exc
-    for info in infos:
-        address = _host_address(str(info[4][0]))
-        if address is None or not is_public_address(address):
-            raise AlertDeliveryFailed(f"{host} resolves to a non-public address {info[4][0]}", retryable=False)
+    addresses: list[IPAddress] = []
+    for answer in answers:
+        address = _host_address(str(answer))
+        if address is None or not (is_public_address(address) or (allow_loopback and _is_loopback(address))):
+            raise AlertDeliveryFailed(f"{host} resolves to a non-public address {answer}", retryable=False)
+        if address not in addresses:
+            addresses.append(address)
+    if not addresses:
+        raise AlertDeliveryFailed(f"cannot resolve {host}: no addresses", retryable=True)
+    return tuple(addresses)
 
 
-def check_url_at_send(url: str, *, allow_insecure: bool = False) -> None:
-    """The send-time check shared by the HTTP channels: the URL's shape, then (unless
-    ``allow_insecure``, which tests use for receivers on 127.0.0.1) where its host resolves.
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where one send goes: the URL's parts, and the addresses the send-time check approved.
 
-    Raises ``AlertDeliveryFailed`` (not retryable for a bad URL or a private address).
+    ``host`` is the name as the receiver knows it (ASCII, no trailing dot): it goes in the
+    ``Host`` header and, for https, in SNI and the certificate check. ``addresses`` are the only
+    places a connection may go (best first).
+    """
+
+    scheme: str  # http | https
+    host: str
+    port: int
+    explicit_port: bool  # the URL spelled the port out: the Host header carries it
+    target: str  # path and query, as sent in the request line
+    addresses: tuple[IPAddress, ...]
+
+    @property
+    def host_header(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.scheme == "https" else 80
+        return f"{host}:{self.port}" if self.explicit_port and self.port != default else host
+
+    def url_for(self, address: IPAddress) -> str:
+        """The URL with ``address`` in place of the host: a client given it connects there and
+        resolves nothing."""
+        literal = f"[{address}]" if address.version == 6 else str(address)
+        return f"{self.scheme}://{literal}:{self.port}{self.target}"
+
+
+def check_url_at_send(url: str, *, allow_insecure: bool = False, resolver: Resolver | None = None) -> Destination:
+    """The send-time check shared by the HTTP channels: the URL's shape, then where its host
+    resolves (``resolver``, default ``system_resolver``; an IP literal is not resolved).
+
+    Returns the ``Destination``, whose addresses are the only ones to connect to. Raises
+    ``AlertDeliveryFailed``: not retryable for a bad URL or a non-public address, retryable when
+    the name does not resolve right now. ``allow_insecure`` (tests only) accepts http and
+    loopback addresses, never other private ones.
     """
     reason = check_webhook_url(url, allowed_hosts=(), allow_insecure=allow_insecure)
     if reason is not None:
         raise AlertDeliveryFailed(f"{redact_url(url)} {reason}", retryable=False)
-    if not allow_insecure:
-        parts = urlsplit(url)
-        check_resolved(parts.hostname or "", parts.port or 443)
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    name = parts.hostname or ""
+    port = parts.port or (443 if scheme == "https" else 80)
+    literal = _host_address(name)
+    if literal is not None:
+        host = str(literal)
+        addresses: tuple[IPAddress, ...] = (literal,)  # already judged by check_webhook_url
+    else:
+        try:
+            # the form a Host header and SNI carry (getaddrinfo encodes a name the same way)
+            host = name.rstrip(".").encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise AlertDeliveryFailed(f"{redact_url(url)} host is not a valid name", retryable=False) from exc
+        addresses = check_resolved(name, port, resolver=resolver, allow_loopback=allow_insecure)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return Destination(scheme, host, port, parts.port is not None, target, addresses)
 
 
 def redact_url(url: str) -> str:

@@ -1,27 +1,27 @@
-"""Slack incoming webhook channel, through the Slack SDK's ``WebhookClient``.
+"""Slack incoming webhook channel: a JSON POST over a kept-alive connection.
 
-The SDK's own retry handlers are switched off: a retry is the outbox's decision (with backoff and
-``Retry-After``), and a retry inside ``send`` would hold a dispatcher slot for minutes.
+A retry is the outbox's decision (with backoff and ``Retry-After``), never this channel's: a retry
+inside ``send`` would hold a dispatcher slot for minutes. The request is what Slack's SDK
+(``slack_sdk.webhook.WebhookClient``) sent before: the payload as ``json.dumps`` writes it, with
+``Content-Type: application/json;charset=utf-8``. The SDK opened a new connection per message
+through urllib; ``PinnedHTTP`` keeps one open for a whole batch and connects only to the addresses
+the send-time check approved.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import urllib.error
-from http.client import HTTPException
+import json
 
-from slack_sdk.webhook import WebhookClient
+import requests
 
 from alerts.base import AlertDeliveryFailed, ChannelType, Message
 from alerts.render import slack_payload
 from alerts.retry import parse_retry_after
-from alerts.safety import check_url_at_send, redact_url
+from alerts.safety import Resolver, redact_url
+from alerts.transport import PinnedHTTP
 
-#: The SDK logs the full webhook URL (a secret) at DEBUG and every failure at ERROR; give it a
-#: logger outside the logging tree that drops everything. Failures reach the caller as
-#: ``AlertDeliveryFailed`` with the URL redacted instead.
-_SILENT_SDK_LOGGER = logging.Logger("alerts.slack.sdk", level=logging.CRITICAL + 1)
+_HEADERS = {"Content-Type": "application/json;charset=utf-8"}
 
 
 class SlackChannel:
@@ -29,20 +29,26 @@ class SlackChannel:
 
     2xx is delivered. ``AlertDeliveryFailed`` otherwise: retryable for 429 (with ``retry_after``
     from its ``Retry-After``), 5xx, timeouts and connection errors; not retryable for other 4xx
-    (a deleted webhook, an archived channel, a payload Slack refuses). Unless ``allow_insecure``
-    (tests only), every send first checks that the URL is https and resolves to public addresses.
+    (a deleted webhook, an archived channel, a payload Slack refuses) and 3xx (redirects are not
+    followed). Every send first checks the URL and where its host resolves (https and public
+    addresses only, unless ``allow_insecure``, which tests use for http on loopback) and connects
+    to an address that passed. ``resolver`` and ``ca_file`` are for tests. The URL's path is the
+    webhook's secret: failures and logs show ``redact_url(url)`` only.
     """
 
     type = ChannelType.SLACK
 
-    def __init__(self, url: str, *, timeout: float = 5.0, allow_insecure: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 5.0,
+        allow_insecure: bool = False,
+        resolver: Resolver | None = None,
+        ca_file: str | None = None,
+    ) -> None:
         self._url = url
-        self._allow_insecure = allow_insecure
-        self._client = WebhookClient(
-            url, timeout=int(max(1, round(timeout))), retry_handlers=[], logger=_SILENT_SDK_LOGGER
-        )
-        # WebhookClient types its timeout as int; urlopen takes a float, and tests use sub-second ones
-        self._client.timeout = timeout  # type: ignore[assignment]
+        self._http = PinnedHTTP(url, timeout=timeout, allow_insecure=allow_insecure, resolver=resolver, ca_file=ca_file)
 
     def __repr__(self) -> str:
         return f"SlackChannel({redact_url(self._url)})"
@@ -50,36 +56,48 @@ class SlackChannel:
     def send(self, message: Message, *, key: str, to: str | None = None) -> None:
         """Deliver ``message``; ``key`` and ``to`` are not used (Slack has no idempotency key)."""
         target = redact_url(self._url)
-        check_url_at_send(self._url, allow_insecure=self._allow_insecure)
+        body = json.dumps(slack_payload(message)).encode("utf-8")
         try:
-            response = self._client.send_dict(slack_payload(message))
-        except urllib.error.HTTPError as exc:  # pragma: no cover - the SDK turns these into responses
-            raise AlertDeliveryFailed(f"Slack {target}: HTTP {exc.code}", retryable=exc.code >= 500) from exc
-        except urllib.error.URLError as exc:
-            raise AlertDeliveryFailed(f"Slack {target}: {_reason(exc.reason)}", retryable=True) from exc
-        except (OSError, HTTPException) as exc:
+            response = self._http.post(body, _HEADERS)
+        except requests.Timeout as exc:
+            raise AlertDeliveryFailed(f"Slack {target}: timed out", retryable=True) from exc
+        except requests.RequestException as exc:
             raise AlertDeliveryFailed(f"Slack {target}: {_reason(exc)}", retryable=True) from exc
-        status = response.status_code
-        if 200 <= status < 300:
-            return
-        body = _clip(response.body)
-        if status == 429:
-            headers = {k.lower(): v for k, v in (response.headers or {}).items()}
-            value = headers.get("retry-after")
-            if isinstance(value, list):
-                value = value[0] if value else None
-            retry_after = parse_retry_after(value, now=dt.datetime.now(dt.UTC))
-            raise AlertDeliveryFailed(f"Slack {target}: rate limited (429)", retryable=True, retry_after=retry_after)
-        raise AlertDeliveryFailed(f"Slack {target}: HTTP {status} {body}".rstrip(), retryable=status >= 500)
+        with response:
+            status = response.status_code
+            if 200 <= status < 300:
+                return
+            if status == 429:
+                retry_after = parse_retry_after(response.headers.get("Retry-After"), now=dt.datetime.now(dt.UTC))
+                raise AlertDeliveryFailed(
+                    f"Slack {target}: rate limited (429)", retryable=True, retry_after=retry_after
+                )
+            body_text = _clip(response.content.decode("utf-8", "replace"))
+            raise AlertDeliveryFailed(f"Slack {target}: HTTP {status} {body_text}".rstrip(), retryable=status >= 500)
 
     def close(self) -> None:
-        """Nothing to release: the SDK opens a connection per request."""
+        """Close the kept-alive connections."""
+        self._http.close()
 
 
-def _reason(reason: object) -> str:
-    if isinstance(reason, TimeoutError):
+def _reason(exc: BaseException) -> str:
+    """The innermost cause, e.g. ``ConnectionRefusedError: [Errno 111] Connection refused``.
+    requests' own messages are not used: they quote the request's URL, and its path is secret."""
+    cause = exc
+    for _ in range(10):  # requests wraps urllib3's MaxRetryError, which wraps the socket's error
+        inner = getattr(cause, "reason", None)
+        if not isinstance(inner, BaseException):
+            inner = next((a for a in cause.args if isinstance(a, BaseException)), None)
+        if not isinstance(inner, BaseException):
+            inner = cause.__cause__ or cause.__context__
+        if inner is None:
+            break
+        cause = inner
+    if isinstance(cause, TimeoutError):
         return "timed out"
-    return f"{type(reason).__name__}: {reason}" if isinstance(reason, BaseException) else str(reason)
+    if isinstance(cause, OSError) and cause.strerror:
+        return f"{type(cause).__name__}: {cause.strerror}"
+    return type(cause).__name__
 
 
 def _clip(text: str | None, limit: int = 200) -> str:

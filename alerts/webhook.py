@@ -21,7 +21,8 @@ import requests
 from alerts.base import AlertDeliveryFailed, ChannelType, Message
 from alerts.render import webhook_body
 from alerts.retry import parse_retry_after
-from alerts.safety import check_url_at_send, redact_url
+from alerts.safety import Resolver, redact_url
+from alerts.transport import PinnedHTTP
 
 SIGNATURE_PREFIX = "sha256="
 
@@ -58,11 +59,12 @@ def verify_signature(
 class WebhookChannel:
     """POSTs ``webhook_body(message)`` as JSON to ``url``, signed with ``secret``.
 
-    One ``requests.Session`` is kept across sends, so a dispatcher reuses its connection
-    (keep-alive) instead of paying a TCP (and TLS) handshake per alert. Redirects are not followed:
-    a redirect could lead to an address the URL checks never saw. Errors map as for Slack:
-    429 (``retry_after``), 408, 5xx, timeouts and connection errors are retryable; other 4xx and
-    3xx are not. ``clock`` (Unix seconds) is for tests.
+    Connections are kept open across sends (``PinnedHTTP``), so a dispatcher pays one TCP (and
+    TLS) handshake per batch, not per alert, and they go only to addresses the send-time check
+    approved. Redirects are not followed: a redirect could lead to an address the URL checks never
+    saw. Errors map as for Slack: 429 (``retry_after``), 408, 5xx, timeouts and connection errors
+    are retryable; other 4xx and 3xx are not. ``clock`` (Unix seconds), ``resolver`` and
+    ``ca_file`` are for tests.
     """
 
     type = ChannelType.WEBHOOK
@@ -75,17 +77,15 @@ class WebhookChannel:
         timeout: float = 5.0,
         allow_insecure: bool = False,
         clock: Callable[[], float] = time.time,
+        resolver: Resolver | None = None,
+        ca_file: str | None = None,
     ) -> None:
         if not secret:
             raise ValueError("a webhook needs a signing secret")
         self._url = url
         self._secret = secret
-        self._timeout = timeout
-        self._allow_insecure = allow_insecure
         self._clock = clock
-        self._session = requests.Session()
-        # the receiver, not an environment proxy setting, is where alerts go
-        self._session.trust_env = False
+        self._http = PinnedHTTP(url, timeout=timeout, allow_insecure=allow_insecure, resolver=resolver, ca_file=ca_file)
 
     def __repr__(self) -> str:
         return f"WebhookChannel({redact_url(self._url)})"
@@ -93,7 +93,6 @@ class WebhookChannel:
     def send(self, message: Message, *, key: str, to: str | None = None) -> None:
         """Deliver ``message`` with ``Idempotency-Key: key``; ``to`` is not used."""
         target = redact_url(self._url)
-        check_url_at_send(self._url, allow_insecure=self._allow_insecure)
         body = json.dumps(webhook_body(message), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         timestamp = int(self._clock())
         headers = {
@@ -103,9 +102,7 @@ class WebhookChannel:
             "X-HS-Signature": sign(self._secret, timestamp, body),
         }
         try:
-            response = self._session.post(
-                self._url, data=body, headers=headers, timeout=self._timeout, allow_redirects=False
-            )
+            response = self._http.post(body, headers)
         except (requests.Timeout, requests.ConnectionError) as exc:
             raise AlertDeliveryFailed(f"webhook {target}: {type(exc).__name__}", retryable=True) from exc
         except requests.RequestException as exc:
@@ -122,4 +119,4 @@ class WebhookChannel:
             raise AlertDeliveryFailed(f"webhook {target}: HTTP {status}", retryable=status >= 500 or status == 408)
 
     def close(self) -> None:
-        self._session.close()
+        self._http.close()

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from alerts.base import AccountAlert, AlertDeliveryFailed, AlertKind
 from alerts.retry import MIN_DELAY_SECONDS, next_delay, parse_retry_after
-from alerts.safety import check_resolved, check_webhook_url, redact_url
+from alerts.safety import check_resolved, check_url_at_send, check_webhook_url, redact_url
 from alerts.slack import SlackChannel
 from alerts.webhook import WebhookChannel
 
@@ -131,6 +131,61 @@ def test_check_resolved_unresolvable_is_retryable(monkeypatch):
     with pytest.raises(AlertDeliveryFailed) as info:
         check_resolved("hooks.example.com", 443)
     assert info.value.retryable is True
+
+
+def test_check_resolved_uses_the_injected_resolver_and_returns_the_addresses():
+    lookups = []
+
+    def resolver(host, port):
+        lookups.append((host, port))
+        return ["93.184.216.34", "2606:2800:220:1::1", "93.184.216.34"]
+
+    addresses = check_resolved("hooks.example.com", 443, resolver=resolver)
+    assert [str(a) for a in addresses] == ["93.184.216.34", "2606:2800:220:1::1"]
+    assert lookups == [("hooks.example.com", 443)]
+
+
+@pytest.mark.parametrize(
+    ("url", "answer", "host_header", "pinned"),
+    [
+        ("https://hooks.example.com/services/T/B/x", ["93.184.216.34"], "hooks.example.com",
+         "https://93.184.216.34:443/services/T/B/x"),
+        ("https://Hooks.Example.com.:443/a?b=c#frag", ["2606:2800:220:1::1"], "hooks.example.com",
+         "https://[2606:2800:220:1::1]:443/a?b=c"),
+        ("https://hooks.example.com:8443", ["93.184.216.34"], "hooks.example.com:8443",
+         "https://93.184.216.34:8443/"),
+        ("https://8.8.8.8/h", [], "8.8.8.8", "https://8.8.8.8:443/h"),
+    ],
+)  # fmt: skip
+def test_check_url_at_send_pins_the_checked_address(url, answer, host_header, pinned):
+    def resolver(host, port):
+        return answer
+
+    destination = check_url_at_send(url, resolver=resolver)
+    assert destination.host_header == host_header
+    assert destination.url_for(destination.addresses[0]) == pinned
+
+
+@pytest.mark.parametrize(
+    ("url", "answer", "refused"),
+    [
+        ("http://localhost:8080/h", ["127.0.0.1", "::1"], False),
+        ("http://hooks.test.example:8080/h", ["127.0.0.1"], False),
+        ("http://hooks.test.example:8080/h", ["10.0.0.1"], True),
+        ("http://hooks.test.example:8080/h", ["127.0.0.1", "169.254.169.254"], True),
+        ("http://127.0.0.1:8080/h", [], False),
+    ],
+)
+def test_check_url_at_send_insecure_allows_loopback_only(url, answer, refused):
+    def resolver(host, port):
+        return answer
+
+    if refused:
+        with pytest.raises(AlertDeliveryFailed) as info:
+            check_url_at_send(url, allow_insecure=True, resolver=resolver)
+        assert info.value.retryable is False
+    else:
+        assert check_url_at_send(url, allow_insecure=True, resolver=resolver).addresses
 
 
 ALERT = AccountAlert(
