@@ -2,7 +2,8 @@
 
 The scoring run calls ``queue_run_alerts`` inside its own transaction, after it stored events,
 play runs and latest scores, so an alert exists exactly when what caused it does (the
-transactional outbox). Per account, this run's events and play starts are routed
+transactional outbox). It is handed what the run wrote (``RunWrites``) and composes the messages
+from that rather than reading it back. Per account, this run's events and play starts are routed
 (``alerts.routing.route``) to recipients; each recipient gets one message for the account (the
 events collapse into it). Noise control happens here too: an event whose rule alerted the same
 account within the routing's cooldown is left to the digest, and once a recipient's daily
@@ -15,22 +16,28 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
+import operator
 import os
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from alerts.base import AlertKind, ChannelType
 from alerts.email import SmtpSettings
 from alerts.routing import Item, Routing, default_routing_data, load_routing, route
-from app.models import Account, Alert, AlertCooldown, AlertRoutingVersion, AlertStatus, LatestScore, User
-from app.models.plays import Event, PlayRun, Task
+from app.models import Account, Alert, AlertCooldown, AlertRoutingVersion, AlertStatus, User
+from app.models.plays import Event
 from app.services.bulk import bulk_insert
+from app.services.events import EVENT_COLUMNS
+from app.services.metrics import fetch_rows
+from app.services.plays import TASK_COLUMNS
 from scoring.model import ScoringModel
 
 logger = logging.getLogger(__name__)
@@ -179,32 +186,28 @@ class AlertCounts:
         }
 
 
-def high_water_marks(session: Session) -> tuple[int, int]:
-    """The newest event and play-run ids before a run: what the run adds is above them."""
-    event_id = session.scalar(sa.select(sa.func.max(Event.id))) or 0
-    run_id = session.scalar(sa.select(sa.func.max(PlayRun.id))) or 0
-    return int(event_id), int(run_id)
+def newest_event_id(session: Session) -> int:
+    """The newest event id before a run: the events the run adds are above it."""
+    return int(session.scalar(sa.select(sa.func.max(Event.id))) or 0)
 
 
-def _top_drivers(
-    model: ScoringModel, contributions: np.ndarray, positions: np.ndarray, k: int = 3
-) -> list[list[dict[str, Any]]]:
-    """The ``k`` most negative contributions of each account at ``positions`` (one argsort)."""
-    if not positions.size:
-        return []
-    block = np.asarray(contributions[:, positions], dtype=np.float64)
-    block = np.where(np.isnan(block), 0.0, block)
-    order = np.argsort(block, axis=0, kind="stable")[:k]
-    labels = [m.label or m.name for m in model.measures]
-    out: list[list[dict[str, Any]]] = []  # DriverLine as plain data
-    for column in range(positions.size):
-        lines = []
-        for j in order[:, column].tolist():
-            value = float(block[j, column])
-            if value < 0:
-                lines.append({"label": labels[j], "contribution": round(value, 1), "score": None})
-        out.append(lines)
-    return out
+@dataclass(frozen=True, slots=True)
+class RunWrites:
+    """What a scoring run has just written and still holds, aligned with its accounts: queueing
+    its alerts composes the messages from these instead of reading them back (reading back the
+    events' JSON, the tasks and the latest scores was most of the step's time)."""
+
+    ids: np.ndarray  # the run's accounts, ascending
+    #: Per account of ``ids``: what the run stored as its latest score (score and change as
+    #: rounded for storage). Every account with an event or a play run has this run's latest.
+    stage: Sequence[str]
+    band: Sequence[str | None]
+    score: Sequence[Any]  # float, or None without a score
+    change_7d: Sequence[Any]
+    contributions: np.ndarray  # (measures, accounts): points each measure adds to the score
+    events: Sequence[Sequence[Any]] = ()  # the event rows written, ``EVENT_COLUMNS`` order
+    runs: Sequence[tuple[int, int, str, str]] = ()  # (run id, account id, play id, alert mode)
+    tasks: Sequence[Sequence[Any]] = ()  # the task rows written, ``TASK_COLUMNS`` order
 
 
 _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
@@ -213,11 +216,148 @@ _ALERT_COLUMNS = (
     "route_ids", "event_ids", "play_run_ids", "payload", "requires_ack", "max_attempts", "next_attempt_at",
     "created_at", "attempts",
 )  # fmt: skip
-_ENCODE = frozenset({"route_ids", "event_ids", "play_run_ids"})  # JSON columns (payload is encoded per account)
+_SEVERITY_NAME = {rank: name for name, rank in SEVERITY_RANK.items()}
+#: Positions in an event row as the events step wrote it (trigger values as JSON text).
+_E_ACCOUNT, _E_RULE, _E_NAME, _E_KIND, _E_SEVERITY, _E_STAGE, _E_DETAIL = (
+    EVENT_COLUMNS.index(c)
+    for c in ("account_id", "rule_id", "rule_name", "kind", "severity", "stage", "trigger_values")
+)
+#: What of an event routing reads, and what an event line's head says (besides the day).
+_EVENT_ROUTE = operator.itemgetter(_E_RULE, _E_KIND, _E_SEVERITY, _E_STAGE)
+_EVENT_LINE = operator.itemgetter(_E_RULE, _E_NAME, _E_KIND, _E_SEVERITY)
+#: Of a task row: run, title, type, due date, assignee, owner role.
+_TASK_FIELDS = operator.itemgetter(
+    *(TASK_COLUMNS.index(c) for c in ("play_run_id", "title", "type", "due_on", "assignee", "owner_role"))
+)
+#: Ids per query in an IN list where there is no array parameter (SQLite's limit is 32,766).
+_ID_CHUNK = 5_000
 
 
-def _budget_used(session: Session, since: dt.datetime) -> dict[str, int]:
-    rows = session.execute(
+# The message of an account alert is JSON text pieced together from parts, each written once
+# (the events' trigger values are the JSON the events step stored; a rule's line head and a play
+# with its tasks repeat across accounts), exactly ``_encode(AccountAlert(...).to_dict())``:
+# tests/unit/test_alerts_queue.py holds them equal. Thousands of accounts alert on a busy day.
+_json_str = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]  # what _encode writes for a str
+
+
+def _text(value: str | None) -> str:
+    return "null" if value is None else str(_json_str(value))
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "null"
+    if not math.isfinite(value):  # as _encode (allow_nan=False) refuses it
+        raise ValueError(f"Out of range float values are not JSON compliant: {value!r}")
+    return float.__repr__(value)
+
+
+def _account_head(
+    *,
+    account_id: int,
+    name: str,
+    stage: str,
+    band: str | None,
+    score: float | None,
+    change_7d: float | None,
+    arr: float,
+    owner: str | None,
+    segment: str | None,
+    renewal_date: str | None,
+    account_url: str,
+) -> str:
+    """The message's JSON up to its events (an unclosed object)."""
+    return (
+        f'{{"type":"account","kind":"{AlertKind.IMMEDIATE.value}","account_id":{int(account_id)},'
+        f'"account_name":{_text(name)},"stage":{_text(stage)},"band":{_text(band)},"score":{_number(score)},'
+        f'"change_7d":{_number(change_7d)},"arr":{_number(arr)},"owner":{_text(owner)},'
+        f'"segment":{_text(segment)},"renewal_date":{_text(renewal_date)},"account_url":{_text(account_url)}'
+    )
+
+
+def _message_json(head: str, events: Sequence[str], plays: Sequence[str], drivers: str) -> str:
+    """The whole message from its head, event lines, play lines and drivers (JSON texts)."""
+    return (
+        f'{head},"events":[{",".join(events)}],"plays":[{",".join(plays)}],"drivers":{drivers},'
+        '"ack_url":null,"escalated_alert_id":null,"unacknowledged_hours":null}'
+    )
+
+
+def _event_head(rule_id: str, rule_name: str, kind: str, severity: str, day: str) -> str:
+    """An event line's JSON up to its ``detail`` value; ``_EVENT_TAIL`` closes it."""
+    line = {"rule_id": rule_id, "rule_name": rule_name, "kind": kind, "severity": severity, "day": day, "detail": 0}
+    return _encode(line)[:-2]
+
+
+_EVENT_TAIL = ',"account_id":null,"account_name":null}'
+
+
+def _play_json(play_id: str, name: str, tasks: Sequence[tuple[str, str, str, str | None]]) -> str:
+    """A play line with its tasks ((title, type, ISO due date, owner) each)."""
+    lines = [{"title": t[0], "type": t[1], "due_on": t[2], "owner": t[3]} for t in tasks]  # TaskLine as plain data
+    return _encode({"play_id": play_id, "name": name, "tasks": lines})
+
+
+def _top_drivers(model: ScoringModel, contributions: np.ndarray, positions: np.ndarray, k: int = 3) -> list[str]:
+    """The ``k`` most negative contributions of each account at ``positions`` (one argsort), as
+    the JSON of its drivers (``DriverLine`` list)."""
+    if not positions.size:
+        return []
+    block = np.asarray(contributions[:, positions], dtype=np.float64)
+    block = np.where(np.isnan(block), 0.0, block)
+    order = np.argsort(block, axis=0, kind="stable")[:k].T.tolist()
+    labels = [_text(m.label or m.name) for m in model.measures]
+    values = block.T.tolist()
+    out: list[str] = []
+    for column, top in enumerate(order):
+        row = values[column]
+        lines = [
+            f'{{"label":{labels[j]},"contribution":{_number(round(row[j], 1))},"score":null}}'
+            for j in top
+            if row[j] < 0
+        ]
+        out.append(f"[{','.join(lines)}]")
+    return out
+
+
+def _ids_json(ids: list[int]) -> str:
+    return f"[{','.join(map(str, ids))}]"
+
+
+@dataclass(frozen=True, slots=True)
+class _Routed:
+    """What routing decides for an account's items (shared by the accounts with the same)."""
+
+    immediate: list[str]  # recipients to alert now, sorted
+    route_ids: str  # JSON list of the routes that matched
+    rules: list[str]  # the rules of the events (not cooling down), in order
+    severity: int  # the highest ``SEVERITY_RANK`` of the events (0: none)
+    severity_name: str | None
+
+
+def _rows_for_ids(
+    conn: sa.Connection,
+    statement: Callable[[sa.ColumnElement[bool]], sa.Executable],
+    column: QueryableAttribute[int],
+    ids: list[int],
+) -> list[tuple[Any, ...]]:
+    """The driver's rows of ``statement(column in ids)``: one array parameter on PostgreSQL, IN
+    lists of ``_ID_CHUNK`` elsewhere."""
+    if not ids:
+        return []
+    if conn.dialect.name == "postgresql":
+        # An array literal: psycopg adapting a list of ints costs more than the lookup itself.
+        literal = "{" + ",".join(map(str, ids)) + "}"
+        return fetch_rows(conn, statement(column == sa.any_(sa.cast(sa.literal(literal), ARRAY(sa.BigInteger)))))
+    rows: list[tuple[Any, ...]] = []
+    for start in range(0, len(ids), _ID_CHUNK):
+        rows += fetch_rows(conn, statement(column.in_(ids[start : start + _ID_CHUNK])))
+    return rows
+
+
+def _budget_used(conn: sa.Connection, since: dt.datetime) -> dict[str, int]:
+    rows = fetch_rows(
+        conn,
         sa.select(Alert.recipient, sa.func.count())
         .where(
             Alert.created_at >= since,
@@ -225,8 +365,8 @@ def _budget_used(session: Session, since: dt.datetime) -> dict[str, int]:
             Alert.status != AlertStatus.HELD,
             Alert.status != AlertStatus.DIGESTED,
         )
-        .group_by(Alert.recipient)
-    ).all()
+        .group_by(Alert.recipient),
+    )
     return {r[0]: int(r[1]) for r in rows}
 
 
@@ -237,222 +377,233 @@ def queue_run_alerts(
     now: dt.datetime,
     settings: AlertSettings,
     model: ScoringModel,
-    ids: np.ndarray,
-    contributions: np.ndarray,
+    written: RunWrites,
     after_event_id: int,
-    after_run_id: int,
     play_names: Mapping[str, str],
 ) -> AlertCounts:
-    """Queue this run's alerts (events with id > ``after_event_id``, play runs with id >
-    ``after_run_id``) in the session's transaction. A fixed number of queries; one pass over
-    the alerting accounts to compose their messages."""
-    conn = session.connection()  # plain Core rows: the ORM's row loading costs more than the reads
-    events = conn.execute(
-        sa.select(
-            Event.id, Event.account_id, Event.rule_id, Event.rule_name, Event.kind, Event.severity,
-            Event.stage, Event.day, Event.trigger_values,
-        ).where(Event.id > after_event_id, Event.day == as_of)
-    ).all()  # fmt: skip
-    runs = conn.execute(
-        sa.select(PlayRun.id, PlayRun.account_id, PlayRun.play_id, PlayRun.alert).where(
-            PlayRun.id > after_run_id, PlayRun.started_on == as_of
-        )
-    ).all()
-    if not events and not runs:
-        return AlertCounts()
-    _, routing = active_routing(session)
-    tasks = conn.execute(
-        sa.select(Task.play_run_id, Task.title, Task.type, Task.due_on, Task.assignee, Task.owner_role)
-        .where(Task.play_run_id > after_run_id)
-        .order_by(Task.play_run_id, Task.position)
-    ).all()
-    tasks_by_run: dict[int, list[dict[str, Any]]] = defaultdict(list)  # TaskLine as plain data
-    for t in tasks:
-        tasks_by_run[t.play_run_id].append(
-            {
-                "title": t.title,
-                "type": str(t.type),
-                "due_on": t.due_on.isoformat(),
-                "owner": t.assignee or str(t.owner_role),
-            }
-        )
+    """Queue the alerts for the events and play runs in ``written`` (this run's, whose events
+    have ids above ``after_event_id``) in the session's transaction.
 
-    alerting = sa.union(
-        sa.select(Event.account_id).where(Event.id > after_event_id, Event.day == as_of),
-        sa.select(PlayRun.account_id).where(PlayRun.id > after_run_id, PlayRun.started_on == as_of),
-    ).subquery()
+    The messages are composed from what the run holds (``RunWrites``); the database is asked
+    only for what the run does not know: its events' ids, the accounts' names and segments, the
+    cooldowns, the budget spent today and the routing. A fixed number of queries; one pass over
+    the accounts with events or play runs to route them, then each alerting account's message is
+    composed as its rows stream to the outbox (COPY on PostgreSQL), in budget order.
+    """
+    if not written.events and not written.runs:
+        return AlertCounts()
+    conn = session.connection()  # plain driver rows: the ORM's row loading costs more than the reads
+    _, routing = active_routing(session)
+    day = as_of.isoformat()
+
+    events_by_account: dict[int, list[Sequence[Any]]] = defaultdict(list)
+    for row in written.events:
+        events_by_account[row[_E_ACCOUNT]].append(row)
+    runs_by_account: dict[int, list[tuple[int, int, str, str]]] = defaultdict(list)
+    for run in written.runs:
+        runs_by_account[run[1]].append(run)
+    touched = sorted(events_by_account.keys() | runs_by_account.keys())
+    # Name, owner, segment, ARR and renewal date: only of the accounts with events or play runs.
     accounts = {
-        r.id: r
-        for r in conn.execute(
-            sa.select(
-                Account.id, Account.name, Account.owner, Account.segment, Account.arr, Account.renewal_date,
-                LatestScore.score, LatestScore.band, LatestScore.stage, LatestScore.score_change_7d,
-            )
-            .join(LatestScore, LatestScore.account_id == Account.id, isouter=True)
-            .where(Account.id.in_(sa.select(alerting.c.account_id)))
-        ).all()
-    }  # fmt: skip
-    cooldown_since = now - dt.timedelta(hours=routing.cooldown_hours)
-    cooling = {
-        (r[0], r[1])
-        for r in conn.execute(
-            sa.select(AlertCooldown.account_id, AlertCooldown.rule_id).where(
-                AlertCooldown.account_id.in_(sa.select(alerting.c.account_id)),
-                AlertCooldown.alerted_at > cooldown_since,
-            )
-        ).all()
+        r[0]: r
+        for r in _rows_for_ids(
+            conn,
+            lambda where: sa.select(
+                Account.id, Account.name, Account.owner, Account.segment, Account.arr, Account.renewal_date
+            ).where(where),
+            Account.id,
+            touched,
+        )
     }
+    # Every cooldown of the accounts with events, and whether it still runs: the ones that do
+    # leave their rule's events to the digest; the others are restarted below, and (account,
+    # rule) pairs with none get a new row.
+    cooldown_since = now - dt.timedelta(hours=routing.cooldown_hours)
+    cooldowns: dict[int, dict[str, bool]] = defaultdict(dict)  # account -> rule -> still running
+    for account_id, rule, running in _rows_for_ids(
+        conn,
+        lambda where: sa.select(
+            AlertCooldown.account_id, AlertCooldown.rule_id, AlertCooldown.alerted_at > cooldown_since
+        ).where(where),
+        AlertCooldown.account_id,
+        sorted(events_by_account),
+    ):
+        cooldowns[account_id][rule] = bool(running)
     directory = Directory(session)
 
-    events_by_account: dict[int, list[Any]] = defaultdict(list)
-    for e in events:
-        events_by_account[e.account_id].append(e)
-    runs_by_account: dict[int, list[Any]] = defaultdict(list)
-    for r in runs:
-        runs_by_account[r.account_id].append(r)
-
-    account_ids = np.array(sorted(accounts), dtype=np.int64)
-    positions = np.searchsorted(ids, account_ids)
-    valid = (positions < ids.size) & (ids[np.minimum(positions, ids.size - 1)] == account_ids)
-    drivers = dict(zip(account_ids[valid].tolist(), _top_drivers(model, contributions, positions[valid]), strict=True))
-
-    candidates: list[dict[str, Any]] = []
-    routed: dict[tuple[Item, ...], tuple[Mapping[str, str], list[str]]] = {}
-    cooled = unroutable = 0
-    for account_id in account_ids.tolist():
-        account = accounts[account_id]
-        stage = str(account.stage) if account.stage is not None else ""
-        band = str(account.band) if account.band is not None else None
-        items: list[Item] = []
-        kept_events = []
-        for e in events_by_account.get(account_id, ()):
-            if (account_id, e.rule_id) in cooling:
-                cooled += 1
-                continue
-            kept_events.append(e)
-            items.append(
-                Item(
-                    stage=str(e.stage), segment=account.segment, band=band, kind=str(e.kind),
-                    severity=str(e.severity), rule_id=e.rule_id,
-                )
-            )  # fmt: skip
-        account_runs = runs_by_account.get(account_id, ())
-        for r in account_runs:
-            items.append(
-                Item(stage=stage, segment=account.segment, band=band, play_id=r.play_id, play_alert=str(r.alert))
-            )
-        if not items:
+    # Route each account's events (those not cooling down) and play starts; many accounts share
+    # what decides the routing (the same rules in the same stage, segment and band): once each.
+    routed: dict[tuple[Any, ...], _Routed] = {}
+    alerting: list[tuple[int, int, list[Sequence[Any]], list[tuple[int, int, str, str]], _Routed]] = []
+    cooled = 0
+    positions = np.searchsorted(written.ids, np.array(touched, dtype=np.int64)).tolist()
+    for account_id, position in zip(touched, positions, strict=True):
+        segment = accounts[account_id][3]
+        stage, band = written.stage[position], written.band[position]
+        kept = events_by_account.get(account_id, [])
+        running = cooldowns.get(account_id)
+        if running:
+            cooling = sum(1 for e in kept if running.get(e[_E_RULE]))
+            if cooling:
+                cooled += cooling
+                kept = [e for e in kept if not running.get(e[_E_RULE])]
+        account_runs = runs_by_account.get(account_id, [])
+        if not kept and not account_runs:
             continue
-        signature = tuple(items)  # many accounts share one: the same rules in the same stage and band
-        if signature not in routed:
-            routed[signature] = (
-                route(routing, items),
-                [r.id for r in routing.routes if any(r.matches(item) for item in items)],
+        signature = (segment, band, stage, *map(_EVENT_ROUTE, kept), *(r[2:] for r in account_runs))
+        decision = routed.get(signature)
+        if decision is None:
+            items = [
+                Item(stage=stage_, segment=segment, band=band, kind=kind, severity=severity_, rule_id=rule)
+                for rule, kind, severity_, stage_ in map(_EVENT_ROUTE, kept)
+            ] + [Item(stage=stage, segment=segment, band=band, play_id=r[2], play_alert=r[3]) for r in account_runs]
+            decided = route(routing, items)
+            route_ids = [r.id for r in routing.routes if any(r.matches(item) for item in items)]
+            severity = max((SEVERITY_RANK.get(e[_E_SEVERITY], 0) for e in kept), default=0)
+            decision = routed[signature] = _Routed(
+                immediate=sorted(recipient for recipient, mode in decided.items() if mode == "immediate"),
+                route_ids=_encode(route_ids),  # why each recipient heard of it
+                rules=[e[_E_RULE] for e in kept],
+                severity=severity,
+                severity_name=_SEVERITY_NAME.get(severity),
             )
-        decided, matched = routed[signature]
-        immediate = [recipient for recipient, mode in decided.items() if mode == "immediate"]
-        if not immediate:
-            continue
-        # The message as plain data, exactly ``AccountAlert(...).to_dict()`` (a test holds them
-        # equal) built directly: thousands of accounts alert on a busy day.
-        message = {
-            "type": "account", "kind": AlertKind.IMMEDIATE.value, "account_id": account_id,
-            "account_name": account.name, "stage": stage, "band": band,
-            "score": None if account.score is None else round(float(account.score), 1),
-            "change_7d": None if account.score_change_7d is None else round(float(account.score_change_7d), 1),
-            "arr": float(account.arr or 0.0), "owner": account.owner, "segment": account.segment,
-            "renewal_date": account.renewal_date.isoformat() if account.renewal_date else None,
-            "account_url": settings.account_url(account_id),
-            "events": [
-                {
-                    "rule_id": e.rule_id, "rule_name": e.rule_name, "kind": str(e.kind), "severity": str(e.severity),
-                    "day": e.day.isoformat(), "detail": e.trigger_values or {}, "account_id": None,
-                    "account_name": None,
-                }
-                for e in kept_events
-            ],
-            "plays": [
-                {"play_id": r.play_id, "name": play_names.get(r.play_id, r.play_id), "tasks": tasks_by_run[r.id]}
-                for r in account_runs
-                if str(r.alert) != "none"
-            ],
-            "drivers": drivers.get(account_id, []),
-            "ack_url": None, "escalated_alert_id": None, "unacknowledged_hours": None,
-        }  # fmt: skip
-        payload = _encode(message)  # once per account, shared by its recipients
-        rules = [e.rule_id for e in kept_events]
-        severity = max((SEVERITY_RANK.get(str(e.severity), 0) for e in kept_events), default=0)
-        event_ids = [e.id for e in kept_events]
-        run_ids = [r.id for r in account_runs]
-        # The copies of this message to its recipients share a group (acknowledged and escalated
-        # together); it names this run's first event or play run, so the keys are new.
-        group = f"acct:{account_id}:" + (f"e{min(event_ids)}|" if event_ids else f"p{min(run_ids)}|")
-        for recipient in sorted(immediate):
-            target = _resolve(recipient, account.owner, routing, directory)
+        if decision.immediate:
+            alerting.append((account_id, position, kept, account_runs, decision))
+    if not alerting:
+        return AlertCounts(cooled_down=cooled)
+
+    # Who hears of each alerting account now: its routed recipients that have an address.
+    targets: dict[tuple[str, str | None], tuple[str, str | None, str] | None] = {}
+    candidates: list[tuple[tuple[int, float], int, str, str, str | None, str]] = []
+    unroutable = 0
+    for index, (account_id, _, _, _, decision) in enumerate(alerting):
+        owner, arr = accounts[account_id][2], accounts[account_id][4]
+        rank = (decision.severity, float(arr or 0.0))
+        for recipient in decision.immediate:
+            if (recipient, owner) not in targets:
+                found = _resolve(recipient, owner, routing, directory)
+                targets[recipient, owner] = None if found is None else (found[0], found[1], found[2].value)
+            target = targets[recipient, owner]
             if target is None:
                 unroutable += 1
-                continue
-            address, user, channel = target
-            candidates.append(
-                {
-                    "dedupe_key": f"{group}{recipient}",
-                    "kind": AlertKind.IMMEDIATE,
-                    "status": AlertStatus.PENDING,
-                    "channel": channel,
-                    "recipient": address,
-                    "recipient_user": user,
-                    "account_id": account_id,
-                    "day": as_of,
-                    "severity": next((s for s, rank in SEVERITY_RANK.items() if rank == severity), None),
-                    "route_ids": matched,  # why this recipient heard of it
-                    "event_ids": event_ids,
-                    "play_run_ids": run_ids,
-                    "payload": payload,
-                    "_rules": rules,
-                    "requires_ack": band == "poor",
-                    "max_attempts": routing.max_attempts,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                    "attempts": 0,
-                    "_rank": (severity, float(account.arr or 0.0)),
-                }
-            )
+            else:
+                candidates.append((rank, index, recipient, *target))
 
     # The daily budget per recipient: the most severe and valuable first; the rest held for the digest.
     day_start = dt.datetime.combine(now.date(), dt.time(), tzinfo=dt.UTC)
-    used = _budget_used(session, day_start)
-    candidates.sort(key=lambda c: c["_rank"], reverse=True)
-    held = 0
+    used = _budget_used(conn, day_start)
+    candidates.sort(key=operator.itemgetter(0), reverse=True)
+    pending, held_status = AlertStatus.PENDING.value, AlertStatus.HELD.value
+    statuses: list[str] = []
     for candidate in candidates:
-        del candidate["_rank"]
-        spent = used.get(candidate["recipient"], 0)
+        spent = used.get(candidate[3], 0)
         if spent >= routing.budget_per_day:
-            candidate["status"] = AlertStatus.HELD
-            held += 1
+            statuses.append(held_status)
         else:
-            used[candidate["recipient"]] = spent + 1
+            used[candidate[3]] = spent + 1
+            statuses.append(pending)
+
+    # Each message is composed as its rows stream to the database (the server stores the rows
+    # already sent meanwhile); an account's copies follow one another, so it is composed once.
+    event_ids_of: dict[int, dict[str, int]] = defaultdict(dict)  # the ids the database gave this run's events
+    for account_id, rule, event_id in fetch_rows(
+        conn, sa.select(Event.account_id, Event.rule_id, Event.id).where(Event.id > after_event_id, Event.day == as_of)
+    ):
+        event_ids_of[account_id][rule] = event_id
+    tasks_by_run: dict[int, list[tuple[str, str, str, str]]] = defaultdict(list)
+    due_text: dict[dt.date, str] = {}
+    for row in written.tasks:  # each run's tasks are in position order
+        run_id, title, task_type, due_on, assignee, owner_role = _TASK_FIELDS(row)
+        due = due_text.get(due_on) or due_text.setdefault(due_on, due_on.isoformat())
+        tasks_by_run[run_id].append((title, task_type, due, assignee or owner_role))
+    drivers = _top_drivers(model, written.contributions, np.array([a[1] for a in alerting], dtype=np.int64))
+    event_heads: dict[tuple[Any, ...], str] = {}
+    play_texts: dict[tuple[Any, ...], str] = {}
+
+    def compose(index: int) -> tuple[str, str, str, str, str | None]:
+        """(group key, message JSON, event ids JSON, play run ids JSON, band) of an alerting account."""
+        account_id, position, kept, account_runs, decision = alerting[index]
+        _, name, owner, segment, arr, renewal = accounts[account_id]
+        band, score, change = written.band[position], written.score[position], written.change_7d[position]
+        events_json = []
+        for e in kept:
+            line = _EVENT_LINE(e)
+            head = event_heads.get(line)
+            if head is None:
+                head = event_heads[line] = _event_head(line[0], line[1], line[2], line[3], day)
+            events_json.append(head + e[_E_DETAIL] + _EVENT_TAIL)
+        plays_json = []
+        for run_id, _, play_id, alert in account_runs:
+            if alert != "none":
+                tasks = tasks_by_run[run_id]
+                key = (play_id, *tasks)
+                text = play_texts.get(key)
+                if text is None:
+                    text = play_texts[key] = _play_json(play_id, play_names.get(play_id, play_id), tasks)
+                plays_json.append(text)
+        head = _account_head(
+            account_id=account_id, name=name, stage=written.stage[position], band=band,
+            score=None if score is None else round(float(score), 1),
+            change_7d=None if change is None else round(float(change), 1),
+            arr=float(arr or 0.0), owner=owner, segment=segment, renewal_date=_iso_date(renewal),
+            account_url=settings.account_url(account_id),
+        )  # fmt: skip
+        ids_of = event_ids_of[account_id]
+        event_ids = [ids_of[rule] for rule in decision.rules]
+        run_ids = [r[0] for r in account_runs]
+        # The copies of this message to its recipients share a group (acknowledged and escalated
+        # together); it names this run's first event or play run, so the keys are new.
+        group = f"acct:{account_id}:" + (f"e{min(event_ids)}|" if event_ids else f"p{min(run_ids)}|")
+        message = _message_json(head, events_json, plays_json, drivers[index])
+        return group, message, _ids_json(event_ids), _ids_json(run_ids), band
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        last = -1
+        composed: tuple[str, str, str, str, str | None] = ("", "", "", "", None)
+        for (_, index, recipient, address, user, channel), status in zip(candidates, statuses, strict=True):
+            if index != last:
+                last, composed = index, compose(index)
+            group, message, event_ids, run_ids, band = composed
+            decision = alerting[index][4]
+            yield (
+                f"{group}{recipient}", AlertKind.IMMEDIATE.value, status, channel, address, user, alerting[index][0],
+                as_of, decision.severity_name, decision.route_ids, event_ids, run_ids, message, band == "poor",
+                routing.max_attempts, now, now, 0,
+            )  # fmt: skip
+
     # The keys are new by construction (each names an event or play run this run created), so a
     # plain bulk load (COPY on PostgreSQL); the unique key still guards against a duplicate.
-    bulk_insert(
-        session,
-        Alert.__table__,  # type: ignore[arg-type]
-        _ALERT_COLUMNS,
-        (tuple(_encode(c[name]) if name in _ENCODE else c[name] for name in _ALERT_COLUMNS) for c in candidates),
-    )
+    bulk_insert(session, Alert.__table__, _ALERT_COLUMNS, rows())  # type: ignore[arg-type]
 
-    # Cooldowns start now for every (account, rule) alerted at once.
+    # Cooldowns start now for every (account, rule) alerted at once: a new row where there was
+    # none (a plain bulk load), the old row restarted otherwise (an upsert).
     alerted = sorted(
-        {(c["account_id"], rule) for c in candidates if c["status"] == AlertStatus.PENDING for rule in c["_rules"]}
+        {
+            (alerting[candidate[1]][0], rule)
+            for candidate, status in zip(candidates, statuses, strict=True)
+            if status == pending
+            for rule in alerting[candidate[1]][4].rules
+        }
     )
-    if alerted:
-        bulk_insert(
-            session,
-            AlertCooldown.__table__,  # type: ignore[arg-type]
-            ("account_id", "rule_id", "alerted_at"),
-            ((account_id, rule, now) for account_id, rule in alerted),
-            conflict_key=("account_id", "rule_id"),
-        )
+    for restarted in (False, True):
+        keys = [key for key in alerted if (key[1] in cooldowns.get(key[0], ())) is restarted]
+        if keys:
+            bulk_insert(
+                session,
+                AlertCooldown.__table__,  # type: ignore[arg-type]
+                ("account_id", "rule_id", "alerted_at"),
+                [(account_id, rule, now) for account_id, rule in keys],
+                conflict_key=("account_id", "rule_id") if restarted else None,
+            )
+    held = statuses.count(held_status)
     return AlertCounts(queued=len(candidates) - held, held=held, cooled_down=cooled, unroutable=unroutable)
+
+
+def _iso_date(value: Any) -> str | None:
+    """A date column as the driver returned it (a date, or ISO text on SQLite) as ISO text."""
+    if value is None:
+        return None
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
 
 
 def _resolve(

@@ -26,7 +26,8 @@ from scoring.model import ScoringModel
 from scoring.rules import RuleEvaluation, RuleInputs, remap_state, rule_needs, trigger_values
 from scoring.stage import STAGES
 
-_EVENT_COLUMNS = (
+#: The columns of an event row as ``store_events`` writes (and returns) it.
+EVENT_COLUMNS = (
     "account_id", "rule_id", "rule_name", "kind", "severity", "stage", "day", "config_version", "score",
     "trigger_values", "created_at",
 )  # fmt: skip
@@ -189,8 +190,10 @@ def store_events(
     evaluation: RuleEvaluation,
     inputs: RuleInputs,
     ids: np.ndarray,
-) -> tuple[np.ndarray, dict[str, int]]:
-    """Write this run's events; return the (r, n) fired matrix actually stored and counts by rule.
+) -> tuple[np.ndarray, dict[str, int], list[tuple[Any, ...]]]:
+    """Write this run's events; return the (r, n) fired matrix actually stored, counts by rule,
+    and the rows written (``EVENT_COLUMNS`` order, trigger values as JSON text, in rule order),
+    which the run's alerts compose their messages from instead of reading them back.
 
     An event already stored for the account, rule and day (a re-run after its state was lost)
     is not stored again, and does not count as fired.
@@ -241,7 +244,7 @@ def store_events(
         bulk_insert(
             session,
             Event.__table__,  # type: ignore[arg-type]
-            _EVENT_COLUMNS,
+            EVENT_COLUMNS,
             rows,
         )
-    return fired, by_rule
+    return fired, by_rule, rows

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,8 @@ _RUN_COLUMNS = (
     "play_id", "play_version", "account_id", "status", "started_on", "trigger_rule_id", "stage", "band", "score",
     "watchlist", "alert", "created_at",
 )  # fmt: skip
-_TASK_COLUMNS = (
+#: The columns of a task row as ``start_play_runs`` writes (and returns) it.
+TASK_COLUMNS = (
     "play_run_id", "account_id", "position", "type", "title", "description", "owner_role", "assignee", "due_on",
     "status", "created_at",
 )  # fmt: skip
@@ -116,6 +117,11 @@ class PlayRunCounts:
     runs: int
     tasks: int
     by_play: dict[str, int]
+    #: What was written, for the run's alerts (which then read none of it back): (run id,
+    #: account id, play id, the play's alert mode) per run, and the task rows in ``TASK_COLUMNS``
+    #: order, each run's in position order.
+    started: list[tuple[int, int, str, str]] = field(default_factory=list)
+    task_rows: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 def start_play_runs(
@@ -131,7 +137,8 @@ def start_play_runs(
     band: np.ndarray,
     score: np.ndarray,
 ) -> PlayRunCounts:
-    """Insert the matched play runs and their tasks in bulk (two inserts and one id lookup)."""
+    """Insert the matched play runs and their tasks in bulk (two inserts and one id lookup);
+    return the counts and what was written (``PlayRunCounts.started`` and ``task_rows``)."""
     if not matches:
         return PlayRunCounts(0, 0, {})
     now = dt.datetime.now(dt.UTC)
@@ -180,6 +187,7 @@ def start_play_runs(
         run_id[play_id] = (pairs[order, 0], pairs[order, 1])
 
     task_rows: list[tuple[Any, ...]] = []
+    started: list[tuple[int, int, str, str]] = []
     by_play: dict[str, int] = {}
     for match in matches:
         accounts, run_ids = run_id[match.play.id]
@@ -188,6 +196,10 @@ def start_play_runs(
         owners = owner[match.positions].tolist()
         by_play[match.play.id] = len(runs)
         account_list = ids[match.positions].tolist()
+        started.extend(
+            (run, account, match.play.id, match.play.alert.value)
+            for run, account in zip(runs, account_list, strict=True)
+        )
         for position, template in enumerate(match.play.tasks):
             due = as_of + dt.timedelta(days=template.due_days)
             assignee = owners if template.owner_role.value == "csm" else [None] * len(runs)
@@ -199,7 +211,7 @@ def start_play_runs(
     bulk_insert(
         session,
         Task.__table__,  # type: ignore[arg-type]
-        _TASK_COLUMNS,
+        TASK_COLUMNS,
         task_rows,
     )
-    return PlayRunCounts(len(run_rows), len(task_rows), by_play)
+    return PlayRunCounts(len(run_rows), len(task_rows), by_play, started, task_rows)

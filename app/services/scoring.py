@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.models import HealthScore, LatestScore
-from app.services.alerts import AlertCounts, AlertSettings, high_water_marks, queue_run_alerts
+from app.services.alerts import AlertCounts, AlertSettings, RunWrites, newest_event_id, queue_run_alerts
 from app.services.bulk import bulk_insert
 from app.services.events import gather_inputs, previous_latest, store_events
 from app.services.learning import churn_scores
@@ -163,7 +163,7 @@ def run_scoring(
 
     # Events: only for accounts whose latest score is not newer than this day (a backfill of an
     # older day writes history and nothing else), from the rule state stored with the latest score.
-    after_event_id, after_run_id = high_water_marks(session)
+    after_event_id = newest_event_id(session)  # the run's alerts look up the ids of the events above it
     previous = previous_latest(session, ids, model)
     keep = ~(previous.day > np.datetime64(as_of, "D"))  # NaT (never scored) compares False: kept
     scores_on: dict[dt.date, np.ndarray] = {}
@@ -185,7 +185,7 @@ def run_scoring(
     )
     evaluation = evaluate_rules(model.rules, inputs, previous.state)
     evaluation.fired[:, ~keep] = False
-    fired, events_by_rule = store_events(
+    fired, events_by_rule, event_rows = store_events(
         session, as_of=as_of, version=version, model=model, evaluation=evaluation, inputs=inputs, ids=ids
     )
     done("events")
@@ -243,10 +243,19 @@ def run_scoring(
         now=dt.datetime.now(dt.UTC),
         settings=alert_settings or AlertSettings(),
         model=model,
-        ids=ids,
-        contributions=result.contributions,
+        # What the run wrote and holds: the alerts step composes its messages from it.
+        written=RunWrites(
+            ids=ids,
+            stage=stage_names,
+            band=band_names,
+            score=scores,
+            change_7d=change_7d,
+            contributions=result.contributions,
+            events=event_rows,
+            runs=play_counts.started,
+            tasks=play_counts.task_rows,
+        ),
         after_event_id=after_event_id,
-        after_run_id=after_run_id,
         play_names={p.id: p.name for p, _ in plays},
     )
     done("alerts")

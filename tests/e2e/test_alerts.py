@@ -20,7 +20,8 @@ from alerts.base import AccountAlert
 from alerts.email import SmtpSettings
 from alerts.routing import default_routing_data
 from app.auth import create_user
-from app.models import Account, Alert, AlertRoutingVersion, AlertStatus, Event
+from app.models import Account, Alert, AlertCooldown, AlertRoutingVersion, AlertStatus, Event, LatestScore
+from app.models.plays import PlayDefinition, PlayRun, Task
 from app.services.alerts import AlertSettings
 from app.services.digest import queue_digests
 from app.services.dispatch import Dispatcher, acknowledge, claim
@@ -176,6 +177,48 @@ def test_a_move_into_poor_queues_one_message_per_recipient_in_the_runs_transacti
     assert {r.channel.value for r in rows} == {"email", "slack"}
 
 
+def test_a_message_says_what_the_runs_stored_rows_say(
+    db_session: Session, team: dict[str, Any], settings: AlertSettings
+) -> None:
+    # The run composes messages from what it holds in memory: they must match what it stored.
+    acct = account(db_session, name='Acme "Ünïcode" \\ Ltd')
+    into_poor(db_session, [acct], settings)
+    (row, *_) = alerts(db_session)
+    message = row.payload
+    latest = db_session.get(LatestScore, acct.id)
+    assert latest is not None
+    assert (message["account_name"], message["owner"], message["arr"]) == (acct.name, acct.owner, acct.arr)
+    assert (message["stage"], message["band"]) == (latest.stage.value, latest.band.value if latest.band else None)
+    assert message["score"] == round(latest.score, 1)
+    assert message["change_7d"] == (None if latest.score_change_7d is None else round(latest.score_change_7d, 1))
+    events = db_session.scalars(sa.select(Event).where(Event.id.in_(row.event_ids)).order_by(Event.id)).all()
+    assert message["events"] == [
+        {
+            "rule_id": e.rule_id, "rule_name": e.rule_name, "kind": e.kind.value, "severity": e.severity.value,
+            "day": e.day.isoformat(), "detail": e.trigger_values, "account_id": None, "account_name": None,
+        }
+        for e in events
+    ]  # fmt: skip
+    (run,) = db_session.scalars(sa.select(PlayRun).where(PlayRun.id.in_(row.play_run_ids))).all()
+    tasks = db_session.scalars(sa.select(Task).where(Task.play_run_id == run.id).order_by(Task.position)).all()
+    assert message["plays"] == [
+        {
+            "play_id": run.play_id,
+            "name": db_session.get(PlayDefinition, run.play_id).definition["name"],  # type: ignore[union-attr]
+            "tasks": [
+                {
+                    "title": t.title,
+                    "type": t.type.value,
+                    "due_on": t.due_on.isoformat(),
+                    "owner": t.assignee or t.owner_role.value,
+                }
+                for t in tasks
+            ],
+        }
+    ]
+    assert row.dedupe_key.startswith(f"acct:{acct.id}:e{min(row.event_ids)}|")
+
+
 def test_a_rolled_back_run_leaves_neither_events_nor_alerts(
     db_session: Session, team: dict[str, Any], settings: AlertSettings
 ) -> None:
@@ -255,6 +298,28 @@ def test_an_event_within_the_cooldown_is_left_to_the_digest(
     assert summary.alerts.cooled_down >= 1
     fresh = [r for r in alerts(db_session) if r.day == days(3)]
     assert all("any_into_poor" not in {e["rule_id"] for e in r.payload["events"]} for r in fresh)
+
+
+def test_an_event_after_the_cooldown_alerts_again_and_restarts_it(
+    db_session: Session, team: dict[str, Any], settings: AlertSettings
+) -> None:
+    set_routing(db_session, cooldown_hours=0)
+    acct = account(db_session)
+    into_poor(db_session, [acct], settings)
+    key = (acct.id, "any_into_poor")
+    first = db_session.get(AlertCooldown, key)
+    assert first is not None
+    started = first.alerted_at
+    utilization(db_session, acct, days(2), 6)
+    score(db_session, days(2), settings)
+    utilization(db_session, acct, days(3), 3)
+    summary = score(db_session, days(3), settings)
+    assert summary.events_by_rule.get("any_into_poor") == 1 and summary.alerts.cooled_down == 0
+    fresh = [r for r in alerts(db_session) if r.day == days(3)]
+    assert fresh and all("any_into_poor" in {e["rule_id"] for e in r.payload["events"]} for r in fresh)
+    db_session.expire_all()
+    restarted = db_session.get(AlertCooldown, key)
+    assert restarted is not None and restarted.alerted_at > started
 
 
 # --- dispatching --------------------------------------------------------------------------------
