@@ -1,4 +1,4 @@
-"""Events and plays cost: ``python -m bench.events_bench`` (``make bench-events``).
+"""Events, plays and alerts cost: ``python -m bench.events_bench`` (``make bench-events``).
 
 On demo data (100,000 accounts, 90 days of usage by default) on PostgreSQL (and SQLite):
 
@@ -8,9 +8,14 @@ On demo data (100,000 accounts, 90 days of usage by default) on PostgreSQL (and 
    autovacuum would after such writes.
 2. Day D is then scored again and again in this process, rolled back each time, alternating
    *alone* (the same config without rules, no plays: what the run cost before events existed)
-   and *with rules and plays* (a steady-state daily run: D's events and play runs are new).
+   and *with rules and plays* (a steady-state daily run: D's events, play runs and the alerts
+   they queue are new; the alerts step's seconds are reported too).
    Same database state, same day, same process: the medians of ``--repeats`` runs each, and
    their ratio, which the events-and-plays issue wants at most 1.5.
+
+``--reuse`` (PostgreSQL) keeps the freshly seeded database as a template (``<database>_seed``) and
+later runs start from a copy of it instead of seeding again (a few seconds instead of minutes);
+the first evaluation still runs on a never-scored portfolio.
 
 Results print and are written to ``bench/results/events.json``.
 """
@@ -30,9 +35,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from app import migrate
 from app.db import make_engine
 from app.services import scoring
 from bench.run_bench import AS_OF, RESULTS, fresh_database, seed
+from config import normalize_database_url
 
 
 def _timed(factory: sessionmaker[Session], day: dt.date, *, commit: bool) -> dict[str, Any]:
@@ -49,6 +56,7 @@ def _timed(factory: sessionmaker[Session], day: dt.date, *, commit: bool) -> dic
         "events": summary.events,
         "play_runs": summary.play_runs,
         "tasks": summary.tasks,
+        "alerts": summary.alerts.queued + summary.alerts.held,
         "steps": summary.seconds,
     }
 
@@ -71,6 +79,45 @@ def _alone(enabled: bool) -> None:
 _REAL: dict[str, Any] = {"model": scoring.get_active_model, "plays": scoring.load_plays}
 
 
+def _seeded(
+    backend: str, pg_url: str, workdir: Path, size: int, days: int, *, reuse: bool
+) -> tuple[str, dict[str, Any]]:
+    """A seeded, never-scored database: seeded now, or (``reuse``, PostgreSQL) copied from the
+    template an earlier ``--reuse`` run kept, which it makes when there is none for this size."""
+    if backend != "postgresql" or not reuse:
+        url = fresh_database(backend, pg_url, workdir, size)
+        return url, seed(url, size, days)
+    target = sa.make_url(normalize_database_url(pg_url))
+    template = f"{target.database}_seed"
+    wanted = {"accounts": size, "days": days}
+    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            found = conn.execute(
+                sa.text("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = :name"),
+                {"name": template},
+            ).scalar()
+            kept = json.loads(found) if found else None
+            if kept is not None and kept.get("size") == wanted:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{target.database}"'))
+                conn.execute(sa.text(f'CREATE DATABASE "{target.database}" TEMPLATE "{template}"'))
+                url = target.render_as_string(hide_password=False)
+                engine = make_engine(url)
+                migrate.upgrade(engine)  # a template from before a schema change
+                engine.dispose()
+                return url, {**kept["seeded"], "reused": template}
+        url = fresh_database(backend, pg_url, workdir, size)
+        seeded = seed(url, size, days)
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{template}"'))
+            conn.execute(sa.text(f'CREATE DATABASE "{template}" TEMPLATE "{target.database}"'))
+            comment = json.dumps({"size": wanted, "seeded": seeded}).replace("'", "''")
+            conn.exec_driver_sql(f"COMMENT ON DATABASE \"{template}\" IS '{comment}'")
+        return url, seeded
+    finally:
+        admin.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=100_000)
@@ -78,13 +125,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--backends", default="postgresql,sqlite")
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/hs_bench_events")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="PostgreSQL: start from a copy of the seeded database an earlier --reuse kept.",
+    )
     args = parser.parse_args()
 
     report: dict[str, Any] = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "runs": []}
     with tempfile.TemporaryDirectory(prefix="hs-bench-events-") as tmp:
         for backend in args.backends.split(","):
-            url = fresh_database(backend, args.pg_url, Path(tmp), args.size)
-            seeded = seed(url, args.size, args.days)
+            url, seeded = _seeded(backend, args.pg_url, Path(tmp), args.size, args.days, reuse=args.reuse)
             engine = make_engine(url)
             factory = sessionmaker(bind=engine)
             first = _timed(factory, AS_OF - dt.timedelta(days=2), commit=True)
@@ -100,6 +151,7 @@ def main() -> None:
             engine.dispose()
             alone = statistics.median(r["run_seconds"] for r in runs["alone"])
             full = statistics.median(r["run_seconds"] for r in runs["with_rules"])
+            alerts_step = statistics.median(r["steps"]["alerts"] for r in runs["with_rules"])
             steady = runs["with_rules"][-1]
             row = {
                 "backend": backend,
@@ -111,13 +163,16 @@ def main() -> None:
                 "alone_median_seconds": alone,
                 "with_rules_median_seconds": full,
                 "ratio": round(full / alone, 2),
+                "alerts_step_median_seconds": alerts_step,
             }
             report["runs"].append(row)
             print(
-                f"{backend:10} {args.size:,} accounts: alone {alone:.2f}s, with rules and plays {full:.2f}s "
-                f"({steady['events']:,} events, {steady['play_runs']:,} play runs, {steady['tasks']:,} tasks) "
-                f"= {full / alone:.2f}x (medians of {args.repeats}); first evaluation {first['run_seconds']}s "
-                f"({first['events']:,} events, {first['play_runs']:,} play runs); steps alone "
+                f"{backend:10} {args.size:,} accounts: alone {alone:.2f}s, with rules, plays and alerts {full:.2f}s "
+                f"({steady['events']:,} events, {steady['play_runs']:,} play runs, {steady['tasks']:,} tasks, "
+                f"{steady['alerts']:,} alerts; alerts step {alerts_step:.2f}s) = {full / alone:.2f}x (medians of "
+                f"{args.repeats}); first evaluation {first['run_seconds']}s ({first['events']:,} events, "
+                f"{first['play_runs']:,} play runs, {first['alerts']:,} alerts, alerts step "
+                f"{first['steps']['alerts']:.2f}s); steps alone "
                 f"{runs['alone'][-1]['steps']}, with rules {steady['steps']}",
                 flush=True,
             )
