@@ -415,20 +415,18 @@ def queue_run_alerts(
             touched,
         )
     }
-    # Every cooldown of the accounts with events, and whether it still runs: the ones that do
-    # leave their rule's events to the digest; the others are restarted below, and (account,
-    # rule) pairs with none get a new row.
+    # The cooldowns still running for accounts with events: those rules' events go to the digest.
     cooldown_since = now - dt.timedelta(hours=routing.cooldown_hours)
-    cooldowns: dict[int, dict[str, bool]] = defaultdict(dict)  # account -> rule -> still running
-    for account_id, rule, running in _rows_for_ids(
+    cooling: dict[int, set[str]] = defaultdict(set)  # account -> rules
+    for account_id, rule in _rows_for_ids(
         conn,
-        lambda where: sa.select(
-            AlertCooldown.account_id, AlertCooldown.rule_id, AlertCooldown.alerted_at > cooldown_since
-        ).where(where),
+        lambda where: sa.select(AlertCooldown.account_id, AlertCooldown.rule_id).where(
+            where, AlertCooldown.alerted_at > cooldown_since
+        ),
         AlertCooldown.account_id,
         sorted(events_by_account),
     ):
-        cooldowns[account_id][rule] = bool(running)
+        cooling[account_id].add(rule)
     directory = Directory(session)
 
     # Route each account's events (those not cooling down) and play starts; many accounts share
@@ -441,12 +439,12 @@ def queue_run_alerts(
         segment = accounts[account_id][3]
         stage, band = written.stage[position], written.band[position]
         kept = events_by_account.get(account_id, [])
-        running = cooldowns.get(account_id)
+        running = cooling.get(account_id)
         if running:
-            cooling = sum(1 for e in kept if running.get(e[_E_RULE]))
-            if cooling:
-                cooled += cooling
-                kept = [e for e in kept if not running.get(e[_E_RULE])]
+            cooled_here = sum(1 for e in kept if e[_E_RULE] in running)
+            if cooled_here:
+                cooled += cooled_here
+                kept = [e for e in kept if e[_E_RULE] not in running]
         account_runs = runs_by_account.get(account_id, [])
         if not kept and not account_runs:
             continue
@@ -575,8 +573,7 @@ def queue_run_alerts(
     # plain bulk load (COPY on PostgreSQL); the unique key still guards against a duplicate.
     bulk_insert(session, Alert.__table__, _ALERT_COLUMNS, rows())  # type: ignore[arg-type]
 
-    # Cooldowns start now for every (account, rule) alerted at once: a new row where there was
-    # none (a plain bulk load), the old row restarted otherwise (an upsert).
+    # Cooldowns start now for every (account, rule) alerted at once.
     alerted = sorted(
         {
             (alerting[candidate[1]][0], rule)
@@ -585,16 +582,14 @@ def queue_run_alerts(
             for rule in alerting[candidate[1]][4].rules
         }
     )
-    for restarted in (False, True):
-        keys = [key for key in alerted if (key[1] in cooldowns.get(key[0], ())) is restarted]
-        if keys:
-            bulk_insert(
-                session,
-                AlertCooldown.__table__,  # type: ignore[arg-type]
-                ("account_id", "rule_id", "alerted_at"),
-                [(account_id, rule, now) for account_id, rule in keys],
-                conflict_key=("account_id", "rule_id") if restarted else None,
-            )
+    if alerted:
+        bulk_insert(
+            session,
+            AlertCooldown.__table__,  # type: ignore[arg-type]
+            ("account_id", "rule_id", "alerted_at"),
+            [(account_id, rule, now) for account_id, rule in alerted],
+            conflict_key=("account_id", "rule_id"),
+        )
     held = statuses.count(held_status)
     return AlertCounts(queued=len(candidates) - held, held=held, cooled_down=cooled, unroutable=unroutable)
 
