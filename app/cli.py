@@ -21,18 +21,18 @@ from tqdm import tqdm
 from app import migrate
 from app.auth import create_token, create_user, revoke_token
 from app.db import get_engine, session_factory
+from app.demo.generate import clear_demo, seed_demo
 from app.errors import Conflict, DomainError
-from app.job_runs import last_runs, run_recorded
-from app.jobs import JOB_REQUESTS_SECONDS, SchedulerProcess, find_job, job_specs, run_job
 from app.models import Account, ApiToken, Role, SourceCursor, User
-from app.services.alerts import AlertSettings
-from app.services.demo import clear_demo, seed_demo
-from app.services.digest import queue_digests
-from app.services.dispatch import Dispatcher
-from app.services.job_requests import JobRequestWorker, lock_scoring_runs
-from app.services.learning import TRAIN_JOB, TrainSummary, evaluate_learning, train_churn_model
-from app.services.pull import list_quarantine, retry_quarantine
-from app.services.scoring import STEPS, ScoringRunSummary, run_scoring
+from app.pipeline.alerts import AlertSettings
+from app.pipeline.run import STEPS, ScoringRunSummary, run_scoring
+from app.services.alerts.digest import queue_digests
+from app.services.alerts.dispatch import Dispatcher
+from app.services.analysis import TRAIN_JOB, TrainSummary, evaluate_learning, train_churn_model
+from app.services.ingest.pull import list_quarantine, retry_quarantine
+from app.services.jobs.registry import JOB_REQUESTS_SECONDS, SchedulerProcess, find_job, job_specs, run_job
+from app.services.jobs.requests import JobRequestWorker, lock_scoring_runs
+from app.services.jobs.runs import last_runs, run_recorded
 from app.sources.config import load_sources
 
 P = ParamSpec("P")

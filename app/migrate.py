@@ -17,7 +17,7 @@ from app.db import Base
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 #: Tables the migrations create without a model: PostgreSQL's watchlist change log (migration
-#: 0012), written only by triggers and read by raw SQL (app/services/watchlist_cache.py).
+#: 0012), written only by triggers and read by raw SQL (app/services/watchlist/cache.py).
 UNMODELLED_TABLES = frozenset({"watchlist_changes"})
 
 

@@ -295,7 +295,7 @@ def queue_alerts(session: Session, n: int, *, channel: str, prefix: str) -> None
 
 def drain(factory: sessionmaker[Session], settings: Any, worker: str) -> tuple[float, int, int]:
     """One dispatcher, ``run_once`` after ``run_once`` until a pass claims nothing: (seconds, sent, passes)."""
-    from app.services.dispatch import Dispatcher
+    from app.services.alerts.dispatch import Dispatcher
 
     dispatcher = Dispatcher(factory, settings, worker=worker)
     sent = passes = 0
@@ -387,8 +387,8 @@ def license_only_config() -> dict[str, Any]:
 def prepare_portfolio(factory: sessionmaker[Session], accounts: int, settings: Any) -> list[int]:
     """Accounts at 50 % utilization on DAY0 (average), scored; routing: risk to ``channel:team`` at once."""
     from app.models import Account, Alert, LicenseSnapshot, ScoringConfigVersion
-    from app.services.scoring import run_scoring
-    from app.services.scoring_config import ensure_default_config
+    from app.pipeline.run import run_scoring
+    from app.services.scoring_config.active import ensure_default_config
 
     with factory.begin() as session:
         session.execute(sa.delete(Alert))
@@ -431,7 +431,7 @@ def one_sample(factory: sessionmaker[Session], ids: list[int], number: int, sett
     """Day DAY0 + number: one account into poor (30 %), the one before back to average (50 %),
     renamed to this sample's name; scored and committed. (name, time after commit, alerts queued)."""
     from app.models import Account, LicenseSnapshot
-    from app.services.scoring import run_scoring
+    from app.pipeline.run import run_scoring
 
     day = DAY0 + dt.timedelta(days=number)
     poor = ids[number % len(ids)]
@@ -547,7 +547,7 @@ def main() -> None:
 
     from alerts.email import SmtpSettings
     from app.db import make_engine
-    from app.services.alerts import AlertSettings
+    from app.pipeline.alerts import AlertSettings
 
     load = os.getloadavg()
     print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)

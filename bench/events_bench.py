@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app import migrate
 from app.db import make_engine
-from app.services import scoring
+from app.pipeline import run as scoring
 from bench.run_bench import AS_OF, RESULTS, fresh_database, seed
 from config import normalize_database_url
 

@@ -31,7 +31,7 @@ import numpy as np
 from sqlalchemy.orm import sessionmaker
 
 from app.db import make_engine
-from app.services.learning import build_training_data
+from app.services.analysis import build_training_data
 from bench.run_bench import AS_OF, RESULTS, fresh_database, seed
 from scoring.learning import TrainingSet, fit_churn_model, suggest_weights
 from scoring.model import default_config_dict, model_from_dict

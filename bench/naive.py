@@ -25,8 +25,8 @@ from app.models import (
     SupportTicket,
     UsageSignal,
 )
-from app.services.metrics import PRIORITY_WEIGHT
-from app.services.scoring_config import get_active_model
+from app.pipeline.measures import PRIORITY_WEIGHT
+from app.services.scoring_config.active import get_active_model
 from scoring.measures import Direction
 from scoring.stage import LifecycleStage
 

@@ -39,7 +39,7 @@ from app import create_app
 from app.auth import create_token
 from app.db import make_engine
 from app.models import Account, AccountStatus, Role
-from app.services.scoring import run_scoring
+from app.pipeline.run import run_scoring
 from bench.run_bench import AS_OF, RESULTS, fresh_database, seed
 from config import Config, normalize_database_url
 from scoring.model import default_config_dict

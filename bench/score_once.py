@@ -29,7 +29,7 @@ def main() -> None:
     from sqlalchemy.orm import sessionmaker
 
     from app.db import make_engine
-    from app.services.scoring import run_scoring
+    from app.pipeline.run import run_scoring
     from bench.naive import run_scoring_naive
 
     url, day = sys.argv[1], dt.date.fromisoformat(sys.argv[2])

@@ -20,7 +20,7 @@ from sqlalchemy.orm import sessionmaker
 
 from app import migrate
 from app.db import make_engine
-from app.services.ingest import ingest_records
+from app.services.ingest.records import ingest_records
 from bench.run_bench import fresh_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +32,7 @@ QUERY = (
 
 def pull_once(service_url: str, warehouse_url: str) -> None:
     """In the child process: one pull, then a JSON line with the figures."""
-    from app.services.pull import pull_source
+    from app.services.ingest.pull import pull_source
     from app.sources.sql import SqlSource
     from bench.score_once import peak_rss_mib
 

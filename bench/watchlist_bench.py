@@ -61,7 +61,7 @@ HISTORY_DAYS = 90
 
 def build_database(url: str, accounts: int, usage_days: int) -> dict[str, Any]:
     from app.db import make_engine
-    from app.services.scoring import run_scoring
+    from app.pipeline.run import run_scoring
     from bench.run_bench import AS_OF, fresh_database, seed
 
     timings: dict[str, Any] = {}

@@ -6,7 +6,7 @@ tables: align each version's values to the target model's measures by name (a me
 lacks is NaN, no data) and run ``compute_health``. The stage is the one stored with the row.
 
 Pure: numpy and scikit-learn in, plain data out; the database reads live in
-``app/services/config_admin.py``.
+``app/services/scoring_config/versions.py``.
 """
 
 from __future__ import annotations

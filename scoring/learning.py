@@ -2,7 +2,7 @@
 churn model and event lift, over arrays.
 
 Pure: numpy and scikit-learn in, plain data out; no clock, no I/O, every seed passed in. The rows
-come from ``app/services/learning.py``, which computes each observation's measures from the raw
+come from ``app/services/analysis.py``, which computes each observation's measures from the raw
 tables as of the observation date (see docs/learning.md for the leakage rules).
 
 Vocabulary:

@@ -30,7 +30,7 @@ class MeasureDefinition:
     description: str
 
 
-#: Every raw measure the scoring run computes (``app/services/metrics.py``), whatever the config
+#: Every raw measure the scoring run computes (``app/pipeline/measures.py``), whatever the config
 #: uses. A scoring config may only name these.
 MEASURE_CATALOG: dict[str, MeasureDefinition] = {
     m.name: m

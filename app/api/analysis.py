@@ -28,8 +28,8 @@ from app.schemas.analysis import (
 )
 from app.schemas.jobs import LOCATION, JobRequestSchema, job_request_url
 from app.schemas.plays import NoQuerySchema
-from app.services.job_requests import request_learning_job
-from app.services.learning import churn_model_info, compute_event_lift
+from app.services.analysis import churn_model_info, compute_event_lift
+from app.services.jobs.requests import request_learning_job
 
 bp = Blueprint("analysis", __name__, url_prefix="/api/v1", description="Learning from outcomes")
 

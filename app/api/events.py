@@ -16,7 +16,7 @@ from app.schemas.plays import (
     NoQuerySchema,
     RuleListSchema,
 )
-from app.services.workflow import EventFilters, list_events, list_rules
+from app.services.events import EventFilters, list_events, list_rules
 
 bp = Blueprint("events", __name__, url_prefix="/api/v1", description="Milestone and risk events, and their rules")
 

@@ -22,9 +22,9 @@ from app.schemas.ingest import (
     RetryResultSchema,
     SegmentResultSchema,
 )
-from app.services.ingest import KINDS, IngestResult, ingest_records
-from app.services.pull import RetrySummary, list_quarantine, retry_quarantine
-from app.services.segment import SegmentResult, ingest_segment
+from app.services.ingest.pull import RetrySummary, list_quarantine, retry_quarantine
+from app.services.ingest.records import KINDS, IngestResult, ingest_records
+from app.services.ingest.segment import SegmentResult, ingest_segment
 
 bp = Blueprint("ingest", __name__, url_prefix="/api/v1/ingest", description="Push data in")
 

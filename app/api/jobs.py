@@ -11,7 +11,6 @@ from marshmallow import RAISE
 
 from app.auth import ADMIN, READ, access
 from app.db import get_session
-from app.job_runs import list_job_runs
 from app.models import JobKind, JobRequest, JobRequestStatus
 from app.schemas.jobs import (
     JobRequestPageSchema,
@@ -21,7 +20,8 @@ from app.schemas.jobs import (
     JobRunQuerySchema,
 )
 from app.schemas.plays import NoQuerySchema
-from app.services.job_requests import get_job_request, list_job_requests
+from app.services.jobs.requests import get_job_request, list_job_requests
+from app.services.jobs.runs import list_job_runs
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/v1/jobs", description="Scheduled jobs, their runs and job requests")
 

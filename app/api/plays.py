@@ -18,7 +18,7 @@ from app.auth import ADMIN, READ, access, actor_name
 from app.db import get_session
 from app.schemas.plays import NoQuerySchema, PlayListSchema, PlayOutWithCreatedSchema, PlayReplaceSchema, PlaySchema
 from app.services.audit import record
-from app.services.workflow import create_play, get_play, list_plays, replace_play
+from app.services.plays import create_play, get_play, list_plays, replace_play
 
 bp = Blueprint("plays", __name__, url_prefix="/api/v1/plays", description="Success plays")
 

@@ -28,7 +28,7 @@ from app.schemas.config_admin import (
 )
 from app.schemas.jobs import LOCATION, job_request_url
 from app.schemas.plays import NoQuerySchema
-from app.services.config_admin import (
+from app.services.scoring_config.versions import (
     activate_version,
     active_version,
     create_version,

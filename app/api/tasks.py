@@ -19,7 +19,7 @@ from app.schemas.plays import (
     TaskQuerySchema,
     TaskUpdateSchema,
 )
-from app.services.workflow import TaskFilters, list_play_runs, list_tasks, update_task
+from app.services.tasks import TaskFilters, list_play_runs, list_tasks, update_task
 
 bp = Blueprint("tasks", __name__, url_prefix="/api/v1", description="CSM tasks and play runs")
 

@@ -25,10 +25,10 @@ from app.schemas.watchlist import (
     WatchlistPageSchema,
     WatchlistQuerySchema,
 )
-from app.services.overrides import create_override, list_overrides, revoke_override
-from app.services.score_change import score_change
-from app.services.watchlist import WatchlistFilters, list_watchlist, pin_account, team_owners, unpin_account
-from app.services.watchlist_cache import PageCache, change_log_exists, prune_changes
+from app.services.watchlist.cache import PageCache, change_log_exists, prune_changes
+from app.services.watchlist.listing import WatchlistFilters, list_watchlist, pin_account, team_owners, unpin_account
+from app.services.watchlist.overrides import create_override, list_overrides, revoke_override
+from app.services.watchlist.score_change import score_change
 
 bp = Blueprint("watchlist", __name__, url_prefix="/api/v1/watchlist", description="The at-risk watchlist and pins")
 accounts_bp = Blueprint(
@@ -82,7 +82,7 @@ def _page(
     team: str | None,
     filters: dict[str, Any],
 ) -> bytes:
-    """The page's JSON: from this worker's cache when provably current (app/services/watchlist_cache.py),
+    """The page's JSON: from this worker's cache when provably current (app/services/watchlist/cache.py),
     else read (and kept)."""
 
     def read() -> bytes:

@@ -20,7 +20,7 @@ from app.models.enums import (
     TicketStatus,
 )
 from app.models.ingest import DailyActiveUser, QuarantinedRecord, SegmentMessage, SourceCursor
-from app.models.job_requests import JobRequest
+from app.models.jobs import JobRequest, JobRun, SchedulerLease
 from app.models.learning import ChurnModel
 from app.models.plays import Event, PlayDefinition, PlayRun, Task
 from app.models.raw import (
@@ -32,7 +32,7 @@ from app.models.raw import (
     SupportTicket,
     UsageSignal,
 )
-from app.models.scores import HealthScore, JobRun, LatestScore, SchedulerLease, ScoringConfigVersion
+from app.models.scores import HealthScore, LatestScore, ScoringConfigVersion
 from app.models.watchlist import AuditEntry, BandOverride, WatchlistPin
 
 __all__ = [

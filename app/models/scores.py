@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, utcnow
-from app.models.enums import JobStatus, enum_type
+from app.models.enums import enum_type
 from scoring.bands import Band
 from scoring.stage import LifecycleStage
 
@@ -83,30 +83,3 @@ class LatestScore(_ScoreColumns, Base):
     churn_probability: Mapped[float | None]
     expected_arr_at_risk: Mapped[float | None]  # churn_probability x the account's ARR
     churn_model_version: Mapped[int | None]
-
-
-class JobRun(Base):
-    """One run of a job (scoring run, pull, dispatch): when, how it ended, what it counted."""
-
-    __tablename__ = "job_runs"
-    __table_args__ = (sa.Index("ix_job_runs_job_started_at", "job", "started_at"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    job: Mapped[str] = mapped_column(sa.String(64))
-    status: Mapped[JobStatus] = mapped_column(enum_type(JobStatus, "job_status"), default=JobStatus.RUNNING)
-    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    error: Mapped[str | None] = mapped_column(sa.Text)
-    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    finished_at: Mapped[dt.datetime | None]
-
-
-class SchedulerLease(Base):
-    """Who leads the scheduler: one row per lease name, held until ``expires_at`` unless renewed."""
-
-    __tablename__ = "scheduler_leases"
-
-    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    holder: Mapped[str] = mapped_column(sa.String(255))
-    acquired_at: Mapped[dt.datetime]
-    expires_at: Mapped[dt.datetime]

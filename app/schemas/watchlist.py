@@ -9,8 +9,8 @@ from marshmallow import ValidationError, fields, validate, validates, validates_
 
 from app.schemas import ApiSchema, scope_field
 from app.schemas.plays import UtcDateTime
-from app.services.overrides import MAX_OVERRIDE_DAYS
-from app.services.watchlist import SORT_NAMES
+from app.services.watchlist.listing import SORT_NAMES
+from app.services.watchlist.overrides import MAX_OVERRIDE_DAYS
 from scoring.bands import Band
 from scoring.stage import LifecycleStage
 

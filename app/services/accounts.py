@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 
 from app.errors import NotFound
 from app.models import Account, HealthScore, LatestScore
-from app.services.learning import churn_note, has_churn_model
-from app.services.overrides import live_override
-from app.services.paging import page_of
-from app.services.scoring_config import load_models
+from app.services.analysis import churn_note, has_churn_model
+from app.services.common import page_of
+from app.services.scoring_config.active import load_models
+from app.services.watchlist.overrides import live_override
 from scoring.drivers import explain
 from scoring.stage import STAGE_CODE
 

@@ -7,7 +7,7 @@ Create Date: 2026-11-23 08:30:00
 A statement-level trigger on every table a watchlist page reads records the id of the writing
 transaction in ``watchlist_changes`` (one row per transaction, whatever it wrote). A cached page
 remembers the snapshot it was read in; it is still current exactly when no row of this table is
-invisible in that snapshot (``app/services/watchlist_cache.py``). Inserts by different
+invisible in that snapshot (``app/services/watchlist/cache.py``). Inserts by different
 transactions never wait on each other (each inserts its own key), so writers do not serialize.
 
 PostgreSQL only: SQLite has no transaction ids or snapshots to compare, and its triggers run per

@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from app.services.scoring import run_scoring
+from app.pipeline.run import run_scoring
 from tests import factories as f
 
 pytestmark = [pytest.mark.api, pytest.mark.db]

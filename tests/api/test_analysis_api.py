@@ -16,12 +16,12 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
+from app.demo.generate import seed_demo
 from app.models import Account, ChurnModel, Event, HealthScore, JobRun, LatestScore, Outcome, Role
 from app.models.enums import OutcomeKind
+from app.pipeline.run import run_scoring
 from app.schemas import MAX_INT
-from app.services.demo import seed_demo
-from app.services.learning import NO_MODEL_NOTE, NOT_SCORED_SINCE_NOTE
-from app.services.scoring import run_scoring
+from app.services.analysis import NO_MODEL_NOTE, NOT_SCORED_SINCE_NOTE
 from scoring.bands import Band
 from scoring.rules import RuleKind, Severity
 from scoring.stage import LifecycleStage

@@ -259,7 +259,7 @@ def test_csms_and_managers_change_only_accounts_in_their_book(
     anonymous_client: FlaskClient, issue_token: IssueToken, db_session: Session
 ) -> None:
     from app.models import PlayRun, Task
-    from app.services.plays import ensure_default_plays
+    from app.pipeline.plays import ensure_default_plays
 
     accounts = {owner: f.make_account(db_session, owner=owner).id for owner in ("ana", "ben", "cy")}
     ensure_default_plays(db_session)

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from app.models import Account, Event
-from app.services.scoring import run_scoring
+from app.pipeline.run import run_scoring
 from scoring.model import default_config_dict
 from scoring.rules import describe, rule_from_dict
 from tests import factories as f

@@ -23,7 +23,7 @@ from app.models import (
     SupportTicket,
     UsageSignal,
 )
-from app.services.scoring import run_scoring
+from app.pipeline.run import run_scoring
 
 pytestmark = [pytest.mark.api, pytest.mark.db]
 

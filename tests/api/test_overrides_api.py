@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from app.models import AuditEntry, BandOverride, LatestScore, Role
-from app.services.scoring_config import ensure_default_config
+from app.services.scoring_config.active import ensure_default_config
 from scoring.bands import Band
 from scoring.model import default_config_dict
 from scoring.stage import LifecycleStage

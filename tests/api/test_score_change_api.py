@@ -12,8 +12,8 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from app.models import FeedbackKind, HealthScore, ScoringConfigVersion
-from app.services.scoring import run_scoring
-from app.services.scoring_config import ensure_default_config
+from app.pipeline.run import run_scoring
+from app.services.scoring_config.active import ensure_default_config
 from scoring.model import default_config_dict
 from tests import factories as f
 

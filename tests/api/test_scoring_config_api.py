@@ -18,8 +18,8 @@ from werkzeug.test import TestResponse
 from app.db import Base
 from app.models import AuditEntry, HealthScore, LatestScore, Outcome, Role, ScoringConfigVersion
 from app.models.enums import OutcomeKind
-from app.services import config_admin
-from app.services.scoring import run_scoring
+from app.pipeline.run import run_scoring
+from app.services.scoring_config import versions as config_admin
 from scoring.bands import Band
 from scoring.model import default_config_dict
 from scoring.stage import LifecycleStage

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from app.models import PlayRun, PlayRunStatus, Task
-from app.services.scoring import run_scoring
+from app.pipeline.run import run_scoring
 from tests import factories as f
 
 pytestmark = [pytest.mark.api, pytest.mark.db]

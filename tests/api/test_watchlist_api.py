@@ -33,7 +33,7 @@ from app.models import (
     WatchlistPin,
 )
 from app.schemas.watchlist import WatchlistPageSchema, WatchlistQuerySchema
-from app.services.scoring_config import ensure_default_config
+from app.services.scoring_config.active import ensure_default_config
 from config import TestConfig
 from playbooks.plays import AlertMode, OwnerRole, TaskType
 from scoring.bands import Band
@@ -383,7 +383,7 @@ def test_one_query_for_the_rows_and_never_the_history(
     # Read again: the token lookup and the config models are cached, and the request runs without
     # BEGIN/COMMIT (autocommit). On SQLite it is the page statement alone; on PostgreSQL the one
     # check that nothing the cached page was read from has changed since, which runs on the driver's
-    # connection (app/services/watchlist_cache.py), so SQLAlchemy sees no statement at all.
+    # connection (app/services/watchlist/cache.py), so SQLAlchemy sees no statement at all.
     if cached:
         assert statements == [] and client.application.extensions["watchlist_cache"].hits == 1
     else:
@@ -478,7 +478,7 @@ def test_pins_of_unknown_accounts_and_roles(
     assert response.status_code == 201 and response.get_json()["author"] == "csm@example.com"
 
 
-# --- the page cache (PostgreSQL; app/services/watchlist_cache.py) -------------------------------------
+# --- the page cache (PostgreSQL; app/services/watchlist/cache.py) -------------------------------------
 
 
 def page_cache(app: Flask) -> Any:

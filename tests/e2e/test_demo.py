@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from app import migrate
 from app.db import make_engine
+from app.demo.generate import ARCHETYPES, DemoSummary, clear_demo, demo_plan, seed_demo
 from app.errors import Conflict
 from app.models import (
     Account,
@@ -30,8 +31,7 @@ from app.models import (
     SupportTicket,
     UsageSignal,
 )
-from app.services.demo import ARCHETYPES, DemoSummary, clear_demo, demo_plan, seed_demo
-from app.services.scoring import run_scoring
+from app.pipeline.run import run_scoring
 from tests.pg import postgres_schema
 
 pytestmark = [pytest.mark.e2e, pytest.mark.db]

@@ -22,8 +22,8 @@ from app.models import (
     Task,
     TaskStatus,
 )
-from app.services.scoring import ScoringRunSummary, run_scoring
-from app.services.scoring_config import ensure_default_config
+from app.pipeline.run import ScoringRunSummary, run_scoring
+from app.services.scoring_config.active import ensure_default_config
 from scoring.model import default_config_dict
 from tests import factories as f
 

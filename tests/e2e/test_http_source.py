@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.models import Account, DailyUsage
-from app.services.pull import pull_source
+from app.services.ingest.pull import pull_source
 from app.sources.base import SourceUnavailable
 from app.sources.config import load_sources
 from app.sources.http import HttpSource

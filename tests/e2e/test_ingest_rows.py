@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
+from app import bulk
 from app.models import Account, DailyUsage, LicenseSnapshot
 from app.schemas.ingest import latest_accepted_day
-from app.services import bulk
-from app.services.ingest import IngestResult, ingest_records, ingest_rows
+from app.services.ingest.records import IngestResult, ingest_records, ingest_rows
 
 pytestmark = [pytest.mark.e2e, pytest.mark.db]
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from flask.testing import FlaskCliRunner
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.jobs import score_today
+from app.demo.generate import seed_demo
 from app.models import (
     Account,
     JobKind,
@@ -26,12 +26,13 @@ from app.models import (
     LatestScore,
     ScoringConfigVersion,
 )
+from app.pipeline.alerts import AlertSettings
+from app.pipeline.run import run_scoring
 from app.schemas.analysis import SuggestionsSchema
-from app.services import job_requests
-from app.services.alerts import AlertSettings
-from app.services.config_admin import activate_version, create_version
-from app.services.demo import seed_demo
-from app.services.job_requests import (
+from app.services.analysis import TooFewOutcomes, suggest_config
+from app.services.jobs import requests as job_requests
+from app.services.jobs.registry import score_today
+from app.services.jobs.requests import (
     MAX_ATTEMPTS,
     RETRY_DELAY,
     Claimed,
@@ -43,8 +44,7 @@ from app.services.job_requests import (
     request_job,
     request_learning_job,
 )
-from app.services.learning import TooFewOutcomes, suggest_config
-from app.services.scoring import run_scoring
+from app.services.scoring_config.versions import activate_version, create_version
 from scoring.model import default_config_dict
 from tests import factories as f
 

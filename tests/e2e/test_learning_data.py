@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from flask.testing import FlaskCliRunner
 from sqlalchemy.orm import Session
 
+from app.demo.generate import seed_demo
 from app.models import (
     Account,
     AccountStatus,
@@ -24,10 +25,9 @@ from app.models import (
     UsageSignal,
 )
 from app.models.enums import OutcomeKind
-from app.services.demo import seed_demo
-from app.services.learning import TrainingData, build_training_data
-from app.services.metrics import compute_measures
-from app.services.scoring import run_scoring
+from app.pipeline.measures import compute_measures
+from app.pipeline.run import run_scoring
+from app.services.analysis import TrainingData, build_training_data
 from scoring.stage import STAGE_CODE, LifecycleStage
 from tests import factories as f
 

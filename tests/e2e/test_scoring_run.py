@@ -21,9 +21,9 @@ from app.models import (
     ScoringConfigVersion,
     TicketPriority,
 )
-from app.services.metrics import compute_measures
-from app.services.scoring import run_scoring
-from app.services.scoring_config import ensure_default_config
+from app.pipeline.measures import compute_measures
+from app.pipeline.run import run_scoring
+from app.services.scoring_config.active import ensure_default_config
 from scoring.model import default_config_dict
 from tests import factories as f
 
@@ -218,7 +218,7 @@ def test_failed_run_is_recorded_and_rolled_back(runner, db_session: Session, mon
     def broken(*_args, **_kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("warehouse went away")
 
-    monkeypatch.setattr("app.services.scoring.compute_health", broken)
+    monkeypatch.setattr("app.pipeline.run.compute_health", broken)
     result = runner.invoke(args=["score", "run", "--as-of", AS_OF.isoformat()])
     assert result.exit_code != 0
     with db_session.begin():
@@ -241,7 +241,7 @@ def test_invalid_default_config_file_is_refused_with_field_messages(
 ) -> None:
     broken = default_config_dict()
     broken["weights"]["onboarding"]["nps"] = -1
-    monkeypatch.setattr("app.services.scoring_config.default_config_dict", lambda: broken)
+    monkeypatch.setattr("app.services.scoring_config.active.default_config_dict", lambda: broken)
     with pytest.raises(DomainValidationError) as excinfo, db_session.begin():
         ensure_default_config(db_session)
     assert excinfo.value.errors == {"weights": {"onboarding": {"nps": ["Weights must not be negative."]}}}

@@ -14,9 +14,9 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy.orm import Session
 
 from app.errors import DomainValidationError
-from app.jobs import SchedulerProcess
 from app.models import Account, DailyUsage, JobRun, QuarantinedRecord, SourceCursor
-from app.services.pull import pull_source, retry_quarantine
+from app.services.ingest.pull import pull_source, retry_quarantine
+from app.services.jobs.registry import SchedulerProcess
 from app.sources.base import SourceUnavailable
 from app.sources.config import load_sources
 from app.sources.files import FileSource

@@ -7,8 +7,8 @@ from typing import Any
 from flask import Flask
 
 from app.db import session_factory
-from app.services.alerts import AlertSettings
-from app.services.job_requests import JobRequestWorker, WorkOutcome
+from app.pipeline.alerts import AlertSettings
+from app.services.jobs.requests import JobRequestWorker, WorkOutcome
 
 
 def work_requests(app: Flask, **options: Any) -> list[WorkOutcome]:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from alerts.base import AccountAlert, AlertKind, DriverLine, EventLine, PlayLine, TaskLine
-from app.services import alerts as queue
+from app.pipeline import alerts as queue
 from scoring.model import default_config_dict, model_from_dict
 
 pytestmark = pytest.mark.unit

@@ -120,7 +120,7 @@ def test_forbidden_core_imports_checker(source, forbidden):
         ("import json\nimport requests\nfrom scoring.health import Band\n", set()),
         ("from flask import current_app\n", {"flask"}),
         ("import sqlalchemy as sa\n", {"sqlalchemy"}),
-        ("from app.services.plays import run\n", {"app"}),
+        ("from app.pipeline.plays import run\n", {"app"}),
         ("from . import render\n", set()),
     ],
 )

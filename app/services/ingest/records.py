@@ -19,6 +19,7 @@ from marshmallow import Schema, ValidationError
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from app.bulk import bulk_insert
 from app.models import (
     Account,
     Contact,
@@ -44,7 +45,6 @@ from app.schemas.ingest import (
     UsageRecordSchema,
     latest_accepted_day,
 )
-from app.services.bulk import bulk_insert
 
 #: IN lists of account external ids are sent in chunks of this size.
 LOOKUP_CHUNK = 1_000

@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 from app.db import utcnow
 from app.errors import DomainValidationError
 from app.models import Account, AccountStatus, ChurnModel, Event, HealthScore, Outcome, OutcomeKind
-from app.services.metrics import compute_measures
-from app.services.scoring_config import get_active_model
+from app.pipeline.measures import compute_measures
+from app.services.scoring_config.active import get_active_model
 from scoring.health import compute_health
 from scoring.learning import (
     MIN_PER_CLASS,

@@ -39,6 +39,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import AddConstraint, DropConstraint
 
+from app.bulk import bulk_insert
 from app.db import Base
 from app.errors import Conflict
 from app.models import (
@@ -54,7 +55,6 @@ from app.models import (
     SupportTicket,
     UsageSignal,
 )
-from app.services.bulk import bulk_insert
 
 SOURCE = "demo"
 #: Accounts per daily-usage block: each block is a (block, days) matrix per column.

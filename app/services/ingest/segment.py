@@ -19,11 +19,11 @@ import sqlalchemy as sa
 from marshmallow import ValidationError
 from sqlalchemy.orm import Session
 
+from app.bulk import bulk_insert
 from app.models import Account, DailyActiveUser, DailyUsage, SegmentMessage, UsageSignal
 from app.schemas.ingest import FUTURE_SLACK
 from app.schemas.segment import GroupTraitsSchema, SegmentCallSchema
-from app.services.bulk import bulk_insert
-from app.services.ingest import Rejected, ingest_records, lookup_account_ids
+from app.services.ingest.records import Rejected, ingest_records, lookup_account_ids
 
 SOURCE = "segment"
 #: Track events that count as a login.

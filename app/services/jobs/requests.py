@@ -35,18 +35,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db import utcnow
 from app.errors import DomainError, NotFound
 from app.models import JobKind, JobRequest, JobRequestStatus, JobRun, JobStatus, LatestScore
+from app.pipeline.alerts import AlertSettings
+from app.pipeline.run import ScoringRunSummary, run_scoring
 from app.schemas.analysis import ChurnModelSchema, SuggestionsSchema
 from app.schemas.config_admin import RunSummarySchema
-from app.services.alerts import AlertSettings
-from app.services.learning import (
+from app.services.analysis import (
     TRAIN_JOB,
     TrainSummary,
     check_enough_outcomes,
     suggest_config,
     train_churn_model,
 )
-from app.services.paging import page_of
-from app.services.scoring import ScoringRunSummary, run_scoring
+from app.services.common import page_of
 
 logger = logging.getLogger(__name__)
 

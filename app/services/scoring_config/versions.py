@@ -25,8 +25,8 @@ from app.models import Account, HealthScore, JobKind, LatestScore, Outcome, Scor
 from app.models.enums import OutcomeKind
 from app.schemas.config_admin import NewVersionSchema, PreviewSchema
 from app.services.audit import record
-from app.services.job_requests import is_rescore_pending, request_job
-from app.services.scoring_config import ensure_default_config, load_models
+from app.services.jobs.requests import is_rescore_pending, request_job
+from app.services.scoring_config.active import ensure_default_config, load_models
 from scoring.backtest import (
     BAND_LABELS,
     BacktestMetrics,
@@ -139,7 +139,7 @@ def create_version(session: Session, data: Any, *, actor: str) -> dict[str, Any]
 
 def activate_version(session: Session, version: int, *, actor: str) -> dict[str, Any]:
     """Make ``version`` the active one (a rollback is the same move to an older version), audited,
-    and queue the rescore of the portfolio (``app/services/job_requests.py``), all in the
+    and queue the rescore of the portfolio (``app/services/jobs/requests.py``), all in the
     caller's transaction: the activation and its rescore request land together or not at all.
     Returns the version's fields with ``version_from``, ``version_to`` and ``rescore`` (the
     request, queued or one already queued that now covers this activation too). ``Conflict``

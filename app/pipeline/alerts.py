@@ -32,12 +32,12 @@ from sqlalchemy.orm import QueryableAttribute, Session
 from alerts.base import AlertKind, ChannelType
 from alerts.email import SmtpSettings
 from alerts.routing import Item, Routing, default_routing_data, load_routing, route
+from app.bulk import bulk_insert
 from app.models import Account, Alert, AlertCooldown, AlertRoutingVersion, AlertStatus, User
 from app.models.plays import Event
-from app.services.bulk import bulk_insert
-from app.services.events import EVENT_COLUMNS
-from app.services.metrics import fetch_rows
-from app.services.plays import TASK_COLUMNS
+from app.pipeline.events import EVENT_COLUMNS
+from app.pipeline.measures import fetch_rows
+from app.pipeline.plays import TASK_COLUMNS
 from scoring.model import ScoringModel
 
 logger = logging.getLogger(__name__)

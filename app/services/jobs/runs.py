@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import utcnow
 from app.models import JobRun, JobStatus
-from app.services.paging import page_of
+from app.services.common import page_of
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -53,10 +53,10 @@ from app.models import (
     User,
     WatchlistPin,
 )
+from app.services.analysis import churn_note
 from app.services.audit import record
-from app.services.learning import churn_note
-from app.services.overrides import require_account
-from app.services.scoring_config import load_models
+from app.services.common import require_account
+from app.services.scoring_config.active import load_models
 from scoring.bands import Band
 from scoring.health import compute_health
 from scoring.model import ScoringModel

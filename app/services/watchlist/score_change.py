@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from app.errors import DomainValidationError, NotFound
 from app.models import HealthScore
-from app.services.overrides import require_account
-from app.services.scoring_config import load_models
+from app.services.common import require_account
+from app.services.scoring_config.active import load_models
 from scoring.attribution import ScoredDay, attribute
 from scoring.stage import STAGE_CODE
 

@@ -22,18 +22,14 @@ from sqlalchemy.orm import Session
 
 from app.db import as_utc
 from app.errors import Conflict, NotFound
-from app.models import Account, BandOverride
+from app.models import BandOverride
 from app.services.audit import record
+from app.services.common import require_account
 from scoring.bands import Band
 
 #: ``revoked_by`` of an override closed because it had expired (not revoked by a person).
 EXPIRED = "(expired)"
 MAX_OVERRIDE_DAYS = 180
-
-
-def require_account(session: Session, account_id: int) -> None:
-    if session.scalar(sa.select(Account.id).where(Account.id == account_id)) is None:
-        raise NotFound(f"Account {account_id} does not exist.")
 
 
 def live_override_clause(now: dt.datetime) -> sa.ColumnElement[bool]:

@@ -1,8 +1,8 @@
-"""Requested jobs: a durable queue of work an API call asks for and a worker runs (an outbox).
+"""Jobs: scheduler leases, the record of every job run, and requested jobs (a durable queue).
 
-A row is written in the transaction of what asked for it (an activation and its rescore land
+A job request is written in the transaction of what asked for it (an activation and its rescore land
 together or not at all). Workers claim due rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) under
-a lease (``locked_until``), run them and record the outcome; see ``app/services/job_requests.py``.
+a lease (``locked_until``), run them and record the outcome; see ``app/services/jobs/requests.py``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,34 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, utcnow
-from app.models.enums import JobKind, JobRequestStatus, enum_type
+from app.models.enums import JobKind, JobRequestStatus, JobStatus, enum_type
+
+
+class JobRun(Base):
+    """One run of a job (scoring run, pull, dispatch): when, how it ended, what it counted."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (sa.Index("ix_job_runs_job_started_at", "job", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job: Mapped[str] = mapped_column(sa.String(64))
+    status: Mapped[JobStatus] = mapped_column(enum_type(JobStatus, "job_status"), default=JobStatus.RUNNING)
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None]
+
+
+class SchedulerLease(Base):
+    """Who leads the scheduler: one row per lease name, held until ``expires_at`` unless renewed."""
+
+    __tablename__ = "scheduler_leases"
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(sa.String(255))
+    acquired_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
 
 
 class JobRequest(Base):

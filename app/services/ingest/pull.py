@@ -11,10 +11,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.bulk import bulk_insert
 from app.models import QuarantinedRecord, SourceCursor
-from app.services.bulk import bulk_insert
-from app.services.ingest import IngestResult, ingest_records, ingest_rows
-from app.services.paging import page_of
+from app.services.common import page_of
+from app.services.ingest.records import IngestResult, ingest_records, ingest_rows
 from app.sources.base import Malformed, Rows, Source
 
 

@@ -2,7 +2,7 @@
 
 Nothing else adds jobs. ``flask scheduler run`` starts a UTC ``BlockingScheduler`` in its own
 process (never in web workers). Several may run against one database: each renews a lease in
-the database (``app/services/leases.py``) and only the lease holder runs jobs, so every trigger
+the database (``app/services/jobs/leases.py``) and only the lease holder runs jobs, so every trigger
 runs once; when the holder dies its lease expires and a standby takes over.
 """
 
@@ -27,17 +27,17 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from app.db import session_factory, utcnow
-from app.job_runs import run_recorded
+from app.demo.generate import write_demo_feed
 from app.models import JobRequestStatus
-from app.services.alerts import AlertSettings
-from app.services.demo import write_demo_feed
-from app.services.digest import queue_digests
-from app.services.dispatch import DispatchCounts, Dispatcher
-from app.services.job_requests import JobRequestWorker, WorkOutcome, lock_scoring_runs
-from app.services.learning import TRAIN_JOB, TrainSummary, train_churn_model
-from app.services.leases import acquire_lease, release_lease
-from app.services.pull import PullSummary, pull_source
-from app.services.scoring import ScoringRunSummary, run_scoring
+from app.pipeline.alerts import AlertSettings
+from app.pipeline.run import ScoringRunSummary, run_scoring
+from app.services.alerts.digest import queue_digests
+from app.services.alerts.dispatch import DispatchCounts, Dispatcher
+from app.services.analysis import TRAIN_JOB, TrainSummary, train_churn_model
+from app.services.ingest.pull import PullSummary, pull_source
+from app.services.jobs.leases import acquire_lease, release_lease
+from app.services.jobs.requests import JobRequestWorker, WorkOutcome, lock_scoring_runs
+from app.services.jobs.runs import run_recorded
 from app.sources.base import Source
 from app.sources.config import load_sources
 

@@ -12,14 +12,14 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.bulk import bulk_insert
 from app.models import HealthScore, LatestScore
-from app.services.alerts import AlertCounts, AlertSettings, RunWrites, newest_event_id, queue_run_alerts
-from app.services.bulk import bulk_insert
-from app.services.events import gather_inputs, previous_latest, store_events
-from app.services.learning import churn_scores
-from app.services.metrics import compute_measures, scatter
-from app.services.plays import load_plays, play_history, start_play_runs
-from app.services.scoring_config import get_active_model
+from app.pipeline.alerts import AlertCounts, AlertSettings, RunWrites, newest_event_id, queue_run_alerts
+from app.pipeline.events import gather_inputs, previous_latest, store_events
+from app.pipeline.measures import compute_measures, scatter
+from app.pipeline.plays import load_plays, play_history, start_play_runs
+from app.services.analysis import churn_scores
+from app.services.scoring_config.active import get_active_model
 from playbooks.plays import PlayHistory, match_plays
 from scoring.health import BANDS, NO_BAND, compute_health
 from scoring.rules import evaluate_rules, rule_needs
