@@ -24,10 +24,10 @@ from app.db import get_engine, session_factory
 from app.demo.generate import clear_demo, seed_demo
 from app.errors import Conflict, DomainError
 from app.models import Account, ApiToken, Role, SourceCursor, User
-from app.pipeline.alerts import AlertSettings
 from app.pipeline.run import STEPS, ScoringRunSummary, run_scoring
 from app.services.alerts.digest import queue_digests
 from app.services.alerts.dispatch import Dispatcher
+from app.services.alerts.settings import AlertSettings
 from app.services.analysis import TRAIN_JOB, TrainSummary, evaluate_learning, train_churn_model
 from app.services.ingest.pull import list_quarantine, retry_quarantine
 from app.services.jobs.registry import JOB_REQUESTS_SECONDS, SchedulerProcess, find_job, job_specs, run_job

@@ -547,7 +547,7 @@ def main() -> None:
 
     from alerts.email import SmtpSettings
     from app.db import make_engine
-    from app.pipeline.alerts import AlertSettings
+    from app.services.alerts.settings import AlertSettings
 
     load = os.getloadavg()
     print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)

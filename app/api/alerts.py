@@ -18,7 +18,6 @@ from app.api.body import body_refusals, json_body_doc, load_json_body
 from app.auth import ADMIN, READ, WORK, access, actor_name, book, current_principal, require_in_book
 from app.db import get_session
 from app.errors import Conflict, NotFound
-from app.pipeline.alerts import AlertSettings
 from app.schemas.alerts import AlertPageSchema, AlertQuerySchema, AlertSchema, RoutingSchema, RoutingUpdateSchema
 from app.schemas.plays import NoQuerySchema
 from app.services.alerts.admin import (
@@ -31,6 +30,7 @@ from app.services.alerts.admin import (
     retry_alert,
     save_routing,
 )
+from app.services.alerts.settings import AlertSettings
 
 bp = Blueprint("alerts", __name__, url_prefix="/api/v1/alerts", description="Alerts: the outbox and its routing")
 links = FlaskBlueprint("alert_links", __name__)

@@ -22,10 +22,10 @@ from alerts.routing import default_routing_data
 from app.auth import create_user
 from app.models import Account, Alert, AlertCooldown, AlertRoutingVersion, AlertStatus, Event, LatestScore
 from app.models.plays import PlayDefinition, PlayRun, Task
-from app.pipeline.alerts import AlertSettings
 from app.pipeline.run import ScoringRunSummary, run_scoring
 from app.services.alerts.digest import queue_digests
 from app.services.alerts.dispatch import Dispatcher, acknowledge, claim
+from app.services.alerts.settings import AlertSettings
 from tests import factories as f
 from tests.e2e.test_events_plays import activate, license_only_config
 from tests.support.servers import ScriptedHTTPServer, SmtpTestServer, hang, rate_limited, status

@@ -22,8 +22,8 @@ from alerts.base import AccountAlert, AlertKind, ChannelType
 from alerts.routing import default_routing_data
 from app.db import make_engine
 from app.models import Alert, AlertRoutingVersion, AlertStatus
-from app.pipeline.alerts import AlertSettings
 from app.services.alerts.dispatch import Dispatcher
+from app.services.alerts.settings import AlertSettings
 from tests import factories as f
 from tests.support.servers import ScriptedHTTPServer, hang, ok
 

@@ -26,9 +26,9 @@ from app.models import (
     LatestScore,
     ScoringConfigVersion,
 )
-from app.pipeline.alerts import AlertSettings
 from app.pipeline.run import run_scoring
 from app.schemas.analysis import SuggestionsSchema
+from app.services.alerts.settings import AlertSettings
 from app.services.analysis import TooFewOutcomes, suggest_config
 from app.services.jobs import requests as job_requests
 from app.services.jobs.registry import score_today

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 
 from app.db import session_factory
-from app.pipeline.alerts import AlertSettings
+from app.services.alerts.settings import AlertSettings
 from app.services.jobs.requests import JobRequestWorker, WorkOutcome
 
 

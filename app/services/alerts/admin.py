@@ -16,9 +16,9 @@ from alerts.routing import check_routing, default_routing_data, load_routing
 from alerts.safety import check_webhook_url
 from app.errors import Conflict, DomainValidationError, NotFound
 from app.models import Account, Alert, AlertRoutingVersion, AlertStatus
-from app.pipeline.alerts import AlertSettings
 from app.schemas.alerts import RoutingUpdateSchema
 from app.services.alerts.dispatch import acknowledge
+from app.services.alerts.settings import AlertSettings
 from app.services.audit import record
 from app.services.common import page_of
 

@@ -18,7 +18,7 @@ from alerts.base import AccountAlert, AlertKind, ChannelType, Digest, DigestAcco
 from app.db import as_utc
 from app.models import Account, Alert, AlertStatus, LatestScore, User
 from app.models.plays import Event
-from app.pipeline.alerts import AlertSettings, active_routing, alert_group
+from app.services.alerts.settings import AlertSettings, active_routing, alert_group
 
 MAX_CHANGES = 50
 FALLING_7D = -5.0  # an average-band account this many points down over 7 days is at risk

@@ -40,7 +40,7 @@ from alerts.slack import SlackChannel
 from alerts.webhook import WebhookChannel
 from app.db import as_utc
 from app.models import Alert, AlertStatus
-from app.pipeline.alerts import CHANNEL_PREFIX, AlertSettings, Directory, active_routing, alert_group
+from app.services.alerts.settings import CHANNEL_PREFIX, AlertSettings, Directory, active_routing, alert_group
 
 logger = logging.getLogger(__name__)
 

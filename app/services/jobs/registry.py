@@ -29,10 +29,10 @@ from sqlalchemy.orm import Session
 from app.db import session_factory, utcnow
 from app.demo.generate import write_demo_feed
 from app.models import JobRequestStatus
-from app.pipeline.alerts import AlertSettings
 from app.pipeline.run import ScoringRunSummary, run_scoring
 from app.services.alerts.digest import queue_digests
 from app.services.alerts.dispatch import DispatchCounts, Dispatcher
+from app.services.alerts.settings import AlertSettings
 from app.services.analysis import TRAIN_JOB, TrainSummary, train_churn_model
 from app.services.ingest.pull import PullSummary, pull_source
 from app.services.jobs.leases import acquire_lease, release_lease

@@ -35,10 +35,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db import utcnow
 from app.errors import DomainError, NotFound
 from app.models import JobKind, JobRequest, JobRequestStatus, JobRun, JobStatus, LatestScore
-from app.pipeline.alerts import AlertSettings
 from app.pipeline.run import ScoringRunSummary, run_scoring
 from app.schemas.analysis import ChurnModelSchema, SuggestionsSchema
 from app.schemas.config_admin import RunSummarySchema
+from app.services.alerts.settings import AlertSettings
 from app.services.analysis import (
     TRAIN_JOB,
     TrainSummary,
