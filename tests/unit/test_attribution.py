@@ -13,6 +13,7 @@ from scoring.attribution import ScoredDay, attribute, score_point
 from scoring.health import compute_health
 from scoring.model import default_config_dict, model_from_dict
 from scoring.stage import STAGE_CODE, STAGES, LifecycleStage
+from tests.support.examples import examples
 
 pytestmark = pytest.mark.unit
 
@@ -119,7 +120,7 @@ def models(draw: st.DrawFn) -> object:
     return model_from_dict(variant(measures=measures, weights=weights, neutral_score=neutral))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     from_model=models(),
     to_model=models(),

@@ -22,6 +22,7 @@ from scoring.backtest import (
 from scoring.bands import NO_BAND
 from scoring.health import compute_health
 from scoring.model import ScoringModel, default_config_dict, model_from_dict
+from tests.support.examples import examples
 
 pytestmark = pytest.mark.unit
 
@@ -52,7 +53,7 @@ def test_align_values_reorders_by_name_and_fills_missing_with_nan():
         align_values(values, ("a",), ("a",))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     raw=arrays(
         np.float64,

@@ -16,6 +16,7 @@ from scoring.health import BANDS, NO_BAND, Band, band_codes, compute_health
 from scoring.measures import Direction, MeasureGroup, score_measure
 from scoring.model import Measure, ScoringModel, default_config_dict, model_from_dict
 from scoring.stage import STAGE_CODE, STAGES, LifecycleStage
+from tests.support.examples import examples
 
 pytestmark = pytest.mark.unit
 
@@ -23,7 +24,7 @@ DEFAULT_MODEL = model_from_dict(default_config_dict())
 M = len(DEFAULT_MODEL.measures)
 HIGHER = Direction.HIGHER_IS_BETTER
 LOWER = Direction.LOWER_IS_BETTER
-PROPERTY = settings(max_examples=50, deadline=None)
+PROPERTY = settings(max_examples=examples(50), deadline=None)
 
 # Raw values: mostly plausible numbers, plus NaN, +-inf and anything else a float can be.
 RAW_VALUES = st.one_of(

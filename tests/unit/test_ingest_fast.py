@@ -17,6 +17,7 @@ from app.schemas.ingest import (
     fast_usage,
     latest_accepted_day,
 )
+from tests.support.examples import examples
 
 pytestmark = pytest.mark.unit
 
@@ -89,7 +90,7 @@ def schema_load(schema: Any, record: Any) -> dict[str, Any] | None:
         return None
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(usage_records)
 def test_fast_usage_never_accepts_what_the_schema_refuses(record: dict[str, Any]) -> None:
     fast = fast_usage(record, LATEST)
@@ -97,7 +98,7 @@ def test_fast_usage_never_accepts_what_the_schema_refuses(record: dict[str, Any]
         assert schema_load(UsageRecordSchema(), record) == fast
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(license_records)
 def test_fast_license_never_accepts_what_the_schema_refuses(record: dict[str, Any]) -> None:
     fast = fast_license(record, LATEST)

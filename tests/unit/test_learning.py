@@ -36,6 +36,7 @@ from scoring.learning import (
 )
 from scoring.model import default_config_dict, model_from_dict
 from scoring.stage import STAGES
+from tests.support.examples import examples
 
 pytestmark = pytest.mark.unit
 
@@ -131,7 +132,7 @@ def test_training_set_checks_shapes_and_concatenates() -> None:
 # --- the split --------------------------------------------------------------------------------------
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     st.lists(
         st.tuples(st.integers(min_value=1, max_value=30), st.integers(min_value=0, max_value=400)),

@@ -32,6 +32,7 @@ from scoring.rules import (
     trigger_values,
 )
 from scoring.stage import STAGE_CODE, LifecycleStage
+from tests.support.examples import examples
 
 pytestmark = pytest.mark.unit
 
@@ -286,7 +287,7 @@ THRESHOLD = Rule(
 )  # fmt: skip
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     hnp.arrays(
         np.float64,

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scoring.stage import STAGE_CODE, STAGES, LifecycleStage, StageRules, assign_stages, to_day_array
+from tests.support.examples import examples
 
 pytestmark = pytest.mark.unit
 
@@ -123,7 +124,7 @@ def reference_stage(
     return ESTABLISHED
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     as_of=st.dates(dt.date(2000, 1, 1), dt.date(2090, 12, 31)),
     accounts=st.lists(st.tuples(OFFSETS, OFFSETS, OFFSETS), min_size=1, max_size=20),
