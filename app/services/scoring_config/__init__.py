@@ -1,0 +1,1 @@
+"""The versioned scoring config: the active model, versions, diff, activation and preview."""

@@ -1,0 +1,1 @@
+"""The at-risk watchlist: listing, pins, the page cache, band overrides and score-change attribution."""
