@@ -1,1 +1,1 @@
-"""Use cases, one module or package per API resource: functions ``(session, *, ports..., args...)`` that never commit."""
+"""Use cases, one module or package per API resource: ``(session, *, ports..., args...)``, never committing."""
