@@ -33,8 +33,8 @@ from alerts.routing import Item, Routing, route
 from app.bulk import bulk_insert
 from app.models import Account, Alert, AlertCooldown, AlertStatus
 from app.models.plays import Event
+from app.pipeline.arrays import fetch_rows
 from app.pipeline.events import EVENT_COLUMNS
-from app.pipeline.measures import fetch_rows
 from app.pipeline.plays import TASK_COLUMNS
 from app.services.alerts.settings import CHANNEL_PREFIX, SEVERITY_RANK, AlertSettings, Directory, active_routing
 from scoring.model import ScoringModel

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from app.bulk import bulk_insert
 from app.models import Contact, Event, LatestScore, UsageSignal
-from app.pipeline.measures import PortfolioMeasures, align, fetch_rows, float_columns, scatter
+from app.pipeline.arrays import align, fetch_rows, float_columns, scatter
+from app.pipeline.measures import PortfolioMeasures
 from app.services.scoring_config.active import load_models
 from scoring.model import ScoringModel
 from scoring.rules import RuleEvaluation, RuleInputs, remap_state, rule_needs, trigger_values

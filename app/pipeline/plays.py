@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from app.bulk import bulk_insert
 from app.errors import DomainValidationError
 from app.models import PlayDefinition, PlayRun, PlayRunStatus, Task, TaskStatus
-from app.pipeline.measures import align, fetch_rows
+from app.pipeline.arrays import align, fetch_rows
 from app.schemas.plays import load_play
 from playbooks.plays import Play, PlayHistory, PlayMatch, default_plays_list, play_from_dict
 from scoring.bands import BANDS, NO_BAND

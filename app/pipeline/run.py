@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 from app.bulk import bulk_insert
 from app.models import HealthScore, LatestScore
 from app.pipeline.alerts import AlertCounts, RunWrites, newest_event_id, queue_run_alerts
+from app.pipeline.arrays import scatter
 from app.pipeline.events import gather_inputs, previous_latest, store_events
-from app.pipeline.measures import compute_measures, scatter
+from app.pipeline.measures import compute_measures
 from app.pipeline.plays import load_plays, play_history, start_play_runs
 from app.services.alerts.settings import AlertSettings
 from app.services.analysis import churn_scores
