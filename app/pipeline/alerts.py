@@ -21,7 +21,7 @@ import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import sqlalchemy as sa
@@ -33,8 +33,8 @@ from alerts.routing import Item, Routing, route
 from app.bulk import bulk_insert
 from app.models import Account, Alert, AlertCooldown, AlertStatus
 from app.models.plays import Event
+from app.pipeline.arrays import fetch_rows
 from app.pipeline.events import EVENT_COLUMNS
-from app.pipeline.measures import fetch_rows
 from app.pipeline.plays import TASK_COLUMNS
 from app.services.alerts.settings import CHANNEL_PREFIX, SEVERITY_RANK, AlertSettings, Directory, active_routing
 from scoring.model import ScoringModel
@@ -91,6 +91,7 @@ _ALERT_COLUMNS = (
     "created_at", "attempts",
 )  # fmt: skip
 _SEVERITY_NAME = {rank: name for name, rank in SEVERITY_RANK.items()}
+_PENDING, _HELD = AlertStatus.PENDING.value, AlertStatus.HELD.value
 #: Positions in an event row as the events step wrote it (trigger values as JSON text).
 _E_ACCOUNT, _E_RULE, _E_NAME, _E_KIND, _E_SEVERITY, _E_STAGE, _E_DETAIL = (
     EVENT_COLUMNS.index(c)
@@ -229,19 +230,22 @@ def _rows_for_ids(
     return rows
 
 
-def _budget_used(conn: sa.Connection, since: dt.datetime) -> dict[str, int]:
-    rows = fetch_rows(
-        conn,
-        sa.select(Alert.recipient, sa.func.count())
-        .where(
-            Alert.created_at >= since,
-            Alert.kind.in_([AlertKind.IMMEDIATE, AlertKind.ESCALATION]),
-            Alert.status != AlertStatus.HELD,
-            Alert.status != AlertStatus.DIGESTED,
-        )
-        .group_by(Alert.recipient),
-    )
-    return {r[0]: int(r[1]) for r in rows}
+class _AlertingAccount(NamedTuple):
+    """An account that alerts someone now, with what routing kept of its items."""
+
+    account_id: int
+    position: int  # in ``RunWrites.ids``
+    events: list[Sequence[Any]]  # its event rows not cooling down
+    runs: list[tuple[int, int, str, str]]  # its play starts
+    decision: _Routed
+
+
+#: A recipient to alert of an account: ((severity, ARR) budget rank, index into the alerting
+#: accounts, routed recipient, address, user name, channel type).
+_Candidate = tuple[tuple[int, float], int, str, str, str | None, str]
+#: What a message row needs of its account: (group key, message JSON, event ids JSON, play run
+#: ids JSON, band).
+_Composed = tuple[str, str, str, str, str | None]
 
 
 def queue_run_alerts(
@@ -268,17 +272,70 @@ def queue_run_alerts(
         return AlertCounts()
     conn = session.connection()  # plain driver rows: the ORM's row loading costs more than the reads
     _, routing = active_routing(session)
-    day = as_of.isoformat()
+    events_by_account, runs_by_account = _by_account(written)
+    touched = sorted(events_by_account.keys() | runs_by_account.keys())
+    accounts = _account_rows(conn, touched)
+    cooling = _cooling(conn, sorted(events_by_account), since=now - dt.timedelta(hours=routing.cooldown_hours))
+    directory = Directory(session)
+    alerting, cooled = _route(
+        routing,
+        written,
+        touched=touched,
+        accounts=accounts,
+        events_by_account=events_by_account,
+        runs_by_account=runs_by_account,
+        cooling=cooling,
+    )
+    if not alerting:
+        return AlertCounts(cooled_down=cooled)
+    candidates, unroutable = _candidates(alerting, accounts, routing, directory)
+    statuses = _budget_statuses(conn, candidates, budget_per_day=routing.budget_per_day, now=now)
+    compose = _Composer(
+        conn,
+        as_of=as_of,
+        after_event_id=after_event_id,
+        settings=settings,
+        model=model,
+        written=written,
+        alerting=alerting,
+        accounts=accounts,
+        play_names=play_names,
+    )
+    _write_alerts(
+        session,
+        as_of=as_of,
+        now=now,
+        routing=routing,
+        alerting=alerting,
+        candidates=candidates,
+        statuses=statuses,
+        compose=compose,
+    )
+    _start_cooldowns(session, now=now, alerting=alerting, candidates=candidates, statuses=statuses)
+    held = statuses.count(_HELD)
+    return AlertCounts(queued=len(candidates) - held, held=held, cooled_down=cooled, unroutable=unroutable)
 
+
+# --- route ---------------------------------------------------------------------------------------
+
+
+def _by_account(
+    written: RunWrites,
+) -> tuple[dict[int, list[Sequence[Any]]], dict[int, list[tuple[int, int, str, str]]]]:
+    """The run's event rows and play starts grouped by account."""
     events_by_account: dict[int, list[Sequence[Any]]] = defaultdict(list)
     for row in written.events:
         events_by_account[row[_E_ACCOUNT]].append(row)
     runs_by_account: dict[int, list[tuple[int, int, str, str]]] = defaultdict(list)
     for run in written.runs:
         runs_by_account[run[1]].append(run)
-    touched = sorted(events_by_account.keys() | runs_by_account.keys())
-    # Name, owner, segment, ARR and renewal date: only of the accounts with events or play runs.
-    accounts = {
+    return events_by_account, runs_by_account
+
+
+def _account_rows(conn: sa.Connection, touched: list[int]) -> dict[int, tuple[Any, ...]]:
+    """Name, owner, segment, ARR and renewal date (after the id): only of the accounts with
+    events or play runs."""
+    return {
         r[0]: r
         for r in _rows_for_ids(
             conn,
@@ -289,24 +346,38 @@ def queue_run_alerts(
             touched,
         )
     }
-    # The cooldowns still running for accounts with events: those rules' events go to the digest.
-    cooldown_since = now - dt.timedelta(hours=routing.cooldown_hours)
-    cooling: dict[int, set[str]] = defaultdict(set)  # account -> rules
+
+
+def _cooling(conn: sa.Connection, account_ids: list[int], *, since: dt.datetime) -> dict[int, set[str]]:
+    """The rules whose cooldown still runs, per account with events: those events go to the digest."""
+    cooling: dict[int, set[str]] = defaultdict(set)
     for account_id, rule in _rows_for_ids(
         conn,
         lambda where: sa.select(AlertCooldown.account_id, AlertCooldown.rule_id).where(
-            where, AlertCooldown.alerted_at > cooldown_since
+            where, AlertCooldown.alerted_at > since
         ),
         AlertCooldown.account_id,
-        sorted(events_by_account),
+        account_ids,
     ):
         cooling[account_id].add(rule)
-    directory = Directory(session)
+    return cooling
 
-    # Route each account's events (those not cooling down) and play starts; many accounts share
-    # what decides the routing (the same rules in the same stage, segment and band): once each.
+
+def _route(
+    routing: Routing,
+    written: RunWrites,
+    *,
+    touched: list[int],
+    accounts: Mapping[int, tuple[Any, ...]],
+    events_by_account: Mapping[int, list[Sequence[Any]]],
+    runs_by_account: Mapping[int, list[tuple[int, int, str, str]]],
+    cooling: Mapping[int, set[str]],
+) -> tuple[list[_AlertingAccount], int]:
+    """Route each account's events (those not cooling down) and play starts: the accounts that
+    alert someone now, and how many events the cooldowns left to the digest. Many accounts share
+    what decides the routing (the same rules in the same stage, segment and band): once each."""
     routed: dict[tuple[Any, ...], _Routed] = {}
-    alerting: list[tuple[int, int, list[Sequence[Any]], list[tuple[int, int, str, str]], _Routed]] = []
+    alerting: list[_AlertingAccount] = []
     cooled = 0
     positions = np.searchsorted(written.ids, np.array(touched, dtype=np.int64)).tolist()
     for account_id, position in zip(touched, positions, strict=True):
@@ -325,28 +396,51 @@ def queue_run_alerts(
         signature = (segment, band, stage, *map(_EVENT_ROUTE, kept), *(r[2:] for r in account_runs))
         decision = routed.get(signature)
         if decision is None:
-            items = [
-                Item(stage=stage_, segment=segment, band=band, kind=kind, severity=severity_, rule_id=rule)
-                for rule, kind, severity_, stage_ in map(_EVENT_ROUTE, kept)
-            ] + [Item(stage=stage, segment=segment, band=band, play_id=r[2], play_alert=r[3]) for r in account_runs]
-            decided = route(routing, items)
-            route_ids = [r.id for r in routing.routes if any(r.matches(item) for item in items)]
-            severity = max((SEVERITY_RANK.get(e[_E_SEVERITY], 0) for e in kept), default=0)
-            decision = routed[signature] = _Routed(
-                immediate=sorted(recipient for recipient, mode in decided.items() if mode == "immediate"),
-                route_ids=_encode(route_ids),  # why each recipient heard of it
-                rules=[e[_E_RULE] for e in kept],
-                severity=severity,
-                severity_name=_SEVERITY_NAME.get(severity),
+            decision = routed[signature] = _decide(
+                routing, segment=segment, band=band, stage=stage, events=kept, runs=account_runs
             )
         if decision.immediate:
-            alerting.append((account_id, position, kept, account_runs, decision))
-    if not alerting:
-        return AlertCounts(cooled_down=cooled)
+            alerting.append(_AlertingAccount(account_id, position, kept, account_runs, decision))
+    return alerting, cooled
 
-    # Who hears of each alerting account now: its routed recipients that have an address.
+
+def _decide(
+    routing: Routing,
+    *,
+    segment: str | None,
+    band: str | None,
+    stage: str,
+    events: list[Sequence[Any]],
+    runs: list[tuple[int, int, str, str]],
+) -> _Routed:
+    """What routing decides for an account's events and play starts."""
+    items = [
+        Item(stage=stage_, segment=segment, band=band, kind=kind, severity=severity_, rule_id=rule)
+        for rule, kind, severity_, stage_ in map(_EVENT_ROUTE, events)
+    ] + [Item(stage=stage, segment=segment, band=band, play_id=r[2], play_alert=r[3]) for r in runs]
+    decided = route(routing, items)
+    route_ids = [r.id for r in routing.routes if any(r.matches(item) for item in items)]
+    severity = max((SEVERITY_RANK.get(e[_E_SEVERITY], 0) for e in events), default=0)
+    return _Routed(
+        immediate=sorted(recipient for recipient, mode in decided.items() if mode == "immediate"),
+        route_ids=_encode(route_ids),  # why each recipient heard of it
+        rules=[e[_E_RULE] for e in events],
+        severity=severity,
+        severity_name=_SEVERITY_NAME.get(severity),
+    )
+
+
+def _candidates(
+    alerting: list[_AlertingAccount],
+    accounts: Mapping[int, tuple[Any, ...]],
+    routing: Routing,
+    directory: Directory,
+) -> tuple[list[_Candidate], int]:
+    """Who hears of each alerting account now: its routed recipients that have an address, the
+    most severe and valuable first (the order the daily budget is spent in); and how many
+    recipients had no address."""
     targets: dict[tuple[str, str | None], tuple[str, str | None, str] | None] = {}
-    candidates: list[tuple[tuple[int, float], int, str, str, str | None, str]] = []
+    candidates: list[_Candidate] = []
     unroutable = 0
     for index, (account_id, _, _, _, decision) in enumerate(alerting):
         owner, arr = accounts[account_id][2], accounts[account_id][4]
@@ -360,119 +454,8 @@ def queue_run_alerts(
                 unroutable += 1
             else:
                 candidates.append((rank, index, recipient, *target))
-
-    # The daily budget per recipient: the most severe and valuable first; the rest held for the digest.
-    day_start = dt.datetime.combine(now.date(), dt.time(), tzinfo=dt.UTC)
-    used = _budget_used(conn, day_start)
     candidates.sort(key=operator.itemgetter(0), reverse=True)
-    pending, held_status = AlertStatus.PENDING.value, AlertStatus.HELD.value
-    statuses: list[str] = []
-    for candidate in candidates:
-        spent = used.get(candidate[3], 0)
-        if spent >= routing.budget_per_day:
-            statuses.append(held_status)
-        else:
-            used[candidate[3]] = spent + 1
-            statuses.append(pending)
-
-    # Each message is composed as its rows stream to the database (the server stores the rows
-    # already sent meanwhile); an account's copies follow one another, so it is composed once.
-    event_ids_of: dict[int, dict[str, int]] = defaultdict(dict)  # the ids the database gave this run's events
-    for account_id, rule, event_id in fetch_rows(
-        conn, sa.select(Event.account_id, Event.rule_id, Event.id).where(Event.id > after_event_id, Event.day == as_of)
-    ):
-        event_ids_of[account_id][rule] = event_id
-    tasks_by_run: dict[int, list[tuple[str, str, str, str]]] = defaultdict(list)
-    due_text: dict[dt.date, str] = {}
-    for row in written.tasks:  # each run's tasks are in position order
-        run_id, title, task_type, due_on, assignee, owner_role = _TASK_FIELDS(row)
-        due = due_text.get(due_on) or due_text.setdefault(due_on, due_on.isoformat())
-        tasks_by_run[run_id].append((title, task_type, due, assignee or owner_role))
-    drivers = _top_drivers(model, written.contributions, np.array([a[1] for a in alerting], dtype=np.int64))
-    event_heads: dict[tuple[Any, ...], str] = {}
-    play_texts: dict[tuple[Any, ...], str] = {}
-
-    def compose(index: int) -> tuple[str, str, str, str, str | None]:
-        """(group key, message JSON, event ids JSON, play run ids JSON, band) of an alerting account."""
-        account_id, position, kept, account_runs, decision = alerting[index]
-        _, name, owner, segment, arr, renewal = accounts[account_id]
-        band, score, change = written.band[position], written.score[position], written.change_7d[position]
-        events_json = []
-        for e in kept:
-            line = _EVENT_LINE(e)
-            head = event_heads.get(line)
-            if head is None:
-                head = event_heads[line] = _event_head(line[0], line[1], line[2], line[3], day)
-            events_json.append(head + e[_E_DETAIL] + _EVENT_TAIL)
-        plays_json = []
-        for run_id, _, play_id, alert in account_runs:
-            if alert != "none":
-                tasks = tasks_by_run[run_id]
-                key = (play_id, *tasks)
-                text = play_texts.get(key)
-                if text is None:
-                    text = play_texts[key] = _play_json(play_id, play_names.get(play_id, play_id), tasks)
-                plays_json.append(text)
-        head = _account_head(
-            account_id=account_id, name=name, stage=written.stage[position], band=band,
-            score=None if score is None else round(float(score), 1),
-            change_7d=None if change is None else round(float(change), 1),
-            arr=float(arr or 0.0), owner=owner, segment=segment, renewal_date=_iso_date(renewal),
-            account_url=settings.account_url(account_id),
-        )  # fmt: skip
-        ids_of = event_ids_of[account_id]
-        event_ids = [ids_of[rule] for rule in decision.rules]
-        run_ids = [r[0] for r in account_runs]
-        # The copies of this message to its recipients share a group (acknowledged and escalated
-        # together); it names this run's first event or play run, so the keys are new.
-        group = f"acct:{account_id}:" + (f"e{min(event_ids)}|" if event_ids else f"p{min(run_ids)}|")
-        message = _message_json(head, events_json, plays_json, drivers[index])
-        return group, message, _ids_json(event_ids), _ids_json(run_ids), band
-
-    def rows() -> Iterator[tuple[Any, ...]]:
-        last = -1
-        composed: tuple[str, str, str, str, str | None] = ("", "", "", "", None)
-        for (_, index, recipient, address, user, channel), status in zip(candidates, statuses, strict=True):
-            if index != last:
-                last, composed = index, compose(index)
-            group, message, event_ids, run_ids, band = composed
-            decision = alerting[index][4]
-            yield (
-                f"{group}{recipient}", AlertKind.IMMEDIATE.value, status, channel, address, user, alerting[index][0],
-                as_of, decision.severity_name, decision.route_ids, event_ids, run_ids, message, band == "poor",
-                routing.max_attempts, now, now, 0,
-            )  # fmt: skip
-
-    # The keys are new by construction (each names an event or play run this run created), so a
-    # plain bulk load (COPY on PostgreSQL); the unique key still guards against a duplicate.
-    bulk_insert(session, Alert.__table__, _ALERT_COLUMNS, rows())  # type: ignore[arg-type]
-
-    # Cooldowns start now for every (account, rule) alerted at once.
-    alerted = sorted(
-        {
-            (alerting[candidate[1]][0], rule)
-            for candidate, status in zip(candidates, statuses, strict=True)
-            if status == pending
-            for rule in alerting[candidate[1]][4].rules
-        }
-    )
-    if alerted:
-        bulk_insert(
-            session,
-            AlertCooldown.__table__,  # type: ignore[arg-type]
-            ("account_id", "rule_id", "alerted_at"),
-            [(account_id, rule, now) for account_id, rule in alerted],
-            conflict_key=("account_id", "rule_id"),
-        )
-    held = statuses.count(held_status)
-    return AlertCounts(queued=len(candidates) - held, held=held, cooled_down=cooled, unroutable=unroutable)
-
-
-def _iso_date(value: Any) -> str | None:
-    """A date column as the driver returned it (a date, or ISO text on SQLite) as ISO text."""
-    if value is None:
-        return None
-    return value.isoformat() if isinstance(value, dt.date) else str(value)
+    return candidates, unroutable
 
 
 def _resolve(
@@ -493,3 +476,202 @@ def _resolve(
     if not address:
         return None
     return address, user, ChannelType.EMAIL
+
+
+# --- budget and cooldowns ------------------------------------------------------------------------
+
+
+def _budget_statuses(
+    conn: sa.Connection, candidates: list[_Candidate], *, budget_per_day: int, now: dt.datetime
+) -> list[str]:
+    """Each candidate's status: pending while its recipient's daily budget lasts (in the order
+    of ``candidates``), held for the digest after."""
+    used = _budget_used(conn, dt.datetime.combine(now.date(), dt.time(), tzinfo=dt.UTC))
+    statuses: list[str] = []
+    for candidate in candidates:
+        spent = used.get(candidate[3], 0)
+        if spent >= budget_per_day:
+            statuses.append(_HELD)
+        else:
+            used[candidate[3]] = spent + 1
+            statuses.append(_PENDING)
+    return statuses
+
+
+def _budget_used(conn: sa.Connection, since: dt.datetime) -> dict[str, int]:
+    rows = fetch_rows(
+        conn,
+        sa.select(Alert.recipient, sa.func.count())
+        .where(
+            Alert.created_at >= since,
+            Alert.kind.in_([AlertKind.IMMEDIATE, AlertKind.ESCALATION]),
+            Alert.status != AlertStatus.HELD,
+            Alert.status != AlertStatus.DIGESTED,
+        )
+        .group_by(Alert.recipient),
+    )
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def _start_cooldowns(
+    session: Session,
+    *,
+    now: dt.datetime,
+    alerting: list[_AlertingAccount],
+    candidates: list[_Candidate],
+    statuses: list[str],
+) -> None:
+    """Cooldowns start now for every (account, rule) alerted at once."""
+    alerted = sorted(
+        {
+            (alerting[candidate[1]].account_id, rule)
+            for candidate, status in zip(candidates, statuses, strict=True)
+            if status == _PENDING
+            for rule in alerting[candidate[1]].decision.rules
+        }
+    )
+    if alerted:
+        bulk_insert(
+            session,
+            AlertCooldown.__table__,  # type: ignore[arg-type]
+            ("account_id", "rule_id", "alerted_at"),
+            [(account_id, rule, now) for account_id, rule in alerted],
+            conflict_key=("account_id", "rule_id"),
+        )
+
+
+# --- compose and write ---------------------------------------------------------------------------
+
+
+class _Composer:
+    """Composes an alerting account's message from what the run holds, writing the JSON of the
+    event heads and plays that repeat across accounts once each."""
+
+    def __init__(
+        self,
+        conn: sa.Connection,
+        *,
+        as_of: dt.date,
+        after_event_id: int,
+        settings: AlertSettings,
+        model: ScoringModel,
+        written: RunWrites,
+        alerting: list[_AlertingAccount],
+        accounts: Mapping[int, tuple[Any, ...]],
+        play_names: Mapping[str, str],
+    ) -> None:
+        self.day = as_of.isoformat()
+        self.settings, self.written, self.alerting = settings, written, alerting
+        self.accounts, self.play_names = accounts, play_names
+        self.event_ids_of = _event_ids(conn, as_of=as_of, after_event_id=after_event_id)
+        self.tasks_by_run = _task_lines(written.tasks)
+        positions = np.array([a.position for a in alerting], dtype=np.int64)
+        self.drivers = _top_drivers(model, written.contributions, positions)
+        self.event_heads: dict[tuple[Any, ...], str] = {}
+        self.play_texts: dict[tuple[Any, ...], str] = {}
+
+    def __call__(self, index: int) -> _Composed:
+        """(group key, message JSON, event ids JSON, play run ids JSON, band) of an alerting account."""
+        account_id, position, kept, account_runs, decision = self.alerting[index]
+        _, name, owner, segment, arr, renewal = self.accounts[account_id]
+        written = self.written
+        band, score, change = written.band[position], written.score[position], written.change_7d[position]
+        head = _account_head(
+            account_id=account_id, name=name, stage=written.stage[position], band=band,
+            score=None if score is None else round(float(score), 1),
+            change_7d=None if change is None else round(float(change), 1),
+            arr=float(arr or 0.0), owner=owner, segment=segment, renewal_date=_iso_date(renewal),
+            account_url=self.settings.account_url(account_id),
+        )  # fmt: skip
+        ids_of = self.event_ids_of[account_id]
+        event_ids = [ids_of[rule] for rule in decision.rules]
+        run_ids = [r[0] for r in account_runs]
+        # The copies of this message to its recipients share a group (acknowledged and escalated
+        # together); it names this run's first event or play run, so the keys are new.
+        group = f"acct:{account_id}:" + (f"e{min(event_ids)}|" if event_ids else f"p{min(run_ids)}|")
+        message = _message_json(head, self._event_lines(kept), self._play_lines(account_runs), self.drivers[index])
+        return group, message, _ids_json(event_ids), _ids_json(run_ids), band
+
+    def _event_lines(self, events: list[Sequence[Any]]) -> list[str]:
+        lines = []
+        for e in events:
+            line = _EVENT_LINE(e)
+            head = self.event_heads.get(line)
+            if head is None:
+                head = self.event_heads[line] = _event_head(line[0], line[1], line[2], line[3], self.day)
+            lines.append(head + e[_E_DETAIL] + _EVENT_TAIL)
+        return lines
+
+    def _play_lines(self, runs: list[tuple[int, int, str, str]]) -> list[str]:
+        lines = []
+        for run_id, _, play_id, alert in runs:
+            if alert != "none":
+                tasks = self.tasks_by_run[run_id]
+                key = (play_id, *tasks)
+                text = self.play_texts.get(key)
+                if text is None:
+                    text = self.play_texts[key] = _play_json(play_id, self.play_names.get(play_id, play_id), tasks)
+                lines.append(text)
+        return lines
+
+
+def _event_ids(conn: sa.Connection, *, as_of: dt.date, after_event_id: int) -> dict[int, dict[str, int]]:
+    """The ids the database gave this run's events, by account and rule."""
+    event_ids_of: dict[int, dict[str, int]] = defaultdict(dict)
+    for account_id, rule, event_id in fetch_rows(
+        conn, sa.select(Event.account_id, Event.rule_id, Event.id).where(Event.id > after_event_id, Event.day == as_of)
+    ):
+        event_ids_of[account_id][rule] = event_id
+    return event_ids_of
+
+
+def _task_lines(task_rows: Sequence[Sequence[Any]]) -> dict[int, list[tuple[str, str, str, str]]]:
+    """Each run's tasks as (title, type, ISO due date, owner), in position order."""
+    tasks_by_run: dict[int, list[tuple[str, str, str, str]]] = defaultdict(list)
+    due_text: dict[dt.date, str] = {}
+    for row in task_rows:  # each run's tasks are in position order
+        run_id, title, task_type, due_on, assignee, owner_role = _TASK_FIELDS(row)
+        due = due_text.get(due_on) or due_text.setdefault(due_on, due_on.isoformat())
+        tasks_by_run[run_id].append((title, task_type, due, assignee or owner_role))
+    return tasks_by_run
+
+
+def _iso_date(value: Any) -> str | None:
+    """A date column as the driver returned it (a date, or ISO text on SQLite) as ISO text."""
+    if value is None:
+        return None
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
+
+
+def _write_alerts(
+    session: Session,
+    *,
+    as_of: dt.date,
+    now: dt.datetime,
+    routing: Routing,
+    alerting: list[_AlertingAccount],
+    candidates: list[_Candidate],
+    statuses: list[str],
+    compose: Callable[[int], _Composed],
+) -> None:
+    """One alert row per candidate. Each message is composed as its rows stream to the database
+    (the server stores the rows already sent meanwhile); an account's copies follow one another,
+    so it is composed once."""
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        last = -1
+        composed: _Composed = ("", "", "", "", None)
+        for (_, index, recipient, address, user, channel), status in zip(candidates, statuses, strict=True):
+            if index != last:
+                last, composed = index, compose(index)
+            group, message, event_ids, run_ids, band = composed
+            decision = alerting[index].decision
+            yield (
+                f"{group}{recipient}", AlertKind.IMMEDIATE.value, status, channel, address, user,
+                alerting[index].account_id, as_of, decision.severity_name, decision.route_ids, event_ids, run_ids,
+                message, band == "poor", routing.max_attempts, now, now, 0,
+            )  # fmt: skip
+
+    # The keys are new by construction (each names an event or play run this run created), so a
+    # plain bulk load (COPY on PostgreSQL); the unique key still guards against a duplicate.
+    bulk_insert(session, Alert.__table__, _ALERT_COLUMNS, rows())  # type: ignore[arg-type]

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from app.bulk import bulk_insert
 from app.models import Contact, Event, LatestScore, UsageSignal
-from app.pipeline.measures import PortfolioMeasures, align, fetch_rows, float_columns, scatter
+from app.pipeline.arrays import align, fetch_rows, float_columns, scatter
+from app.pipeline.measures import PortfolioMeasures
 from app.services.scoring_config.active import load_models
 from scoring.model import ScoringModel
 from scoring.rules import RuleEvaluation, RuleInputs, remap_state, rule_needs, trigger_values
@@ -81,8 +82,28 @@ def gather_inputs(
     """The arrays the active rules read, in the run's account order (see ``RuleInputs``)."""
     needs = rule_needs(model.rules)
     ids = portfolio.account_id
-    n = ids.size
     conn = session.connection()
+    inputs = _run_inputs(as_of=as_of, portfolio=portfolio, stage=stage, band=band, score=score)
+    for days in sorted({days for _, days in needs.signal_windows}):
+        names = sorted(signal for signal, d in needs.signal_windows if d == days)
+        inputs.signals.update(_signal_windows(conn, as_of=as_of, ids=ids, names=names, days=days))
+    if needs.signals_ever:
+        inputs.signals_ever.update(_signals_ever(conn, as_of=as_of, ids=ids, signals=needs.signals_ever))
+    if needs.milestones_ever:
+        inputs.milestones_ever.update(_milestones_ever(conn, as_of=as_of, ids=ids, rule_ids=needs.milestones_ever))
+    if needs.contact_windows:
+        inputs.contacts.update(_contact_changes(conn, as_of=as_of, ids=ids, windows=needs.contact_windows))
+    for days in needs.score_days_ago:
+        inputs.score_ago[days] = score_on(as_of - dt.timedelta(days=days))
+    assert inputs.n == ids.size
+    return inputs
+
+
+def _run_inputs(
+    *, as_of: dt.date, portfolio: PortfolioMeasures, stage: np.ndarray, band: np.ndarray, score: np.ndarray
+) -> RuleInputs:
+    """The inputs the run already holds: stage, band, the measures, the score, the days since
+    contract start and to renewal, the usage windows."""
     as_of_day = np.datetime64(as_of, "D")
     days_since_start = (as_of_day - portfolio.contract_start).astype(np.int64).astype(np.float64)
     days_since_start[np.isnat(portfolio.contract_start)] = np.nan
@@ -92,7 +113,7 @@ def gather_inputs(
     days_to_renewal = (portfolio.renewal_date - as_of_day).astype(np.int64).astype(np.float64)
     days_to_renewal[np.isnat(portfolio.renewal_date)] = np.nan
     values["days_to_renewal"] = days_to_renewal
-    inputs = RuleInputs(
+    return RuleInputs(
         stage=stage,
         band=band,
         days_since_start=days_since_start,
@@ -101,84 +122,95 @@ def gather_inputs(
         activity_ever=portfolio.ever_used,
     )
 
-    # Product signals within each rule's window: count and days with the signal. One query per
-    # distinct window, each an index range over (signal, day): only the rows the rules read.
-    for days in sorted({days for _, days in needs.signal_windows}):
-        names = sorted(signal for signal, d in needs.signal_windows if d == days)
-        rows = fetch_rows(
-            conn,
-            sa.select(UsageSignal.account_id, UsageSignal.signal, sa.func.sum(UsageSignal.count), sa.func.count())
-            .where(
-                UsageSignal.signal.in_(names),
-                UsageSignal.day > as_of - dt.timedelta(days=days),
-                UsageSignal.day <= as_of,
+
+def _signal_windows(
+    conn: sa.Connection, *, as_of: dt.date, ids: np.ndarray, names: list[str], days: int
+) -> dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]:
+    """Product signals within a rule window of ``days``: count and days with the signal, per
+    signal of ``names``. An index range over (signal, day): only the rows the rules read."""
+    rows = fetch_rows(
+        conn,
+        sa.select(UsageSignal.account_id, UsageSignal.signal, sa.func.sum(UsageSignal.count), sa.func.count())
+        .where(
+            UsageSignal.signal.in_(names),
+            UsageSignal.day > as_of - dt.timedelta(days=days),
+            UsageSignal.day <= as_of,
+        )
+        .group_by(UsageSignal.account_id, UsageSignal.signal),
+    )
+    signal_of = np.array([r[1] for r in rows], dtype=object)
+    account, total, seen = float_columns([(r[0], r[2], r[3]) for r in rows], 3)
+    account = account.astype(np.int64)
+    windows: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+    for signal in names:
+        sel = signal_of == signal
+        windows[(signal, days)] = (
+            scatter(ids, account[sel], total[sel], fill=0.0),
+            scatter(ids, account[sel], seen[sel], fill=0.0),
+        )
+    return windows
+
+
+def _signals_ever(
+    conn: sa.Connection, *, as_of: dt.date, ids: np.ndarray, signals: frozenset[str]
+) -> dict[str, np.ndarray]:
+    """Signals ever seen (overdue rules waiting for one)."""
+    rows = fetch_rows(
+        conn,
+        sa.select(UsageSignal.account_id, UsageSignal.signal)
+        .where(UsageSignal.signal.in_(sorted(signals)), UsageSignal.day <= as_of)
+        .group_by(UsageSignal.account_id, UsageSignal.signal),
+    )
+    ever: dict[str, np.ndarray] = {}
+    for signal in signals:
+        found = np.array([r[0] for r in rows if r[1] == signal], dtype=np.int64)
+        ever[signal] = np.isin(ids, found)
+    return ever
+
+
+def _milestones_ever(
+    conn: sa.Connection, *, as_of: dt.date, ids: np.ndarray, rule_ids: frozenset[str]
+) -> dict[str, np.ndarray]:
+    """Milestone rules that ever fired (overdue rules waiting for one)."""
+    rows = fetch_rows(
+        conn,
+        sa.select(Event.account_id, Event.rule_id)
+        .where(Event.rule_id.in_(sorted(rule_ids)), Event.day <= as_of)
+        .group_by(Event.account_id, Event.rule_id),
+    )
+    ever: dict[str, np.ndarray] = {}
+    for rule_id in rule_ids:
+        found = np.array([r[0] for r in rows if r[1] == rule_id], dtype=np.int64)
+        ever[rule_id] = np.isin(ids, found)
+    return ever
+
+
+def _contact_changes(
+    conn: sa.Connection, *, as_of: dt.date, ids: np.ndarray, windows: frozenset[tuple[str, tuple[str, ...], int]]
+) -> dict[tuple[str, tuple[str, ...], int], np.ndarray]:
+    """Contacts added or removed within each (change, roles, days) window, in one pass."""
+    longest = max(days for _, _, days in windows)
+    keys = sorted(windows)
+    counts: list[sa.ColumnElement[Any]] = []
+    for change, roles, days in keys:
+        column = Contact.added_on if change == "added" else Contact.removed_on
+        inside = sa.and_(Contact.role.in_(roles), column > as_of - dt.timedelta(days=days), column <= as_of)
+        counts.append(sa.func.sum(sa.case((inside, 1), else_=0)))
+    since = as_of - dt.timedelta(days=longest)
+    rows = fetch_rows(
+        conn,
+        sa.select(Contact.account_id, *counts)
+        .where(
+            sa.or_(
+                sa.and_(Contact.added_on > since, Contact.added_on <= as_of),
+                sa.and_(Contact.removed_on > since, Contact.removed_on <= as_of),
             )
-            .group_by(UsageSignal.account_id, UsageSignal.signal),
         )
-        signal_of = np.array([r[1] for r in rows], dtype=object)
-        account, total, seen = float_columns([(r[0], r[2], r[3]) for r in rows], 3)
-        account = account.astype(np.int64)
-        for signal in names:
-            sel = signal_of == signal
-            inputs.signals[(signal, days)] = (
-                scatter(ids, account[sel], total[sel], fill=0.0),
-                scatter(ids, account[sel], seen[sel], fill=0.0),
-            )
-
-    # Signals ever seen (overdue rules waiting for one).
-    if needs.signals_ever:
-        rows = fetch_rows(
-            conn,
-            sa.select(UsageSignal.account_id, UsageSignal.signal)
-            .where(UsageSignal.signal.in_(sorted(needs.signals_ever)), UsageSignal.day <= as_of)
-            .group_by(UsageSignal.account_id, UsageSignal.signal),
-        )
-        for signal in needs.signals_ever:
-            found = np.array([r[0] for r in rows if r[1] == signal], dtype=np.int64)
-            inputs.signals_ever[signal] = np.isin(ids, found)
-
-    # Milestone rules that ever fired (overdue rules waiting for one).
-    if needs.milestones_ever:
-        rows = fetch_rows(
-            conn,
-            sa.select(Event.account_id, Event.rule_id)
-            .where(Event.rule_id.in_(sorted(needs.milestones_ever)), Event.day <= as_of)
-            .group_by(Event.account_id, Event.rule_id),
-        )
-        for rule_id in needs.milestones_ever:
-            found = np.array([r[0] for r in rows if r[1] == rule_id], dtype=np.int64)
-            inputs.milestones_ever[rule_id] = np.isin(ids, found)
-
-    # Contacts added or removed within each window, by roles.
-    if needs.contact_windows:
-        longest = max(days for _, _, days in needs.contact_windows)
-        keys = sorted(needs.contact_windows)
-        counts: list[sa.ColumnElement[Any]] = []
-        for change, roles, days in keys:
-            column = Contact.added_on if change == "added" else Contact.removed_on
-            inside = sa.and_(Contact.role.in_(roles), column > as_of - dt.timedelta(days=days), column <= as_of)
-            counts.append(sa.func.sum(sa.case((inside, 1), else_=0)))
-        since = as_of - dt.timedelta(days=longest)
-        rows = fetch_rows(
-            conn,
-            sa.select(Contact.account_id, *counts)
-            .where(
-                sa.or_(
-                    sa.and_(Contact.added_on > since, Contact.added_on <= as_of),
-                    sa.and_(Contact.removed_on > since, Contact.removed_on <= as_of),
-                )
-            )
-            .group_by(Contact.account_id),
-        )
-        numbers = float_columns(rows, 1 + len(keys))
-        account = numbers[0].astype(np.int64)
-        for i, key in enumerate(keys):
-            inputs.contacts[key] = scatter(ids, account, numbers[1 + i], fill=0.0)
-
-    for days in needs.score_days_ago:
-        inputs.score_ago[days] = score_on(as_of - dt.timedelta(days=days))
-    assert inputs.n == n
-    return inputs
+        .group_by(Contact.account_id),
+    )
+    numbers = float_columns(rows, 1 + len(keys))
+    account = numbers[0].astype(np.int64)
+    return {key: scatter(ids, account, numbers[1 + i], fill=0.0) for i, key in enumerate(keys)}
 
 
 def store_events(

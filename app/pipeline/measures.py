@@ -29,6 +29,7 @@ from app.models import (
     TicketPriority,
     UsageSignal,
 )
+from app.pipeline.arrays import align, day_column, fetch_rows, float_columns, scatter
 from scoring.measures import MEASURE_CATALOG
 
 USAGE_WINDOW_DAYS = 30  # current window; the trend compares it with the 30 days before
@@ -70,50 +71,6 @@ class PortfolioMeasures:
         return np.vstack([self.raw[name] for name in names])
 
 
-def _days(values: list[object]) -> np.ndarray:
-    return np.array(values, dtype="datetime64[D]") if values else np.empty(0, dtype="datetime64[D]")
-
-
-def align(ids: np.ndarray, found_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions in ``ids`` (sorted) of ``found_ids``, and a mask of the ones present."""
-    if ids.size == 0 or found_ids.size == 0:
-        return np.zeros(found_ids.size, dtype=np.int64), np.zeros(found_ids.size, dtype=bool)
-    pos = np.searchsorted(ids, found_ids)
-    pos = np.minimum(pos, ids.size - 1)
-    return pos, ids[pos] == found_ids
-
-
-def scatter(ids: np.ndarray, found_ids: np.ndarray, values: np.ndarray, fill: float = np.nan) -> np.ndarray:
-    """``values`` (one per ``found_ids``) placed at their account's position in ``ids`` (ascending);
-    ``fill`` for accounts without a value; values of ids not in ``ids`` are dropped."""
-    out = np.full(ids.size, fill, dtype=np.float64)
-    pos, ok = align(ids, found_ids)
-    out[pos[ok]] = values[ok]
-    return out
-
-
-def fetch_rows(conn: sa.Connection, statement: sa.Executable) -> list[tuple[Any, ...]]:
-    """The driver's own row tuples: SQLAlchemy's per-row Row objects and result processing
-    cost more than the queries for result sets of one row per account. Dates therefore come
-    back as the driver gives them (``date`` objects, or ISO strings on SQLite); ``_days``
-    reads both."""
-    result = conn.execute(statement)
-    try:
-        return list(result.cursor.fetchall())  # type: ignore[attr-defined]
-    finally:
-        result.close()
-
-
-def float_columns(rows: list[tuple[Any, ...]], count: int) -> list[np.ndarray]:
-    """Numeric result columns as float64 arrays (NULL becomes NaN), converted in one call."""
-    array = np.array(rows, dtype=np.float64).reshape(len(rows), count)
-    return [array[:, i] for i in range(count)]
-
-
-def _day_column(rows: list[tuple[Any, ...]], index: int) -> np.ndarray:
-    return _days([row[index] for row in rows])
-
-
 def not_churned_by(as_of: dt.date) -> sa.ColumnElement[bool]:
     """Accounts to score as of ``as_of``: not churned, or churned only later (their first churn
     outcome is after ``as_of``), so a back-filled history scores them before they left. A churned
@@ -149,41 +106,77 @@ def compute_measures(
     # Core execution on the session's connection: these are plain column queries, and the ORM
     # result machinery would only add per-row overhead.
     conn = session.connection()
+    _tune_postgresql(conn)
+    accounts = _accounts(conn, as_of=as_of, include_churned=include_churned)
+    ids = accounts.ids
+    first_value_on = _first_value_on(conn, as_of=as_of, signal=first_value_signal, ids=ids)
+    usage = _usage(conn, as_of=as_of, accounts=accounts, usage_windows=usage_windows)
+    active_user_ratio, trend, key_feature, days_since_login = _usage_measures(as_of, accounts, usage)
+    open_load, breaches = _ticket_measures(conn, as_of=as_of, ids=ids)
+    nps, csat = _feedback_measures(conn, as_of=as_of, ids=ids)
+    goals_ratio = _goal_measures(conn, as_of=as_of, ids=ids)
+    raw = {
+        "goals_achieved_ratio": goals_ratio,
+        "active_user_ratio": active_user_ratio,
+        "usage_trend_pct": trend,
+        "key_feature_adoption_ratio": key_feature,
+        "days_since_last_login": days_since_login,
+        "license_utilization_ratio": _license_utilization(accounts),
+        "open_ticket_load": open_load,
+        "sla_breaches_90d": breaches,
+        "nps": nps,
+        "csat_avg": csat,
+        "csm_sentiment": accounts.sentiment,
+    }
+    assert raw.keys() == MEASURE_CATALOG.keys()
+    return PortfolioMeasures(
+        as_of,
+        ids,
+        accounts.arr,
+        accounts.contract_start,
+        accounts.renewal_date,
+        first_value_on,
+        raw,
+        accounts.owner,
+        accounts.ever_used,
+        usage.login_days,
+        usage.window_sums,
+    )
+
+
+def _tune_postgresql(conn: sa.Connection) -> None:
     if conn.dialect.name == "postgresql":
         # The usage aggregate hashes one entry per account: keep it in memory rather than
         # spilling to disk at the 4 MB default, and skip JIT compilation, which costs more
         # than it saves on these short, simple plans. SET LOCAL ends with the transaction.
         conn.execute(sa.text("SET LOCAL work_mem = '64MB'"))
         conn.execute(sa.text("SET LOCAL jit = off"))
-    end_ts = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
 
-    # 1. Accounts, with what takes one index seek each: whether they ever had usage, their
-    #    latest license snapshot and their CSM's latest sentiment (latest-per-account by
-    #    correlated subquery is portable and beats a GROUP BY + join on both databases).
-    fb_since = as_of - dt.timedelta(days=FEEDBACK_WINDOW_DAYS)
+
+# --- accounts (with their latest license snapshot and CSM sentiment) ----------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Accounts:
+    """The scored accounts in id order, with what takes one index seek each (one query)."""
+
+    ids: np.ndarray  # int64, ascending
+    arr: np.ndarray
+    seats: np.ndarray  # seats purchased on the account (NaN when unknown)
+    ever_used: np.ndarray  # bool: any daily-usage row on or before as_of
+    license_purchased: np.ndarray  # of the latest license snapshot (NaN without one)
+    license_active: np.ndarray
+    sentiment: np.ndarray  # the latest CSM sentiment within the feedback window
+    contract_start: np.ndarray  # datetime64[D]
+    renewal_date: np.ndarray  # datetime64[D]
+    owner: np.ndarray  # object
+
+
+def _accounts(conn: sa.Connection, *, as_of: dt.date, include_churned: bool) -> _Accounts:
+    """The accounts to score, with whether they ever had usage, their latest license snapshot and
+    their CSM's latest sentiment (latest-per-account by correlated subquery is portable and beats
+    a GROUP BY + join on both databases)."""
     has_usage = sa.select(sa.literal(1)).where(DailyUsage.account_id == Account.id, DailyUsage.day <= as_of).exists()
-
-    def latest_license(column: Any) -> sa.ScalarSelect[int]:
-        return (
-            sa.select(column)
-            .where(LicenseSnapshot.account_id == Account.id, LicenseSnapshot.day <= as_of)
-            .order_by(LicenseSnapshot.day.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-
-    latest_sentiment = (
-        sa.select(Feedback.score)
-        .where(
-            Feedback.account_id == Account.id,
-            Feedback.kind == FeedbackKind.CSM_SENTIMENT,
-            Feedback.day > fb_since,
-            Feedback.day <= as_of,
-        )
-        .order_by(Feedback.day.desc(), Feedback.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
     rows = fetch_rows(
         conn,
         sa.select(
@@ -191,9 +184,9 @@ def compute_measures(
             Account.arr,
             Account.seats_purchased,
             sa.case((has_usage, 1), else_=0),
-            latest_license(LicenseSnapshot.seats_purchased),
-            latest_license(LicenseSnapshot.seats_active),
-            latest_sentiment,
+            _latest_license(LicenseSnapshot.seats_purchased, as_of),
+            _latest_license(LicenseSnapshot.seats_active, as_of),
+            _latest_sentiment(as_of),
             Account.contract_start,
             Account.renewal_date,
             Account.owner,
@@ -201,38 +194,96 @@ def compute_measures(
         .where(sa.true() if include_churned else not_churned_by(as_of))
         .order_by(Account.id),
     )
-    n = len(rows)
-    ids_col, arr, seats, usage_col, lic_purchased, lic_active, sentiment = float_columns([r[:7] for r in rows], 7)
-    ids = ids_col.astype(np.int64)
-    contract_start = _day_column(rows, 7)
-    renewal_date = _day_column(rows, 8)
-    owner = np.array([r[9] for r in rows], dtype=object)
-    ever_used = usage_col > 0
-    as_of_day = np.datetime64(as_of, "D")
+    ids, arr, seats, usage, purchased, active, sentiment = float_columns([r[:7] for r in rows], 7)
+    return _Accounts(
+        ids=ids.astype(np.int64),
+        arr=arr,
+        seats=seats,
+        ever_used=usage > 0,
+        license_purchased=purchased,
+        license_active=active,
+        sentiment=sentiment,
+        contract_start=day_column(rows, 7),
+        renewal_date=day_column(rows, 8),
+        owner=np.array([r[9] for r in rows], dtype=object),
+    )
 
-    # 2. First value: the first day of the configured product signal.
-    fv_rows = fetch_rows(
+
+def _latest_license(column: Any, as_of: dt.date) -> sa.ScalarSelect[int]:
+    return (
+        sa.select(column)
+        .where(LicenseSnapshot.account_id == Account.id, LicenseSnapshot.day <= as_of)
+        .order_by(LicenseSnapshot.day.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _latest_sentiment(as_of: dt.date) -> sa.ScalarSelect[Any]:
+    return (
+        sa.select(Feedback.score)
+        .where(
+            Feedback.account_id == Account.id,
+            Feedback.kind == FeedbackKind.CSM_SENTIMENT,
+            Feedback.day > as_of - dt.timedelta(days=FEEDBACK_WINDOW_DAYS),
+            Feedback.day <= as_of,
+        )
+        .order_by(Feedback.day.desc(), Feedback.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _license_utilization(accounts: _Accounts) -> np.ndarray:
+    """Active over purchased seats of the latest snapshot on or before as_of (the account's own
+    seat count when the snapshot has none)."""
+    seats, purchased = accounts.seats, accounts.license_purchased
+    purchased = np.where(np.isnan(purchased) | (purchased <= 0), np.where(seats > 0, seats, np.nan), purchased)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return accounts.license_active / purchased
+
+
+# --- usage signals: first value ------------------------------------------------------------------
+
+
+def _first_value_on(conn: sa.Connection, *, as_of: dt.date, signal: str, ids: np.ndarray) -> np.ndarray:
+    """The first day of the configured product signal (NaT when not reached by as_of)."""
+    rows = fetch_rows(
         conn,
         sa.select(UsageSignal.account_id, sa.func.min(UsageSignal.day))
-        .where(UsageSignal.signal == first_value_signal, UsageSignal.day <= as_of)
+        .where(UsageSignal.signal == signal, UsageSignal.day <= as_of)
         .group_by(UsageSignal.account_id),
     )
-    first_value_on = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
-    if fv_rows:
-        (fv_ids,) = float_columns([(r[0],) for r in fv_rows], 1)
-        pos, ok = align(ids, fv_ids.astype(np.int64))
-        first_value_on[pos[ok]] = _day_column(fv_rows, 1)[ok]
+    first_value_on = np.full(ids.size, np.datetime64("NaT"), dtype="datetime64[D]")
+    if rows:
+        (found,) = float_columns([(r[0],) for r in rows], 1)
+        pos, ok = align(ids, found.astype(np.int64))
+        first_value_on[pos[ok]] = day_column(rows, 1)[ok]
+    return first_value_on
 
-    # 3. Usage over the last two 30-day windows (the heaviest query: one pass, conditional sums).
-    window_start = as_of - dt.timedelta(days=2 * USAGE_WINDOW_DAYS)
-    current_start = as_of - dt.timedelta(days=USAGE_WINDOW_DAYS)
-    in_current = DailyUsage.day > current_start
+
+# --- daily usage ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _RuleWindows:
+    """The event rules' (column, days) usage windows as extra sums in the daily-usage pass."""
+
+    windows: list[tuple[str, int]]  # sorted
+    #: Where each window's two sums come from: a name of the base sums, or an index into ``extra``.
+    sources: list[tuple[str | int, str | int]]
+    extra: list[sa.ColumnElement[Any]]
+    scan_days: int  # how far back the pass reads
+
+
+#: The measures' own 30-day sums serve rules on the same window, so those cost nothing more.
+_BASE_CURRENT = {"active_users": "cur", "logins": "logins", "key_feature_uses": "key_uses"}
+
+
+def _rule_windows(as_of: dt.date, usage_windows: frozenset[tuple[str, int]]) -> _RuleWindows:
     windows = sorted(usage_windows)
     scan_days = max([2 * USAGE_WINDOW_DAYS, *(2 * days for _, days in windows)])
     extra: list[sa.ColumnElement[Any]] = []
-    # Where each window's two sums come from: a name of the base sums below, or an index into `extra`.
-    # The measures' own 30-day sums serve rules on the same window, so those cost nothing more.
-    base_current = {"active_users": "cur", "logins": "logins", "key_feature_uses": "key_uses"}
     sources: list[tuple[str | int, str | int]] = []
     for column, days in windows:
         value = getattr(DailyUsage, column)
@@ -241,7 +292,7 @@ def compute_measures(
         current: str | int
         previous: str | int
         if days == USAGE_WINDOW_DAYS:
-            current = base_current[column]
+            current = _BASE_CURRENT[column]
         else:
             current = len(extra)
             extra.append(sa.func.sum(sa.case((DailyUsage.day > boundary, value), else_=0)))
@@ -251,7 +302,16 @@ def compute_measures(
             previous = len(extra)
             extra.append(sa.func.sum(sa.case((before, value), else_=0)))
         sources.append((current, previous))
-    if scan_days > 2 * USAGE_WINDOW_DAYS:
+    return _RuleWindows(windows, sources, extra, scan_days)
+
+
+def _usage_statement(as_of: dt.date, rules: _RuleWindows) -> sa.Select[Any]:
+    """Usage over the last two 30-day windows (the heaviest query: one pass, conditional sums),
+    plus the rules' window sums; columns: account, current and previous active users, current
+    logins, key-feature uses and login days, rows in the windows, ``rules.extra``, last login."""
+    window_start = as_of - dt.timedelta(days=2 * USAGE_WINDOW_DAYS)
+    in_current = DailyUsage.day > as_of - dt.timedelta(days=USAGE_WINDOW_DAYS)
+    if rules.scan_days > 2 * USAGE_WINDOW_DAYS:
         in_windows: sa.ColumnElement[bool] = DailyUsage.day > window_start
         in_previous = sa.and_(in_windows, ~in_current)
         last_login_case = sa.case((sa.and_(in_windows, DailyUsage.logins > 0), DailyUsage.day), else_=None)
@@ -260,8 +320,7 @@ def compute_measures(
         in_previous = ~in_current
         last_login_case = sa.case((DailyUsage.logins > 0, DailyUsage.day), else_=None)
         rows_in_windows = sa.func.count()
-    usage_rows = fetch_rows(
-        conn,
+    return (
         sa.select(
             DailyUsage.account_id,
             sa.func.sum(sa.case((in_current, DailyUsage.active_users), else_=0)),
@@ -270,40 +329,74 @@ def compute_measures(
             sa.func.sum(sa.case((in_current, DailyUsage.key_feature_uses), else_=0)),
             sa.func.sum(sa.case((sa.and_(in_current, DailyUsage.logins > 0), 1), else_=0)),
             rows_in_windows,
-            *extra,
+            *rules.extra,
             sa.func.max(last_login_case),
         )
-        .where(DailyUsage.day > as_of - dt.timedelta(days=scan_days), DailyUsage.day <= as_of)
-        .group_by(DailyUsage.account_id),
+        .where(DailyUsage.day > as_of - dt.timedelta(days=rules.scan_days), DailyUsage.day <= as_of)
+        .group_by(DailyUsage.account_id)
     )
-    width = 7 + len(extra)
+
+
+@dataclass(frozen=True, slots=True)
+class _Usage:
+    """Daily usage per account in the run's order; accounts with usage history but no row in
+    the two 30-day windows had no activity (zeros), accounts without usage ever are NaN."""
+
+    in_window: np.ndarray  # bool: a row in the two 30-day windows
+    current_active: np.ndarray  # active users summed over the current window
+    previous_active: np.ndarray  # and over the window before
+    logins: np.ndarray
+    key_uses: np.ndarray
+    last_login: np.ndarray  # datetime64[D], NaT without a login in the scanned days
+    login_days: np.ndarray  # days with a login in the current window
+    window_sums: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]  # the rules' windows
+
+
+def _usage(
+    conn: sa.Connection, *, as_of: dt.date, accounts: _Accounts, usage_windows: frozenset[tuple[str, int]]
+) -> _Usage:
+    ids = accounts.ids
+    rules = _rule_windows(as_of, usage_windows)
+    rows = fetch_rows(conn, _usage_statement(as_of, rules))
+    width = 7 + len(rules.extra)
     u_ids, u_cur, u_prev, u_logins, u_kf, u_login_days, u_rows, *u_extra = float_columns(
-        [r[:width] for r in usage_rows], width
+        [r[:width] for r in rows], width
     )
     u_ids = u_ids.astype(np.int64)
-    in_window = np.isin(ids, u_ids[u_rows > 0])  # a row in the two 30-day windows
-    # Accounts with usage history but no row in the windows had no activity: zeros, not NaN.
-    zero_if_used = np.where(ever_used, 0.0, np.nan)
-    cur_active = np.where(in_window, scatter(ids, u_ids, u_cur), zero_if_used)
-    prev_active = np.where(in_window, scatter(ids, u_ids, u_prev), zero_if_used)
-    logins = np.where(in_window, scatter(ids, u_ids, u_logins), zero_if_used)
-    key_uses = np.where(in_window, scatter(ids, u_ids, u_kf), zero_if_used)
-    last_login = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
-    if usage_rows:
+    in_window = np.isin(ids, u_ids[u_rows > 0])
+    zero_if_used = np.where(accounts.ever_used, 0.0, np.nan)
+    last_login = np.full(ids.size, np.datetime64("NaT"), dtype="datetime64[D]")
+    if rows:
         pos, ok = align(ids, u_ids)
-        last_login[pos[ok]] = _day_column(usage_rows, width)[ok]
-    login_days = np.where(in_window, scatter(ids, u_ids, u_login_days), zero_if_used)
+        last_login[pos[ok]] = day_column(rows, width)[ok]
     base = {"cur": u_cur, "prev": u_prev, "logins": u_logins, "key_uses": u_kf}
 
     def window_sum(source: str | int) -> np.ndarray:
         return scatter(ids, u_ids, base[source] if isinstance(source, str) else u_extra[source], fill=0.0)
 
-    window_sums = {
-        key: (window_sum(current), window_sum(previous))
-        for key, (current, previous) in zip(windows, sources, strict=True)
-    }
+    return _Usage(
+        in_window=in_window,
+        current_active=np.where(in_window, scatter(ids, u_ids, u_cur), zero_if_used),
+        previous_active=np.where(in_window, scatter(ids, u_ids, u_prev), zero_if_used),
+        logins=np.where(in_window, scatter(ids, u_ids, u_logins), zero_if_used),
+        key_uses=np.where(in_window, scatter(ids, u_ids, u_kf), zero_if_used),
+        last_login=last_login,
+        login_days=np.where(in_window, scatter(ids, u_ids, u_login_days), zero_if_used),
+        window_sums={
+            key: (window_sum(current), window_sum(previous))
+            for key, (current, previous) in zip(rules.windows, rules.sources, strict=True)
+        },
+    )
 
-    days_since_start = (as_of_day - contract_start).astype(np.int64)
+
+def _usage_measures(
+    as_of: dt.date, accounts: _Accounts, usage: _Usage
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Active-user ratio, usage trend %, key-feature adoption ratio and days since last login."""
+    as_of_day = np.datetime64(as_of, "D")
+    ever_used, seats = accounts.ever_used, accounts.seats
+    cur_active, prev_active = usage.current_active, usage.previous_active
+    days_since_start = (as_of_day - accounts.contract_start).astype(np.int64)
     # Young accounts: average over the days since contract start, not the whole window.
     days_in_window = np.clip(days_since_start + 1, 1, USAGE_WINDOW_DAYS).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -313,24 +406,24 @@ def compute_measures(
         trend = np.where(
             prev_active > 0,
             (cur_active - prev_active) / prev_active * 100.0,
-            np.where(cur_active > 0, 100.0, np.where(in_window, 0.0, -100.0)),
+            np.where(cur_active > 0, 100.0, np.where(usage.in_window, 0.0, -100.0)),
         )
         trend = np.where(ever_used & (days_since_start >= 2 * USAGE_WINDOW_DAYS), trend, np.nan)
-        key_feature = np.where(logins > 0, key_uses / logins, np.where(ever_used, 0.0, np.nan))
+        key_feature = np.where(usage.logins > 0, usage.key_uses / usage.logins, np.where(ever_used, 0.0, np.nan))
     days_since_login = np.where(
-        np.isnat(last_login),
+        np.isnat(usage.last_login),
         np.where(ever_used, float(NO_RECENT_LOGIN_DAYS), np.nan),
-        (as_of_day - last_login).astype(np.int64).astype(np.float64),
+        (as_of_day - usage.last_login).astype(np.int64).astype(np.float64),
     )
+    return active_user_ratio, trend, key_feature, days_since_login
 
-    # 4. License: the latest snapshot on or before as_of (fetched with the accounts).
-    purchased = np.where(
-        np.isnan(lic_purchased) | (lic_purchased <= 0), np.where(seats > 0, seats, np.nan), lic_purchased
-    )
-    with np.errstate(invalid="ignore", divide="ignore"):
-        utilization = lic_active / purchased
 
-    # 5. Support tickets: open load by priority as of the date, SLA breaches in 90 days.
+# --- support tickets, feedback, goals ------------------------------------------------------------
+
+
+def _ticket_measures(conn: sa.Connection, *, as_of: dt.date, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Open load by priority as of the date, and SLA breaches in 90 days (tickets of the last year)."""
+    end_ts = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
     ticket_since = dt.datetime.combine(as_of - dt.timedelta(days=TICKET_LOOKBACK_DAYS), dt.time(), tzinfo=dt.UTC)
     sla_since = end_ts - dt.timedelta(days=SLA_WINDOW_DAYS)
     is_open = sa.and_(
@@ -341,7 +434,7 @@ def compute_measures(
         *((SupportTicket.priority == p, sa.literal(w, sa.Float)) for p, w in PRIORITY_WEIGHT.items()),
         else_=sa.literal(1.0, sa.Float),
     )
-    ticket_rows = fetch_rows(
+    rows = fetch_rows(
         conn,
         sa.select(
             SupportTicket.account_id,
@@ -353,14 +446,15 @@ def compute_measures(
         .where(SupportTicket.opened_at >= ticket_since, SupportTicket.opened_at < end_ts)
         .group_by(SupportTicket.account_id),
     )
-    t_ids, t_load, t_breaches = float_columns(ticket_rows, 3)
-    open_load = scatter(ids, t_ids.astype(np.int64), t_load)
-    breaches = scatter(ids, t_ids.astype(np.int64), t_breaches)
+    t_ids, t_load, t_breaches = float_columns(rows, 3)
+    return scatter(ids, t_ids.astype(np.int64), t_load), scatter(ids, t_ids.astype(np.int64), t_breaches)
 
-    # 6. Feedback in the last 180 days: account NPS and CSAT average (sentiment came with the accounts).
+
+def _feedback_measures(conn: sa.Connection, *, as_of: dt.date, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Account NPS and CSAT average over the last 180 days (sentiment comes with the accounts)."""
     nps_kind = Feedback.kind == FeedbackKind.NPS
     csat_kind = Feedback.kind == FeedbackKind.CSAT
-    fb_rows = fetch_rows(
+    rows = fetch_rows(
         conn,
         sa.select(
             Feedback.account_id,
@@ -369,10 +463,10 @@ def compute_measures(
             sa.func.sum(sa.case((nps_kind, 1), else_=0)),
             sa.func.avg(sa.case((csat_kind, Feedback.score), else_=None)),
         )
-        .where(Feedback.day > fb_since, Feedback.day <= as_of)
+        .where(Feedback.day > as_of - dt.timedelta(days=FEEDBACK_WINDOW_DAYS), Feedback.day <= as_of)
         .group_by(Feedback.account_id),
     )
-    f_ids, f_pro, f_det, f_n, f_csat = float_columns(fb_rows, 5)
+    f_ids, f_pro, f_det, f_n, f_csat = float_columns(rows, 5)
     f_ids = f_ids.astype(np.int64)
     nps_n = scatter(ids, f_ids, f_n, fill=0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -381,12 +475,14 @@ def compute_measures(
             (scatter(ids, f_ids, f_pro) - scatter(ids, f_ids, f_det)) / nps_n * 100.0,
             np.nan,
         )
-    csat = scatter(ids, f_ids, f_csat)
+    return nps, scatter(ids, f_ids, f_csat)
 
-    # 7. Success-plan goals: achieved out of achieved, missed or due by the date.
+
+def _goal_measures(conn: sa.Connection, *, as_of: dt.date, ids: np.ndarray) -> np.ndarray:
+    """Success-plan goals: achieved out of achieved, missed or due by the date."""
     achieved = sa.and_(Goal.achieved_on.is_not(None), Goal.achieved_on <= as_of)
     due = sa.or_(achieved, sa.and_(Goal.due_on.is_not(None), Goal.due_on <= as_of))
-    goal_rows = fetch_rows(
+    rows = fetch_rows(
         conn,
         sa.select(
             Goal.account_id,
@@ -396,26 +492,8 @@ def compute_measures(
         .where(Goal.created_on <= as_of, Goal.status != GoalStatus.CANCELLED)
         .group_by(Goal.account_id),
     )
-    g_ids, g_achieved, g_due = float_columns(goal_rows, 3)
+    g_ids, g_achieved, g_due = float_columns(rows, 3)
     g_ids = g_ids.astype(np.int64)
     goals_due = scatter(ids, g_ids, g_due, fill=0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        goals_ratio = np.where(goals_due > 0, scatter(ids, g_ids, g_achieved) / goals_due, np.nan)
-
-    raw = {
-        "goals_achieved_ratio": goals_ratio,
-        "active_user_ratio": active_user_ratio,
-        "usage_trend_pct": trend,
-        "key_feature_adoption_ratio": key_feature,
-        "days_since_last_login": days_since_login,
-        "license_utilization_ratio": utilization,
-        "open_ticket_load": open_load,
-        "sla_breaches_90d": breaches,
-        "nps": nps,
-        "csat_avg": csat,
-        "csm_sentiment": sentiment,
-    }
-    assert raw.keys() == MEASURE_CATALOG.keys()
-    return PortfolioMeasures(
-        as_of, ids, arr, contract_start, renewal_date, first_value_on, raw, owner, ever_used, login_days, window_sums
-    )
+        return np.where(goals_due > 0, scatter(ids, g_ids, g_achieved) / goals_due, np.nan)

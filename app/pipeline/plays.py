@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from app.bulk import bulk_insert
 from app.errors import DomainValidationError
 from app.models import PlayDefinition, PlayRun, PlayRunStatus, Task, TaskStatus
-from app.pipeline.measures import align, fetch_rows
+from app.pipeline.arrays import align, fetch_rows
 from app.schemas.plays import load_play
 from playbooks.plays import Play, PlayHistory, PlayMatch, default_plays_list, play_from_dict
 from scoring.bands import BANDS, NO_BAND
@@ -142,6 +142,49 @@ def start_play_runs(
     if not matches:
         return PlayRunCounts(0, 0, {})
     now = dt.datetime.now(dt.UTC)
+    run_rows = _run_rows(
+        as_of=as_of,
+        now=now,
+        matches=matches,
+        versions=versions,
+        rule_ids=rule_ids,
+        ids=ids,
+        stage=stage,
+        band=band,
+        score=score,
+    )
+    bulk_insert(
+        session,
+        PlayRun.__table__,  # type: ignore[arg-type]
+        _RUN_COLUMNS,
+        run_rows,
+    )
+    run_ids = _run_ids(session, as_of=as_of, matches=matches)
+    started, task_rows, by_play = _task_rows(
+        as_of=as_of, now=now, matches=matches, run_ids=run_ids, ids=ids, owner=owner
+    )
+    bulk_insert(
+        session,
+        Task.__table__,  # type: ignore[arg-type]
+        TASK_COLUMNS,
+        task_rows,
+    )
+    return PlayRunCounts(len(run_rows), len(task_rows), by_play, started, task_rows)
+
+
+def _run_rows(
+    *,
+    as_of: dt.date,
+    now: dt.datetime,
+    matches: list[PlayMatch],
+    versions: dict[str, int],
+    rule_ids: tuple[str, ...],
+    ids: np.ndarray,
+    stage: np.ndarray,
+    band: np.ndarray,
+    score: np.ndarray,
+) -> list[tuple[Any, ...]]:
+    """The play-run rows of the matches (``_RUN_COLUMNS`` order), built column-wise per play."""
     stage_names = np.array([s.value for s in STAGES], dtype=object)
     band_names = np.array([b.value for b in BANDS] + [None], dtype=object)
     rules = np.array([*rule_ids, None], dtype=object)  # index -1 -> None (a band trigger)
@@ -166,13 +209,12 @@ def start_play_runs(
                 strict=True,
             )
         )
-    bulk_insert(
-        session,
-        PlayRun.__table__,  # type: ignore[arg-type]
-        _RUN_COLUMNS,
-        run_rows,
-    )
-    # The ids of the runs just written: (account, play, day) is unique.
+    return run_rows
+
+
+def _run_ids(session: Session, *, as_of: dt.date, matches: list[PlayMatch]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The ids of the runs just written, per play: (accounts ascending, their run ids). (account,
+    play, day) is unique."""
     played = sorted({m.play.id for m in matches})
     found = fetch_rows(
         session.connection(),
@@ -185,14 +227,27 @@ def start_play_runs(
         pairs = np.array([(r[1], r[2]) for r in found if r[0] == play_id], dtype=np.int64).reshape(-1, 2)
         order = np.argsort(pairs[:, 0])
         run_id[play_id] = (pairs[order, 0], pairs[order, 1])
+    return run_id
 
+
+def _task_rows(
+    *,
+    as_of: dt.date,
+    now: dt.datetime,
+    matches: list[PlayMatch],
+    run_ids: dict[str, tuple[np.ndarray, np.ndarray]],
+    ids: np.ndarray,
+    owner: np.ndarray,
+) -> tuple[list[tuple[int, int, str, str]], list[tuple[Any, ...]], dict[str, int]]:
+    """The runs started ((run id, account id, play id, alert mode) each), the task rows of their
+    plays' templates (``TASK_COLUMNS`` order, each run's in position order) and runs per play."""
     task_rows: list[tuple[Any, ...]] = []
     started: list[tuple[int, int, str, str]] = []
     by_play: dict[str, int] = {}
     for match in matches:
-        accounts, run_ids = run_id[match.play.id]
+        accounts, play_run_ids = run_ids[match.play.id]
         pos = np.searchsorted(accounts, ids[match.positions])
-        runs = run_ids[pos].tolist()
+        runs = play_run_ids[pos].tolist()
         owners = owner[match.positions].tolist()
         by_play[match.play.id] = len(runs)
         account_list = ids[match.positions].tolist()
@@ -208,10 +263,4 @@ def start_play_runs(
                 (run, account, position, *fixed, who, due, TaskStatus.OPEN.value, now)
                 for run, account, who in zip(runs, account_list, assignee, strict=True)
             )
-    bulk_insert(
-        session,
-        Task.__table__,  # type: ignore[arg-type]
-        TASK_COLUMNS,
-        task_rows,
-    )
-    return PlayRunCounts(len(run_rows), len(task_rows), by_play, started, task_rows)
+    return started, task_rows, by_play

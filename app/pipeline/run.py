@@ -1,4 +1,20 @@
-"""The scoring run: measures by SQL, one vectorized scoring pass, history and latest scores written in bulk."""
+"""The daily scoring run: a fixed sequence of steps over every account not churned as of the day.
+
+Each step is a fixed number of set-based queries and numpy passes whatever the portfolio size,
+and all of them share the caller's transaction (the run never commits):
+
+1. ``measures``: the active config, and every raw measure by SQL (``app/pipeline/measures.py``);
+2. ``score``: lifecycle stage, health score and band in one vectorized pass (``scoring.health``);
+3. ``history``: one history row per account for the day, in bulk, replacing that day's rows;
+4. ``events``: the event rules against each account's stored rule state, and the events that
+   fired stored (``app/pipeline/events.py``);
+5. ``plays``: the plays those events and bands match started, with their tasks (``app/pipeline/plays.py``);
+6. ``latest``: the latest scores refreshed, with score changes and churn risk;
+7. ``alerts``: this run's events and play starts routed and queued in the outbox (``app/pipeline/alerts.py``).
+
+``PIPELINE`` pairs each step's name with its function; ``run_scoring`` walks it, timing each step,
+and the steps hand one another what they computed in a ``_RunState``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +23,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -15,19 +32,18 @@ from sqlalchemy.orm import Session
 from app.bulk import bulk_insert
 from app.models import HealthScore, LatestScore
 from app.pipeline.alerts import AlertCounts, RunWrites, newest_event_id, queue_run_alerts
+from app.pipeline.arrays import scatter
 from app.pipeline.events import gather_inputs, previous_latest, store_events
-from app.pipeline.measures import compute_measures, scatter
-from app.pipeline.plays import load_plays, play_history, start_play_runs
+from app.pipeline.measures import PortfolioMeasures, compute_measures
+from app.pipeline.plays import PlayRunCounts, load_plays, play_history, start_play_runs
 from app.services.alerts.settings import AlertSettings
 from app.services.analysis import churn_scores
 from app.services.scoring_config.active import get_active_model
-from playbooks.plays import PlayHistory, match_plays
-from scoring.health import BANDS, NO_BAND, compute_health
-from scoring.rules import evaluate_rules, rule_needs
+from playbooks.plays import Play, PlayHistory, match_plays
+from scoring.health import BANDS, NO_BAND, HealthResult, compute_health
+from scoring.model import ScoringModel
+from scoring.rules import RuleEvaluation, evaluate_rules, rule_needs
 from scoring.stage import STAGES, assign_stages
-
-#: Steps reported to a progress callback, in order.
-STEPS = ("measures", "score", "history", "events", "plays", "latest", "alerts")
 
 ProgressCallback = Callable[[str], None]
 
@@ -100,6 +116,212 @@ def _previous_scores(session: Session, day: dt.date, ids: np.ndarray) -> np.ndar
     return scatter(ids, found[:, 0].astype(np.int64), found[:, 1])
 
 
+@dataclass(slots=True)
+class _RunState:
+    """What the steps of one run hand one another; each step sets its own fields and reads those
+    of the steps before it."""
+
+    session: Session
+    as_of: dt.date
+    alert_settings: AlertSettings | None
+    # measures
+    version: int = field(init=False)
+    model: ScoringModel = field(init=False)
+    portfolio: PortfolioMeasures = field(init=False)
+    # score: the result, and its columns as stored
+    stage: np.ndarray = field(init=False)
+    health: HealthResult = field(init=False)
+    stage_names: list[str] = field(init=False)
+    band_names: list[str | None] = field(init=False)
+    scores: list[object] = field(init=False)
+    completeness: list[float] = field(init=False)
+    measure_json: list[str] = field(init=False)
+    id_list: list[int] = field(init=False)
+    # history: the rows' columns, ``_HISTORY_COLUMNS`` order (the latest rows start with them)
+    history_values: tuple[list[Any], ...] = field(init=False)
+    # events
+    after_event_id: int = field(init=False)
+    keep: np.ndarray = field(init=False)  # accounts whose latest score is not newer than as_of
+    evaluation: RuleEvaluation = field(init=False)
+    fired: np.ndarray = field(init=False)
+    events_by_rule: dict[str, int] = field(init=False)
+    event_rows: list[tuple[Any, ...]] = field(init=False)
+    # plays
+    plays: list[tuple[Play, int]] = field(init=False)  # the enabled plays with their versions
+    play_counts: PlayRunCounts = field(init=False)
+    # latest
+    change_7d: list[object] = field(init=False)
+    # alerts
+    alert_counts: AlertCounts = field(init=False)
+    #: Older days' scores, read once each (events and latest both compare with them).
+    scores_on: dict[dt.date, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self.portfolio.account_id
+
+    def score_on(self, day: dt.date) -> np.ndarray:
+        """Each account's score on ``day`` (NaN where none)."""
+        if day not in self.scores_on:
+            self.scores_on[day] = _previous_scores(self.session, day, self.ids)
+        return self.scores_on[day]
+
+
+_HISTORY_COLUMNS = (
+    "account_id", "day", "config_version", "stage", "score", "band", "completeness", "measure_values",
+)  # fmt: skip
+_LATEST_COLUMNS = (
+    *_HISTORY_COLUMNS, "score_change_7d", "score_change_30d", "rule_state",
+    "churn_probability", "expected_arr_at_risk", "churn_model_version",
+)  # fmt: skip
+
+
+def _measure(run: _RunState) -> None:
+    run.version, run.model = get_active_model(run.session)
+    run.portfolio = compute_measures(
+        run.session,
+        as_of=run.as_of,
+        first_value_signal=run.model.stage_rules.first_value_signal,
+        usage_windows=rule_needs(run.model.rules).usage_windows,
+    )
+
+
+def _score(run: _RunState) -> None:
+    portfolio, model = run.portfolio, run.model
+    run.stage = assign_stages(
+        run.as_of, portfolio.contract_start, portfolio.renewal_date, portfolio.first_value_on, model.stage_rules
+    )
+    raw = portfolio.matrix(model.measure_names)
+    result = run.health = compute_health(raw, run.stage, model)
+    run.stage_names = _STAGE_NAMES[run.stage].tolist()
+    run.band_names = _BAND_NAMES[result.band].tolist()
+    run.scores = _nullable(np.round(result.score, 4))
+    run.completeness = np.round(result.completeness, 6).tolist()
+    values = np.round(raw, 6).T.astype(object)
+    values[np.isnan(raw.T)] = None
+    run.measure_json = list(map(_json_encode, values.tolist()))
+    run.id_list = run.ids.tolist()
+
+
+def _write_history(run: _RunState) -> None:
+    """Replace the day's history rows with this run's (so a re-run never duplicates)."""
+    run.session.execute(sa.delete(HealthScore).where(HealthScore.day == run.as_of))
+    n = run.ids.size
+    run.history_values = (
+        run.id_list, [run.as_of] * n, [run.version] * n, run.stage_names, run.scores, run.band_names,
+        run.completeness, run.measure_json,
+    )  # fmt: skip
+    bulk_insert(run.session, HealthScore.__table__, _HISTORY_COLUMNS, zip(*run.history_values, strict=True))  # type: ignore[arg-type]
+
+
+def _fire_events(run: _RunState) -> None:
+    """Events only for accounts whose latest score is not newer than this day (a backfill of an
+    older day writes history and nothing else), from the rule state stored with the latest score."""
+    session, model = run.session, run.model
+    run.after_event_id = newest_event_id(session)  # the run's alerts look up the ids of the events above it
+    previous = previous_latest(session, run.ids, model)
+    run.keep = ~(previous.day > np.datetime64(run.as_of, "D"))  # NaT (never scored) compares False: kept
+    inputs = gather_inputs(
+        session,
+        as_of=run.as_of,
+        model=model,
+        portfolio=run.portfolio,
+        stage=run.stage,
+        band=run.health.band,
+        score=run.health.score,
+        score_on=run.score_on,
+    )
+    evaluation = run.evaluation = evaluate_rules(model.rules, inputs, previous.state)
+    evaluation.fired[:, ~run.keep] = False
+    run.fired, run.events_by_rule, run.event_rows = store_events(
+        session, as_of=run.as_of, version=run.version, model=model, evaluation=evaluation, inputs=inputs, ids=run.ids
+    )
+
+
+def _start_plays(run: _RunState) -> None:
+    run.plays = plays = [(p, v) for p, v in load_plays(run.session) if p.enabled]
+    history = play_history(run.session, run.ids, [p for p, _ in plays], run.as_of) if plays else PlayHistory({}, {})
+    matches = match_plays(
+        tuple(p for p, _ in plays),
+        run.model.rule_ids,
+        fired=run.fired,
+        band=run.health.band,
+        stage=run.stage,
+        history=history,
+        eligible=run.keep,
+    )
+    run.play_counts = start_play_runs(
+        run.session,
+        as_of=run.as_of,
+        matches=matches,
+        versions={p.id: v for p, v in plays},
+        rule_ids=run.model.rule_ids,
+        ids=run.ids,
+        owner=run.portfolio.owner,
+        stage=run.stage,
+        band=run.health.band,
+        score=run.health.score,
+    )
+
+
+def _write_latest(run: _RunState) -> None:
+    """Drop the latest rows this run supersedes (and those of accounts no longer scored), keep
+    newer ones, and bulk-load this run's rows. (An INSERT ... SELECT from history joined to
+    itself was tried: on a history table without fresh statistics PostgreSQL planned it as a
+    nested loop and took minutes at 100k accounts. This path is linear whatever the plan.)"""
+    session, as_of, result = run.session, run.as_of, run.health
+    session.execute(sa.delete(LatestScore).where(LatestScore.day <= as_of))
+    run.change_7d = _nullable(np.round(result.score - run.score_on(as_of - dt.timedelta(days=7)), 4))
+    change_30d = _nullable(np.round(result.score - run.score_on(as_of - dt.timedelta(days=30)), 4))
+    # Churn probability and expected ARR at risk from the newest churn model (None without one).
+    churn = churn_scores(
+        session, model=run.model, measure_scores=result.measure_scores, stage=run.stage, arr=run.portfolio.arr
+    )
+    rows = zip(
+        *run.history_values, run.change_7d, change_30d, run.evaluation.state.tolist(),
+        churn.probability, churn.expected_arr_at_risk, churn.version, run.keep.tolist(), strict=True,
+    )  # fmt: skip
+    bulk_insert(session, LatestScore.__table__, _LATEST_COLUMNS, (row[:-1] for row in rows if row[-1]))  # type: ignore[arg-type]
+
+
+def _queue_alerts(run: _RunState) -> None:
+    run.alert_counts = queue_run_alerts(
+        run.session,
+        as_of=run.as_of,
+        now=dt.datetime.now(dt.UTC),
+        settings=run.alert_settings or AlertSettings(),
+        model=run.model,
+        # What the run wrote and holds: the alerts step composes its messages from it.
+        written=RunWrites(
+            ids=run.ids,
+            stage=run.stage_names,
+            band=run.band_names,
+            score=run.scores,
+            change_7d=run.change_7d,
+            contributions=run.health.contributions,
+            events=run.event_rows,
+            runs=run.play_counts.started,
+            tasks=run.play_counts.task_rows,
+        ),
+        after_event_id=run.after_event_id,
+        play_names={p.id: p.name for p, _ in run.plays},
+    )
+
+
+#: The run's steps in order, each with its function.
+PIPELINE: tuple[tuple[str, Callable[[_RunState], None]], ...] = (
+    ("measures", _measure),
+    ("score", _score),
+    ("history", _write_history),
+    ("events", _fire_events),
+    ("plays", _start_plays),
+    ("latest", _write_latest),
+    ("alerts", _queue_alerts),
+)
+#: Steps reported to a progress callback, in order.
+STEPS = tuple(name for name, _ in PIPELINE)
+
+
 def run_scoring(
     session: Session,
     *,
@@ -116,166 +338,36 @@ def run_scoring(
     The alerts for this run's events and play starts are queued in the same transaction (the
     outbox); ``alert_settings`` gives their links (defaults: a local run).
     """
+    run = _RunState(session, as_of, alert_settings)
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
-
-    def done(step: str) -> None:
-        nonlocal clock
+    for name, step in PIPELINE:
+        step(run)
         now = time.perf_counter()
-        seconds[step] = round(now - clock, 4)
+        seconds[name] = round(now - clock, 4)
         clock = now
         if progress is not None:
-            progress(step)
+            progress(name)
+    return _summary(run, seconds)
 
-    version, model = get_active_model(session)
-    portfolio = compute_measures(
-        session,
-        as_of=as_of,
-        first_value_signal=model.stage_rules.first_value_signal,
-        usage_windows=rule_needs(model.rules).usage_windows,
-    )
-    done("measures")
 
-    stage = assign_stages(
-        as_of, portfolio.contract_start, portfolio.renewal_date, portfolio.first_value_on, model.stage_rules
-    )
-    raw = portfolio.matrix(model.measure_names)
-    result = compute_health(raw, stage, model)
-    ids = portfolio.account_id
-    stage_names = _STAGE_NAMES[stage].tolist()
-    band_names = _BAND_NAMES[result.band].tolist()
-    scores = _nullable(np.round(result.score, 4))
-    completeness = np.round(result.completeness, 6).tolist()
-    values = np.round(raw, 6).T.astype(object)
-    values[np.isnan(raw.T)] = None
-    measure_json = list(map(_json_encode, values.tolist()))
-    id_list = ids.tolist()
-    done("score")
-
-    session.execute(sa.delete(HealthScore).where(HealthScore.day == as_of))
-    history_columns = (
-        "account_id", "day", "config_version", "stage", "score", "band", "completeness", "measure_values",
-    )  # fmt: skip
-    history_values = (
-        id_list, [as_of] * ids.size, [version] * ids.size, stage_names, scores, band_names, completeness, measure_json,
-    )  # fmt: skip
-    bulk_insert(session, HealthScore.__table__, history_columns, zip(*history_values, strict=True))  # type: ignore[arg-type]
-    done("history")
-
-    # Events: only for accounts whose latest score is not newer than this day (a backfill of an
-    # older day writes history and nothing else), from the rule state stored with the latest score.
-    after_event_id = newest_event_id(session)  # the run's alerts look up the ids of the events above it
-    previous = previous_latest(session, ids, model)
-    keep = ~(previous.day > np.datetime64(as_of, "D"))  # NaT (never scored) compares False: kept
-    scores_on: dict[dt.date, np.ndarray] = {}
-
-    def score_on(day: dt.date) -> np.ndarray:
-        if day not in scores_on:
-            scores_on[day] = _previous_scores(session, day, ids)
-        return scores_on[day]
-
-    inputs = gather_inputs(
-        session,
-        as_of=as_of,
-        model=model,
-        portfolio=portfolio,
-        stage=stage,
-        band=result.band,
-        score=result.score,
-        score_on=score_on,
-    )
-    evaluation = evaluate_rules(model.rules, inputs, previous.state)
-    evaluation.fired[:, ~keep] = False
-    fired, events_by_rule, event_rows = store_events(
-        session, as_of=as_of, version=version, model=model, evaluation=evaluation, inputs=inputs, ids=ids
-    )
-    done("events")
-
-    plays = [(p, v) for p, v in load_plays(session) if p.enabled]
-    history = play_history(session, ids, [p for p, _ in plays], as_of) if plays else PlayHistory({}, {})
-    matches = match_plays(
-        tuple(p for p, _ in plays),
-        model.rule_ids,
-        fired=fired,
-        band=result.band,
-        stage=stage,
-        history=history,
-        eligible=keep,
-    )
-    play_counts = start_play_runs(
-        session,
-        as_of=as_of,
-        matches=matches,
-        versions={p.id: v for p, v in plays},
-        rule_ids=model.rule_ids,
-        ids=ids,
-        owner=portfolio.owner,
-        stage=stage,
-        band=result.band,
-        score=result.score,
-    )
-    done("plays")
-
-    # Latest: drop the rows this run supersedes (and those of accounts no longer scored), keep
-    # newer ones, and bulk-load this run's rows. (An INSERT ... SELECT from history joined to
-    # itself was tried: on a history table without fresh statistics PostgreSQL planned it as a
-    # nested loop and took minutes at 100k accounts. This path is linear whatever the plan.)
-    session.execute(sa.delete(LatestScore).where(LatestScore.day <= as_of))
-    change_7d = _nullable(np.round(result.score - score_on(as_of - dt.timedelta(days=7)), 4))
-    change_30d = _nullable(np.round(result.score - score_on(as_of - dt.timedelta(days=30)), 4))
-    # Churn probability and expected ARR at risk from the newest churn model (None without one).
-    churn = churn_scores(session, model=model, measure_scores=result.measure_scores, stage=stage, arr=portfolio.arr)
-    rows = zip(
-        *history_values, change_7d, change_30d, evaluation.state.tolist(),
-        churn.probability, churn.expected_arr_at_risk, churn.version, keep.tolist(), strict=True,
-    )  # fmt: skip
-    bulk_insert(
-        session,
-        LatestScore.__table__,  # type: ignore[arg-type]
-        (*history_columns, "score_change_7d", "score_change_30d", "rule_state",
-         "churn_probability", "expected_arr_at_risk", "churn_model_version"),
-        (row[:-1] for row in rows if row[-1]),
-    )  # fmt: skip
-    done("latest")
-
-    alert_counts = queue_run_alerts(
-        session,
-        as_of=as_of,
-        now=dt.datetime.now(dt.UTC),
-        settings=alert_settings or AlertSettings(),
-        model=model,
-        # What the run wrote and holds: the alerts step composes its messages from it.
-        written=RunWrites(
-            ids=ids,
-            stage=stage_names,
-            band=band_names,
-            score=scores,
-            change_7d=change_7d,
-            contributions=result.contributions,
-            events=event_rows,
-            runs=play_counts.started,
-            tasks=play_counts.task_rows,
-        ),
-        after_event_id=after_event_id,
-        play_names={p.id: p.name for p, _ in plays},
-    )
-    done("alerts")
-
-    band_counts = np.bincount(result.band[result.band != NO_BAND], minlength=len(BANDS))
+def _summary(run: _RunState, seconds: dict[str, float]) -> ScoringRunSummary:
+    band, stage, ids = run.health.band, run.stage, run.ids
+    band_counts = np.bincount(band[band != NO_BAND], minlength=len(BANDS))
     stage_counts = np.bincount(stage, minlength=len(STAGES))
     return ScoringRunSummary(
-        as_of=as_of,
-        config_version=version,
+        as_of=run.as_of,
+        config_version=run.version,
         accounts_scored=int(ids.size),
-        accounts_without_score=int(np.count_nonzero(result.band == NO_BAND)),
-        by_band={band.value: int(c) for band, c in zip(BANDS, band_counts, strict=True)},
+        accounts_without_score=int(np.count_nonzero(band == NO_BAND)),
+        by_band={b.value: int(c) for b, c in zip(BANDS, band_counts, strict=True)},
         by_stage={s.value: int(c) for s, c in zip(STAGES, stage_counts, strict=True)},
         seconds=seconds,
-        events=sum(events_by_rule.values()),
-        events_by_rule=events_by_rule,
-        play_runs=play_counts.runs,
-        tasks=play_counts.tasks,
-        play_runs_by_play=play_counts.by_play,
-        accounts_backfilled=int(np.count_nonzero(~keep)),
-        alerts=alert_counts,
+        events=sum(run.events_by_rule.values()),
+        events_by_rule=run.events_by_rule,
+        play_runs=run.play_counts.runs,
+        tasks=run.play_counts.tasks,
+        play_runs_by_play=run.play_counts.by_play,
+        accounts_backfilled=int(np.count_nonzero(~run.keep)),
+        alerts=run.alert_counts,
     )

@@ -1,0 +1,55 @@
+"""Query results as numpy columns aligned with the run's accounts, shared by the run's steps.
+
+Every step reads one row per account (or per account and key) by set-based SQL and places the
+values at their account's position in the run's ascending account ids, with no Python loop over
+the accounts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+
+def align(ids: np.ndarray, found_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in ``ids`` (sorted) of ``found_ids``, and a mask of the ones present."""
+    if ids.size == 0 or found_ids.size == 0:
+        return np.zeros(found_ids.size, dtype=np.int64), np.zeros(found_ids.size, dtype=bool)
+    pos = np.searchsorted(ids, found_ids)
+    pos = np.minimum(pos, ids.size - 1)
+    return pos, ids[pos] == found_ids
+
+
+def scatter(ids: np.ndarray, found_ids: np.ndarray, values: np.ndarray, fill: float = np.nan) -> np.ndarray:
+    """``values`` (one per ``found_ids``) placed at their account's position in ``ids`` (ascending);
+    ``fill`` for accounts without a value; values of ids not in ``ids`` are dropped."""
+    out = np.full(ids.size, fill, dtype=np.float64)
+    pos, ok = align(ids, found_ids)
+    out[pos[ok]] = values[ok]
+    return out
+
+
+def fetch_rows(conn: sa.Connection, statement: sa.Executable) -> list[tuple[Any, ...]]:
+    """The driver's own row tuples: SQLAlchemy's per-row Row objects and result processing
+    cost more than the queries for result sets of one row per account. Dates therefore come
+    back as the driver gives them (``date`` objects, or ISO strings on SQLite); ``day_column``
+    reads both."""
+    result = conn.execute(statement)
+    try:
+        return list(result.cursor.fetchall())  # type: ignore[attr-defined]
+    finally:
+        result.close()
+
+
+def float_columns(rows: list[tuple[Any, ...]], count: int) -> list[np.ndarray]:
+    """Numeric result columns as float64 arrays (NULL becomes NaN), converted in one call."""
+    array = np.array(rows, dtype=np.float64).reshape(len(rows), count)
+    return [array[:, i] for i in range(count)]
+
+
+def day_column(rows: list[tuple[Any, ...]], index: int) -> np.ndarray:
+    """Result column ``index`` as datetime64[D] (NULL becomes NaT)."""
+    values = [row[index] for row in rows]
+    return np.array(values, dtype="datetime64[D]") if values else np.empty(0, dtype="datetime64[D]")
