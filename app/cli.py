@@ -21,7 +21,7 @@ from tqdm import tqdm
 from app import migrate
 from app.auth import create_token, create_user, revoke_token
 from app.db import get_engine, session_factory
-from app.demo.generate import clear_demo, seed_demo
+from app.demo.seed import clear_demo, seed_demo
 from app.errors import Conflict, DomainError
 from app.models import Account, ApiToken, Role, SourceCursor, User
 from app.pipeline.run import STEPS, ScoringRunSummary, run_scoring

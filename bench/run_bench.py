@@ -28,7 +28,7 @@ from sqlalchemy.orm import sessionmaker
 
 from app import migrate
 from app.db import make_engine
-from app.demo.generate import seed_demo
+from app.demo.seed import seed_demo
 from config import normalize_database_url
 from scoring.health import compute_health
 from scoring.model import default_config_dict, model_from_dict

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from importlib import resources
@@ -164,92 +165,131 @@ _DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Rule)}
 COMMON_FIELDS = ("id", "name", "kind", "severity", "type", "stages", "description")
 
 
+#: Problems with one rule, each as (the field it is about, what is wrong).
+_Problems = Iterator[tuple[str, str]]
+
+
 def check_rules(rules: tuple[Rule, ...]) -> dict[str, list[str]]:
     """Meaning errors of a rule list keyed by dotted path (``rules.<index>.<field>``); empty when valid."""
     errors: dict[str, list[str]] = {}
-
-    def add(i: int, key: str, message: str) -> None:
-        errors.setdefault(f"rules.{i}.{key}", []).append(message)
-
     if len(rules) > MAX_RULES:
         errors["rules"] = [f"At most {MAX_RULES} rules are supported."]
     ids = [r.id for r in rules]
-    milestones = {r.id for r in rules if r.kind is RuleKind.MILESTONE}
+    milestones = frozenset(r.id for r in rules if r.kind is RuleKind.MILESTONE)
     for i, rule in enumerate(rules):
-        if not RULE_ID.match(rule.id):
-            add(i, "id", "Use 1-64 lower-case letters, digits and underscores, starting with a letter.")
-        if ids.count(rule.id) > 1:
-            add(i, "id", f"Rule id {rule.id!r} is used more than once.")
-        if not rule.name.strip():
-            add(i, "name", "A name is needed.")
-        if len(set(rule.stages)) != len(rule.stages):
-            add(i, "stages", "A stage is listed twice.")
-        t = rule.type
-        if t is RuleType.THRESHOLD:
-            if rule.value not in MEASURE_CATALOG and rule.value not in FACTS:
-                known = ", ".join(sorted([*MEASURE_CATALOG, *FACTS]))
-                add(i, "value", f"Unknown value {rule.value!r}; known: {known}.")
-            if rule.op not in ("above", "below"):
-                add(i, "op", "Must be 'above' or 'below'.")
-            if not math.isfinite(rule.at):
-                add(i, "at", "Must be a finite number.")
-            if rule.clear_at is not None:
-                if not math.isfinite(rule.clear_at):
-                    add(i, "clear_at", "Must be a finite number.")
-                elif rule.op == "above" and rule.clear_at > rule.at:
-                    add(i, "clear_at", "For 'above', the clearing value must not exceed 'at'.")
-                elif rule.op == "below" and rule.clear_at < rule.at:
-                    add(i, "clear_at", "For 'below', the clearing value must not be under 'at'.")
-        elif t is RuleType.CHANGE:
-            if rule.value not in USAGE_COLUMNS:
-                add(i, "value", f"Must be one of {', '.join(USAGE_COLUMNS)}.")
-            if not math.isfinite(rule.change_pct) or rule.change_pct == 0 or rule.change_pct < -100:
-                add(i, "change_pct", "Must be a non-zero percentage, -100 or more (negative: a fall).")
-            elif rule.clear_pct is not None:
-                if rule.change_pct < 0 and not rule.clear_pct >= rule.change_pct:
-                    add(i, "clear_pct", "For a fall, the clearing change must not be below 'change_pct'.")
-                if rule.change_pct > 0 and not rule.clear_pct <= rule.change_pct:
-                    add(i, "clear_pct", "For a rise, the clearing change must not exceed 'change_pct'.")
-        elif t is RuleType.SIGNAL:
-            if not rule.signal.strip():
-                add(i, "signal", "A signal name is needed.")
-            if rule.min_count < 1:
-                add(i, "min_count", "Must be at least 1.")
-            if rule.min_days < 1 or rule.min_days > rule.window_days:
-                add(i, "min_days", "Must be at least 1 and at most window_days.")
-        elif t is RuleType.OVERDUE:
-            if rule.after_days < 1:
-                add(i, "after_days", "Must be at least 1.")
-            kind, _, name = rule.without.partition(":")
-            if rule.without == "activity" or (kind == "signal" and name.strip()):
-                pass
-            elif kind == "milestone":
-                if name not in milestones:
-                    add(i, "without", f"{name!r} is not a milestone rule of this config.")
-                elif name == rule.id:
-                    add(i, "without", "A rule cannot wait for itself.")
-            else:
-                add(i, "without", "Use 'activity', 'signal:<name>' or 'milestone:<rule id>'.")
-        elif t is RuleType.SCORE_DROP:
-            if not (0 < rule.points <= 100):
-                add(i, "points", "Must be more than 0 and at most 100.")
-            if not (1 <= rule.days <= MAX_WINDOW_DAYS):
-                add(i, "days", f"Must be between 1 and {MAX_WINDOW_DAYS}.")
-        elif t is RuleType.BAND_CHANGE:
-            if rule.band is None:
-                add(i, "band", "A band is needed.")
-        elif t is RuleType.CONTACTS:
-            if rule.change not in ("added", "removed"):
-                add(i, "change", "Must be 'added' or 'removed'.")
-            if not rule.roles or any(r not in CONTACT_ROLES for r in rule.roles):
-                add(i, "roles", f"List one or more of {', '.join(CONTACT_ROLES)}.")
-            if rule.min_count < 1:
-                add(i, "min_count", "Must be at least 1.")
-        if t in (RuleType.CHANGE, RuleType.SIGNAL, RuleType.CONTACTS) and not (
-            1 <= rule.window_days <= MAX_WINDOW_DAYS
-        ):
-            add(i, "window_days", f"Must be between 1 and {MAX_WINDOW_DAYS}.")
+        problems = [
+            *_common_problems(rule, ids),
+            *_TYPE_PROBLEMS[rule.type](rule, milestones),
+            *_window_problems(rule),
+        ]
+        for key, message in problems:
+            errors.setdefault(f"rules.{i}.{key}", []).append(message)
     return errors
+
+
+def _common_problems(rule: Rule, ids: list[str]) -> _Problems:
+    """The fields every rule has: a well-formed unique id, a name, stages listed once."""
+    if not RULE_ID.match(rule.id):
+        yield "id", "Use 1-64 lower-case letters, digits and underscores, starting with a letter."
+    if ids.count(rule.id) > 1:
+        yield "id", f"Rule id {rule.id!r} is used more than once."
+    if not rule.name.strip():
+        yield "name", "A name is needed."
+    if len(set(rule.stages)) != len(rule.stages):
+        yield "stages", "A stage is listed twice."
+
+
+def _threshold_problems(rule: Rule, milestones: frozenset[str]) -> _Problems:
+    if rule.value not in MEASURE_CATALOG and rule.value not in FACTS:
+        known = ", ".join(sorted([*MEASURE_CATALOG, *FACTS]))
+        yield "value", f"Unknown value {rule.value!r}; known: {known}."
+    if rule.op not in ("above", "below"):
+        yield "op", "Must be 'above' or 'below'."
+    if not math.isfinite(rule.at):
+        yield "at", "Must be a finite number."
+    if rule.clear_at is not None:
+        if not math.isfinite(rule.clear_at):
+            yield "clear_at", "Must be a finite number."
+        elif rule.op == "above" and rule.clear_at > rule.at:
+            yield "clear_at", "For 'above', the clearing value must not exceed 'at'."
+        elif rule.op == "below" and rule.clear_at < rule.at:
+            yield "clear_at", "For 'below', the clearing value must not be under 'at'."
+
+
+def _change_problems(rule: Rule, milestones: frozenset[str]) -> _Problems:
+    if rule.value not in USAGE_COLUMNS:
+        yield "value", f"Must be one of {', '.join(USAGE_COLUMNS)}."
+    if not math.isfinite(rule.change_pct) or rule.change_pct == 0 or rule.change_pct < -100:
+        yield "change_pct", "Must be a non-zero percentage, -100 or more (negative: a fall)."
+    elif rule.clear_pct is not None:
+        if rule.change_pct < 0 and not rule.clear_pct >= rule.change_pct:
+            yield "clear_pct", "For a fall, the clearing change must not be below 'change_pct'."
+        if rule.change_pct > 0 and not rule.clear_pct <= rule.change_pct:
+            yield "clear_pct", "For a rise, the clearing change must not exceed 'change_pct'."
+
+
+def _signal_problems(rule: Rule, milestones: frozenset[str]) -> _Problems:
+    if not rule.signal.strip():
+        yield "signal", "A signal name is needed."
+    if rule.min_count < 1:
+        yield "min_count", "Must be at least 1."
+    if rule.min_days < 1 or rule.min_days > rule.window_days:
+        yield "min_days", "Must be at least 1 and at most window_days."
+
+
+def _overdue_problems(rule: Rule, milestones: frozenset[str]) -> _Problems:
+    """Also: what it waits for is activity, a named signal or a milestone rule of this config."""
+    if rule.after_days < 1:
+        yield "after_days", "Must be at least 1."
+    kind, _, name = rule.without.partition(":")
+    if rule.without == "activity" or (kind == "signal" and name.strip()):
+        return
+    if kind != "milestone":
+        yield "without", "Use 'activity', 'signal:<name>' or 'milestone:<rule id>'."
+    elif name not in milestones:
+        yield "without", f"{name!r} is not a milestone rule of this config."
+    elif name == rule.id:
+        yield "without", "A rule cannot wait for itself."
+
+
+def _score_drop_problems(rule: Rule, milestones: frozenset[str]) -> _Problems:
+    if not (0 < rule.points <= 100):
+        yield "points", "Must be more than 0 and at most 100."
+    if not (1 <= rule.days <= MAX_WINDOW_DAYS):
+        yield "days", f"Must be between 1 and {MAX_WINDOW_DAYS}."
+
+
+def _band_change_problems(rule: Rule, milestones: frozenset[str]) -> _Problems:
+    if rule.band is None:
+        yield "band", "A band is needed."
+
+
+def _contacts_problems(rule: Rule, milestones: frozenset[str]) -> _Problems:
+    if rule.change not in ("added", "removed"):
+        yield "change", "Must be 'added' or 'removed'."
+    if not rule.roles or any(r not in CONTACT_ROLES for r in rule.roles):
+        yield "roles", f"List one or more of {', '.join(CONTACT_ROLES)}."
+    if rule.min_count < 1:
+        yield "min_count", "Must be at least 1."
+
+
+#: Each type's parameter checks (given the config's milestone rule ids, which overdue rules wait for).
+_TYPE_PROBLEMS: dict[RuleType, Callable[[Rule, frozenset[str]], _Problems]] = {
+    RuleType.THRESHOLD: _threshold_problems,
+    RuleType.CHANGE: _change_problems,
+    RuleType.SIGNAL: _signal_problems,
+    RuleType.OVERDUE: _overdue_problems,
+    RuleType.SCORE_DROP: _score_drop_problems,
+    RuleType.BAND_CHANGE: _band_change_problems,
+    RuleType.CONTACTS: _contacts_problems,
+}
+
+
+def _window_problems(rule: Rule) -> _Problems:
+    if rule.type in (RuleType.CHANGE, RuleType.SIGNAL, RuleType.CONTACTS) and not (
+        1 <= rule.window_days <= MAX_WINDOW_DAYS
+    ):
+        yield "window_days", f"Must be between 1 and {MAX_WINDOW_DAYS}."
 
 
 def rule_from_dict(data: dict[str, Any]) -> Rule:

@@ -26,8 +26,9 @@ from app.schemas.watchlist import (
     WatchlistQuerySchema,
 )
 from app.services.watchlist.cache import PageCache, change_log_exists, prune_changes
-from app.services.watchlist.listing import WatchlistFilters, list_watchlist, pin_account, team_owners, unpin_account
+from app.services.watchlist.listing import WatchlistFilters, list_watchlist, team_owners
 from app.services.watchlist.overrides import create_override, list_overrides, revoke_override
+from app.services.watchlist.pins import pin_account, unpin_account
 from app.services.watchlist.score_change import score_change
 
 bp = Blueprint("watchlist", __name__, url_prefix="/api/v1/watchlist", description="The at-risk watchlist and pins")

@@ -16,7 +16,7 @@ import functools
 import io
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import joblib
@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from app.db import utcnow
 from app.errors import DomainValidationError
 from app.models import Account, AccountStatus, ChurnModel, Event, HealthScore, Outcome, OutcomeKind
-from app.pipeline.measures import compute_measures
+from app.pipeline.measures import PortfolioMeasures, compute_measures
 from app.services.scoring_config.active import get_active_model
 from scoring.health import compute_health
 from scoring.learning import (
@@ -35,6 +35,7 @@ from scoring.learning import (
     NotEnoughOutcomes,
     ProbabilityModel,
     RankingMetrics,
+    RuleLift,
     Suggestion,
     TrainingSet,
     align_measure_scores,
@@ -49,6 +50,7 @@ from scoring.learning import (
     suggest_weights,
 )
 from scoring.model import ScoringModel
+from scoring.rules import Rule
 from scoring.stage import assign_stages
 
 logger = logging.getLogger(__name__)
@@ -131,6 +133,26 @@ def _columns(rows: list[Any], width: int) -> list[tuple[Any, ...]]:
     return list(zip(*rows, strict=True)) if rows else [() for _ in range(width)]
 
 
+@dataclass(frozen=True, slots=True)
+class _Outcomes:
+    """The outcomes learning looks at, as arrays, with sorted (account, day) keys to look days up."""
+
+    account: np.ndarray
+    day: np.ndarray  # datetime64[D]
+    churn: np.ndarray  # bool: the outcome is a churn
+    churn_keys: np.ndarray
+    renewal_keys: np.ndarray  # renewed or churned: where a contract year ends
+    unknown_churn: np.ndarray  # churned now, with no churn outcome: when it churned is unknown
+
+
+@dataclass(slots=True)
+class _Tally:
+    skipped: dict[str, int] = field(default_factory=lambda: {"not_a_customer": 0, "no_measure_data": 0})
+    outcome_observations: int = 0
+    periodic_observations: int = 0
+    outcomes_used: int = 0
+
+
 def build_training_data(
     session: Session,
     *,
@@ -154,6 +176,48 @@ def build_training_data(
     """
     start = time.perf_counter()
     config_version, model = get_active_model(session)
+    outcomes = _load_outcomes(session, as_of=as_of)
+    observed = outcome_observation_days(outcomes.day, horizon_days, snap_days)
+    periodic = (
+        set(periodic_observation_days(as_of - dt.timedelta(days=horizon_days), periodic_months))
+        if periodic_months > 0
+        else set()
+    )
+    dates = sorted({*observed.tolist(), *periodic})
+    tally = _Tally()
+    parts: list[TrainingSet] = []
+    for day in dates:
+        part = _observe_on(
+            session,
+            day,
+            model=model,
+            outcomes=outcomes,
+            outcome_accounts=outcomes.account[observed == np.datetime64(day, "D")],
+            periodic=day in periodic,
+            horizon_days=horizon_days,
+            snap_days=snap_days,
+            tally=tally,
+        )
+        if part is not None:
+            parts.append(part)
+    return TrainingData(
+        data=concat_training_sets(parts, model.measure_names),
+        config_version=config_version,
+        model=model,
+        as_of=as_of,
+        horizon_days=horizon_days,
+        periodic_months=periodic_months,
+        observation_dates=len(dates),
+        outcomes=tally.outcomes_used,
+        outcome_observations=tally.outcome_observations,
+        periodic_observations=tally.periodic_observations,
+        skipped=tally.skipped,
+        seconds=round(time.perf_counter() - start, 3),
+    )
+
+
+def _load_outcomes(session: Session, *, as_of: dt.date) -> _Outcomes:
+    """The outcomes dated on or before ``as_of``, and the accounts churned without one."""
     outcome_rows = session.execute(
         sa.select(Outcome.account_id, Outcome.kind, Outcome.day).where(Outcome.day <= as_of)
     ).all()
@@ -163,94 +227,105 @@ def build_training_data(
     o_kind = np.asarray([OutcomeKind(k).value for k in o_kind_t], dtype=object)
     churn = o_kind == OutcomeKind.CHURNED.value
     renewal_point = churn | (o_kind == OutcomeKind.RENEWED.value)
-    churn_keys = np.sort(_keys(o_account[churn], o_day[churn]))
-    renewal_keys = np.sort(_keys(o_account[renewal_point], o_day[renewal_point]))
     # Churned now but no churn outcome: when it churned is unknown, so it is never observed.
     churned_now = np.asarray(
         session.scalars(sa.select(Account.id).where(Account.status == AccountStatus.CHURNED)).all(), dtype=np.int64
     )
-    unknown_churn = np.setdiff1d(churned_now, o_account[churn])
-
-    observed = outcome_observation_days(o_day, horizon_days, snap_days)
-    periodic = (
-        [
-            np.datetime64(d, "D")
-            for d in periodic_observation_days(as_of - dt.timedelta(days=horizon_days), periodic_months)
-        ]
-        if periodic_months > 0
-        else []
+    return _Outcomes(
+        account=o_account,
+        day=o_day,
+        churn=churn,
+        churn_keys=np.sort(_keys(o_account[churn], o_day[churn])),
+        renewal_keys=np.sort(_keys(o_account[renewal_point], o_day[renewal_point])),
+        unknown_churn=np.setdiff1d(churned_now, o_account[churn]),
     )
-    dates = sorted({*observed.tolist(), *(p.astype(dt.date) for p in periodic)})
-    periodic_set = {p.astype(dt.date) for p in periodic}
+
+
+def _observe_on(
+    session: Session,
+    day: dt.date,
+    *,
+    model: ScoringModel,
+    outcomes: _Outcomes,
+    outcome_accounts: np.ndarray,
+    periodic: bool,
+    horizon_days: int,
+    snap_days: int,
+    tally: _Tally,
+) -> TrainingSet | None:
+    """The observations on one date (None when there are none): the accounts of the outcomes observed
+    then (``outcome_accounts``), or every account on a periodic date, kept when they are customers
+    with measure data; ``tally`` counts them and what was skipped."""
+    day64 = np.datetime64(day, "D")
     names = model.measure_names
-    parts: list[TrainingSet] = []
-    skipped = {"not_a_customer": 0, "no_measure_data": 0}
-    outcome_obs = periodic_obs = 0
-    outcomes_used = 0
-    for day in dates:
-        day64 = np.datetime64(day, "D")
-        pm = compute_measures(
-            session, as_of=day, first_value_signal=model.stage_rules.first_value_signal, include_churned=True
-        )
-        ids = pm.account_id
-        start_day = np.where(np.isnat(pm.contract_start), np.iinfo(np.int64).min, epoch_days(pm.contract_start))
-        last_churn = _last_on_or_before(churn_keys, ids, day64)
-        customer = (start_day <= int(day64.astype(np.int64))) & ~((last_churn >= 0) & (last_churn >= start_day))
-        customer &= ~np.isin(ids, unknown_churn)
-        # The renewal date as it stood on the day: the next renewal point (renewed or churned
-        # outcome) after it, else the account's current renewal date.
-        next_renewal = _first_after(renewal_keys, ids, day64)
-        renewal = np.where(next_renewal >= 0, next_renewal.astype("datetime64[D]"), pm.renewal_date)
-        stage = assign_stages(day, pm.contract_start, renewal, pm.first_value_on, model.stage_rules)
-        result = compute_health(pm.matrix(names), stage, model)
-        scores = result.measure_scores.T.astype(np.float64)  # (n, m)
-        has_data = ~np.all(np.isnan(scores), axis=1)
-
-        from_outcome = observed == day64
-        wanted = np.zeros(ids.size, dtype=bool)
-        outcome_accounts = o_account[from_outcome]
-        pos = np.searchsorted(ids, outcome_accounts)
-        pos = np.minimum(pos, max(ids.size - 1, 0))
-        present = ids[pos] == outcome_accounts if ids.size else np.zeros(outcome_accounts.size, dtype=bool)
-        wanted[pos[present]] = True
-        is_periodic = day in periodic_set
-        if is_periodic:
-            wanted[:] = True
-        rows = wanted & customer & has_data
-        skipped["not_a_customer"] += int(np.count_nonzero(wanted & ~customer))
-        skipped["no_measure_data"] += int(np.count_nonzero(wanted & customer & ~has_data))
-        outcome_rows_here = np.zeros(ids.size, dtype=bool)
-        outcome_rows_here[pos[present]] = True
-        outcome_rows_here &= rows
-        if not np.any(rows):
-            continue
-        account = ids[rows]
-        when = np.full(account.size, day64)
-        # Outcome observations sit up to snap_days - 1 days earlier than the horizon: their window
-        # reaches the outcome itself. Periodic ones look exactly horizon_days ahead.
-        label = label_churn(when, account, o_day[churn], o_account[churn], horizon_days)
-        label_outcome = label_churn(when, account, o_day[churn], o_account[churn], horizon_days + snap_days - 1)
-        is_outcome_row = outcome_rows_here[rows]
-        label = np.where(is_outcome_row, label_outcome | label, label)
-        parts.append(TrainingSet(when, account, stage[rows], scores[rows], label, names))
-        outcome_obs += int(np.count_nonzero(is_outcome_row))
-        periodic_obs += int(np.count_nonzero(~is_outcome_row))
-        outcomes_used += int(np.count_nonzero(np.isin(outcome_accounts, account[is_outcome_row])))
-    data = concat_training_sets(parts, names)
-    return TrainingData(
-        data=data,
-        config_version=config_version,
-        model=model,
-        as_of=as_of,
-        horizon_days=horizon_days,
-        periodic_months=periodic_months,
-        observation_dates=len(dates),
-        outcomes=outcomes_used,
-        outcome_observations=outcome_obs,
-        periodic_observations=periodic_obs,
-        skipped=skipped,
-        seconds=round(time.perf_counter() - start, 3),
+    pm = compute_measures(
+        session, as_of=day, first_value_signal=model.stage_rules.first_value_signal, include_churned=True
     )
+    ids = pm.account_id
+    customer = _customers_on(pm, day64, outcomes)
+    # The renewal date as it stood on the day: the next renewal point (renewed or churned
+    # outcome) after it, else the account's current renewal date.
+    next_renewal = _first_after(outcomes.renewal_keys, ids, day64)
+    renewal = np.where(next_renewal >= 0, next_renewal.astype("datetime64[D]"), pm.renewal_date)
+    stage = assign_stages(day, pm.contract_start, renewal, pm.first_value_on, model.stage_rules)
+    result = compute_health(pm.matrix(names), stage, model)
+    scores = result.measure_scores.T.astype(np.float64)  # (n, m)
+    has_data = ~np.all(np.isnan(scores), axis=1)
+
+    of_outcome = _rows_of(ids, outcome_accounts)
+    wanted = of_outcome | periodic
+    rows = wanted & customer & has_data
+    tally.skipped["not_a_customer"] += int(np.count_nonzero(wanted & ~customer))
+    tally.skipped["no_measure_data"] += int(np.count_nonzero(wanted & customer & ~has_data))
+    if not np.any(rows):
+        return None
+    account = ids[rows]
+    when = np.full(account.size, day64)
+    is_outcome_row = (of_outcome & rows)[rows]
+    label = _churn_labels(when, account, is_outcome_row, outcomes, horizon_days=horizon_days, snap_days=snap_days)
+    tally.outcome_observations += int(np.count_nonzero(is_outcome_row))
+    tally.periodic_observations += int(np.count_nonzero(~is_outcome_row))
+    tally.outcomes_used += int(np.count_nonzero(np.isin(outcome_accounts, account[is_outcome_row])))
+    return TrainingSet(when, account, stage[rows], scores[rows], label, names)
+
+
+def _customers_on(pm: PortfolioMeasures, day64: np.datetime64, outcomes: _Outcomes) -> np.ndarray:
+    """Per account of ``pm``: its contract started on or before the day and it had not churned by then."""
+    ids = pm.account_id
+    start_day = np.where(np.isnat(pm.contract_start), np.iinfo(np.int64).min, epoch_days(pm.contract_start))
+    last_churn = _last_on_or_before(outcomes.churn_keys, ids, day64)
+    customer = (start_day <= int(day64.astype(np.int64))) & ~((last_churn >= 0) & (last_churn >= start_day))
+    customer &= ~np.isin(ids, outcomes.unknown_churn)
+    return customer
+
+
+def _rows_of(ids: np.ndarray, accounts: np.ndarray) -> np.ndarray:
+    """Per id of the sorted ``ids``: whether it is one of ``accounts``."""
+    mask = np.zeros(ids.size, dtype=bool)
+    pos = np.searchsorted(ids, accounts)
+    pos = np.minimum(pos, max(ids.size - 1, 0))
+    present = ids[pos] == accounts if ids.size else np.zeros(accounts.size, dtype=bool)
+    mask[pos[present]] = True
+    return mask
+
+
+def _churn_labels(
+    when: np.ndarray,
+    account: np.ndarray,
+    is_outcome_row: np.ndarray,
+    outcomes: _Outcomes,
+    *,
+    horizon_days: int,
+    snap_days: int,
+) -> np.ndarray:
+    """Whether each observed account churned within the horizon after its observation date.
+
+    Outcome observations sit up to snap_days - 1 days earlier than the horizon: their window
+    reaches the outcome itself. Periodic ones look exactly horizon_days ahead."""
+    churn_day, churn_account = outcomes.day[outcomes.churn], outcomes.account[outcomes.churn]
+    label = label_churn(when, account, churn_day, churn_account, horizon_days)
+    label_outcome = label_churn(when, account, churn_day, churn_account, horizon_days + snap_days - 1)
+    return np.where(is_outcome_row, label_outcome | label, label)
 
 
 # --- suggestions ----------------------------------------------------------------------------------
@@ -600,6 +675,52 @@ def compute_event_lift(session: Session, *, window_days: int = DEFAULT_HORIZON_D
     o_account = np.asarray(o_account_t, dtype=np.int64)
     days = np.asarray(o_day, dtype="datetime64[D]")
     first = days.min().astype(dt.date) - dt.timedelta(days=window_days) if days.size else None
+    observed = _scored_in_window(session, o_account, days, first=first, window_days=window_days)
+    event_rows = (
+        session.execute(sa.select(Event.account_id, Event.rule_id, Event.day).where(Event.day >= first)).all()
+        if first is not None
+        else []
+    )
+    e_account, e_rule, e_day = _columns(list(event_rows), 3)
+    known = {rule.id: rule for rule in model.rules}
+    rule_ids = [*known, *sorted(set(e_rule) - set(known))]
+    code = {rule_id: i for i, rule_id in enumerate(rule_ids)}
+    churned = np.asarray([OutcomeKind(k) is OutcomeKind.CHURNED for k in o_kind], dtype=bool)
+    lift = event_lift(
+        outcome_account=o_account[observed],
+        outcome_day=days[observed],
+        outcome_churned=churned[observed],
+        event_account=np.asarray(e_account, dtype=np.int64),
+        event_rule=np.asarray([code[r] for r in e_rule], dtype=np.int64),
+        event_day=np.asarray(e_day, dtype="datetime64[D]"),
+        rules=len(rule_ids),
+        window_days=window_days,
+    )
+    rules = [_rule_lift(item, rule_ids[item.rule], known.get(rule_ids[item.rule])) for item in lift.rules]
+    rules.sort(key=lambda r: (r["lift"] is None, -(r["lift"] or 0.0), r["rule_id"]))
+    unscored = int(np.count_nonzero(~observed))
+    note = None
+    if unscored:
+        note = (
+            f"{unscored} outcomes ({int(np.count_nonzero(churned & ~observed))} churned) are left out: their account "
+            f"was not scored in the {window_days} days before them, so no event could have fired."
+        )
+    return {
+        "window_days": window_days,
+        "outcomes_unscored": unscored,
+        "note": note,
+        "outcomes": lift.outcomes,
+        "churned": lift.churned,
+        "churn_rate": lift.churn_rate,
+        "interval": "Wilson 95 % interval of the churn rate with the event, divided by the overall churn rate",
+        "rules": rules,
+    }
+
+
+def _scored_in_window(
+    session: Session, o_account: np.ndarray, days: np.ndarray, *, first: dt.date | None, window_days: int
+) -> np.ndarray:
+    """Per outcome: whether its account was scored in the ``window_days`` before it."""
     # Each outcome account's first and last scored day since the earliest window (an index-only
     # aggregate over the history's primary key): scored in the window when the span meets it.
     spans = (
@@ -623,68 +744,29 @@ def compute_event_lift(session: Session, *, window_days: int = DEFAULT_HORIZON_D
     observed = np.zeros(o_account.size, dtype=bool)
     if s_ids.size:
         observed = has_span & (scored_first[pos] < days) & (scored_last[pos] >= days - window)
-    event_rows = (
-        session.execute(sa.select(Event.account_id, Event.rule_id, Event.day).where(Event.day >= first)).all()
-        if first is not None
-        else []
-    )
-    e_account, e_rule, e_day = _columns(list(event_rows), 3)
-    known = {rule.id: rule for rule in model.rules}
-    rule_ids = [*known, *sorted(set(e_rule) - set(known))]
-    code = {rule_id: i for i, rule_id in enumerate(rule_ids)}
-    churned = np.asarray([OutcomeKind(k) is OutcomeKind.CHURNED for k in o_kind], dtype=bool)
-    lift = event_lift(
-        outcome_account=o_account[observed],
-        outcome_day=days[observed],
-        outcome_churned=churned[observed],
-        event_account=np.asarray(e_account, dtype=np.int64),
-        event_rule=np.asarray([code[r] for r in e_rule], dtype=np.int64),
-        event_day=np.asarray(e_day, dtype="datetime64[D]"),
-        rules=len(rule_ids),
-        window_days=window_days,
-    )
-    rules = []
-    for item in lift.rules:
-        rule_id = rule_ids[item.rule]
-        rule = known.get(rule_id)
-        if item.lift is None:
-            reading = "no_data"
-        elif item.ci_low is not None and item.ci_low > 1.0:
-            reading = "more_churn"
-        elif item.ci_high is not None and item.ci_high < 1.0:
-            reading = "less_churn"
-        else:
-            reading = "unclear"
-        rules.append(
-            {
-                "rule_id": rule_id,
-                "name": None if rule is None else rule.name,
-                "kind": None if rule is None else rule.kind.value,
-                "in_active_config": rule is not None,
-                "outcomes_with_event": item.outcomes_with_event,
-                "churned_with_event": item.churned_with_event,
-                "churn_rate_with_event": item.churn_rate_with_event,
-                "lift": item.lift,
-                "ci_low": item.ci_low,
-                "ci_high": item.ci_high,
-                "reading": reading,
-            }
-        )
-    rules.sort(key=lambda r: (r["lift"] is None, -(r["lift"] or 0.0), r["rule_id"]))
-    unscored = int(np.count_nonzero(~observed))
-    note = None
-    if unscored:
-        note = (
-            f"{unscored} outcomes ({int(np.count_nonzero(churned & ~observed))} churned) are left out: their account "
-            f"was not scored in the {window_days} days before them, so no event could have fired."
-        )
+    return observed
+
+
+def _rule_lift(item: RuleLift, rule_id: str, rule: Rule | None) -> dict[str, Any]:
+    """One rule's lift, with how to read it: more or less churn when its interval excludes 1."""
+    if item.lift is None:
+        reading = "no_data"
+    elif item.ci_low is not None and item.ci_low > 1.0:
+        reading = "more_churn"
+    elif item.ci_high is not None and item.ci_high < 1.0:
+        reading = "less_churn"
+    else:
+        reading = "unclear"
     return {
-        "window_days": window_days,
-        "outcomes_unscored": unscored,
-        "note": note,
-        "outcomes": lift.outcomes,
-        "churned": lift.churned,
-        "churn_rate": lift.churn_rate,
-        "interval": "Wilson 95 % interval of the churn rate with the event, divided by the overall churn rate",
-        "rules": rules,
+        "rule_id": rule_id,
+        "name": None if rule is None else rule.name,
+        "kind": None if rule is None else rule.kind.value,
+        "in_active_config": rule is not None,
+        "outcomes_with_event": item.outcomes_with_event,
+        "churned_with_event": item.churned_with_event,
+        "churn_rate_with_event": item.churn_rate_with_event,
+        "lift": item.lift,
+        "ci_low": item.ci_low,
+        "ci_high": item.ci_high,
+        "reading": reading,
     }

@@ -28,6 +28,7 @@ knows PostgreSQL's ``date + integer`` from SQLite's ``date(x, '+N days')``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,6 +196,42 @@ def _rate_block(n_outcomes: int, renewed: int, rate: float | None) -> dict[str, 
     return {"n_outcomes": n_outcomes, "renewed": renewed, "rate": rate}
 
 
+@dataclass(frozen=True, slots=True)
+class _Cells:
+    """Both sides' cells as shared int64 codes: each treated run's cell, and the control aggregates."""
+
+    run_cell: np.ndarray  # per treated run
+    count: int
+    rows: list[Any]  # one control aggregate row per cell that has controls
+    positions: np.ndarray  # the cell of each of ``rows``
+
+    @classmethod
+    def of(cls, run_rows: list[Any], cell_rows: list[Any]) -> _Cells:
+        index: dict[tuple[str, str, str], int] = {}
+        for row in cell_rows:
+            index.setdefault(_cell_key(row.day, row.stage, row.band), len(index))
+        for row in run_rows:
+            index.setdefault(_cell_key(row.day, row.stage, row.band), len(index))
+        run_cell = np.fromiter(
+            (index[_cell_key(r.day, r.stage, r.band)] for r in run_rows), dtype=np.int64, count=len(run_rows)
+        )
+        positions = np.fromiter(
+            (index[_cell_key(r.day, r.stage, r.band)] for r in cell_rows), dtype=np.int64, count=len(cell_rows)
+        )
+        return cls(run_cell, len(index), cell_rows, positions)
+
+    def per_cell(self, name: str) -> np.ndarray:
+        """The control aggregate ``name`` per cell (0 for cells without controls)."""
+        out = np.zeros(self.count, dtype=np.float64)
+        out[self.positions] = np.array([float(getattr(r, name) or 0) for r in self.rows], dtype=np.float64)
+        return out
+
+
+def _treated_values(run_rows: list[Any], get: Callable[[Any], float]) -> np.ndarray:
+    """One value per treated run (NaN where it has none)."""
+    return np.array([get(r) for r in run_rows], dtype=np.float64).reshape(len(run_rows))
+
+
 def play_effectiveness(
     session: Session, play_id: str, *, since: dt.date | None = None, until: dt.date | None = None
 ) -> dict[str, Any]:
@@ -207,31 +244,26 @@ def play_effectiveness(
         raise NotFound(f"Play {play_id!r} does not exist.")
     dialect = session.get_bind().dialect.name
     runs = _runs_cte(play_id, since, until, dialect)
-    run_rows = session.execute(sa.select(runs).order_by(runs.c.run_id)).all()
-    cell_rows = session.execute(_control_cells(play_id, runs, dialect)).all() if run_rows else []
+    run_rows = list(session.execute(sa.select(runs).order_by(runs.c.run_id)).all())
+    cell_rows = list(session.execute(_control_cells(play_id, runs, dialect)).all()) if run_rows else []
+    cells = _Cells.of(run_rows, cell_rows)
+    notes = _method_notes(run_rows)
+    horizons = [_horizon_report(days, cells, run_rows, notes) for days in HORIZONS]
+    renewal = _renewal_report(cells, run_rows, notes)
+    return {
+        "play": {"id": play.id, "name": play.definition.get("name", play.id)},
+        "since": since,
+        "until": until,
+        "runs": len(run_rows),
+        "control_window_days": CONTROL_WINDOW_DAYS,
+        "horizons": horizons,
+        "renewal": renewal,
+        "notes": notes,
+    }
 
-    # Cells as int64 codes shared by both sides.
-    index: dict[tuple[str, str, str], int] = {}
-    for row in cell_rows:
-        index.setdefault(_cell_key(row.day, row.stage, row.band), len(index))
-    for row in run_rows:
-        index.setdefault(_cell_key(row.day, row.stage, row.band), len(index))
-    cells = len(index)
-    cell = np.fromiter(
-        (index[_cell_key(r.day, r.stage, r.band)] for r in run_rows), dtype=np.int64, count=len(run_rows)
-    )
-    positions = np.fromiter(
-        (index[_cell_key(r.day, r.stage, r.band)] for r in cell_rows), dtype=np.int64, count=len(cell_rows)
-    )
 
-    def per_cell(name: str) -> np.ndarray:
-        out = np.zeros(cells, dtype=np.float64)
-        out[positions] = np.array([float(getattr(r, name) or 0) for r in cell_rows], dtype=np.float64)
-        return out
-
-    def treated_values(get: Any) -> np.ndarray:
-        return np.array([get(r) for r in run_rows], dtype=np.float64).reshape(len(run_rows))
-
+def _method_notes(run_rows: list[Any]) -> list[str]:
+    """The notes every report starts with: how controls are chosen, and what the runs lack."""
     notes: list[str] = [
         f"Controls: accounts scored in the same (day, stage, band) cell with no run of this play within "
         f"{CONTROL_WINDOW_DAYS} days either side; control means are weighted by the treated runs per cell "
@@ -245,76 +277,77 @@ def play_effectiveness(
             f"{fallback} run(s) had no health score on their start day; their stage, band and baseline "
             "come from the run itself."
         )
+    return notes
 
-    horizons: list[dict[str, Any]] = []
-    for days in HORIZONS:
 
-        def change(r: Any, days: int = days) -> float:
-            later = getattr(r, f"score_{days}")
-            return np.nan if later is None or r.base_score is None else float(later) - float(r.base_score)
+def _horizon_report(days: int, cells: _Cells, run_rows: list[Any], notes: list[str]) -> dict[str, Any]:
+    """Score change ``days`` after the runs against the controls'; what cannot be measured goes to ``notes``."""
 
-        result = compare(cell, treated_values(change), per_cell(f"n_{days}"), per_cell(f"sum_{days}"))
-        reason = None
-        if result.n == 0:
-            reason = f"No treated run has a score {days} days after its start yet." if run_rows else "No runs."
-        elif result.difference is None:
-            reason = "No comparable control account has a score change over this horizon."
-        if result.not_measured:
-            notes.append(f"{result.not_measured} run(s) are not yet measurable at {days} days (no score on that day).")
-        if result.unmatched:
-            notes.append(
-                f"{result.unmatched} measured run(s) at {days} days have no control in their cell and are "
-                "left out of the difference."
-            )
-        horizons.append(
-            {
-                "days": days,
-                "treated": {
-                    "n": result.n,
-                    "mean_change": result.mean,
-                    "not_measurable": result.not_measured,
-                    "unmatched": result.unmatched,
-                },
-                "control": {"n": result.control_n, "mean_change": result.control_mean, "cells": result.matched_cells},
-                "difference": result.difference,
-                "reason": reason,
-            }
+    def change(r: Any) -> float:
+        later = getattr(r, f"score_{days}")
+        return np.nan if later is None or r.base_score is None else float(later) - float(r.base_score)
+
+    result = compare(
+        cells.run_cell, _treated_values(run_rows, change), cells.per_cell(f"n_{days}"), cells.per_cell(f"sum_{days}")
+    )
+    reason = None
+    if result.n == 0:
+        reason = f"No treated run has a score {days} days after its start yet." if run_rows else "No runs."
+    elif result.difference is None:
+        reason = "No comparable control account has a score change over this horizon."
+    if result.not_measured:
+        notes.append(f"{result.not_measured} run(s) are not yet measurable at {days} days (no score on that day).")
+    if result.unmatched:
+        notes.append(
+            f"{result.unmatched} measured run(s) at {days} days have no control in their cell and are "
+            "left out of the difference."
         )
+    return {
+        "days": days,
+        "treated": {
+            "n": result.n,
+            "mean_change": result.mean,
+            "not_measurable": result.not_measured,
+            "unmatched": result.unmatched,
+        },
+        "control": {"n": result.control_n, "mean_change": result.control_mean, "cells": result.matched_cells},
+        "difference": result.difference,
+        "reason": reason,
+    }
+
+
+def _renewal_report(cells: _Cells, run_rows: list[Any], notes: list[str]) -> dict[str, Any]:
+    """Renewal rate after the runs against the controls'; unmatched runs go to ``notes``."""
 
     def renewed(r: Any) -> float:
         if r.outcome is None:
             return np.nan
         return 1.0 if OutcomeKind(getattr(r.outcome, "value", r.outcome)) in RENEWED_KINDS else 0.0
 
-    outcome_values = treated_values(renewed)
-    renewal = compare(cell, outcome_values, per_cell("n_outcomes"), per_cell("renewed"))
+    cell = cells.run_cell
+    outcome_values = _treated_values(run_rows, renewed)
+    renewal = compare(cell, outcome_values, cells.per_cell("n_outcomes"), cells.per_cell("renewed"))
     treated_renewed = int(np.nansum(outcome_values))
-    matched_cell = (np.bincount(cell[~np.isnan(outcome_values)], minlength=cells) > 0) & (per_cell("n_outcomes") > 0)
-    renewal_reason = None
+    matched_cell = (np.bincount(cell[~np.isnan(outcome_values)], minlength=cells.count) > 0) & (
+        cells.per_cell("n_outcomes") > 0
+    )
+    reason = None
     if renewal.n == 0:
-        renewal_reason = "No treated account has an outcome after its run yet." if run_rows else "No runs."
+        reason = "No treated account has an outcome after its run yet." if run_rows else "No runs."
     elif renewal.difference is None:
-        renewal_reason = "No comparable control account has an outcome after the cell day."
+        reason = "No comparable control account has an outcome after the cell day."
     if renewal.unmatched:
         notes.append(
             f"{renewal.unmatched} treated run(s) with an outcome have no control outcome in their cell and are "
             "left out of the renewal difference."
         )
+    control_renewed = int(cells.per_cell("renewed")[matched_cell].sum())
     return {
-        "play": {"id": play.id, "name": play.definition.get("name", play.id)},
-        "since": since,
-        "until": until,
-        "runs": len(run_rows),
-        "control_window_days": CONTROL_WINDOW_DAYS,
-        "horizons": horizons,
-        "renewal": {
-            "treated": {**_rate_block(renewal.n, treated_renewed, renewal.mean), "no_outcome": renewal.not_measured},
-            "control": {
-                **_rate_block(renewal.control_n, int(per_cell("renewed")[matched_cell].sum()), renewal.control_mean),
-                "crude_rate": renewal.control_crude,
-            },
-            "difference": renewal.difference,
-            "reason": renewal_reason,
+        "treated": {**_rate_block(renewal.n, treated_renewed, renewal.mean), "no_outcome": renewal.not_measured},
+        "control": {
+            **_rate_block(renewal.control_n, control_renewed, renewal.control_mean),
+            "crude_rate": renewal.control_crude,
         },
-        "notes": notes,
+        "difference": renewal.difference,
+        "reason": reason,
     }

@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from app.demo.generate import seed_demo
+from app.demo.seed import seed_demo
 from app.models import Account, ChurnModel, Event, HealthScore, JobRun, LatestScore, Outcome, Role
 from app.models.enums import OutcomeKind
 from app.pipeline.run import run_scoring

@@ -22,7 +22,7 @@ from sqlalchemy.orm import sessionmaker
 from app import create_app, migrate
 from app.auth import create_token
 from app.db import make_engine
-from app.demo.generate import seed_demo
+from app.demo.seed import seed_demo
 from app.models import Role
 from app.pipeline.run import run_scoring
 from config import TestConfig

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from app import migrate
 from app.db import make_engine
-from app.demo.generate import ARCHETYPES, DemoSummary, clear_demo, demo_plan, seed_demo
+from app.demo.plan import ARCHETYPES, demo_plan
+from app.demo.seed import DemoSummary, clear_demo, seed_demo
 from app.errors import Conflict
 from app.models import (
     Account,

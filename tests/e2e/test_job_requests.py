@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from flask.testing import FlaskCliRunner
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.demo.generate import seed_demo
+from app.demo.seed import seed_demo
 from app.models import (
     Account,
     JobKind,

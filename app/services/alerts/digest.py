@@ -111,6 +111,27 @@ def build_digest(
     max_accounts: int,
 ) -> tuple[Digest, list[int]]:
     """One person's digest and the ids of the held alerts it carries (a few queries, none per account)."""
+    at_risk, at_risk_total = _at_risk(session, book=book, settings=settings, max_accounts=max_accounts)
+    changes, changes_total = _changes(session, book=book, since=since, now=now)
+    held, held_ids = _held(session, name=name, email=email, book=book)
+    message = Digest(
+        recipient_name=name,
+        since=since.isoformat(),
+        until=now.isoformat(),
+        at_risk=at_risk,
+        changes=changes,
+        held=held,
+        at_risk_total=int(at_risk_total),
+        changes_total=int(changes_total),
+        dashboard_url=f"{settings.public_base_url}/api/v1/watchlist",
+    )
+    return message, held_ids
+
+
+def _at_risk(
+    session: Session, *, book: tuple[str, ...], settings: AlertSettings, max_accounts: int
+) -> tuple[tuple[DigestAccount, ...], int]:
+    """The book's at-risk accounts, biggest ARR first (at most ``max_accounts``), and how many there are."""
     at_risk_filter = sa.and_(
         Account.owner.in_(book),
         sa.or_(
@@ -148,6 +169,14 @@ def build_digest(
         )
         for r in rows
     )
+    return at_risk, at_risk_total
+
+
+def _changes(
+    session: Session, *, book: tuple[str, ...], since: dt.datetime, now: dt.datetime
+) -> tuple[tuple[EventLine, ...], int]:
+    """Events on the book's accounts created in (``since``, ``now``], newest first (at most
+    ``MAX_CHANGES``), and how many there are."""
     change_filter = sa.and_(Account.owner.in_(book), Event.created_at > since, Event.created_at <= now)
     changes_total = (
         session.scalar(
@@ -176,9 +205,17 @@ def build_digest(
         )
         for e in events
     )  # fmt: skip
-    # Held alerts addressed to this person, and those about accounts in their book (their CSMs'
-    # and the team channel's, which get no digest of their own); the copies of one alert to
-    # several recipients are listed once.
+    return changes, changes_total
+
+
+def _held(
+    session: Session, *, name: str, email: str, book: tuple[str, ...]
+) -> tuple[tuple[AccountAlert, ...], list[int]]:
+    """The held alerts the digest carries, one per group, and the ids of every copy it marks digested.
+
+    Held alerts addressed to this person, and those about accounts in their book (their CSMs'
+    and the team channel's, which get no digest of their own); the copies of one alert to
+    several recipients are listed once."""
     held_rows = session.execute(
         sa.select(Alert.id, Alert.dedupe_key, Alert.payload)
         .where(
@@ -194,16 +231,4 @@ def build_digest(
     groups: dict[str, AccountAlert] = {}
     for r in held_rows:
         groups.setdefault(alert_group(r.dedupe_key), AccountAlert.from_dict(r.payload))
-    held = tuple(groups.values())
-    message = Digest(
-        recipient_name=name,
-        since=since.isoformat(),
-        until=now.isoformat(),
-        at_risk=at_risk,
-        changes=changes,
-        held=held,
-        at_risk_total=int(at_risk_total),
-        changes_total=int(changes_total),
-        dashboard_url=f"{settings.public_base_url}/api/v1/watchlist",
-    )
-    return message, [r.id for r in held_rows]
+    return tuple(groups.values()), [r.id for r in held_rows]

@@ -27,7 +27,7 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from app.db import session_factory, utcnow
-from app.demo.generate import write_demo_feed
+from app.demo.feed import write_demo_feed
 from app.models import JobRequestStatus
 from app.pipeline.run import ScoringRunSummary, run_scoring
 from app.services.alerts.digest import queue_digests

@@ -1,4 +1,4 @@
-"""The at-risk watchlist: which accounts need attention, why, and pins put on it by hand.
+"""The at-risk watchlist: which accounts need attention and why (pins put on it by hand: ``pins.py``).
 
 An account (not churned) is on the watchlist when any of these holds (its ``reasons``):
 
@@ -33,11 +33,10 @@ from typing import Any
 import numpy as np
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from app.db import as_utc
-from app.errors import Conflict, DomainValidationError, NotFound
+from app.errors import DomainValidationError
 from app.models import (
     Account,
     AccountStatus,
@@ -54,8 +53,6 @@ from app.models import (
     WatchlistPin,
 )
 from app.services.analysis import churn_note
-from app.services.audit import record
-from app.services.common import require_account
 from app.services.scoring_config.active import load_models
 from scoring.bands import Band
 from scoring.health import compute_health
@@ -65,8 +62,6 @@ from scoring.stage import STAGE_CODE
 FALLING_7D = 0.0  # score_change_7d below this is falling
 FALLING_30D = -5.0  # score_change_30d at or below this is falling
 TOP_DRIVERS = 3
-#: ``removed_by`` of a pin closed because it had expired (not taken off by a person).
-EXPIRED = "(expired)"
 
 _NO_SCORE = 1000.0  # sorts accounts without a score after every real score (0-100)
 _NO_CHANGE = 1e9
@@ -223,53 +218,8 @@ def _statement(sort: str, present: frozenset[str], dialect: str) -> Any:  # a Se
     pin = aliased(WatchlistPin, name="pin")
     override = aliased(BandOverride, name="override")
     effective_band = sa.func.coalesce(override.band, LatestScore.band)
-    falling = sa.or_(LatestScore.score_change_7d < FALLING_7D, LatestScore.score_change_30d <= FALLING_30D)
-    # A scalar subquery, not EXISTS: PostgreSQL turns an EXISTS under OR into a hashed subplan that
-    # reads every open watchlist run, where one index probe per row scanned is what a page needs.
-    flagged = (
-        sa.select(PlayRun.id)
-        .where(PlayRun.account_id == Account.id, PlayRun.status == PlayRunStatus.OPEN, PlayRun.watchlist)
-        .limit(1)
-        .scalar_subquery()
-    )
     query = (
-        sa.select(
-            Account.id,
-            Account.name,
-            Account.owner,
-            Account.segment,
-            Account.arr,
-            Account.renewal_date,
-            LatestScore.score,
-            LatestScore.band,
-            LatestScore.stage,
-            LatestScore.completeness,
-            LatestScore.score_change_7d,
-            LatestScore.score_change_30d,
-            LatestScore.config_version,
-            # As JSON text: the top drivers are cached by it, so a page read again parses nothing.
-            sa.cast(LatestScore.measure_values, sa.Text).label("measure_values"),
-            # The newest config version's creation time, which keys the model and drivers caches:
-            # uncorrelated, so computed once per query (an InitPlan), where each row's own version's
-            # time was a subquery per row (0.1 ms of a 1.3 ms page on PostgreSQL).
-            sa.select(sa.func.max(ScoringConfigVersion.created_at)).scalar_subquery().label("config_epoch"),
-            pin.reason.label("pin_reason"),
-            pin.author.label("pin_author"),
-            pin.created_at.label("pin_created_at"),
-            pin.expires_at.label("pin_expires_at"),
-            pin.id.label("pin_id"),
-            override.band.label("override_band"),
-            override.reason.label("override_reason"),
-            override.author.label("override_author"),
-            override.created_at.label("override_created_at"),
-            override.expires_at.label("override_expires_at"),
-            LatestScore.churn_probability,
-            LatestScore.expected_arr_at_risk,
-            # Whether any churn model exists (for the note of a null probability): uncorrelated, so
-            # computed once per query, not a round trip of its own.
-            sa.select(sa.func.max(ChurnModel.version)).scalar_subquery().label("churn_model"),
-            order.key.label("sort_key"),
-        )
+        sa.select(*_page_columns(pin, override), order.key.label("sort_key"))
         .select_from(Account)
         .outerjoin(LatestScore, LatestScore.account_id == Account.id)
         .outerjoin(
@@ -284,16 +234,82 @@ def _statement(sort: str, present: frozenset[str], dialect: str) -> Any:  # a Se
             override,
             sa.and_(override.account_id == Account.id, override.revoked_at.is_(None), override.expires_at > now),
         )
-        .where(
-            Account.status != AccountStatus.CHURNED,
-            sa.or_(
-                effective_band == Band.POOR.value,
-                sa.and_(effective_band == Band.AVERAGE.value, falling),
-                pin.id.is_not(None),
-                flagged.is_not(None),
-            ),
-        )
+        .where(Account.status != AccountStatus.CHURNED, _on_watchlist(effective_band, pin))
     )
+    query = _keyset(_filtered(query, present, effective_band), order, present)
+    # The limit is rendered inline: as a parameter, a server-side prepared statement's generic plan
+    # would not know it is small and would sort every account instead of walking an index.
+    page = query.limit(sa.bindparam("page_limit", type_=sa.Integer, literal_execute=True)).cte("page")
+    runs = _runs(dialect, page)
+    outer = sa.select(page, runs.c.runs).select_from(page.outerjoin(runs, runs.c.account_id == page.c.id))
+    if tuple(outer.selected_columns.keys()) != _COLUMNS:  # _item and _top_drivers read rows by position
+        raise RuntimeError(f"watchlist columns moved: {outer.selected_columns.keys()}")
+    if order.descending:
+        return outer.order_by(page.c.sort_key.desc(), page.c.id.desc())
+    return outer.order_by(page.c.sort_key.asc(), page.c.id.asc())
+
+
+def _page_columns(pin: Any, override: Any) -> list[Any]:
+    """The page query's columns up to ``sort_key`` (see ``_COLUMNS``), given the live pin and override."""
+    return [
+        Account.id,
+        Account.name,
+        Account.owner,
+        Account.segment,
+        Account.arr,
+        Account.renewal_date,
+        LatestScore.score,
+        LatestScore.band,
+        LatestScore.stage,
+        LatestScore.completeness,
+        LatestScore.score_change_7d,
+        LatestScore.score_change_30d,
+        LatestScore.config_version,
+        # As JSON text: the top drivers are cached by it, so a page read again parses nothing.
+        sa.cast(LatestScore.measure_values, sa.Text).label("measure_values"),
+        # The newest config version's creation time, which keys the model and drivers caches:
+        # uncorrelated, so computed once per query (an InitPlan), where each row's own version's
+        # time was a subquery per row (0.1 ms of a 1.3 ms page on PostgreSQL).
+        sa.select(sa.func.max(ScoringConfigVersion.created_at)).scalar_subquery().label("config_epoch"),
+        pin.reason.label("pin_reason"),
+        pin.author.label("pin_author"),
+        pin.created_at.label("pin_created_at"),
+        pin.expires_at.label("pin_expires_at"),
+        pin.id.label("pin_id"),
+        override.band.label("override_band"),
+        override.reason.label("override_reason"),
+        override.author.label("override_author"),
+        override.created_at.label("override_created_at"),
+        override.expires_at.label("override_expires_at"),
+        LatestScore.churn_probability,
+        LatestScore.expected_arr_at_risk,
+        # Whether any churn model exists (for the note of a null probability): uncorrelated, so
+        # computed once per query, not a round trip of its own.
+        sa.select(sa.func.max(ChurnModel.version)).scalar_subquery().label("churn_model"),
+    ]
+
+
+def _on_watchlist(effective_band: Any, pin: Any) -> Any:
+    """The watchlist's reasons as one condition: poor band, average and falling, pinned, or a flagged play."""
+    falling = sa.or_(LatestScore.score_change_7d < FALLING_7D, LatestScore.score_change_30d <= FALLING_30D)
+    # A scalar subquery, not EXISTS: PostgreSQL turns an EXISTS under OR into a hashed subplan that
+    # reads every open watchlist run, where one index probe per row scanned is what a page needs.
+    flagged = (
+        sa.select(PlayRun.id)
+        .where(PlayRun.account_id == Account.id, PlayRun.status == PlayRunStatus.OPEN, PlayRun.watchlist)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return sa.or_(
+        effective_band == Band.POOR.value,
+        sa.and_(effective_band == Band.AVERAGE.value, falling),
+        pin.id.is_not(None),
+        flagged.is_not(None),
+    )
+
+
+def _filtered(query: Any, present: frozenset[str], effective_band: Any) -> Any:
+    """``query`` narrowed by the filters given (their values are bound parameters)."""
     if "owner" in present:
         query = query.where(Account.owner == sa.bindparam("owner"))
     if "owners" in present:
@@ -306,6 +322,11 @@ def _statement(sort: str, present: frozenset[str], dialect: str) -> Any:  # a Se
         query = query.where(effective_band == sa.bindparam("band", type_=LatestScore.band.type))
     if "renewal_by" in present:
         query = query.where(Account.renewal_date <= sa.bindparam("renewal_by", type_=sa.Date))
+    return query
+
+
+def _keyset(query: Any, order: Sort, present: frozenset[str]) -> Any:
+    """``query`` in the sort's order, starting after the cursor when one is given."""
     if "cursor_key" in present:
         key = sa.bindparam("cursor_key", type_=order.key.type)
         cursor_id = sa.bindparam("cursor_id", type_=sa.Integer)
@@ -316,19 +337,8 @@ def _statement(sort: str, present: frozenset[str], dialect: str) -> Any:  # a Se
         else:
             query = query.where(order.key >= key, sa.or_(order.key > key, Account.id > cursor_id))
     if order.descending:
-        query = query.order_by(order.key.desc(), Account.id.desc())
-    else:
-        query = query.order_by(order.key.asc(), Account.id.asc())
-    # The limit is rendered inline: as a parameter, a server-side prepared statement's generic plan
-    # would not know it is small and would sort every account instead of walking an index.
-    page = query.limit(sa.bindparam("page_limit", type_=sa.Integer, literal_execute=True)).cte("page")
-    runs = _runs(dialect, page)
-    outer = sa.select(page, runs.c.runs).select_from(page.outerjoin(runs, runs.c.account_id == page.c.id))
-    if tuple(outer.selected_columns.keys()) != _COLUMNS:  # _item and _top_drivers read rows by position
-        raise RuntimeError(f"watchlist columns moved: {outer.selected_columns.keys()}")
-    if order.descending:
-        return outer.order_by(page.c.sort_key.desc(), page.c.id.desc())
-    return outer.order_by(page.c.sort_key.asc(), page.c.id.asc())
+        return query.order_by(order.key.desc(), Account.id.desc())
+    return query.order_by(order.key.asc(), Account.id.asc())
 
 
 def _moment(value: dt.datetime | None) -> str | None:
@@ -536,92 +546,11 @@ def _top_drivers(session: Session, rows: Sequence[Any]) -> dict[int, list[dict[s
     return drivers
 
 
-# --- pins ---------------------------------------------------------------------------------------------
-
-
-def _live_pin(session: Session, account_id: int, now: dt.datetime) -> WatchlistPin | None:
-    return session.scalar(
-        sa.select(WatchlistPin).where(
-            WatchlistPin.account_id == account_id,
-            WatchlistPin.removed_at.is_(None),
-            sa.or_(WatchlistPin.expires_at.is_(None), WatchlistPin.expires_at > now),
-        )
-    )
-
-
-def pin_fields(pin: WatchlistPin) -> dict[str, Any]:
-    return {
-        "id": pin.id,
-        "account_id": pin.account_id,
-        "reason": pin.reason,
-        "author": pin.author,
-        "created_at": as_utc(pin.created_at),
-        "expires_at": None if pin.expires_at is None else as_utc(pin.expires_at),
-        "removed_at": None if pin.removed_at is None else as_utc(pin.removed_at),
-        "removed_by": pin.removed_by,
-    }
-
-
-def pin_account(
-    session: Session, account_id: int, *, reason: str, expires_at: dt.datetime | None, actor: str, now: dt.datetime
-) -> dict[str, Any]:
-    """Pin the account on the watchlist. ``NotFound`` for an unknown account, ``Conflict`` when
-    it has a live pin. An expired pin left open is closed first (``removed_by`` = ``EXPIRED``)."""
-    require_account(session, account_id)
-    open_pin = session.scalar(
-        sa.select(WatchlistPin).where(WatchlistPin.account_id == account_id, WatchlistPin.removed_at.is_(None))
-    )
-    if open_pin is not None:
-        if open_pin.expires_at is None or as_utc(open_pin.expires_at) > now:
-            raise Conflict(f"Account {account_id} is already pinned (by {open_pin.author}); unpin it first.")
-        open_pin.removed_at, open_pin.removed_by = open_pin.expires_at, EXPIRED
-        session.flush()
-    pin = WatchlistPin(
-        account_id=account_id,
-        reason=reason,
-        author=actor,
-        created_at=now,
-        expires_at=None if expires_at is None else as_utc(expires_at),
-    )
-    session.add(pin)
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError:  # pinned by a concurrent request between the check and the insert
-        raise Conflict(f"Account {account_id} is already pinned; unpin it first.") from None
-    record(
-        session,
-        actor=actor,
-        action="watchlist.pin",
-        target=f"account:{account_id}",
-        details={
-            "pin_id": pin.id,
-            "reason": reason,
-            "expires_at": None if pin.expires_at is None else pin.expires_at.isoformat(),
-        },
-    )
-    return pin_fields(pin)
-
-
-def unpin_account(session: Session, account_id: int, *, actor: str, now: dt.datetime) -> dict[str, Any]:
-    """End the account's live pin. ``NotFound`` for an unknown account or when it has none."""
-    require_account(session, account_id)
-    pin = _live_pin(session, account_id, now)
-    if pin is None:
-        raise NotFound(f"Account {account_id} has no live pin.")
-    pin.removed_at, pin.removed_by = now, actor
-    session.flush()
-    record(session, actor=actor, action="watchlist.unpin", target=f"account:{account_id}", details={"pin_id": pin.id})
-    return pin_fields(pin)
-
-
 __all__ = [
     "SORT_NAMES",
     "WatchlistFilters",
     "decode_cursor",
     "encode_cursor",
     "list_watchlist",
-    "pin_account",
     "team_owners",
-    "unpin_account",
 ]
