@@ -15,7 +15,7 @@ def nest_error_paths(
     *,
     indexed: Iterable[str] = ("measures", "rules"),
     whole_after: str | None = "weights.",
-) -> dict[str | int, Any]:
+) -> dict[str, Any]:
     """Turn dotted error paths into marshmallow's nested error dict.
 
     ``measures.2.thresholds`` becomes ``{"measures": {2: {"thresholds": [...]}}}``: a digit part
@@ -24,7 +24,7 @@ def nest_error_paths(
     path that is both a leaf and a parent keeps its own messages under ``_schema``.
     """
     lists = frozenset(indexed)
-    nested: dict[str | int, Any] = {}
+    nested: dict[Any, Any] = {}  # the top level keys are field names; ints appear below
     for path, messages in errors.items():
         keys = _split_error_path(path, lists, whole_after)
         node = nested
@@ -48,6 +48,6 @@ def _split_error_path(path: str, lists: frozenset[str], whole_after: str | None)
     return [int(part) if i > 0 and parts[i - 1] in lists and part.isdigit() else part for i, part in enumerate(parts)]
 
 
-def nest_play_errors(errors: Mapping[str, list[str]]) -> dict[str | int, Any]:
+def nest_play_errors(errors: Mapping[str, list[str]]) -> dict[str, Any]:
     """``nest_error_paths`` for a play: task and trigger-rule indexes are list indexes."""
     return nest_error_paths(errors, indexed=("measures", "rules", "tasks"), whole_after="weights.")
