@@ -84,11 +84,12 @@ def _stage_weights_field() -> fields.Dict:
     )
 
 
-class StageWeightsSchema(ApiSchema):
-    # One field per scoring.stage.STAGES entry (a unit test keeps the two in step).
-    onboarding = _stage_weights_field()
-    established = _stage_weights_field()
-    pre_renewal = _stage_weights_field()
+#: One field per lifecycle stage, in ``scoring.stage.STAGES`` order: the stages have one definition.
+StageWeightsSchema = type(
+    "StageWeightsSchema",
+    (ApiSchema,),
+    {"__module__": __name__, **{stage.value: _stage_weights_field() for stage in STAGES}},
+)
 
 
 class RuleSchema(ApiSchema):
