@@ -43,8 +43,12 @@ def _not_future_time(value: dt.datetime) -> None:
         raise ValidationError("Must not be in the future.")
 
 
+#: The longest external id a record may name (an account's, a contact's, a ticket's...).
+MAX_EXTERNAL_ID = 128
+
+
 def _external_id(**kwargs: Any) -> fields.String:
-    return fields.String(validate=validate.Length(min=1, max=128), **kwargs)
+    return fields.String(validate=validate.Length(min=1, max=MAX_EXTERNAL_ID), **kwargs)
 
 
 NON_NEGATIVE = validate.Range(min=0)

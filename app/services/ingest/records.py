@@ -23,6 +23,7 @@ from app.bulk import bulk_insert
 from app.models import Account, UsageSignal
 from app.records import KINDS, KindSpec
 from app.records.fast import FAST_LOADERS, latest_accepted_day
+from app.records.schemas import MAX_EXTERNAL_ID
 from app.validation import MAX_INT
 
 #: IN lists of account external ids are sent in chunks of this size.
@@ -201,8 +202,6 @@ COLUMNAR: dict[str, _DailyCounts] = {
     "usage": _DailyCounts(("active_users",), ("logins", "key_feature_uses")),
     "licenses": _DailyCounts(("seats_purchased", "seats_assigned", "seats_active"), ()),
 }
-#: The longest external id a record may name (the schemas' limit).
-MAX_EXTERNAL_ID = 128
 
 
 # Each check answers which values are not plain (anything a column of exact types in range
