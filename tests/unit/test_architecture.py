@@ -1,4 +1,5 @@
-"""Layering: the pure core (scoring/, playbooks/) and alerts/ import nothing from the web and DB shell."""
+"""Layering: the pure core (scoring/, playbooks/) and alerts/ import nothing from the web and DB shell,
+and within app/ the API schemas, the services, the daily run's pipeline and the sources keep to their rooms."""
 
 from __future__ import annotations
 
