@@ -14,7 +14,7 @@ from app.api import init_api
 from app.cli import register_cli
 from app.db import init_db
 from app.errors import register_error_handlers
-from app.schemas import MAX_INT
+from app.validation import MAX_INT
 from config import Config, config_from_env
 
 

@@ -25,6 +25,14 @@ PLAY_ID = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 MAX_TASKS = 20
 
 
+class PlayError(ValueError):
+    """A play that breaks a rule; ``errors`` maps dotted field paths to messages."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__("invalid play: " + json.dumps(errors, sort_keys=True))
+        self.errors = errors
+
+
 class TaskType(StrEnum):
     CALL = "call"
     EMAIL = "email"
@@ -101,8 +109,22 @@ class Play:
         }
 
 
+def load_play(data: dict[str, Any], rule_ids: frozenset[str] | None = None) -> Play:
+    """A checked play from its JSON form: the one reader of a play, for the API (after its schema
+    checked the shape), the shipped library and stored plays. Raises ``PlayError`` with the
+    collected ``check_play`` errors, or one ``_schema`` error for a document of the wrong shape."""
+    try:
+        play = play_from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise PlayError({"_schema": [f"Not a play: {exc!r}."]}) from exc
+    errors = check_play(play, rule_ids)
+    if errors:
+        raise PlayError(errors)
+    return play
+
+
 def play_from_dict(data: dict[str, Any]) -> Play:
-    """A play from its JSON form (shape already checked by the API schema); see ``check_play``."""
+    """A play from its JSON form, unchecked (see ``load_play``)."""
     trigger = data.get("trigger", {})
     return Play(
         id=data["id"],

@@ -140,8 +140,10 @@ def check_model(model: ScoringModel) -> dict[str, list[str]]:
         for name, weight in stage_weights.items():
             if name not in seen:
                 add(f"weights.{stage.value}.{name}", f"Weight for a measure that is not defined: {name!r}.")
-            if not np.isfinite(weight) or weight < 0:
-                add(f"weights.{stage.value}.{name}", "Weights must be finite and not negative.")
+            if not np.isfinite(weight):
+                add(f"weights.{stage.value}.{name}", "Weights must be finite numbers.")
+            elif weight < 0:
+                add(f"weights.{stage.value}.{name}", "Weights must not be negative.")
         if sum(w for w in stage_weights.values() if np.isfinite(w) and w > 0) <= 0:
             add(f"weights.{stage.value}", "At least one weight in each stage must be positive.")
     for stage in model.weights:
@@ -163,12 +165,23 @@ def check_model(model: ScoringModel) -> dict[str, list[str]]:
 
 
 def model_from_dict(data: dict[str, Any]) -> ScoringModel:
-    """Build a model from the JSON form (already shape-checked by the API schema).
+    """Build a model from the JSON form: the one reader of a config, for the API (after its schema
+    checked the shape), the shipped default and every stored version.
 
-    Raises ``ScoringConfigError`` for meaning errors (unknown measures, negative or all-zero
-    weights, unordered thresholds or band cut-offs, inconsistent event rules). A config without
+    Raises ``ScoringConfigError`` with the collected meaning errors by field path (unknown
+    measures, negative or all-zero weights, unordered thresholds or band cut-offs, inconsistent
+    event rules), or one ``_schema`` error for a document of the wrong shape. A config without
     ``"rules"`` (stored before rules existed) gets the default rule catalog.
     """
+    try:
+        return _build_model(data)
+    except ScoringConfigError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ScoringConfigError({"_schema": [f"Not a scoring config: {exc!r}."]}) from exc
+
+
+def _build_model(data: dict[str, Any]) -> ScoringModel:
     stages = data.get("stages", {})
     bands = data.get("bands", {})
     known_stages = {stage.value for stage in STAGES}

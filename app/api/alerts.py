@@ -14,7 +14,7 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from alerts.signing import InvalidAckToken, verify_ack
-from app.api.body import body_refusals, json_body_doc, load_json_body
+from app.api.body import body_refusals, json_body_doc, load_json_body, load_with
 from app.auth import ADMIN, READ, WORK, access, actor_name, book, current_principal, require_in_book
 from app.db import get_session
 from app.errors import Conflict, NotFound
@@ -125,9 +125,20 @@ def replace_routing() -> dict[str, Any]:
     """Replace the routing document (a new version; audited). Webhook URLs must be https, on the
     allowlist (``ALERT_WEBHOOK_HOSTS``) and not point at private addresses."""
     data = load_json_body()
+    body = load_with(
+        RoutingUpdateSchema(), data if isinstance(data, dict) else {"_": data}, "The routing change is invalid."
+    )
+    settings = AlertSettings.from_config(current_app.config)
     session = get_session()
     with session.begin():
-        return save_routing(session, data, actor=actor_name(), settings=AlertSettings.from_config(current_app.config))
+        return save_routing(
+            session,
+            body["document"],
+            version=body["version"],
+            comment=body["comment"],
+            actor=actor_name(),
+            settings=settings,
+        )
 
 
 _PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title></head>

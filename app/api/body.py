@@ -1,4 +1,5 @@
-"""Reading JSON request bodies that are not one schema: batches of records validated one by one."""
+"""Reading JSON request bodies ourselves: bodies loaded with a schema but refused with our own
+message, and batches of records validated one by one."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from flask import request
 from flask_smorest import Blueprint
+from marshmallow import Schema, ValidationError
 
 from app.errors import DomainValidationError, MalformedInput, PayloadTooLarge, UnsupportedMediaType
 
@@ -38,6 +40,15 @@ def load_json_body() -> Any:
         return json.loads(request.get_data(cache=False))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedInput(f"The body is not valid JSON: {exc}.") from None
+
+
+def load_with(schema: Schema, data: Any, message: str) -> Any:
+    """``data`` (a JSON body) loaded by ``schema``; a 422 with ``message`` and the field messages
+    under ``errors.json`` when it is invalid."""
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        raise DomainValidationError(message, errors={"json": exc.normalized_messages()}) from None
 
 
 def load_segment_calls(max_items: int) -> list[Any]:

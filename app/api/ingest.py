@@ -13,6 +13,7 @@ from app.api.body import json_body_doc, load_json_array, load_segment_calls
 from app.auth import INGEST, access
 from app.db import get_session
 from app.errors import DomainValidationError
+from app.records import KINDS
 from app.schemas.ingest import (
     IngestQuerySchema,
     IngestResultSchema,
@@ -23,7 +24,7 @@ from app.schemas.ingest import (
     SegmentResultSchema,
 )
 from app.services.ingest.pull import RetrySummary, list_quarantine, retry_quarantine
-from app.services.ingest.records import KINDS, IngestResult, ingest_records
+from app.services.ingest.records import IngestResult, ingest_records
 from app.services.ingest.segment import SegmentResult, ingest_segment
 
 bp = Blueprint("ingest", __name__, url_prefix="/api/v1/ingest", description="Push data in")

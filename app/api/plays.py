@@ -13,12 +13,14 @@ from typing import Any
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
-from app.api.body import body_refusals, json_body_doc, load_json_body
+from app.api.body import body_refusals, json_body_doc, load_json_body, load_with
 from app.auth import ADMIN, READ, access, actor_name
 from app.db import get_session
+from app.errors import DomainValidationError
 from app.schemas.plays import NoQuerySchema, PlayListSchema, PlayOutWithCreatedSchema, PlayReplaceSchema, PlaySchema
 from app.services.audit import record
 from app.services.plays import create_play, get_play, list_plays, replace_play
+from playbooks.plays import Play
 
 bp = Blueprint("plays", __name__, url_prefix="/api/v1/plays", description="Success plays")
 
@@ -64,10 +66,10 @@ def detail(_query: dict[str, Any], play_id: str) -> dict[str, Any]:
 @bp.doc(**json_body_doc(PlaySchema, "The play; its trigger rules must be rules of the active scoring config."))
 def create() -> dict[str, Any]:
     """Add a play (its author: the caller)."""
-    data = load_json_body()
+    new = _load_play(load_json_body())
     session = get_session()
     with session.begin():
-        play = create_play(session, data, actor=actor_name(), now=dt.datetime.now(dt.UTC))
+        play = create_play(session, new, actor=actor_name(), now=dt.datetime.now(dt.UTC))
         record(session, actor=actor_name(), action="play.create", target=f"play:{play['id']}", details=_plain(play))
         return play
 
@@ -83,9 +85,40 @@ def create() -> dict[str, Any]:
 )
 def replace(play_id: str) -> dict[str, Any]:
     """Replace a play: its version goes up by one; an invalid play is refused and the old one stays."""
-    data = load_json_body()
+    new, expected_version = _replacement(play_id, load_json_body())
     session = get_session()
     with session.begin():
-        play = replace_play(session, play_id, data, actor=actor_name(), now=dt.datetime.now(dt.UTC))
+        play = replace_play(
+            session, new, expected_version=expected_version, actor=actor_name(), now=dt.datetime.now(dt.UTC)
+        )
         record(session, actor=actor_name(), action="play.update", target=f"play:{play_id}", details=_plain(play))
         return play
+
+
+def _load_play(data: Any) -> Play:
+    """The play in a body, shape and meaning checked (its trigger rules: by the service)."""
+    if not isinstance(data, dict):
+        raise DomainValidationError(
+            "Send the play as a JSON object.", errors={"json": {"_schema": ["Expected an object."]}}
+        )
+    play: Play = load_with(PlaySchema(), data, "The play is invalid.")
+    return play
+
+
+def _replacement(play_id: str, data: Any) -> tuple[Play, int | None]:
+    """The play of a ``PUT`` body and the version it was read at: the body's ``id`` must be the
+    path's or absent, ``version`` (optional) a whole number."""
+    expected = None
+    if isinstance(data, dict):
+        data = dict(data)
+        if data.setdefault("id", play_id) != play_id:
+            raise DomainValidationError(
+                "The body's id differs from the play in the path.",
+                errors={"json": {"id": [f"Must be {play_id!r} (the play in the path) or left out."]}},
+            )
+        expected = data.pop("version", None)
+        if expected is not None and (isinstance(expected, bool) or not isinstance(expected, int)):
+            raise DomainValidationError(
+                "The version is not a whole number.", errors={"json": {"version": ["Not a valid integer."]}}
+            )
+    return _load_play(data), expected

@@ -12,7 +12,7 @@ from typing import Any
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
-from app.api.body import body_refusals, json_body_doc, load_json_body
+from app.api.body import body_refusals, json_body_doc, load_json_body, load_with
 from app.auth import ADMIN, READ, access, actor_name
 from app.db import get_session
 from app.schemas import PaginationQuerySchema
@@ -103,10 +103,10 @@ def diff(_query: dict[str, Any], version_from: int, version_to: int) -> dict[str
 @bp.doc(**json_body_doc(NewVersionSchema, "A whole scoring config and a comment; stored inactive."))
 def create() -> dict[str, Any]:
     """Store a new version (inactive; author: the token's user). Audited as scoring_config.create."""
-    data = load_json_body()
+    new = load_with(NewVersionSchema(), load_json_body(), "The scoring config is invalid; nothing was stored.")
     session = get_session()
     with session.begin():
-        return create_version(session, data, actor=actor_name())
+        return create_version(session, new, actor=actor_name())
 
 
 @bp.post("/versions/<int:version>/activate")
@@ -135,9 +135,9 @@ def preview_config() -> dict[str, Any]:
     """What a proposed config would change, without changing anything: band moves of the latest
     scores by stage (with the accounts that move), and a backtest against real outcomes (ROC AUC of
     100 - score against churn at the horizon, proposed and active side by side)."""
-    data = load_json_body()
+    args = load_with(PreviewSchema(), load_json_body(), "The proposed scoring config is invalid.")
     session = get_session()
     try:
-        return preview(session, data)
+        return preview(session, args.pop("config"), **args)
     finally:
         session.rollback()  # a preview never writes; this makes sure of it

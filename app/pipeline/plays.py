@@ -9,15 +9,14 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
-from marshmallow import ValidationError
 from sqlalchemy.orm import Session
 
 from app.bulk import bulk_insert
 from app.errors import DomainValidationError
+from app.field_errors import nest_play_errors
 from app.models import PlayDefinition, PlayRun, PlayRunStatus, Task, TaskStatus
 from app.pipeline.arrays import align, fetch_rows
-from app.schemas.plays import load_play
-from playbooks.plays import Play, PlayHistory, PlayMatch, default_plays_list, play_from_dict
+from playbooks.plays import Play, PlayError, PlayHistory, PlayMatch, default_plays_list, load_play, play_from_dict
 from scoring.bands import BANDS, NO_BAND
 from scoring.stage import STAGES
 
@@ -53,9 +52,9 @@ def ensure_default_plays(session: Session, *, author: str = "system") -> None:
     for data in default_plays_list():
         try:
             play = load_play(data)
-        except ValidationError as exc:
+        except PlayError as exc:
             raise DomainValidationError(
-                f"The default play {data.get('id')!r} is invalid.", errors=exc.normalized_messages()
+                f"The default play {data.get('id')!r} is invalid.", errors=nest_play_errors(exc.errors)
             ) from exc
         session.add(new_play_row(play, author=author, now=now))
     session.flush()

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import fields, validate
 
-#: The largest integer the databases store in an INTEGER column (PostgreSQL's is 32-bit).
-MAX_INT = 2**31 - 1
+from app.validation import MAX_INT, StrictSchema
+
+__all__ = ["MAX_INT", "ApiSchema", "PageSchema", "PaginationQuerySchema", "scope_field"]
 
 
-class ApiSchema(Schema):
-    """Rejects unknown keys. ``unknown`` does not propagate to nested schemas, so it lives here.
-
-    Every integer it loads must fit a database INTEGER: a larger one is a field error (422), never
-    an overflow in the database (500).
-    """
-
-    class Meta:
-        unknown = RAISE
-
-    def on_bind_field(self, field_name: str, field_obj: fields.Field) -> None:
-        if isinstance(field_obj, fields.Integer) and not field_obj.dump_only:
-            field_obj.validators = [*field_obj.validators, validate.Range(min=-MAX_INT - 1, max=MAX_INT)]
+class ApiSchema(StrictSchema):
+    """The base of every API schema: unknown keys are refused, and every integer it loads must fit
+    a database INTEGER (see ``app.validation.StrictSchema``)."""
 
 
 def scope_field() -> fields.String:

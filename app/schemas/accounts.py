@@ -7,10 +7,12 @@ from marshmallow import fields, validate
 from app.models import AccountStatus
 from app.schemas import ApiSchema, PageSchema, PaginationQuerySchema, scope_field
 from app.schemas.watchlist import OverrideSummarySchema
-from app.services.accounts import SORTS
 from scoring.health import Band
 from scoring.measures import Direction, MeasureGroup
 from scoring.stage import LifecycleStage
+
+#: The orders of the account list (``app.services.accounts`` maps each to its SQL ordering).
+ACCOUNT_SORTS = ("name", "score", "-score", "arr", "-arr", "renewal_date")
 
 
 class AccountListQuerySchema(PaginationQuerySchema):
@@ -22,7 +24,7 @@ class AccountListQuerySchema(PaginationQuerySchema):
     band = fields.Enum(Band, by_value=True)
     sort = fields.String(
         load_default="name",
-        validate=validate.OneOf(sorted(SORTS)),
+        validate=validate.OneOf(sorted(ACCOUNT_SORTS)),
         metadata={"description": "Order: name, score, -score, arr, -arr, renewal_date."},
     )
 

@@ -7,17 +7,17 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, post_load, validate
 
+from app.field_errors import nest_play_errors
 from app.models.enums import PlayRunStatus, TaskStatus
 from app.schemas import ApiSchema, PageSchema, PaginationQuerySchema, scope_field
-from app.schemas.scoring_config import nest_error_paths
 from playbooks.plays import (
     MAX_TASKS,
     AlertMode,
     OwnerRole,
     Play,
+    PlayError,
     TaskType,
-    check_play,
-    play_from_dict,
+    load_play,
 )
 from scoring.bands import Band
 from scoring.rules import RuleKind, RuleType, Severity
@@ -80,33 +80,15 @@ class PlaySchema(ApiSchema):
 
     @post_load
     def _make_play(self, data: dict[str, Any], **kwargs: Any) -> Play:
-        play = play_from_dict(data)
-        errors = check_play(play, self.context_rule_ids)
-        if errors:
-            raise ValidationError(nest_play_errors(errors))
-        return play
+        # Meaning is the core's check (``playbooks.plays.check_play``), reported against the fields.
+        try:
+            return load_play(data, self.context_rule_ids)
+        except PlayError as exc:
+            raise ValidationError(nest_play_errors(exc.errors)) from exc
 
     def __init__(self, *args: Any, rule_ids: frozenset[str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.context_rule_ids = rule_ids
-
-
-def nest_play_errors(errors: dict[str, list[str]]) -> dict[str | int, Any]:
-    nested = nest_error_paths(errors)
-    # nest_error_paths turns only measure and rule indexes into ints; do the same for tasks and trigger rules.
-    for key in ("tasks",):
-        if isinstance(nested.get(key), dict):
-            nested[key] = {int(k) if str(k).isdigit() else k: v for k, v in nested[key].items()}
-    trigger = nested.get("trigger")
-    if isinstance(trigger, dict) and isinstance(trigger.get("rules"), dict):
-        trigger["rules"] = {int(k) if str(k).isdigit() else k: v for k, v in trigger["rules"].items()}
-    return nested
-
-
-def load_play(data: dict[str, Any], rule_ids: frozenset[str] | None = None) -> Play:
-    """Validate a play's JSON form; raises ``marshmallow.ValidationError`` with field messages."""
-    play: Play = PlaySchema(rule_ids=rule_ids).load(data)
-    return play
 
 
 class PlayOutSchema(PlaySchema):

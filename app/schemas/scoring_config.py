@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping
 from typing import Any
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
-from marshmallow.exceptions import SCHEMA
 
+from app.field_errors import nest_error_paths
 from app.schemas import ApiSchema
 from scoring.bands import Band
 from scoring.measures import MEASURE_CATALOG, Direction, MeasureGroup
@@ -73,13 +72,7 @@ class MeasureSchema(ApiSchema):
         required=True,
         validate=validate.Length(min=2, error="At least two thresholds are needed."),
         metadata={"description": "Strictly ascending raw values, scored evenly from 0 to 100 (or 100 to 0)."},
-    )
-
-    @validates_schema
-    def _check_ascending(self, data: dict[str, Any], **kwargs: Any) -> None:
-        t = data["thresholds"]
-        if any(b <= a for a, b in itertools.pairwise(t)):
-            raise ValidationError("Thresholds must be strictly ascending.", "thresholds")
+    )  # their order is checked by the core (scoring.model.check_model)
 
 
 def _stage_weights_field() -> fields.Dict:
@@ -91,11 +84,12 @@ def _stage_weights_field() -> fields.Dict:
     )
 
 
-class StageWeightsSchema(ApiSchema):
-    # One field per scoring.stage.STAGES entry (a unit test keeps the two in step).
-    onboarding = _stage_weights_field()
-    established = _stage_weights_field()
-    pre_renewal = _stage_weights_field()
+#: One field per lifecycle stage, in ``scoring.stage.STAGES`` order: the stages have one definition.
+StageWeightsSchema = type(
+    "StageWeightsSchema",
+    (ApiSchema,),
+    {"__module__": __name__, **{stage.value: _stage_weights_field() for stage in STAGES}},
+)
 
 
 class RuleSchema(ApiSchema):
@@ -166,96 +160,17 @@ class ScoringConfigSchema(ApiSchema):
         metadata={"description": "Event rules (milestones and risks); absent: the default catalog."},
     )
 
-    # Cross-field rules. Marshmallow skips these when a field already failed, so the shape is
-    # valid here. Each rule raises separately so marshmallow merges their nested errors.
-
-    @validates_schema
-    def _check_unique_names(self, data: dict[str, Any], **kwargs: Any) -> None:
-        seen: set[str] = set()
-        errors: dict[int, dict[str, list[str]]] = {}
-        for i, measure in enumerate(data["measures"]):
-            if measure["name"] in seen:
-                errors[i] = {"name": [f"Measure {measure['name']!r} is listed twice."]}
-            seen.add(measure["name"])
-        if errors:
-            raise ValidationError({"measures": errors})
-
-    @validates_schema
-    def _check_weight_names(self, data: dict[str, Any], **kwargs: Any) -> None:
-        defined = {measure["name"] for measure in data["measures"]}
-        errors = {
-            stage: {
-                name: [f"Weight for a measure that is not defined: {name!r}."]
-                for name in weights
-                if name not in defined
-            }
-            for stage, weights in data["weights"].items()
-        }
-        errors = {stage: e for stage, e in errors.items() if e}
-        if errors:
-            raise ValidationError({"weights": errors})
-
-    @validates_schema
-    def _check_weight_values(self, data: dict[str, Any], **kwargs: Any) -> None:
-        errors = {
-            stage: {name: ["Weights must not be negative."] for name, weight in weights.items() if weight < 0}
-            for stage, weights in data["weights"].items()
-        }
-        errors = {stage: e for stage, e in errors.items() if e}
-        if errors:
-            raise ValidationError({"weights": errors})
-
-    @validates_schema
-    def _check_stage_totals(self, data: dict[str, Any], **kwargs: Any) -> None:
-        errors = {
-            stage: ["At least one weight in each stage must be positive."]
-            for stage, weights in data["weights"].items()
-            if not any(weight > 0 for weight in weights.values())
-        }
-        if errors:
-            raise ValidationError({"weights": errors})
+    # The schema checks shape; meaning (unique measure names, thresholds in order, weights naming
+    # defined measures, not negative, at least one positive per stage) is the core's
+    # ``check_model``, reported here against the same fields. Marshmallow runs this only once
+    # the shape is valid.
 
     @post_load
     def _make_model(self, data: dict[str, Any], **kwargs: Any) -> ScoringModel:
         try:
             return model_from_dict(data)
         except ScoringConfigError as exc:
-            # The core re-checks meaning; report anything it finds against the same fields.
             raise ValidationError(nest_error_paths(exc.errors)) from exc
-
-
-def nest_error_paths(errors: Mapping[str, list[str]]) -> dict[str | int, Any]:
-    """Turn the core's dotted error paths into marshmallow's nested error dict.
-
-    ``measures.2.thresholds`` becomes ``{"measures": {2: {"thresholds": [...]}}}`` (list indexes
-    are ints, as marshmallow reports them); in ``weights.<stage>.<measure>`` the measure name is
-    kept whole. A path that is both a leaf and a parent keeps its own messages under ``_schema``.
-    """
-    nested: dict[str | int, Any] = {}
-    for path, messages in errors.items():
-        keys = _split_error_path(path)
-        node = nested
-        for key in keys[:-1]:
-            child = node.get(key)
-            if child is None:
-                child = node[key] = {}
-            elif isinstance(child, list):
-                child = node[key] = {SCHEMA: child}
-            node = child
-        leaf = node.get(keys[-1])
-        if isinstance(leaf, dict):
-            leaf.setdefault(SCHEMA, []).extend(messages)
-        else:
-            node[keys[-1]] = [*(leaf or []), *messages]
-    return nested
-
-
-def _split_error_path(path: str) -> list[str | int]:
-    parts = path.split(".", 2) if path.startswith("weights.") else path.split(".")
-    return [
-        int(part) if i > 0 and parts[i - 1] in ("measures", "rules") and part.isdigit() else part
-        for i, part in enumerate(parts)
-    ]
 
 
 def load_scoring_config(data: dict[str, Any]) -> ScoringModel:

@@ -9,10 +9,13 @@ from marshmallow import ValidationError, fields, validate, validates, validates_
 
 from app.schemas import ApiSchema, scope_field
 from app.schemas.plays import UtcDateTime
-from app.services.watchlist.listing import SORT_NAMES
-from app.services.watchlist.overrides import MAX_OVERRIDE_DAYS
 from scoring.bands import Band
 from scoring.stage import LifecycleStage
+
+#: The orders of the watchlist (``app.services.watchlist.listing`` maps each to its SQL key).
+SORT_NAMES = ("arr_at_risk", "score", "change", "expected_arr_at_risk", "days_to_renewal")
+#: How far ahead a band override may expire.
+MAX_OVERRIDE_DAYS = 180
 
 _REASON = validate.Length(min=1, max=2000)
 

@@ -18,6 +18,7 @@ from app.services.watchlist.overrides import live_override
 from scoring.drivers import explain
 from scoring.stage import STAGE_CODE
 
+#: The SQL ordering of each sort the API accepts (``app.schemas.accounts.ACCOUNT_SORTS``).
 SORTS = {
     "name": (Account.name.asc(), Account.id.asc()),
     "score": (LatestScore.score.asc().nulls_last(), Account.id.asc()),

@@ -12,7 +12,7 @@ from typing import Any
 
 from marshmallow import fields
 
-from app.services.ingest.records import KINDS as KIND_SPECS
+from app.records import KINDS as KIND_SPECS
 from app.sources.base import Chunk, Malformed, SourceUnavailable
 
 _INTEGER = re.compile(r"-?\d+\Z")

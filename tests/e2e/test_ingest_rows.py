@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app import bulk
 from app.models import Account, DailyUsage, LicenseSnapshot
-from app.schemas.ingest import latest_accepted_day
+from app.records.fast import latest_accepted_day
 from app.services.ingest.records import IngestResult, ingest_records, ingest_rows
 
 pytestmark = [pytest.mark.e2e, pytest.mark.db]

@@ -10,13 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
-from app.schemas.ingest import (
-    LicenseRecordSchema,
-    UsageRecordSchema,
-    fast_license,
-    fast_usage,
-    latest_accepted_day,
-)
+from app.records.fast import fast_license, fast_usage, latest_accepted_day
+from app.records.schemas import LicenseRecordSchema, UsageRecordSchema
 from tests.support.examples import examples
 
 pytestmark = pytest.mark.unit

@@ -277,7 +277,8 @@ def test_load_scoring_config_raises_validation_error():
 
 
 class SchemaWithoutWeightChecks(ScoringConfigSchema):
-    """The schema with its negative-weight rule switched off, so only the core can catch it."""
+    """Once the schema had its own negative-weight rule; now only the core checks weights, so
+    switching the old hook off changes nothing."""
 
     def _check_weight_values(self, data: dict[str, Any], **kwargs: Any) -> None:  # not a hook any more
         return None
@@ -286,7 +287,7 @@ class SchemaWithoutWeightChecks(ScoringConfigSchema):
 def test_scoring_config_schema_reports_core_errors_against_fields():
     with pytest.raises(ValidationError) as excinfo:
         SchemaWithoutWeightChecks().load(edited(set_in(("weights", "onboarding", "nps"), -1)))
-    assert excinfo.value.messages == {"weights": {"onboarding": {"nps": ["Weights must be finite and not negative."]}}}
+    assert excinfo.value.messages == {"weights": {"onboarding": {"nps": NEGATIVE_WEIGHT}}}
 
 
 @pytest.mark.parametrize(

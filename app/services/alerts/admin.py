@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from marshmallow import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -16,7 +15,6 @@ from alerts.routing import check_routing, default_routing_data, load_routing
 from alerts.safety import check_webhook_url
 from app.errors import Conflict, DomainValidationError, NotFound
 from app.models import Account, Alert, AlertRoutingVersion, AlertStatus
-from app.schemas.alerts import RoutingUpdateSchema
 from app.services.alerts.dispatch import acknowledge
 from app.services.alerts.settings import AlertSettings
 from app.services.audit import record
@@ -136,17 +134,11 @@ def get_routing(session: Session) -> dict[str, Any]:
     }
 
 
-def save_routing(session: Session, data: Any, *, actor: str, settings: AlertSettings) -> dict[str, Any]:
-    """A new routing version from the body ``{"version", "document", "comment"}``, based on
-    ``version`` (the current one, else ``Conflict``). Every problem is a field error; webhook
-    URLs must pass the SSRF checks."""
-    try:
-        body = RoutingUpdateSchema().load(data if isinstance(data, dict) else {"_": data})
-    except ValidationError as exc:
-        raise DomainValidationError(
-            "The routing change is invalid.", errors={"json": exc.normalized_messages()}
-        ) from None
-    document, version, comment = body["document"], body["version"], body["comment"]
+def save_routing(
+    session: Session, document: dict[str, Any], *, version: int, comment: str, actor: str, settings: AlertSettings
+) -> dict[str, Any]:
+    """A new routing version from ``document``, based on ``version`` (the current one, else
+    ``Conflict``). Every problem is a field error; webhook URLs must pass the SSRF checks."""
     errors = {f"document.{path}": messages for path, messages in check_routing(document).items()}
     if not errors:
         for name, spec in (document.get("channels") or {}).items():

@@ -20,59 +20,14 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from app.bulk import bulk_insert
-from app.models import (
-    Account,
-    Contact,
-    DailyUsage,
-    Feedback,
-    Goal,
-    LicenseSnapshot,
-    Outcome,
-    SupportTicket,
-    UsageSignal,
-)
-from app.schemas import MAX_INT
-from app.schemas.ingest import (
-    FAST_LOADERS,
-    AccountEventRecordSchema,
-    AccountRecordSchema,
-    ContactRecordSchema,
-    FeedbackRecordSchema,
-    GoalRecordSchema,
-    LicenseRecordSchema,
-    OutcomeRecordSchema,
-    TicketRecordSchema,
-    UsageRecordSchema,
-    latest_accepted_day,
-)
+from app.models import Account, UsageSignal
+from app.records import KINDS, KindSpec
+from app.records.fast import FAST_LOADERS, latest_accepted_day
+from app.records.schemas import MAX_EXTERNAL_ID
+from app.validation import MAX_INT
 
 #: IN lists of account external ids are sent in chunks of this size.
 LOOKUP_CHUNK = 1_000
-
-
-@dataclass(frozen=True, slots=True)
-class KindSpec:
-    """How records of one kind are validated and stored."""
-
-    schema: type[Schema]
-    table: sa.Table
-    key: tuple[str, ...]  # natural key columns
-    has_source: bool  # the batch's source is part of the key
-    has_account: bool  # records name their account by external id
-
-
-KINDS: dict[str, KindSpec] = {
-    "accounts": KindSpec(AccountRecordSchema, Account.__table__, ("external_id",), False, False),  # type: ignore[arg-type]
-    "contacts": KindSpec(ContactRecordSchema, Contact.__table__, ("source", "external_id"), True, True),  # type: ignore[arg-type]
-    "usage": KindSpec(UsageRecordSchema, DailyUsage.__table__, ("account_id", "day"), False, True),  # type: ignore[arg-type]
-    "licenses": KindSpec(LicenseRecordSchema, LicenseSnapshot.__table__, ("account_id", "day"), False, True),  # type: ignore[arg-type]
-    "tickets": KindSpec(TicketRecordSchema, SupportTicket.__table__, ("source", "external_id"), True, True),  # type: ignore[arg-type]
-    "feedback": KindSpec(FeedbackRecordSchema, Feedback.__table__, ("source", "external_id"), True, True),  # type: ignore[arg-type]
-    "goals": KindSpec(GoalRecordSchema, Goal.__table__, ("source", "external_id"), True, True),  # type: ignore[arg-type]
-    # A flat account event is a product signal: same table, same key, the quantity as its count.
-    "events": KindSpec(AccountEventRecordSchema, UsageSignal.__table__, ("account_id", "day", "signal"), False, True),  # type: ignore[arg-type]
-    "outcomes": KindSpec(OutcomeRecordSchema, Outcome.__table__, ("source", "external_id"), True, True),  # type: ignore[arg-type]
-}
 
 
 #: Columns of usage_signals that account events fill from differently named fields.
@@ -129,6 +84,31 @@ def ingest_records(
     spec = KINDS[kind]
     schema = spec.schema()
     renamed = EVENT_COLUMNS if kind == "events" else {}
+    columns = _columns(spec, schema, renamed)
+    loaded, rejected = _load_records(kind, schema, records, blank=dict.fromkeys(columns))
+    ids = account_ids if account_ids is not None else {}
+    if spec.has_account:
+        missing = {row["account"] for _, row in loaded} - ids.keys()
+        if missing:
+            ids.update(lookup_account_ids(session, missing))
+    rows, signal_rows = _landing_rows(
+        spec, loaded, columns=columns, renamed=renamed, ids=ids, source=source, rejected=rejected
+    )
+    bulk_insert(session, spec.table, columns, rows, conflict_key=spec.key)
+    if signal_rows:
+        bulk_insert(
+            session,
+            UsageSignal.__table__,  # type: ignore[arg-type]
+            ("account_id", "day", "signal", "count"),
+            signal_rows,
+            conflict_key=("account_id", "day", "signal"),
+        )
+    rejected.sort(key=lambda r: r.index)
+    return IngestResult(kind=kind, received=len(records), landed=len(rows), rejected=rejected)
+
+
+def _columns(spec: KindSpec, schema: Schema, renamed: dict[str, str]) -> list[str]:
+    """The table columns a batch of the kind writes."""
     columns = [
         c.name for c in spec.table.columns if c.name in schema.fields or c.name == "account_id" or c.name in renamed
     ]
@@ -136,7 +116,14 @@ def ingest_records(
         columns.append("source")
     if spec.table is Account.__table__:
         columns += ["created_at", "updated_at"]  # created_at is never overwritten by an update
-    blank = dict.fromkeys(columns)  # optional fields a record left out are stored as NULL
+    return columns
+
+
+def _load_records(
+    kind: str, schema: Schema, records: list[Any], *, blank: dict[str, None]
+) -> tuple[list[tuple[int, dict[str, Any]]], list[Rejected]]:
+    """Each record loaded (fast loader first, then the kind's schema) with its index, or rejected.
+    ``blank``: every column, so optional fields a record left out are stored as NULL."""
     rejected: list[Rejected] = []
     loaded: list[tuple[int, dict[str, Any]]] = []
     fast = FAST_LOADERS.get(kind)
@@ -152,14 +139,22 @@ def ingest_records(
             loaded.append((index, {**blank, **schema.load(record)}))
         except ValidationError as exc:
             rejected.append(Rejected(index, exc.normalized_messages()))
+    return loaded, rejected
 
-    # One pass: resolve the account, drop in-batch duplicates, build the row. (Hot: it runs
-    # for every pulled or pushed record, so it uses itemgetters rather than generators.)
-    ids = account_ids if account_ids is not None else {}
-    if spec.has_account:
-        missing = {row["account"] for _, row in loaded} - ids.keys()
-        if missing:
-            ids.update(lookup_account_ids(session, missing))
+
+def _landing_rows(
+    spec: KindSpec,
+    loaded: list[tuple[int, dict[str, Any]]],
+    *,
+    columns: list[str],
+    renamed: dict[str, str],
+    ids: dict[str, int],
+    source: str,
+    rejected: list[Rejected],
+) -> tuple[list[Any], list[tuple[Any, ...]]]:
+    """The rows to write (and the named signals of usage rows), in one pass: resolve the account,
+    drop in-batch duplicates, build the row; what fails joins ``rejected``. (Hot: it runs for
+    every pulled or pushed record, so it uses itemgetters rather than generators.)"""
     key_fields = [name for name in spec.key if name != "source"]
     key_of = operator.itemgetter(*key_fields)
     values_of = operator.itemgetter(*columns)
@@ -189,17 +184,7 @@ def ingest_records(
         rows.append(values_of(row))
         if signals := row.get("signals"):
             signal_rows.extend((account_id, row["day"], name, count) for name, count in signals.items())
-    bulk_insert(session, spec.table, columns, rows, conflict_key=spec.key)
-    if signal_rows:
-        bulk_insert(
-            session,
-            UsageSignal.__table__,  # type: ignore[arg-type]
-            ("account_id", "day", "signal", "count"),
-            signal_rows,
-            conflict_key=("account_id", "day", "signal"),
-        )
-    rejected.sort(key=lambda r: r.index)
-    return IngestResult(kind=kind, received=len(records), landed=len(rows), rejected=rejected)
+    return rows, signal_rows
 
 
 # --- Tables of records (SQL sources) ------------------------------------------------------------
@@ -217,8 +202,6 @@ COLUMNAR: dict[str, _DailyCounts] = {
     "usage": _DailyCounts(("active_users",), ("logins", "key_feature_uses")),
     "licenses": _DailyCounts(("seats_purchased", "seats_assigned", "seats_active"), ()),
 }
-#: The longest external id a record may name (the schemas' limit).
-MAX_EXTERNAL_ID = 128
 
 
 # Each check answers which values are not plain (anything a column of exact types in range

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from app.bulk import bulk_insert
 from app.models import Account, DailyActiveUser, DailyUsage, SegmentMessage, UsageSignal
-from app.schemas.ingest import FUTURE_SLACK
-from app.schemas.segment import GroupTraitsSchema, SegmentCallSchema
+from app.records.schemas import FUTURE_SLACK
+from app.records.segment import GroupTraitsSchema, SegmentCallSchema
 from app.services.ingest.records import Rejected, ingest_records, lookup_account_ids
 
 SOURCE = "segment"
@@ -85,12 +85,58 @@ def _group(session: Session, call: dict[str, Any], traits: dict[str, Any]) -> No
     )
 
 
+#: A call that passed validation: its index in the batch, its message id, the loaded call.
+_Call = tuple[int, str, dict[str, Any]]
+
+
 def ingest_segment(session: Session, *, calls: list[Any], now: dt.datetime) -> SegmentResult:
     """Apply a batch of Segment calls; never commits. Invalid calls are returned with their index."""
     result = SegmentResult(received=len(calls))
-    schema, traits_schema = SegmentCallSchema(), GroupTraitsSchema()
+    valid = _new_calls(session, _loaded_calls(calls, result, now), result)
+    landed_keys: list[str] = []
+    contacts: list[_Call] = []
+    tracks: list[_Call] = []
+    traits_schema = GroupTraitsSchema()
+    for index, key, call in valid:
+        group_id = call["context"].get("groupId")
+        if call["type"] == "group":
+            try:
+                traits = traits_schema.load(call["traits"])
+            except ValidationError as exc:
+                result.rejected.append(Rejected(index, {"traits": exc.normalized_messages()}))
+                continue
+            _group(session, call, traits)
+            landed_keys.append(key)
+        elif call["type"] == "identify" and group_id:
+            contacts.append((index, key, call))
+        elif call["type"] == "track" and group_id:
+            tracks.append((index, key, call))
+        else:
+            result.ignored += 1
+            landed_keys.append(key)  # nothing to do, ever: remember it so a retry is a duplicate
+    if contacts:
+        landed_keys += _land_contacts(session, contacts, result, now)
+    if tracks:
+        landed_keys += _land_tracks(session, tracks, result, now)
+    if landed_keys:
+        bulk_insert(
+            session,
+            SegmentMessage.__table__,  # type: ignore[arg-type]
+            ("message_id", "received_at"),
+            [(key, now) for key in landed_keys],
+            conflict_key=("message_id",),
+        )
+    result.landed = len(landed_keys) - result.ignored
+    result.rejected.sort(key=lambda r: r.index)
+    return result
+
+
+def _loaded_calls(calls: list[Any], result: SegmentResult, now: dt.datetime) -> list[_Call]:
+    """The calls that pass ``SegmentCallSchema`` and are not in the future, each message once
+    (a repeat within the batch counts as a duplicate); the others go to ``result.rejected``."""
+    schema = SegmentCallSchema()
     latest = now.date() + FUTURE_SLACK
-    valid: list[tuple[int, str, dict[str, Any]]] = []
+    valid: list[_Call] = []
     seen: set[str] = set()
     for index, raw in enumerate(calls):
         if not isinstance(raw, dict):
@@ -110,85 +156,67 @@ def ingest_segment(session: Session, *, calls: list[Any], now: dt.datetime) -> S
             continue
         seen.add(key)
         valid.append((index, key, call))
+    return valid
+
+
+def _new_calls(session: Session, valid: list[_Call], result: SegmentResult) -> list[_Call]:
+    """The calls not applied by an earlier batch (those count as duplicates)."""
+    keys = [key for _, key, _ in valid]
     applied = set(
-        session.scalars(sa.select(SegmentMessage.message_id).where(SegmentMessage.message_id.in_(list(seen))))
-    ) if seen else set()  # fmt: skip
+        session.scalars(sa.select(SegmentMessage.message_id).where(SegmentMessage.message_id.in_(keys)))
+    ) if keys else set()  # fmt: skip
     result.duplicates += sum(1 for _, key, _ in valid if key in applied)
-    valid = [item for item in valid if item[1] not in applied]
+    return [item for item in valid if item[1] not in applied]
 
-    landed_keys: list[str] = []
-    contacts: list[tuple[int, str, dict[str, Any]]] = []
-    tracks: list[tuple[int, str, dict[str, Any]]] = []
-    for index, key, call in valid:
-        group_id = call["context"].get("groupId")
-        if call["type"] == "group":
-            try:
-                traits = traits_schema.load(call["traits"])
-            except ValidationError as exc:
-                result.rejected.append(Rejected(index, {"traits": exc.normalized_messages()}))
-                continue
-            _group(session, call, traits)
-            landed_keys.append(key)
-        elif call["type"] == "identify" and group_id:
-            contacts.append((index, key, call))
-        elif call["type"] == "track" and group_id:
-            tracks.append((index, key, call))
+
+def _land_contacts(session: Session, contacts: list[_Call], result: SegmentResult, now: dt.datetime) -> list[str]:
+    """Identify calls as contact records of their group's account; the message ids that landed."""
+    records = []
+    for _, _, call in contacts:
+        traits = call["traits"]
+        role = traits.get("role") if traits.get("role") in {"admin", "champion", "user"} else "user"
+        record = {"account": call["context"]["groupId"], "external_id": call.get("userId") or call["anonymousId"],
+                  "role": role, "added_on": (call.get("timestamp") or now).date().isoformat()}  # fmt: skip
+        for trait in ("email", "name"):
+            if isinstance(traits.get(trait), str):
+                record[trait] = traits[trait]
+        records.append(record)
+    outcome = ingest_records(session, kind="contacts", records=records, source=SOURCE)
+    failed = {r.index: r.errors for r in outcome.rejected}
+    landed = []
+    for position, (index, key, _) in enumerate(contacts):
+        if position in failed:
+            result.rejected.append(Rejected(index, failed[position]))
         else:
-            result.ignored += 1
-            landed_keys.append(key)  # nothing to do, ever: remember it so a retry is a duplicate
+            landed.append(key)
+    return landed
 
-    if contacts:
-        records = []
-        for _, _, call in contacts:
-            traits = call["traits"]
-            role = traits.get("role") if traits.get("role") in {"admin", "champion", "user"} else "user"
-            record = {"account": call["context"]["groupId"], "external_id": call.get("userId") or call["anonymousId"],
-                      "role": role, "added_on": (call.get("timestamp") or now).date().isoformat()}  # fmt: skip
-            for trait in ("email", "name"):
-                if isinstance(traits.get(trait), str):
-                    record[trait] = traits[trait]
-            records.append(record)
-        outcome = ingest_records(session, kind="contacts", records=records, source=SOURCE)
-        failed = {r.index: r.errors for r in outcome.rejected}
-        for position, (index, key, _) in enumerate(contacts):
-            if position in failed:
-                result.rejected.append(Rejected(index, failed[position]))
-            else:
-                landed_keys.append(key)
 
-    if tracks:
-        ids = lookup_account_ids(session, {call["context"]["groupId"] for _, _, call in tracks})
-        users: set[tuple[int, dt.date, str]] = set()
-        signals: Counter[tuple[int, dt.date, str]] = Counter()
-        usage: dict[tuple[int, dt.date], list[int]] = {}
-        for index, key, call in tracks:
-            account_id = ids.get(call["context"]["groupId"])
-            if account_id is None:
-                result.rejected.append(
-                    Rejected(index, {"context": {"groupId": [f"Unknown account {call['context']['groupId']!r}."]}})
-                )
-                continue
-            day = (call.get("timestamp") or now).date()
-            users.add((account_id, day, call.get("userId") or call["anonymousId"]))
-            name = signal_name(call["event"])
-            signals[(account_id, day, name)] += 1
-            counts = usage.setdefault((account_id, day), [0, 0])
-            counts[0] += name in LOGIN_EVENTS
-            counts[1] += call["properties"].get("key_feature") is True
-            landed_keys.append(key)
-        _apply_tracks(session, users, signals, usage)
-
-    if landed_keys:
-        bulk_insert(
-            session,
-            SegmentMessage.__table__,  # type: ignore[arg-type]
-            ("message_id", "received_at"),
-            [(key, now) for key in landed_keys],
-            conflict_key=("message_id",),
-        )
-    result.landed = len(landed_keys) - result.ignored
-    result.rejected.sort(key=lambda r: r.index)
-    return result
+def _land_tracks(session: Session, tracks: list[_Call], result: SegmentResult, now: dt.datetime) -> list[str]:
+    """Track calls as active users, signals and daily usage of their group's account; the
+    message ids that landed."""
+    ids = lookup_account_ids(session, {call["context"]["groupId"] for _, _, call in tracks})
+    users: set[tuple[int, dt.date, str]] = set()
+    signals: Counter[tuple[int, dt.date, str]] = Counter()
+    usage: dict[tuple[int, dt.date], list[int]] = {}
+    landed = []
+    for index, key, call in tracks:
+        account_id = ids.get(call["context"]["groupId"])
+        if account_id is None:
+            result.rejected.append(
+                Rejected(index, {"context": {"groupId": [f"Unknown account {call['context']['groupId']!r}."]}})
+            )
+            continue
+        day = (call.get("timestamp") or now).date()
+        users.add((account_id, day, call.get("userId") or call["anonymousId"]))
+        name = signal_name(call["event"])
+        signals[(account_id, day, name)] += 1
+        counts = usage.setdefault((account_id, day), [0, 0])
+        counts[0] += name in LOGIN_EVENTS
+        counts[1] += call["properties"].get("key_feature") is True
+        landed.append(key)
+    _apply_tracks(session, users, signals, usage)
+    return landed
 
 
 def _apply_tracks(

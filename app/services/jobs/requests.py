@@ -36,8 +36,6 @@ from app.db import utcnow
 from app.errors import DomainError, NotFound
 from app.models import JobKind, JobRequest, JobRequestStatus, JobRun, JobStatus, LatestScore
 from app.pipeline.run import ScoringRunSummary, run_scoring
-from app.schemas.analysis import ChurnModelSchema, SuggestionsSchema
-from app.schemas.config_admin import RunSummarySchema
 from app.services.alerts.settings import AlertSettings
 from app.services.analysis import (
     TRAIN_JOB,
@@ -47,6 +45,7 @@ from app.services.analysis import (
     train_churn_model,
 )
 from app.services.common import page_of
+from app.services.jobs.results import churn_model_result, run_summary_result, suggestions_result
 
 logger = logging.getLogger(__name__)
 
@@ -330,7 +329,7 @@ def execute_rescore(session: Session, request: Claimed, context: ExecutionContex
     answered it before it was asynchronous."""
     del request
     summary = rescore_portfolio(session, today=context.today, alert_settings=context.alert_settings)
-    result: dict[str, Any] = RunSummarySchema().dump({"as_of": summary.as_of, **summary.counts()})
+    result = run_summary_result(summary.as_of, summary.counts())
     return Executed(
         result=result,
         counts=summary.counts(),
@@ -352,7 +351,7 @@ def execute_suggestions(session: Session, request: Claimed, context: ExecutionCo
     """Suggested weights; the result is the body ``POST /scoring/suggestions`` answered when it
     was synchronous."""
     del context
-    result: dict[str, Any] = SuggestionsSchema().dump(suggest_config(session, **_learning_options(request.params)))
+    result = suggestions_result(suggest_config(session, **_learning_options(request.params)))
     return Executed(result=result, summary=f"suggested weights, {result['new_version']['comment']}")
 
 
@@ -362,7 +361,7 @@ def execute_train_churn_model(session: Session, request: Claimed, context: Execu
     del context
     trained = train_churn_model(session, actor=request.requested_by, **_learning_options(request.params))
     summary = TrainSummary(trained)
-    result: dict[str, Any] = ChurnModelSchema().dump(trained)
+    result = churn_model_result(trained)
     return Executed(result=result, counts=summary.counts(), summary=summary.one_line())
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from marshmallow import ValidationError
 from sqlalchemy.orm import Session
 
 from app.errors import DomainValidationError, NotFound
+from app.field_errors import nest_error_paths
 from app.models import ScoringConfigVersion
-from app.schemas.scoring_config import load_scoring_config
-from scoring.model import ScoringModel, default_config_dict, model_from_dict
+from scoring.model import ScoringConfigError, ScoringModel, default_config_dict, model_from_dict
 
 
 def ensure_default_config(session: Session, *, author: str = "system") -> ScoringConfigVersion:
@@ -24,10 +23,10 @@ def ensure_default_config(session: Session, *, author: str = "system") -> Scorin
         raise NotFound("No scoring config version is active; activate one.")
     data = default_config_dict()
     try:
-        load_scoring_config(data)  # the shipped file goes through the same schema as the API's input
-    except ValidationError as exc:
+        model_from_dict(data)  # the core's own check of a config, as for every stored version
+    except ScoringConfigError as exc:
         raise DomainValidationError(
-            "The default scoring config file is invalid.", errors=exc.normalized_messages()
+            "The default scoring config file is invalid.", errors=nest_error_paths(exc.errors)
         ) from exc
     version = ScoringConfigVersion(version=1, config=data, author=author, comment="Default scoring config", active=True)
     session.add(version)

@@ -16,14 +16,13 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
-from marshmallow import Schema, ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, DomainValidationError, NotFound
+from app.field_errors import nest_error_paths
 from app.models import Account, HealthScore, JobKind, LatestScore, Outcome, ScoringConfigVersion
 from app.models.enums import OutcomeKind
-from app.schemas.config_admin import NewVersionSchema, PreviewSchema
 from app.services.audit import record
 from app.services.jobs.requests import is_rescore_pending, request_job
 from app.services.scoring_config.active import ensure_default_config, load_models
@@ -38,7 +37,7 @@ from scoring.backtest import (
     rescore,
 )
 from scoring.bands import BANDS, NO_BAND
-from scoring.model import ScoringModel, default_config_dict, model_from_dict
+from scoring.model import ScoringConfigError, ScoringModel, default_config_dict, model_from_dict
 from scoring.stage import STAGES
 
 _OUTCOME_LABEL = {OutcomeKind.CHURNED: 1, OutcomeKind.RENEWED: 0, OutcomeKind.EXPANDED: 0}
@@ -99,12 +98,13 @@ def get_version(session: Session, version: int) -> dict[str, Any]:
     return _fields(_row(session, version))
 
 
-def _load(schema: Schema, data: Any, message: str) -> dict[str, Any]:
+def _as_model(config: ScoringModel | Mapping[str, Any], message: str) -> ScoringModel:
+    if isinstance(config, ScoringModel):
+        return config
     try:
-        loaded: dict[str, Any] = schema.load(data)
-    except ValidationError as exc:
-        raise DomainValidationError(message, errors={"json": exc.normalized_messages()}) from None
-    return loaded
+        return model_from_dict(dict(config))
+    except ScoringConfigError as exc:
+        raise DomainValidationError(message, errors={"json": {"config": nest_error_paths(exc.errors)}}) from None
 
 
 def next_version_number(session: Session) -> int:
@@ -112,16 +112,15 @@ def next_version_number(session: Session) -> int:
     return (session.scalar(sa.select(sa.func.max(ScoringConfigVersion.version))) or 0) + 1
 
 
-def create_version(session: Session, data: Any, *, actor: str) -> dict[str, Any]:
-    """Store a validated config as a new, inactive version, audited. ``Conflict`` when a concurrent
-    request took the same version number (nothing is stored; the caller may retry)."""
-    loaded = _load(NewVersionSchema(), data, "The scoring config is invalid; nothing was stored.")
-    model: ScoringModel = loaded["config"]
+def create_version(session: Session, new: Mapping[str, Any], *, actor: str) -> dict[str, Any]:
+    """Store a config as a new, inactive version, audited. ``new``: ``config`` (a ``ScoringModel``,
+    or its JSON form, read with the core's ``model_from_dict``) and ``comment``. ``Conflict`` when a
+    concurrent request took the same version number (nothing is stored; the caller may retry)."""
+    model = _as_model(new["config"], "The scoring config is invalid; nothing was stored.")
+    comment = new["comment"]
     _seed_if_empty(session)
     number = next_version_number(session)
-    row = ScoringConfigVersion(
-        version=number, config=model.to_dict(), author=actor, comment=loaded["comment"], active=False
-    )
+    row = ScoringConfigVersion(version=number, config=model.to_dict(), author=actor, comment=comment, active=False)
     session.add(row)
     try:
         session.flush()
@@ -132,7 +131,7 @@ def create_version(session: Session, data: Any, *, actor: str) -> dict[str, Any]
         actor=actor,
         action="scoring_config.create",
         target=f"scoring_config:{number}",
-        details={"version": number, "comment": loaded["comment"]},
+        details={"version": number, "comment": comment},
     )
     return _fields(row)
 
@@ -497,14 +496,14 @@ def _band_changes(session: Session, active: ScoringModel, proposed: ScoringModel
     }
 
 
-def preview(session: Session, data: Any) -> dict[str, Any]:
+def preview(
+    session: Session, proposed: ScoringModel, *, horizon_days: int, window_days: int, list_limit: int
+) -> dict[str, Any]:
     """How a proposed config would move the latest scores' bands, and how its scores at the horizon
     before real outcomes would have foretold churn, next to the active config's. Writes nothing."""
     start = time.perf_counter()
     if session.get_bind().dialect.name == "postgresql":
         session.execute(sa.text("SET TRANSACTION READ ONLY"))  # any write would fail loudly
-    args = _load(PreviewSchema(), data, "The proposed scoring config is invalid.")
-    proposed: ScoringModel = args["config"]
     active_version, active = _active_model(session)
     notes = []
     if proposed.stage_rules != active.stage_rules:
@@ -514,7 +513,7 @@ def preview(session: Session, data: Any) -> dict[str, Any]:
         )
     if proposed.rules != active.rules:
         notes.append("The event rules differ from the active config's: events are not previewed.")
-    band_changes = _band_changes(session, active, proposed, args["list_limit"])
+    band_changes = _band_changes(session, active, proposed, list_limit)
     if not band_changes["accounts"]:
         notes.append("No account has a score yet: run a scoring run first.")
     backtest = _backtest(
@@ -522,8 +521,8 @@ def preview(session: Session, data: Any) -> dict[str, Any]:
         active_version,
         active,
         proposed,
-        horizon_days=args["horizon_days"],
-        window_days=args["window_days"],
+        horizon_days=horizon_days,
+        window_days=window_days,
     )
     return {
         "active_version": active_version,

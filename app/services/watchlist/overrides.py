@@ -29,7 +29,6 @@ from scoring.bands import Band
 
 #: ``revoked_by`` of an override closed because it had expired (not revoked by a person).
 EXPIRED = "(expired)"
-MAX_OVERRIDE_DAYS = 180
 
 
 def live_override_clause(now: dt.datetime) -> sa.ColumnElement[bool]:
@@ -57,7 +56,8 @@ def live_override(session: Session, account_id: int, now: dt.datetime) -> dict[s
 def create_override(
     session: Session, account_id: int, *, band: Band, reason: str, expires_at: dt.datetime, actor: str, now: dt.datetime
 ) -> dict[str, Any]:
-    """Override the account's band until ``expires_at`` (already validated: future, within 180 days).
+    """Override the account's band until ``expires_at`` (already validated by the API: in the future, not
+    too far ahead).
 
     ``NotFound`` for an unknown account; ``Conflict`` while another override is live.
     """

@@ -1,4 +1,5 @@
-"""Segment-spec calls (identify, group, track) as CS trackers send them; extra Segment fields are ignored."""
+"""Segment-spec calls (identify, group, track) as CS trackers send them; extra Segment fields are ignored.
+The push API's Segment endpoint validates each call with these, one by one."""
 
 from __future__ import annotations
 
