@@ -19,7 +19,15 @@ from app.db import get_session
 from app.errors import DomainValidationError
 from app.schemas.plays import NoQuerySchema, PlayListSchema, PlayOutWithCreatedSchema, PlayReplaceSchema, PlaySchema
 from app.services.audit import record
-from app.services.plays import create_play, get_play, list_plays, replace_play
+from app.services.plays import (
+    active_rule_ids,
+    create_play,
+    get_play,
+    list_plays,
+    lock_play,
+    replace_play,
+    require_version,
+)
 from playbooks.plays import Play
 
 bp = Blueprint("plays", __name__, url_prefix="/api/v1/plays", description="Success plays")
@@ -66,9 +74,10 @@ def detail(_query: dict[str, Any], play_id: str) -> dict[str, Any]:
 @bp.doc(**json_body_doc(PlaySchema, "The play; its trigger rules must be rules of the active scoring config."))
 def create() -> dict[str, Any]:
     """Add a play (its author: the caller)."""
-    new = _load_play(load_json_body())
+    data = load_json_body()
     session = get_session()
     with session.begin():
+        new = _load_play(data, active_rule_ids(session))
         play = create_play(session, new, actor=actor_name(), now=dt.datetime.now(dt.UTC))
         record(session, actor=actor_name(), action="play.create", target=f"play:{play['id']}", details=_plain(play))
         return play
@@ -85,28 +94,31 @@ def create() -> dict[str, Any]:
 )
 def replace(play_id: str) -> dict[str, Any]:
     """Replace a play: its version goes up by one; an invalid play is refused and the old one stays."""
-    new, expected_version = _replacement(play_id, load_json_body())
+    data = load_json_body()
     session = get_session()
     with session.begin():
-        play = replace_play(
-            session, new, expected_version=expected_version, actor=actor_name(), now=dt.datetime.now(dt.UTC)
-        )
+        current = lock_play(session, play_id)
+        fields, expected_version = _replacement(play_id, data)
+        require_version(play_id, current, expected_version)
+        new = _load_play(fields, active_rule_ids(session))
+        play = replace_play(session, new, actor=actor_name(), now=dt.datetime.now(dt.UTC))
         record(session, actor=actor_name(), action="play.update", target=f"play:{play_id}", details=_plain(play))
         return play
 
 
-def _load_play(data: Any) -> Play:
-    """The play in a body, shape and meaning checked (its trigger rules: by the service)."""
+def _load_play(data: Any, rule_ids: frozenset[str]) -> Play:
+    """The play in a body, shape and meaning checked, its trigger against ``rule_ids``: one 422
+    with every field's messages."""
     if not isinstance(data, dict):
         raise DomainValidationError(
             "Send the play as a JSON object.", errors={"json": {"_schema": ["Expected an object."]}}
         )
-    play: Play = load_with(PlaySchema(), data, "The play is invalid.")
+    play: Play = load_with(PlaySchema(rule_ids=rule_ids), data, "The play is invalid.")
     return play
 
 
-def _replacement(play_id: str, data: Any) -> tuple[Play, int | None]:
-    """The play of a ``PUT`` body and the version it was read at: the body's ``id`` must be the
+def _replacement(play_id: str, data: Any) -> tuple[Any, int | None]:
+    """The play fields of a ``PUT`` body and the version it was read at: the body's ``id`` must be the
     path's or absent, ``version`` (optional) a whole number."""
     expected = None
     if isinstance(data, dict):
@@ -121,4 +133,4 @@ def _replacement(play_id: str, data: Any) -> tuple[Play, int | None]:
             raise DomainValidationError(
                 "The version is not a whole number.", errors={"json": {"version": ["Not a valid integer."]}}
             )
-    return _load_play(data), expected
+    return data, expected

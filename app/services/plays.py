@@ -12,12 +12,11 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.errors import Conflict, DomainValidationError, NotFound
-from app.field_errors import nest_play_errors
+from app.errors import Conflict, NotFound
 from app.models import PlayDefinition
 from app.pipeline.plays import ensure_default_plays, new_play_row
 from app.services.scoring_config.active import get_active_model
-from playbooks.plays import Play, check_play
+from playbooks.plays import Play
 
 
 def _play_fields(row: PlayDefinition) -> dict[str, Any]:
@@ -51,18 +50,15 @@ def get_play(session: Session, play_id: str) -> dict[str, Any]:
     return _play_fields(_play_row(session, play_id))
 
 
-def _check_trigger_rules(session: Session, play: Play) -> None:
-    """A play loaded by the API's schema names only rules of the active config in its trigger."""
+def active_rule_ids(session: Session) -> frozenset[str]:
+    """The rule ids a play's trigger may name: the active scoring config's."""
     _, model = get_active_model(session)
-    errors = check_play(play, frozenset(model.rule_ids))
-    if errors:
-        raise DomainValidationError("The play is invalid.", errors={"json": nest_play_errors(errors)})
+    return frozenset(model.rule_ids)
 
 
 def create_play(session: Session, play: Play, *, actor: str, now: dt.datetime) -> dict[str, Any]:
-    """Add a play to the library; ``Conflict`` when its id is taken."""
+    """Add a play (loaded against ``active_rule_ids``) to the library; ``Conflict`` when its id is taken."""
     ensure_default_plays(session)  # before the first insert, or the defaults would never be seeded
-    _check_trigger_rules(session, play)
     if session.get(PlayDefinition, play.id) is not None:
         raise Conflict(f"Play {play.id!r} already exists; PUT /api/v1/plays/{play.id} replaces it.")
     row = new_play_row(play, author=actor, now=now)
@@ -74,18 +70,22 @@ def create_play(session: Session, play: Play, *, actor: str, now: dt.datetime) -
     return _play_fields(row)
 
 
-def replace_play(
-    session: Session, play: Play, *, expected_version: int | None, actor: str, now: dt.datetime
-) -> dict[str, Any]:
-    """Replace a play's definition, bumping its version. ``expected_version``, when given, must be the
-    current one (``Conflict`` otherwise: someone changed it since). An invalid play changes nothing."""
+def lock_play(session: Session, play_id: str) -> int:
+    """Lock a play for a replacement (the defaults seeded first) and return its version;
+    ``NotFound`` when there is no such play."""
     ensure_default_plays(session)
+    return _play_row(session, play_id, for_update=True).version
+
+
+def require_version(play_id: str, current: int, expected: int | None) -> None:
+    """``Conflict`` unless ``expected`` (the version a client read, when it sent one) is ``current``."""
+    if expected is not None and expected != current:
+        raise Conflict(f"Play {play_id!r} is at version {current}, not {expected}: it changed since it was read.")
+
+
+def replace_play(session: Session, play: Play, *, actor: str, now: dt.datetime) -> dict[str, Any]:
+    """Replace a locked play's definition (``lock_play``), bumping its version."""
     row = _play_row(session, play.id, for_update=True)
-    if expected_version is not None and expected_version != row.version:
-        raise Conflict(
-            f"Play {play.id!r} is at version {row.version}, not {expected_version}: it changed since it was read."
-        )
-    _check_trigger_rules(session, play)
     row.definition = play.to_dict()
     row.enabled = play.enabled
     row.version = row.version + 1

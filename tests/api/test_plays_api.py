@@ -259,3 +259,25 @@ def test_play_changes_are_audited(client: FlaskClient, db_session: Session) -> N
     entries = db_session.scalars(sa.select(AuditEntry).where(AuditEntry.target == "play:exec-sponsor-left")).all()
     assert [(e.action, e.actor) for e in entries] == [("play.create", "test-admin")]
     assert entries[0].details["version"] == 1
+
+
+def test_replacement_refusals_come_in_order_unknown_play_then_stale_version_then_the_body(
+    client: FlaskClient, db_session: Session
+) -> None:
+    """An unknown play is a 404 and a stale version a 409 whatever the body holds; only then is
+    the body checked, the play's own errors and unknown trigger rules together in one 422."""
+    invalid = a_play(trigger={"rules": ["no_such_rule"], "stages": ["pre_renewal", "pre_renewal"]})
+    unknown = client.put("/api/v1/plays/no-such-play", json={**invalid, "id": "no-such-play"})
+    assert unknown.status_code == 404
+    client.get("/api/v1/plays")  # seed the defaults
+    stale_body = {k: v for k, v in invalid.items() if k != "id"} | {"version": 7}
+    stale = client.put("/api/v1/plays/poor-health-escalation", json=stale_body)
+    assert stale.status_code == 409
+    both = client.put("/api/v1/plays/poor-health-escalation", json={k: v for k, v in invalid.items() if k != "id"})
+    assert both.status_code == 422
+    assert both.get_json()["errors"]["json"] == {
+        "trigger": {
+            "rules": {"0": ["No rule 'no_such_rule' in the active scoring config."]},
+            "stages": ["A stage is listed twice."],
+        }
+    }
