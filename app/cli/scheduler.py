@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app
 from flask.cli import AppGroup
 
-from app.services.jobs.registry import SchedulerProcess
+from app.services.jobs.scheduler import SchedulerProcess
 
 scheduler_cli = AppGroup("scheduler", help="The job scheduler (its own process).")
 
