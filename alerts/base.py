@@ -34,8 +34,8 @@ class EventLine:
 
     rule_id: str
     rule_name: str
-    kind: str  # milestone | risk
-    severity: str  # info | low | medium | high | critical
+    kind: str  # a scoring.rules.RuleKind value
+    severity: str  # a scoring.rules.Severity value
     day: str  # ISO date
     detail: dict[str, Any] = field(default_factory=dict)
     account_id: int | None = None  # set in a digest's list of changes
@@ -45,7 +45,7 @@ class EventLine:
 @dataclass(frozen=True, slots=True)
 class TaskLine:
     title: str
-    type: str  # call | email | meeting | training | escalation
+    type: str  # a playbooks.plays.TaskType value
     due_on: str  # ISO date
     owner: str | None = None
 

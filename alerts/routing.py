@@ -14,24 +14,24 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from alerts.base import ChannelType
 from alerts.safety import check_webhook_url
 from playbooks.plays import AlertMode
 from scoring.bands import Band
 from scoring.rules import RuleKind, Severity
 from scoring.stage import LifecycleStage
 
-Mode = Literal["immediate", "digest"]
-MODES: tuple[Mode, ...] = ("immediate", "digest")
-IMMEDIATE: Mode = "immediate"
-DIGEST: Mode = "digest"
+#: How a route's recipients hear: a play's alert modes but ``none`` (a route always says something).
+MODES: tuple[AlertMode, ...] = (AlertMode.IMMEDIATE, AlertMode.DIGEST)
 
 CSM = "csm"
 MANAGER = "manager"
 CHANNEL_PREFIX = "channel:"
-CHANNEL_TYPES = ("slack", "webhook")
+#: The channel types a routing document may name (email and log are not routed to by name).
+CHANNEL_TYPES: tuple[ChannelType, ...] = (ChannelType.SLACK, ChannelType.WEBHOOK)
 ANY_PLAY = "*"
 
 #: The match keys, and the values each may take (None: any non-empty string).
@@ -99,7 +99,7 @@ class Route:
 
     id: str
     notify: tuple[str, ...]
-    mode: Mode
+    mode: AlertMode  # one of MODES
     kinds: tuple[str, ...] = ()
     severities: tuple[str, ...] = ()
     rules: tuple[str, ...] = ()
@@ -223,7 +223,7 @@ class Item:
     play_alert: str | None = None
 
 
-def route(routing: Routing, items: Sequence[Item]) -> dict[str, Mode]:
+def route(routing: Routing, items: Sequence[Item]) -> dict[str, AlertMode]:
     """Each recipient (``"csm"``, ``"manager"``, ``"channel:<name>"``) that hears about ``items``
     and how: ``"immediate"`` or ``"digest"``.
 
@@ -231,15 +231,15 @@ def route(routing: Routing, items: Sequence[Item]) -> dict[str, Mode]:
     play announces itself in the digest gets at most digest; one announced ``none`` matches no
     route. Recipients that hear nothing are absent.
     """
-    out: dict[str, Mode] = {}
+    out: dict[str, AlertMode] = {}
     for item in items:
         capped = item.play_id is not None and item.play_alert == AlertMode.DIGEST
         for candidate in routing.routes:
             if not candidate.matches(item):
                 continue
-            mode: Mode = DIGEST if capped else candidate.mode
+            mode = AlertMode.DIGEST if capped else candidate.mode
             for recipient in candidate.notify:
-                if out.get(recipient) != IMMEDIATE:
+                if out.get(recipient) != AlertMode.IMMEDIATE:
                     out[recipient] = mode
     return out
 
@@ -350,9 +350,9 @@ def _check_channels(channels: object, errors: _Errors, allowed_hosts: Sequence[s
         for key in ("url_env", "secret_env"):
             if key in spec and not (isinstance(spec[key], str) and _ENV.match(spec[key])):
                 errors.add(f"{path}.{key}", "must be an environment variable name (A-Z, 0-9, _)")
-        if kind == "webhook" and "secret_env" not in spec:
+        if kind == ChannelType.WEBHOOK and "secret_env" not in spec:
             errors.add(f"{path}.secret_env", "required for a webhook (the variable holding its signing secret)")
-        if kind == "slack" and "secret_env" in spec:
+        if kind == ChannelType.SLACK and "secret_env" in spec:
             errors.add(f"{path}.secret_env", "only a webhook is signed")
     return {name for name in channels if isinstance(name, str)}
 
@@ -464,7 +464,7 @@ def load_routing(data: object, *, allowed_hosts: Sequence[str] = (), allow_insec
         Route(
             id=entry["id"],
             notify=tuple(entry["notify"]),
-            mode=entry["mode"],
+            mode=AlertMode(entry["mode"]),
             **{key: tuple(values) for key, values in entry.get("match", {}).items()},
         )
         for entry in data["routes"]

@@ -10,16 +10,14 @@ the send-time check approved.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import requests
 
 from alerts.base import AlertDeliveryFailed, ChannelType, Message
 from alerts.render import slack_payload
-from alerts.retry import parse_retry_after
 from alerts.safety import Resolver, redact_url
-from alerts.transport import PinnedHTTP
+from alerts.transport import PinnedHTTP, raise_unless_delivered
 
 _HEADERS = {"Content-Type": "application/json;charset=utf-8"}
 
@@ -63,17 +61,7 @@ class SlackChannel:
             raise AlertDeliveryFailed(f"Slack {target}: timed out", retryable=True) from exc
         except requests.RequestException as exc:
             raise AlertDeliveryFailed(f"Slack {target}: {_reason(exc)}", retryable=True) from exc
-        with response:
-            status = response.status_code
-            if 200 <= status < 300:
-                return
-            if status == 429:
-                retry_after = parse_retry_after(response.headers.get("Retry-After"), now=dt.datetime.now(dt.UTC))
-                raise AlertDeliveryFailed(
-                    f"Slack {target}: rate limited (429)", retryable=True, retry_after=retry_after
-                )
-            body_text = _clip(response.content.decode("utf-8", "replace"))
-            raise AlertDeliveryFailed(f"Slack {target}: HTTP {status} {body_text}".rstrip(), retryable=status >= 500)
+        raise_unless_delivered(response, f"Slack {target}", quote_body=True)
 
     def close(self) -> None:
         """Close the kept-alive connections."""
@@ -98,7 +86,3 @@ def _reason(exc: BaseException) -> str:
     if isinstance(cause, OSError) and cause.strerror:
         return f"{type(cause).__name__}: {cause.strerror}"
     return type(cause).__name__
-
-
-def _clip(text: str | None, limit: int = 200) -> str:
-    return " ".join((text or "").split())[:limit]

@@ -1,5 +1,5 @@
 """The HTTP client of the Slack and webhook channels: kept-alive connections, made only to the
-addresses the send-time check approved.
+addresses the send-time check approved, and what a receiver's answer means for delivery.
 
 ``check_url_at_send`` resolves the URL's host and refuses private addresses. If the client then
 resolved the name again itself, a hostile DNS server could answer a public address to the check
@@ -16,10 +16,11 @@ new one is opened.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import http.cookiejar
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
 import requests
@@ -27,6 +28,8 @@ from requests.adapters import HTTPAdapter
 from requests.utils import requote_uri
 from urllib3.exceptions import NewConnectionError
 
+from alerts.base import AlertDeliveryFailed
+from alerts.retry import parse_retry_after
 from alerts.safety import Destination, IPAddress, Resolver, check_url_at_send
 
 
@@ -102,6 +105,31 @@ class PinnedHTTP:
 
     def close(self) -> None:
         self._session.close()
+
+
+def raise_unless_delivered(
+    response: requests.Response, where: str, *, also_retryable: Collection[int] = (), quote_body: bool = False
+) -> None:
+    """Return when the receiver answered 2xx; otherwise raise ``AlertDeliveryFailed`` starting
+    with ``where`` (the channel and its redacted URL). 429 is retryable after its ``Retry-After``;
+    5xx and the ``also_retryable`` statuses are retryable; any other status is not (other 4xx,
+    and 3xx since redirects are not followed). ``quote_body`` adds the start of the answer's body
+    to the message. Closes ``response``."""
+    with response:
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), now=dt.datetime.now(dt.UTC))
+            raise AlertDeliveryFailed(f"{where}: rate limited (429)", retryable=True, retry_after=retry_after)
+        detail = f"HTTP {status}"
+        if quote_body:
+            detail = f"{detail} {_clip(response.content.decode('utf-8', 'replace'))}".rstrip()
+        raise AlertDeliveryFailed(f"{where}: {detail}", retryable=status >= 500 or status in also_retryable)
+
+
+def _clip(text: str | None, limit: int = 200) -> str:
+    return " ".join((text or "").split())[:limit]
 
 
 class _PinnedAdapter(HTTPAdapter):

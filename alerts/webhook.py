@@ -9,7 +9,6 @@ the same key, and the receiver can drop the duplicate.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import json
@@ -20,9 +19,8 @@ import requests
 
 from alerts.base import AlertDeliveryFailed, ChannelType, Message
 from alerts.render import webhook_body
-from alerts.retry import parse_retry_after
 from alerts.safety import Resolver, redact_url
-from alerts.transport import PinnedHTTP
+from alerts.transport import PinnedHTTP, raise_unless_delivered
 
 SIGNATURE_PREFIX = "sha256="
 
@@ -107,16 +105,7 @@ class WebhookChannel:
             raise AlertDeliveryFailed(f"webhook {target}: {type(exc).__name__}", retryable=True) from exc
         except requests.RequestException as exc:
             raise AlertDeliveryFailed(f"webhook {target}: {type(exc).__name__}", retryable=False) from exc
-        with response:
-            status = response.status_code
-            if 200 <= status < 300:
-                return
-            if status == 429:
-                retry_after = parse_retry_after(response.headers.get("Retry-After"), now=dt.datetime.now(dt.UTC))
-                raise AlertDeliveryFailed(
-                    f"webhook {target}: rate limited (429)", retryable=True, retry_after=retry_after
-                )
-            raise AlertDeliveryFailed(f"webhook {target}: HTTP {status}", retryable=status >= 500 or status == 408)
+        raise_unless_delivered(response, f"webhook {target}", also_retryable=(408,))
 
     def close(self) -> None:
         self._http.close()

@@ -18,14 +18,11 @@ from alerts.routing import default_routing_data
 from alerts.signing import sign_ack
 from app.models import Alert, AlertStatus, AuditEntry
 from tests import factories as f
+from tests.support.auth import bearer
 
 pytestmark = [pytest.mark.api, pytest.mark.db]
 
 IssueToken = Callable[..., str]
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def add_alert(session: Session, account_id: int | None, recipient: str, *, key: str, **values: Any) -> Alert:

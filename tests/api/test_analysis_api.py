@@ -26,6 +26,7 @@ from scoring.bands import Band
 from scoring.rules import RuleKind, Severity
 from scoring.stage import LifecycleStage
 from tests import factories as f
+from tests.support.auth import bearer
 from tests.support.job_requests import work_requests
 
 pytestmark = [pytest.mark.api, pytest.mark.db]
@@ -34,10 +35,6 @@ AS_OF = dt.date(2026, 6, 30)
 IssueToken = Callable[..., str]
 #: Enough history for a 90-day horizon and 6 monthly observations; small enough to seed fast.
 LEARN = {"as_of": AS_OF.isoformat(), "periodic_months": 6, "min_per_class": 10}
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

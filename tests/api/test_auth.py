@@ -18,6 +18,7 @@ from app import auth
 from app.auth import PUBLIC_ENDPOINTS, clear_token_cache, roles_of
 from app.models import ApiToken, Role, User
 from tests import factories as f
+from tests.support.auth import bearer
 
 pytestmark = [pytest.mark.api, pytest.mark.db]
 
@@ -37,10 +38,6 @@ def api_routes(app: Flask) -> list[tuple[str, str, str]]:
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             routes.append((rule.endpoint, method, path))
     return routes
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_every_api_route_declares_who_may_call_it(app: Flask) -> None:

@@ -16,6 +16,7 @@ from app.auth import ADMIN, roles_of
 from app.models import Outcome, Role
 from app.models.enums import OutcomeKind
 from tests import factories as f
+from tests.support.auth import bearer
 from tests.support.job_requests import work_requests
 
 pytestmark = [pytest.mark.api, pytest.mark.db]
@@ -25,10 +26,6 @@ IssueToken = Callable[..., str]
 #: Outcomes only (no periodic dates), 3 of each class needed: the counts let it through, the data
 #: (accounts without any usage) then has no observation to learn from.
 OPTIONS = {"as_of": AS_OF.isoformat(), "periodic": False, "min_per_class": 3}
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

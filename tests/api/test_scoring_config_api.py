@@ -24,6 +24,7 @@ from scoring.bands import Band
 from scoring.model import default_config_dict
 from scoring.stage import LifecycleStage
 from tests import factories as f
+from tests.support.auth import bearer
 from tests.support.job_requests import work_requests
 
 pytestmark = [pytest.mark.api, pytest.mark.db]
@@ -31,10 +32,6 @@ pytestmark = [pytest.mark.api, pytest.mark.db]
 AS_OF = dt.date(2026, 6, 30)
 URL = "/api/v1/scoring/config"
 IssueToken = Callable[..., str]
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def config(**changes: Any) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from scoring.bands import Band
 from scoring.model import default_config_dict
 from scoring.stage import LifecycleStage
 from tests import factories as f
+from tests.support.auth import bearer
 
 pytestmark = [pytest.mark.api, pytest.mark.db]
 
@@ -47,10 +48,6 @@ IssueToken = Callable[..., str]
 NOW = dt.datetime.now(dt.UTC)
 TODAY = NOW.date()
 MEASURES = [m["name"] for m in default_config_dict()["measures"]]
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def values(**raw: float) -> list[float | None]:

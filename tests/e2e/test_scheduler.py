@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from app.db import session_factory
 from app.models import JobRun
 from app.services.jobs.leases import acquire_lease, lease_holder, release_lease
-from app.services.jobs.registry import LEASE_NAME, SchedulerProcess
+from app.services.jobs.scheduler import LEASE_NAME, SchedulerProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.db]
 
@@ -74,7 +74,7 @@ def test_a_heartbeat_that_cannot_reach_the_database_stops_leading(app: Flask, mo
     def unreachable(*_args: object, **_kwargs: object) -> bool:
         raise sa.exc.OperationalError("SELECT 1", {}, Exception("connection refused"))
 
-    monkeypatch.setattr("app.services.jobs.registry.acquire_lease", unreachable)
+    monkeypatch.setattr("app.services.jobs.scheduler.acquire_lease", unreachable)
     assert not process.heartbeat() and not process.leading
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.errors import DomainValidationError
 from app.models import Account, DailyUsage, JobRun, QuarantinedRecord, SourceCursor
 from app.services.ingest.pull import pull_source, retry_quarantine
-from app.services.jobs.registry import SchedulerProcess
+from app.services.jobs.scheduler import SchedulerProcess
 from app.sources.base import SourceUnavailable
 from app.sources.config import load_sources
 from app.sources.files import FileSource

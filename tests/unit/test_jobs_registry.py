@@ -10,7 +10,8 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from app.services.jobs.registry import HEARTBEAT_JOB_ID, SchedulerProcess, find_job, job_specs
+from app.services.jobs.registry import find_job, job_specs
+from app.services.jobs.scheduler import HEARTBEAT_JOB_ID, SchedulerProcess
 from config import ConfigError, TestConfig, config_from_env
 
 pytestmark = pytest.mark.unit

@@ -124,7 +124,7 @@ class Channels:
             return self._log
         insecure = self.settings.allow_insecure_webhooks
         timeout = self.settings.http_timeout
-        if spec.type == "slack":
+        if spec.type == ChannelType.SLACK:
             return SlackChannel(url, timeout=timeout, allow_insecure=insecure)
         secret = self.settings.env.get(spec.secret_env or "", "")
         return WebhookChannel(url, secret, timeout=timeout, allow_insecure=insecure)

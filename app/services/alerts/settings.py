@@ -15,12 +15,17 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from alerts.email import SmtpSettings
-from alerts.routing import Routing, default_routing_data, load_routing
+from alerts.routing import (
+    CHANNEL_PREFIX,  # noqa: F401 (re-exported: a channel recipient is ``channel:<name>``)
+    Routing,
+    default_routing_data,
+    load_routing,
+)
 from app.models import AlertRoutingVersion, User
+from scoring.rules import Severity
 
-SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3}
-#: A channel recipient is ``channel:<name>``; everything else is an email address.
-CHANNEL_PREFIX = "channel:"
+#: An event's severity as a number to compare: ``Severity`` lists them lowest first, from 1.
+SEVERITY_RANK = {severity.value: rank for rank, severity in enumerate(Severity, start=1)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,8 @@
-"""Scheduled jobs: the one registry, how a job runs, and the scheduler process.
+"""Scheduled jobs: the one registry, what each job does, and how a job runs.
 
-Nothing else adds jobs. ``flask scheduler run`` starts a UTC ``BlockingScheduler`` in its own
-process (never in web workers). Several may run against one database: each renews a lease in
-the database (``app/services/jobs/leases.py``) and only the lease holder runs jobs, so every trigger
-runs once; when the holder dies its lease expires and a standby takes over.
+Nothing else adds jobs. ``job_specs`` lists them all, family by family (scoring, learning,
+sources, alerts, job requests); the scheduler process that runs them is ``scheduler.py``, and
+``flask jobs run`` runs one now through ``run_job``.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import signal
 import socket
 import uuid
 from collections.abc import Callable, Mapping
@@ -19,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -35,7 +32,6 @@ from app.services.alerts.dispatch import DispatchCounts, Dispatcher
 from app.services.alerts.settings import AlertSettings
 from app.services.analysis import TRAIN_JOB, TrainSummary, train_churn_model
 from app.services.ingest.pull import PullSummary, pull_source
-from app.services.jobs.leases import acquire_lease, release_lease
 from app.services.jobs.requests import JobRequestWorker, WorkOutcome, lock_scoring_runs
 from app.services.jobs.runs import run_recorded
 from app.sources.base import Source
@@ -43,11 +39,14 @@ from app.sources.config import load_sources
 
 logger = logging.getLogger(__name__)
 
-LEASE_NAME = "scheduler"
-HEARTBEAT_JOB_ID = "scheduler-heartbeat"
 JOB_REQUESTS_JOB_ID = "job-requests"
 #: How often each scheduler process looks for queued job requests.
 JOB_REQUESTS_SECONDS = 5
+
+
+def process_identity() -> str:
+    """This process's name in leases and claims: its host, its pid and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def score_today(
@@ -65,7 +64,7 @@ class AlertDispatch:
 
     def __init__(self, settings: AlertSettings, worker: str | None = None) -> None:
         self.settings = settings
-        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.worker = worker or process_identity()
         self.dispatcher: Dispatcher | None = None
 
     def run(self) -> DispatchCounts:
@@ -91,7 +90,7 @@ class RequestedJobs:
 
     def __init__(self, settings: AlertSettings, worker: str | None = None) -> None:
         self.settings = settings
-        self.name = worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.name = worker or process_identity()
         self.worker: JobRequestWorker | None = None
 
     def run(self) -> list[WorkOutcome]:
@@ -162,15 +161,55 @@ class JobSpec:
 def job_specs(config: Mapping[str, Any]) -> tuple[JobSpec, ...]:
     """The registry of scheduled jobs, with triggers from the app's configuration: the daily
     scoring run, the churn model's retraining, one pull per source in the sources file
-    (``SOURCES_FILE``), the alert jobs and the job-request worker."""
+    (``SOURCES_FILE``), the demo's feed when configured, the alert jobs and the job-request worker."""
+    alert_settings = AlertSettings.from_config(config)
+    return (
+        _daily_scoring(config, alert_settings),
+        _churn_retraining(config),
+        *_source_pulls(config),
+        *_demo_feed(config),
+        *_alert_jobs(config, alert_settings),
+        _job_requests(alert_settings),
+    )
+
+
+def _daily_scoring(config: Mapping[str, Any], alert_settings: AlertSettings) -> JobSpec:
     interval = int(config["SCORE_INTERVAL_SECONDS"])
     hour, minute = (int(part) for part in str(config["SCORE_DAILY_AT"]).split(":"))
-    score_trigger: BaseTrigger = (
+    trigger: BaseTrigger = (
         IntervalTrigger(seconds=interval, timezone=dt.UTC)
         if interval > 0
         else CronTrigger(hour=hour, minute=minute, timezone=dt.UTC)
     )
-    pulls = tuple(
+    return JobSpec(
+        id="score-daily",
+        description="Score every active account as of today",
+        work=score_today,
+        counts=ScoringRunSummary.counts,
+        trigger=trigger,
+        # A scheduler that was down at 02:00 still scores when it is back within 6 hours.
+        misfire_grace_time=6 * 3600,
+        params={"alert_settings": alert_settings},
+    )
+
+
+def _churn_retraining(config: Mapping[str, Any]) -> JobSpec:
+    return JobSpec(
+        id=TRAIN_JOB,
+        description=f"Retrain the churn model ({config['CHURN_MODEL_RETRAIN_CRON']} UTC)",
+        work=train_churn,
+        counts=TrainSummary.counts,
+        trigger=CronTrigger.from_crontab(str(config["CHURN_MODEL_RETRAIN_CRON"]), timezone=dt.UTC),
+        misfire_grace_time=24 * 3600,  # monthly: a day late is still worth it
+        params={
+            "horizon_days": int(config["CHURN_MODEL_HORIZON_DAYS"]),
+            "periodic_months": int(config["CHURN_MODEL_PERIODIC_MONTHS"]),
+        },
+    )
+
+
+def _source_pulls(config: Mapping[str, Any]) -> tuple[JobSpec, ...]:
+    return tuple(
         JobSpec(
             id=f"pull-{configured.source.name}",
             description=f"Pull {configured.source.name} every {configured.every_minutes} min",
@@ -182,10 +221,31 @@ def job_specs(config: Mapping[str, Any]) -> tuple[JobSpec, ...]:
         )
         for configured in load_sources(config.get("SOURCES_FILE"))
     )
-    alert_settings = AlertSettings.from_config(config)
+
+
+def _demo_feed(config: Mapping[str, Any]) -> tuple[JobSpec, ...]:
+    """The demo's live feed, only when ``DEMO_FEED_INBOX`` is set."""
+    if not config.get("DEMO_FEED_INBOX"):
+        return ()
+    minutes = int(config.get("DEMO_FEED_MINUTES", 1))
+    return (
+        JobSpec(
+            id="demo-feed",
+            description=f"Write today's demo usage to the inbox every {minutes} min",
+            work=demo_feed,
+            counts=dict,
+            trigger=IntervalTrigger(minutes=minutes, timezone=dt.UTC),
+            misfire_grace_time=minutes * 60,
+            params={"inbox": str(config["DEMO_FEED_INBOX"])},
+            run_at_start=True,  # data in the inbox before the first pull
+        ),
+    )
+
+
+def _alert_jobs(config: Mapping[str, Any], alert_settings: AlertSettings) -> tuple[JobSpec, ...]:
     dispatch_seconds = int(config.get("ALERT_DISPATCH_SECONDS", 2))
     digest_minutes = int(config.get("ALERT_DIGEST_CHECK_MINUTES", 5))
-    alert_jobs = (
+    return (
         JobSpec(
             id="alerts-dispatch",
             description=f"Send due alerts every {dispatch_seconds} s (on every scheduler process)",
@@ -208,7 +268,10 @@ def job_specs(config: Mapping[str, Any]) -> tuple[JobSpec, ...]:
             recorded=False,
         ),
     )
-    requested = JobSpec(
+
+
+def _job_requests(alert_settings: AlertSettings) -> JobSpec:
+    return JobSpec(
         id=JOB_REQUESTS_JOB_ID,
         description=f"Run queued job requests every {JOB_REQUESTS_SECONDS} s (on every scheduler process)",
         work=run_job_requests,
@@ -218,49 +281,6 @@ def job_specs(config: Mapping[str, Any]) -> tuple[JobSpec, ...]:
         params={"requests": RequestedJobs(alert_settings)},
         leader_only=False,  # workers share the queue (SKIP LOCKED claims)
         recorded=False,  # every few seconds: it logs; a rescore or a training records its own run
-    )
-    feeds: tuple[JobSpec, ...] = ()
-    if config.get("DEMO_FEED_INBOX"):
-        minutes = int(config.get("DEMO_FEED_MINUTES", 1))
-        feeds = (
-            JobSpec(
-                id="demo-feed",
-                description=f"Write today's demo usage to the inbox every {minutes} min",
-                work=demo_feed,
-                counts=dict,
-                trigger=IntervalTrigger(minutes=minutes, timezone=dt.UTC),
-                misfire_grace_time=minutes * 60,
-                params={"inbox": str(config["DEMO_FEED_INBOX"])},
-                run_at_start=True,  # data in the inbox before the first pull
-            ),
-        )
-    return (
-        JobSpec(
-            id="score-daily",
-            description="Score every active account as of today",
-            work=score_today,
-            counts=ScoringRunSummary.counts,
-            trigger=score_trigger,
-            # A scheduler that was down at 02:00 still scores when it is back within 6 hours.
-            misfire_grace_time=6 * 3600,
-            params={"alert_settings": alert_settings},
-        ),
-        JobSpec(
-            id=TRAIN_JOB,
-            description=f"Retrain the churn model ({config['CHURN_MODEL_RETRAIN_CRON']} UTC)",
-            work=train_churn,
-            counts=TrainSummary.counts,
-            trigger=CronTrigger.from_crontab(str(config["CHURN_MODEL_RETRAIN_CRON"]), timezone=dt.UTC),
-            misfire_grace_time=24 * 3600,  # monthly: a day late is still worth it
-            params={
-                "horizon_days": int(config["CHURN_MODEL_HORIZON_DAYS"]),
-                "periodic_months": int(config["CHURN_MODEL_PERIODIC_MONTHS"]),
-            },
-        ),
-        *pulls,
-        *feeds,
-        *alert_jobs,
-        requested,
     )
 
 
@@ -287,98 +307,3 @@ def run_job(app: Flask, spec: JobSpec, *, runner: str = "cli") -> Any:
             lambda session: spec.work(session, now, **spec.params),
             spec.counts,
         )
-
-
-class SchedulerProcess:
-    """One ``flask scheduler run`` process: its identity, its lease, and the jobs it runs when leading."""
-
-    def __init__(self, app: Flask):
-        self.app = app
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.lease_ttl = dt.timedelta(seconds=int(app.config["SCHEDULER_LEASE_SECONDS"]))
-        self.heartbeat_seconds = int(app.config["SCHEDULER_HEARTBEAT_SECONDS"])
-        self.leading = False
-        # Built once: each source holds its connections (an engine, an HTTP session) for the
-        # life of the process rather than one set per run.
-        self.specs = {spec.id: spec for spec in job_specs(app.config)}
-
-    def heartbeat(self) -> bool:
-        """Take or renew the lease; returns whether this process leads now."""
-        try:
-            with self.app.app_context(), session_factory().begin() as session:
-                leading = acquire_lease(session, name=LEASE_NAME, holder=self.holder, ttl=self.lease_ttl, now=utcnow())
-        except Exception:
-            # The database is unreachable: stop leading; the lease runs out for the others too.
-            logger.exception("scheduler heartbeat failed", extra={"job_id": HEARTBEAT_JOB_ID})
-            leading = False
-        if leading != self.leading:
-            logger.info("scheduler %s %s", self.holder, "leads" if leading else "stands by")
-        self.leading = leading
-        return leading
-
-    def run_scheduled(self, job_id: str) -> None:
-        """A trigger fired: run the job if this process (still) holds the lease (or the job runs
-        on every process)."""
-        if self.specs[job_id].leader_only and not self.heartbeat():
-            logger.info("skipping %s: another scheduler leads", job_id, extra={"job_id": job_id})
-            return
-        # A failure is recorded in job_runs by run_recorded; APScheduler logs it and keeps going.
-        result = run_job(self.app, self.specs[job_id], runner=self.holder)
-        if isinstance(result, PullSummary) and result.total_landed:
-            # New data: score now rather than at the next daily run.
-            run_job(self.app, self.specs["score-daily"], runner=self.holder)
-
-    def release(self) -> None:
-        with self.app.app_context(), session_factory().begin() as session:
-            release_lease(session, name=LEASE_NAME, holder=self.holder)
-
-    def build(self) -> BlockingScheduler:
-        """The scheduler with the heartbeat and every registered job (not started)."""
-        scheduler = BlockingScheduler(timezone=dt.UTC)
-        scheduler.add_job(
-            _heartbeat,
-            IntervalTrigger(seconds=self.heartbeat_seconds, timezone=dt.UTC),
-            args=[self],
-            id=HEARTBEAT_JOB_ID,
-            name="Take or renew the scheduler lease",
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=self.heartbeat_seconds,
-            next_run_time=utcnow(),
-        )
-        for spec in self.specs.values():
-            scheduler.add_job(
-                _run_scheduled,
-                spec.trigger,
-                args=[self, spec.id],
-                id=spec.id,
-                name=spec.description,
-                replace_existing=True,
-                misfire_grace_time=spec.misfire_grace_time,
-                **({"next_run_time": utcnow()} if spec.run_at_start else {}),
-                **spec.options,
-            )
-        return scheduler
-
-    def run_forever(self) -> None:
-        """Start the scheduler; returns on SIGTERM or Ctrl-C, giving the lease up."""
-        scheduler = self.build()
-        signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
-        logger.info("scheduler %s starting", self.holder)
-        try:
-            scheduler.start()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            self.release()
-            logger.info("scheduler %s stopped", self.holder)
-
-
-# Module-level job functions (APScheduler references them; closures and lambdas cannot be).
-def _heartbeat(process: SchedulerProcess) -> None:
-    process.heartbeat()
-
-
-def _run_scheduled(process: SchedulerProcess, job_id: str) -> None:
-    process.run_scheduled(job_id)

@@ -1,0 +1,125 @@
+"""``flask analysis``: learning from outcomes (train the churn model, print the validation figures)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+import click
+from flask.cli import AppGroup
+
+from app.cli.common import DATE, exit_cleanly_on_domain_error
+from app.db import session_factory
+from app.services.analysis import TRAIN_JOB, TrainSummary, evaluate_learning, train_churn_model
+from app.services.jobs.runs import run_recorded
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+analysis_cli = AppGroup("analysis", help="Learning from outcomes: the churn model and the validation figures.")
+
+
+def _learning_options(command: Callable[P, R]) -> Callable[P, R]:
+    options = (
+        click.option(
+            "--as-of", "as_of", type=DATE, default=None, help="Outcomes up to this day (default: today, UTC)."
+        ),
+        click.option("--horizon-days", type=click.IntRange(7, 730), default=90, show_default=True),
+        click.option(
+            "--periodic-months",
+            type=click.IntRange(0, 60),
+            default=12,
+            show_default=True,
+            help="Monthly observations of every customer besides the outcomes (0: outcomes only).",
+        ),
+        click.option("--min-per-class", type=click.IntRange(1, 100_000), default=30, show_default=True),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _figure(value: float | None, digits: int = 3, *, percent: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value * 100:.1f}%" if percent else f"{value:.{digits}f}"
+
+
+@analysis_cli.command("train")
+@_learning_options
+@exit_cleanly_on_domain_error
+def analysis_train(as_of: dt.date | None, horizon_days: int, periodic_months: int, min_per_class: int) -> None:
+    """Train a churn model now and store it as the newest version (recorded in job_runs)."""
+    as_of = as_of or dt.datetime.now(dt.UTC).date()
+    summary = run_recorded(
+        session_factory(),
+        TRAIN_JOB,
+        {"as_of": as_of.isoformat(), "horizon_days": horizon_days, "periodic_months": periodic_months, "runner": "cli"},
+        lambda session: TrainSummary(
+            train_churn_model(
+                session,
+                as_of=as_of,
+                actor="cli",
+                horizon_days=horizon_days,
+                periodic_months=periodic_months,
+                min_per_class=min_per_class,
+            )
+        ),
+        TrainSummary.counts,
+    )
+    click.echo(summary.one_line())
+
+
+@analysis_cli.command("evaluate")
+@_learning_options
+@exit_cleanly_on_domain_error
+def analysis_evaluate(as_of: dt.date | None, horizon_days: int, periodic_months: int, min_per_class: int) -> None:
+    """Print the validation figures: suggested weights against the active config (ROC AUC, top-decile
+    lift, churned in the poor band) and a churn model (ROC AUC, Brier score). Stores nothing."""
+    as_of = as_of or dt.datetime.now(dt.UTC).date()
+    with session_factory().begin() as session:
+        report = evaluate_learning(
+            session, as_of=as_of, horizon_days=horizon_days, periodic_months=periodic_months,
+            min_per_class=min_per_class,
+        )  # fmt: skip
+    s, churn = report["suggestions"], report["churn_model"]
+    data, validation = s["data"], s["validation"]
+    split = validation["split"]
+    click.echo(f"Learning from outcomes as of {as_of} (horizon {horizon_days} days, {periodic_months} monthly dates)")
+    click.echo(
+        f"  {data['observations']} observations ({data['churned']} churned) of {data['accounts']} accounts: "
+        f"{data['outcome_observations']} before {data['outcomes']} outcomes, {data['periodic_observations']} periodic"
+    )
+    click.echo(
+        f"Validation: fitted on observations before {split['cutoff']}, tested on {split['test']} later ones "
+        f"of other accounts ({split['dropped']} left out so no account is on both sides)"
+    )
+    _echo_weights_against_active(validation, s["active_version"])
+    click.echo(
+        f"  churn model: ROC AUC {_figure(churn['auc'])}, Brier {_figure(churn['brier'], 4)} "
+        f"(always the base rate: {_figure(churn['base_rate_brier'], 4)}) on {churn['observations']} observations, "
+        f"{churn['churned']} churned"
+    )
+    for message in [*s["messages"], *(flag["message"] for flag in s["flags"])]:
+        click.echo(f"  note: {message}")
+
+
+def _echo_weights_against_active(validation: dict[str, Any], active_version: object) -> None:
+    """The suggested weights' test figures beside the active config's, or why there are none."""
+    proposed, active = validation["proposed"], validation["active"]
+    if proposed is None or active is None:
+        click.echo("  suggested weights: " + " ".join(validation["messages"]))
+        return
+    title = f"suggested weights vs active config v{active_version}"
+    click.echo(f"  {title:<44}{'proposed':>10}{'active':>10}")
+    click.echo(f"  {'ROC AUC':<44}{_figure(proposed['auc']):>10}{_figure(active['auc']):>10}")
+    click.echo(
+        f"  {'top-decile lift':<44}{_figure(proposed['top_decile_lift'], 2):>10}"
+        f"{_figure(active['top_decile_lift'], 2):>10}"
+    )
+    click.echo(
+        f"  {'churned in the poor band':<44}{_figure(proposed['churned_in_poor_share'], percent=True):>10}"
+        f"{_figure(active['churned_in_poor_share'], percent=True):>10}"
+    )
+    click.echo(f"  ({proposed['observations']} test observations, {proposed['churned']} churned)")

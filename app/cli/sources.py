@@ -1,0 +1,38 @@
+"""``flask sources``: the configured sources (HS_SOURCES_FILE) and their last pulls."""
+
+from __future__ import annotations
+
+import click
+import sqlalchemy as sa
+from flask import current_app
+from flask.cli import AppGroup
+
+from app.cli.common import exit_cleanly_on_domain_error
+from app.db import session_factory
+from app.models import SourceCursor
+from app.sources.config import load_sources
+
+sources_cli = AppGroup("sources", help="The sources the scheduler pulls (HS_SOURCES_FILE).")
+
+
+@sources_cli.command("list")
+@exit_cleanly_on_domain_error
+def sources_list() -> None:
+    """The configured sources (HS_SOURCES_FILE) and when each kind was last pulled."""
+    configured = load_sources(current_app.config.get("SOURCES_FILE"))
+    if not configured:
+        click.echo("No sources configured (set HS_SOURCES_FILE to a sources file).")
+        return
+    with session_factory().begin() as session:
+        cursors = {(c.source, c.kind): c for c in session.scalars(sa.select(SourceCursor))}
+    for entry in configured:
+        source = entry.source
+        pulled = ", ".join(
+            f"{kind} {cursors[(source.name, kind)].pulled_at:%Y-%m-%d %H:%M}"
+            if (source.name, kind) in cursors
+            else f"{kind} never"
+            for kind in source.kinds
+        )
+        click.echo(
+            f"{source.name:<16} {type(source).__name__:<10} every {entry.every_minutes} min; last pulled: {pulled}"
+        )

@@ -1,0 +1,47 @@
+"""``flask users``: API users, people and machine clients (create, list)."""
+
+from __future__ import annotations
+
+import click
+import sqlalchemy as sa
+from flask.cli import AppGroup
+
+from app.auth import create_user
+from app.cli.common import exit_cleanly_on_domain_error
+from app.db import session_factory
+from app.models import ApiToken, User
+
+users_cli = AppGroup("users", help="API users (people and machine clients).")
+
+
+@users_cli.command("create")
+@click.argument("name")
+@click.option("--email", default=None, help="The address accounts' owner field uses for this CSM, if not the name.")
+@click.option("--manager", default=None, help="The name of this user's manager (an existing user): their team.")
+@exit_cleanly_on_domain_error
+def users_create(name: str, email: str | None, manager: str | None) -> None:
+    """Create a user named NAME (a CSM's name or email is what accounts' owner holds)."""
+    with session_factory().begin() as session:
+        user = create_user(session, name, email=email, manager=manager)
+        click.echo(f"Created user {user.name!r} (id {user.id}).")
+
+
+@users_cli.command("list")
+def users_list() -> None:
+    """Users with their manager and live tokens."""
+    with session_factory().begin() as session:
+        manager = sa.orm.aliased(User)
+        live = (
+            sa.select(sa.func.count())
+            .where(ApiToken.user_id == User.id, ApiToken.revoked_at.is_(None))
+            .scalar_subquery()
+        )
+        rows = session.execute(
+            sa.select(User.name, User.email, manager.name, User.disabled, live)
+            .outerjoin(manager, manager.id == User.manager_id)
+            .order_by(User.name)
+        ).all()
+    for name, email, manager_name, disabled, tokens in rows:
+        extra = f" <{email}>" if email else ""
+        team = f", manager {manager_name}" if manager_name else ""
+        click.echo(f"{name}{extra}{team}; {tokens} live token(s){' (disabled)' if disabled else ''}")
