@@ -88,9 +88,9 @@ def gather_inputs(
         names = sorted(signal for signal, d in needs.signal_windows if d == days)
         inputs.signals.update(_signal_windows(conn, as_of=as_of, ids=ids, names=names, days=days))
     if needs.signals_ever:
-        inputs.signals_ever.update(_signals_ever(conn, as_of=as_of, ids=ids, signals=needs.signals_ever))
+        inputs.signals_ever.update(_ever_seen(conn, _SIGNALS, as_of=as_of, ids=ids, keys=needs.signals_ever))
     if needs.milestones_ever:
-        inputs.milestones_ever.update(_milestones_ever(conn, as_of=as_of, ids=ids, rule_ids=needs.milestones_ever))
+        inputs.milestones_ever.update(_ever_seen(conn, _MILESTONES, as_of=as_of, ids=ids, keys=needs.milestones_ever))
     if needs.contact_windows:
         inputs.contacts.update(_contact_changes(conn, as_of=as_of, ids=ids, windows=needs.contact_windows))
     for days in needs.score_days_ago:
@@ -151,38 +151,28 @@ def _signal_windows(
     return windows
 
 
-def _signals_ever(
-    conn: sa.Connection, *, as_of: dt.date, ids: np.ndarray, signals: frozenset[str]
+def _ever_seen(
+    conn: sa.Connection,
+    columns: tuple[Any, Any, Any],
+    *,
+    as_of: dt.date,
+    ids: np.ndarray,
+    keys: frozenset[str],
 ) -> dict[str, np.ndarray]:
-    """Signals ever seen (overdue rules waiting for one)."""
-    rows = fetch_rows(
-        conn,
-        sa.select(UsageSignal.account_id, UsageSignal.signal)
-        .where(UsageSignal.signal.in_(sorted(signals)), UsageSignal.day <= as_of)
-        .group_by(UsageSignal.account_id, UsageSignal.signal),
-    )
+    """Per key, which accounts have a row with it on or before ``as_of``; ``columns``: the table's
+    (account, key, day) columns. Signals ever seen and milestone rules that ever fired (overdue
+    rules waiting for one) are both this."""
+    account, key, day = columns
+    rows = fetch_rows(conn, sa.select(account, key).where(key.in_(sorted(keys)), day <= as_of).group_by(account, key))
     ever: dict[str, np.ndarray] = {}
-    for signal in signals:
-        found = np.array([r[0] for r in rows if r[1] == signal], dtype=np.int64)
-        ever[signal] = np.isin(ids, found)
+    for wanted in keys:
+        found = np.array([r[0] for r in rows if r[1] == wanted], dtype=np.int64)
+        ever[wanted] = np.isin(ids, found)
     return ever
 
 
-def _milestones_ever(
-    conn: sa.Connection, *, as_of: dt.date, ids: np.ndarray, rule_ids: frozenset[str]
-) -> dict[str, np.ndarray]:
-    """Milestone rules that ever fired (overdue rules waiting for one)."""
-    rows = fetch_rows(
-        conn,
-        sa.select(Event.account_id, Event.rule_id)
-        .where(Event.rule_id.in_(sorted(rule_ids)), Event.day <= as_of)
-        .group_by(Event.account_id, Event.rule_id),
-    )
-    ever: dict[str, np.ndarray] = {}
-    for rule_id in rule_ids:
-        found = np.array([r[0] for r in rows if r[1] == rule_id], dtype=np.int64)
-        ever[rule_id] = np.isin(ids, found)
-    return ever
+_SIGNALS = (UsageSignal.account_id, UsageSignal.signal, UsageSignal.day)
+_MILESTONES = (Event.account_id, Event.rule_id, Event.day)
 
 
 def _contact_changes(
