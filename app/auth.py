@@ -336,6 +336,32 @@ def revoke_token(session: Session, prefix: str) -> int:
     return count
 
 
+def list_users(session: Session) -> list[Any]:
+    """Every user by name: (name, email, manager's name, disabled, live tokens)."""
+    manager = sa.orm.aliased(User)
+    live = (
+        sa.select(sa.func.count()).where(ApiToken.user_id == User.id, ApiToken.revoked_at.is_(None)).scalar_subquery()
+    )
+    rows = session.execute(
+        sa.select(User.name, User.email, manager.name, User.disabled, live)
+        .outerjoin(manager, manager.id == User.manager_id)
+        .order_by(User.name)
+    ).all()
+    return list(rows)
+
+
+def list_tokens(session: Session) -> list[Any]:
+    """Every token by user and age: (prefix, user name, role, description, expires, revoked);
+    never the token itself, which is not stored."""
+    rows = session.execute(
+        sa.select(ApiToken.prefix, User.name, ApiToken.role, ApiToken.description, ApiToken.expires_at,
+                  ApiToken.revoked_at)
+        .join(User, User.id == ApiToken.user_id)
+        .order_by(User.name, ApiToken.created_at)
+    ).all()  # fmt: skip
+    return list(rows)
+
+
 # --- OpenAPI -------------------------------------------------------------------------------------------
 
 

@@ -46,7 +46,6 @@ from scoring.stage import STAGE_CODE, STAGES, LifecycleStage
 MAX_RULES = 62
 RULE_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 USAGE_COLUMNS = ("active_users", "logins", "key_feature_uses")
-CONTACT_ROLES = ("admin", "champion", "user")
 #: Values a threshold rule may read besides the catalog measures.
 FACTS = {
     "score": "The health score (0-100).",
@@ -54,6 +53,17 @@ FACTS = {
     "days_to_renewal": "Days until the renewal date (negative once passed).",
 }
 MAX_WINDOW_DAYS = 366
+
+
+class ContactRole(StrEnum):
+    """A contact's role at the account (what contact-change rules watch; the contacts table's too)."""
+
+    ADMIN = "admin"
+    CHAMPION = "champion"
+    USER = "user"
+
+
+CONTACT_ROLES = tuple(role.value for role in ContactRole)
 
 
 class RuleKind(StrEnum):

@@ -5,15 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 import click
-import sqlalchemy as sa
 from flask.cli import AppGroup
 
-from app.auth import create_user
 from app.cli.common import DATE, exit_cleanly_on_domain_error
 from app.db import session_factory
-from app.demo.seed import clear_demo, seed_demo
+from app.demo.seed import clear_demo, create_demo_users, seed_demo
 from app.errors import Conflict
-from app.models import Account, User
 
 demo_cli = AppGroup("demo", help="Demo data.")
 
@@ -50,12 +47,5 @@ def demo_seed(accounts: int, days: int, seed: int, as_of: dt.date | None, replac
 def demo_users(manager: str, manager_email: str) -> None:
     """Make a user for each CSM that owns accounts, all in one manager's team (idempotent)."""
     with session_factory().begin() as session:
-        boss = session.scalar(sa.select(User).where(User.name == manager)) or create_user(
-            session, manager, email=manager_email
-        )
-        owners = [o for o in session.scalars(sa.select(Account.owner).distinct()).all() if o]
-        known = set(session.scalars(sa.select(User.name)).all())
-        created = [
-            create_user(session, owner, manager=boss.name).name for owner in sorted(owners) if owner not in known
-        ]
-    click.echo(f"{len(created)} CSM user(s) created in {manager!r}'s team ({len(owners)} account owners).")
+        created, owners = create_demo_users(session, manager=manager, manager_email=manager_email)
+    click.echo(f"{len(created)} CSM user(s) created in {manager!r}'s team ({owners} account owners).")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import click
-import sqlalchemy as sa
 from flask import current_app
 from flask.cli import AppGroup
 
 from app.cli.common import exit_cleanly_on_domain_error
 from app.db import session_factory
-from app.models import SourceCursor
+from app.services.ingest.pull import last_pulls
 from app.sources.config import load_sources
 
 sources_cli = AppGroup("sources", help="The sources the scheduler pulls (HS_SOURCES_FILE).")
@@ -24,12 +23,12 @@ def sources_list() -> None:
         click.echo("No sources configured (set HS_SOURCES_FILE to a sources file).")
         return
     with session_factory().begin() as session:
-        cursors = {(c.source, c.kind): c for c in session.scalars(sa.select(SourceCursor))}
+        pulled_at = last_pulls(session)
     for entry in configured:
         source = entry.source
         pulled = ", ".join(
-            f"{kind} {cursors[(source.name, kind)].pulled_at:%Y-%m-%d %H:%M}"
-            if (source.name, kind) in cursors
+            f"{kind} {pulled_at[(source.name, kind)]:%Y-%m-%d %H:%M}"
+            if (source.name, kind) in pulled_at
             else f"{kind} never"
             for kind in source.kinds
         )

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import click
-import sqlalchemy as sa
 from flask.cli import AppGroup
 
-from app.auth import create_token, revoke_token
+from app.auth import create_token, list_tokens, revoke_token
 from app.cli.common import exit_cleanly_on_domain_error
 from app.db import session_factory
-from app.models import ApiToken, Role, User
+from app.models import Role
 
 tokens_cli = AppGroup("tokens", help="API tokens: create (shown once), list, revoke.")
 
@@ -38,12 +37,7 @@ def tokens_create(user_name: str, role: str, email: str | None, description: str
 def tokens_list() -> None:
     """Tokens by prefix, with user, role and state (never the token itself)."""
     with session_factory().begin() as session:
-        rows = session.execute(
-            sa.select(ApiToken.prefix, User.name, ApiToken.role, ApiToken.description, ApiToken.expires_at,
-                      ApiToken.revoked_at)
-            .join(User, User.id == ApiToken.user_id)
-            .order_by(User.name, ApiToken.created_at)
-        ).all()  # fmt: skip
+        rows = list_tokens(session)
     for prefix, name, role, description, expires, revoked in rows:
         state = "revoked" if revoked else f"expires {expires:%Y-%m-%d}" if expires else "live"
         click.echo(f"{prefix}...  {name}  {role.value}  {state}  {description}")

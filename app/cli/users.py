@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import click
-import sqlalchemy as sa
 from flask.cli import AppGroup
 
-from app.auth import create_user
+from app.auth import create_user, list_users
 from app.cli.common import exit_cleanly_on_domain_error
 from app.db import session_factory
-from app.models import ApiToken, User
 
 users_cli = AppGroup("users", help="API users (people and machine clients).")
 
@@ -30,17 +28,7 @@ def users_create(name: str, email: str | None, manager: str | None) -> None:
 def users_list() -> None:
     """Users with their manager and live tokens."""
     with session_factory().begin() as session:
-        manager = sa.orm.aliased(User)
-        live = (
-            sa.select(sa.func.count())
-            .where(ApiToken.user_id == User.id, ApiToken.revoked_at.is_(None))
-            .scalar_subquery()
-        )
-        rows = session.execute(
-            sa.select(User.name, User.email, manager.name, User.disabled, live)
-            .outerjoin(manager, manager.id == User.manager_id)
-            .order_by(User.name)
-        ).all()
+        rows = list_users(session)
     for name, email, manager_name, disabled, tokens in rows:
         extra = f" <{email}>" if email else ""
         team = f", manager {manager_name}" if manager_name else ""

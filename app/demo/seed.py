@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import AddConstraint, DropConstraint
 
+from app.auth import create_user
 from app.bulk import bulk_insert
 from app.db import Base
 from app.demo.accounts import ACCOUNT_COLUMNS, CONTACT_COLUMNS, account_rows, draw_contacts
@@ -41,6 +42,7 @@ from app.models import (
     SourceCursor,
     SupportTicket,
     UsageSignal,
+    User,
 )
 
 
@@ -186,3 +188,15 @@ def clear_demo(session: Session) -> dict[str, int]:
         deleted[table.name] = int(result.rowcount or 0)  # type: ignore[attr-defined]
     session.expire_all()
     return deleted
+
+
+def create_demo_users(session: Session, *, manager: str, manager_email: str) -> tuple[list[str], int]:
+    """A user for each CSM that owns accounts, all in ``manager``'s team (the manager is created
+    when missing); idempotent. Returns the names created and the number of account owners."""
+    boss = session.scalar(sa.select(User).where(User.name == manager)) or create_user(
+        session, manager, email=manager_email
+    )
+    owners = [o for o in session.scalars(sa.select(Account.owner).distinct()).all() if o]
+    known = set(session.scalars(sa.select(User.name)).all())
+    created = [create_user(session, owner, manager=boss.name).name for owner in sorted(owners) if owner not in known]
+    return created, len(owners)

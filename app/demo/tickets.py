@@ -10,10 +10,11 @@ import numpy as np
 
 from app.demo.common import SOURCE, categorical, datetimes, epoch_day, numbered
 from app.demo.plan import CHURNED, DECLINING, RECOVERING, DemoPlan
+from app.models.enums import TicketPriority
 
 _TICKETS_PER_90_DAYS = np.array([1.2, 3.5, 2.5, 0.6, 1.8])
 _TICKETS_SEGMENT_FACTOR = np.array([0.7, 1.0, 1.8])
-PRIORITIES = ("low", "normal", "high", "urgent")
+PRIORITIES = tuple(priority.value for priority in TicketPriority)  # the order the tables below use
 _PRIORITY_GIVEN_ARCHETYPE = np.array(
     [
         [0.35, 0.50, 0.13, 0.02],

@@ -6,17 +6,13 @@ from enum import StrEnum
 
 import sqlalchemy as sa
 
+from scoring.rules import ContactRole  # noqa: F401 - defined once, in the core (contact-change rules read it)
+
 
 class AccountStatus(StrEnum):
     ACTIVE = "active"
     CHURNED = "churned"
     RENEWED = "renewed"
-
-
-class ContactRole(StrEnum):
-    ADMIN = "admin"
-    CHAMPION = "champion"
-    USER = "user"
 
 
 class TicketPriority(StrEnum):

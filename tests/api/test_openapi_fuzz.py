@@ -26,6 +26,7 @@ from app.demo.seed import seed_demo
 from app.models import Role
 from app.pipeline.run import run_scoring
 from config import TestConfig
+from tests.support.auth import bearer
 
 pytestmark = [pytest.mark.api, pytest.mark.db]
 
@@ -59,7 +60,7 @@ def api_schema(fuzz_app: tuple[Flask, str]) -> schemathesis.BaseSchema:
 
 @pytest.fixture(scope="module")
 def admin_headers(fuzz_app: tuple[Flask, str]) -> dict[str, str]:
-    return {"Authorization": f"Bearer {fuzz_app[1]}"}
+    return bearer(fuzz_app[1])
 
 
 def test_no_server_errors_and_responses_match_the_document(

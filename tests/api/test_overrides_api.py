@@ -18,6 +18,7 @@ from scoring.bands import Band
 from scoring.model import default_config_dict
 from scoring.stage import LifecycleStage
 from tests import factories as f
+from tests.support.auth import bearer
 
 pytestmark = [pytest.mark.api, pytest.mark.db]
 
@@ -167,12 +168,12 @@ def test_unknown_accounts_and_roles(
     assert client.post("/api/v1/accounts/999999/override", json=body).status_code == 404
     assert client.delete("/api/v1/accounts/999999/override").status_code == 404
     assert client.get("/api/v1/accounts/999999/overrides").status_code == 404
-    viewer = {"Authorization": f"Bearer {issue_token(Role.VIEWER, 'vic')}"}
+    viewer = bearer(issue_token(Role.VIEWER, "vic"))
     assert anonymous_client.post(f"/api/v1/accounts/{account}/override", json=body, headers=viewer).status_code == 403
     assert anonymous_client.delete(f"/api/v1/accounts/{account}/override", headers=viewer).status_code == 403
     assert anonymous_client.get(f"/api/v1/accounts/{account}/overrides", headers=viewer).status_code == 200
-    other = {"Authorization": f"Bearer {issue_token(Role.CSM, 'ana')}"}  # not the account's CSM
+    other = bearer(issue_token(Role.CSM, "ana"))  # not the account's CSM
     assert anonymous_client.post(f"/api/v1/accounts/{account}/override", json=body, headers=other).status_code == 403
-    csm = {"Authorization": f"Bearer {issue_token(Role.CSM, 'csm@example.com')}"}
+    csm = bearer(issue_token(Role.CSM, "csm@example.com"))
     response = anonymous_client.post(f"/api/v1/accounts/{account}/override", json=body, headers=csm)
     assert response.status_code == 201 and response.get_json()["author"] == "csm@example.com"

@@ -112,6 +112,11 @@ def pull_source(session: Session, source: Source, *, now: dt.datetime) -> PullSu
     return summary
 
 
+def last_pulls(session: Session) -> dict[tuple[str, str], dt.datetime]:
+    """When each (source, kind) was last pulled."""
+    return {(c.source, c.kind): c.pulled_at for c in session.scalars(sa.select(SourceCursor))}
+
+
 def _quarantined(source: str | None, kind: str | None) -> sa.Select[QuarantinedRecord]:
     query = sa.select(QuarantinedRecord)
     if source is not None:
