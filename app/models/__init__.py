@@ -1,11 +1,12 @@
 """SQLAlchemy models; importing this package registers every table on ``Base.metadata``."""
 
-from app.models.accounts import Account, Contact
+from app.models.accounts import DATED_FIELDS, Account, AccountHistory, Contact
 from app.models.alerts import Alert, AlertCooldown, AlertRoutingVersion
 from app.models.auth import ApiToken, User
 from app.models.enums import (
     AccountStatus,
     AlertStatus,
+    BillingTerm,
     ContactRole,
     FeedbackKind,
     GoalStatus,
@@ -36,7 +37,9 @@ from app.models.scores import HealthScore, LatestScore, ScoringConfigVersion
 from app.models.watchlist import AuditEntry, BandOverride, WatchlistPin
 
 __all__ = [
+    "DATED_FIELDS",
     "Account",
+    "AccountHistory",
     "AccountStatus",
     "Alert",
     "AlertCooldown",
@@ -44,6 +47,7 @@ __all__ = [
     "AlertStatus",
     "ApiToken",
     "AuditEntry",
+    "BillingTerm",
     "BandOverride",
     "ChurnModel",
     "Contact",

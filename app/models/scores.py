@@ -55,6 +55,11 @@ class _ScoreColumns:
     # Raw measure values in the order of the config version's measures (null: no data). Scores
     # and drivers are derived from them and the (immutable) config version when read.
     measure_values: Mapped[list[float | None]]
+    # From the newest churn model when the score was made (null: no model then), on every scored
+    # day, so stored predictions can be judged against outcomes; see docs/learning.md.
+    churn_probability: Mapped[float | None]
+    expected_arr_at_risk: Mapped[float | None]  # churn_probability x the account's ARR
+    churn_model_version: Mapped[int | None]
 
 
 class HealthScore(_ScoreColumns, Base):
@@ -79,7 +84,3 @@ class LatestScore(_ScoreColumns, Base):
     # Which event rules are on for the account (bit i: the config version's i-th rule); see scoring/rules.py.
     rule_state: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     scored_at: Mapped[dt.datetime] = mapped_column(server_default=sa.func.now())
-    # From the newest churn model when the score was made (null: no model then); see docs/learning.md.
-    churn_probability: Mapped[float | None]
-    expected_arr_at_risk: Mapped[float | None]  # churn_probability x the account's ARR
-    churn_model_version: Mapped[int | None]

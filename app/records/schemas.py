@@ -11,6 +11,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from app.models import (
     AccountStatus,
+    BillingTerm,
     ContactRole,
     FeedbackKind,
     GoalStatus,
@@ -63,7 +64,23 @@ class AccountRecordSchema(StrictSchema):
     contract_start = fields.Date(required=True)
     renewal_date = fields.Date(allow_none=True)
     seats_purchased = fields.Integer(load_default=0, strict=True, validate=NON_NEGATIVE)
+    billing_term = fields.Enum(
+        BillingTerm,
+        by_value=True,
+        allow_none=True,
+        metadata={"description": "How often the contract renews: monthly, quarterly, annual or multi_year."},
+    )
+    plan = fields.String(allow_none=True, validate=validate.Length(max=64))
     status = fields.Enum(AccountStatus, by_value=True, load_default=AccountStatus.ACTIVE)
+    effective_on = fields.Date(
+        allow_none=True,
+        validate=_not_future_day,
+        metadata={
+            "description": "The day these values took effect (default: the day they are ingested). "
+            "Renewal date, billing term, seats, plan, owner, ARR, segment and contract start are "
+            "kept as dated history, so a past day is scored with the values in force that day."
+        },
+    )
 
     @validates_schema
     def _renewal_after_start(self, data: dict[str, Any], **kwargs: Any) -> None:

@@ -24,6 +24,7 @@ from app.models import Account, UsageSignal
 from app.records import KINDS, KindSpec
 from app.records.fast import FAST_LOADERS, latest_accepted_day
 from app.records.schemas import MAX_EXTERNAL_ID
+from app.services.ingest.history import record_account_history, state_of
 from app.validation import MAX_INT
 
 #: IN lists of account external ids are sent in chunks of this size.
@@ -95,6 +96,8 @@ def ingest_records(
         spec, loaded, columns=columns, renamed=renamed, ids=ids, source=source, rejected=rejected
     )
     bulk_insert(session, spec.table, columns, rows, conflict_key=spec.key)
+    if spec.table is Account.__table__ and rows:
+        _record_history(session, loaded, rejected)
     if signal_rows:
         bulk_insert(
             session,
@@ -105,6 +108,18 @@ def ingest_records(
         )
     rejected.sort(key=lambda r: r.index)
     return IngestResult(kind=kind, received=len(records), landed=len(rows), rejected=rejected)
+
+
+def _record_history(session: Session, loaded: list[tuple[int, dict[str, Any]]], rejected: list[Rejected]) -> None:
+    """The landed account records' dated fields into ``account_history``, each from its
+    ``effective_on`` day (default: today, UTC)."""
+    dropped = {r.index for r in rejected}
+    landed = [row for index, row in loaded if index not in dropped]
+    ids = lookup_account_ids(session, {row["external_id"] for row in landed})
+    today = dt.datetime.now(dt.UTC).date()
+    record_account_history(
+        session, [state_of(ids[row["external_id"]], row.get("effective_on") or today, row) for row in landed]
+    )
 
 
 def _columns(spec: KindSpec, schema: Schema, renamed: dict[str, str]) -> list[str]:

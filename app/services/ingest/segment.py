@@ -20,9 +20,10 @@ from marshmallow import ValidationError
 from sqlalchemy.orm import Session
 
 from app.bulk import bulk_insert
-from app.models import Account, DailyActiveUser, DailyUsage, SegmentMessage, UsageSignal
+from app.models import DATED_FIELDS, Account, DailyActiveUser, DailyUsage, SegmentMessage, UsageSignal
 from app.records.schemas import FUTURE_SLACK
 from app.records.segment import GroupTraitsSchema, SegmentCallSchema
+from app.services.ingest.history import record_account_history, state_of
 from app.services.ingest.records import Rejected, ingest_records, lookup_account_ids
 
 SOURCE = "segment"
@@ -68,13 +69,15 @@ def _group(session: Session, call: dict[str, Any], traits: dict[str, Any]) -> No
     values = {column: traits[trait] for trait, column in GROUP_TRAITS.items() if trait in traits}
     now = dt.datetime.now(dt.UTC)
     existing = session.scalar(sa.select(Account.id).where(Account.external_id == call["groupId"]))
+    day = (call.get("timestamp") or now).date()
     if existing is not None:
         if values:
             session.execute(sa.update(Account).where(Account.id == existing).values(**values, updated_at=now))
+            _record_history(session, existing, day)
         return
-    day = (call.get("timestamp") or now).date()
-    session.execute(
-        sa.insert(Account).values(
+    account_id = session.execute(
+        sa.insert(Account)
+        .values(
             external_id=call["groupId"],
             name=values.pop("name", call["groupId"]),
             contract_start=values.pop("contract_start", day),
@@ -82,7 +85,15 @@ def _group(session: Session, call: dict[str, Any], traits: dict[str, Any]) -> No
             updated_at=now,
             **values,
         )
-    )
+        .returning(Account.id)
+    ).scalar_one()
+    _record_history(session, account_id, day)
+
+
+def _record_history(session: Session, account_id: int, day: dt.date) -> None:
+    """The account's dated fields as the call left them, in force from the call's day."""
+    row = session.execute(sa.select(*(getattr(Account, f) for f in DATED_FIELDS)).where(Account.id == account_id)).one()
+    record_account_history(session, [state_of(account_id, day, dict(zip(DATED_FIELDS, row, strict=True)))])
 
 
 #: A call that passed validation: its index in the batch, its message id, the loaded call.
