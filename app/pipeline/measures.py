@@ -29,6 +29,7 @@ from app.models import (
     TicketPriority,
     UsageSignal,
 )
+from app.pipeline.accounts import accounts_as_of
 from app.pipeline.arrays import align, day_column, fetch_rows, float_columns, scatter
 from scoring.measures import MEASURE_CATALOG
 
@@ -63,6 +64,10 @@ class PortfolioMeasures:
     login_days_30d: np.ndarray  # float64: days with a login in the current 30-day window
     # (column, days) -> (sum over the last `days` days, sum over the `days` before), for event rules
     usage_windows: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]
+    # As of the day too (app/pipeline/accounts.py): object arrays of str or None.
+    term: np.ndarray  # the billing term (BillingTerm value)
+    plan: np.ndarray
+    segment: np.ndarray
 
     def matrix(self, names: tuple[str, ...]) -> np.ndarray:
         """The (m, n) raw matrix in the order of ``names`` (a model's measures)."""
@@ -141,6 +146,9 @@ def compute_measures(
         accounts.ever_used,
         usage.login_days,
         usage.window_sums,
+        accounts.term,
+        accounts.plan,
+        accounts.segment,
     )
 
 
@@ -170,42 +178,46 @@ class _Accounts:
     contract_start: np.ndarray  # datetime64[D]
     renewal_date: np.ndarray  # datetime64[D]
     owner: np.ndarray  # object
+    term: np.ndarray  # object
+    plan: np.ndarray  # object
+    segment: np.ndarray  # object
 
 
 def _accounts(conn: sa.Connection, *, as_of: dt.date, include_churned: bool) -> _Accounts:
-    """The accounts to score, with whether they ever had usage, their latest license snapshot and
-    their CSM's latest sentiment (latest-per-account by correlated subquery is portable and beats
-    a GROUP BY + join on both databases)."""
+    """The accounts to score with their dated fields as of the day (``accounts_as_of``), and
+    whether they ever had usage, their latest license snapshot and their CSM's latest sentiment
+    (latest-per-account by correlated subquery is portable and beats a GROUP BY + join on both
+    databases), placed by id on the first query's accounts."""
+    dated = accounts_as_of(conn, as_of=as_of, include_churned=include_churned)
     has_usage = sa.select(sa.literal(1)).where(DailyUsage.account_id == Account.id, DailyUsage.day <= as_of).exists()
     rows = fetch_rows(
         conn,
         sa.select(
             Account.id,
-            Account.arr,
-            Account.seats_purchased,
             sa.case((has_usage, 1), else_=0),
             _latest_license(LicenseSnapshot.seats_purchased, as_of),
             _latest_license(LicenseSnapshot.seats_active, as_of),
             _latest_sentiment(as_of),
-            Account.contract_start,
-            Account.renewal_date,
-            Account.owner,
         )
         .where(sa.true() if include_churned else not_churned_by(as_of))
         .order_by(Account.id),
     )
-    ids, arr, seats, usage, purchased, active, sentiment = float_columns([r[:7] for r in rows], 7)
+    found, usage, purchased, active, sentiment = float_columns(rows, 5)
+    ids, found = dated.ids, found.astype(np.int64)
     return _Accounts(
-        ids=ids.astype(np.int64),
-        arr=arr,
-        seats=seats,
-        ever_used=usage > 0,
-        license_purchased=purchased,
-        license_active=active,
-        sentiment=sentiment,
-        contract_start=day_column(rows, 7),
-        renewal_date=day_column(rows, 8),
-        owner=np.array([r[9] for r in rows], dtype=object),
+        ids=ids,
+        arr=dated.arr,
+        seats=dated.seats,
+        ever_used=scatter(ids, found, usage, fill=0.0) > 0,
+        license_purchased=scatter(ids, found, purchased),
+        license_active=scatter(ids, found, active),
+        sentiment=scatter(ids, found, sentiment),
+        contract_start=dated.contract_start,
+        renewal_date=dated.renewal_date,
+        owner=dated.owner,
+        term=dated.term,
+        plan=dated.plan,
+        segment=dated.segment,
     )
 
 

@@ -169,11 +169,9 @@ class _RunState:
 
 _HISTORY_COLUMNS = (
     "account_id", "day", "config_version", "stage", "score", "band", "completeness", "measure_values",
-)  # fmt: skip
-_LATEST_COLUMNS = (
-    *_HISTORY_COLUMNS, "score_change_7d", "score_change_30d", "rule_state",
     "churn_probability", "expected_arr_at_risk", "churn_model_version",
 )  # fmt: skip
+_LATEST_COLUMNS = (*_HISTORY_COLUMNS, "score_change_7d", "score_change_30d", "rule_state")
 
 
 def _measure(run: _RunState) -> None:
@@ -207,9 +205,14 @@ def _write_history(run: _RunState) -> None:
     """Replace the day's history rows with this run's (so a re-run never duplicates)."""
     run.session.execute(sa.delete(HealthScore).where(HealthScore.day == run.as_of))
     n = run.ids.size
+    # Churn probability and expected ARR at risk from the newest churn model (None without one),
+    # kept for every scored day so stored predictions can be judged against outcomes.
+    churn = churn_scores(
+        run.session, model=run.model, measure_scores=run.health.measure_scores, stage=run.stage, arr=run.portfolio.arr
+    )
     run.history_values = (
         run.id_list, [run.as_of] * n, [run.version] * n, run.stage_names, run.scores, run.band_names,
-        run.completeness, run.measure_json,
+        run.completeness, run.measure_json, churn.probability, churn.expected_arr_at_risk, churn.version,
     )  # fmt: skip
     bulk_insert(run.session, HealthScore.__table__, _HISTORY_COLUMNS, zip(*run.history_values, strict=True))  # type: ignore[arg-type]
 
@@ -273,13 +276,8 @@ def _write_latest(run: _RunState) -> None:
     session.execute(sa.delete(LatestScore).where(LatestScore.day <= as_of))
     run.change_7d = _nullable(np.round(result.score - run.score_on(as_of - dt.timedelta(days=7)), 4))
     change_30d = _nullable(np.round(result.score - run.score_on(as_of - dt.timedelta(days=30)), 4))
-    # Churn probability and expected ARR at risk from the newest churn model (None without one).
-    churn = churn_scores(
-        session, model=run.model, measure_scores=result.measure_scores, stage=run.stage, arr=run.portfolio.arr
-    )
     rows = zip(
-        *run.history_values, run.change_7d, change_30d, run.evaluation.state.tolist(),
-        churn.probability, churn.expected_arr_at_risk, churn.version, run.keep.tolist(), strict=True,
+        *run.history_values, run.change_7d, change_30d, run.evaluation.state.tolist(), run.keep.tolist(), strict=True,
     )  # fmt: skip
     bulk_insert(session, LatestScore.__table__, _LATEST_COLUMNS, (row[:-1] for row in rows if row[-1]))  # type: ignore[arg-type]
 

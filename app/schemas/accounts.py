@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from app.models import AccountStatus
+from app.models import AccountStatus, BillingTerm
 from app.schemas import ApiSchema, PageSchema, PaginationQuerySchema, scope_field
 from app.schemas.watchlist import OverrideSummarySchema
 from scoring.health import Band
@@ -70,6 +70,11 @@ class HistoryPointSchema(ApiSchema):
     stage = fields.Enum(LifecycleStage, by_value=True)
     completeness = fields.Float()
     config_version = fields.Integer()
+    churn_probability = fields.Float(
+        allow_none=True, metadata={"description": "The churn model's probability that day (null: no model then)."}
+    )
+    expected_arr_at_risk = fields.Float(allow_none=True, metadata={"description": "churn_probability x ARR."})
+    churn_model_version = fields.Integer(allow_none=True)
 
 
 class AccountSchema(ApiSchema):
@@ -82,6 +87,8 @@ class AccountSchema(ApiSchema):
     contract_start = fields.Date()
     renewal_date = fields.Date(allow_none=True)
     seats_purchased = fields.Integer()
+    billing_term = fields.Enum(BillingTerm, by_value=True, allow_none=True)
+    plan = fields.String(allow_none=True)
     status = fields.Enum(AccountStatus, by_value=True)
     health = fields.Nested(HealthSchema, allow_none=True)
 

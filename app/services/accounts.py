@@ -50,6 +50,8 @@ def _account_fields(account: Account) -> dict[str, Any]:
         "contract_start": account.contract_start,
         "renewal_date": account.renewal_date,
         "seats_purchased": account.seats_purchased,
+        "billing_term": account.billing_term,
+        "plan": account.plan,
         "status": account.status,
     }
 
@@ -114,6 +116,9 @@ def get_account(session: Session, account_id: int, *, history_days: int = 90) ->
             HealthScore.stage,
             HealthScore.completeness,
             HealthScore.config_version,
+            HealthScore.churn_probability,
+            HealthScore.expected_arr_at_risk,
+            HealthScore.churn_model_version,
         )
         .where(HealthScore.account_id == account_id, HealthScore.day > since)
         .order_by(HealthScore.day.desc())
