@@ -3,15 +3,16 @@
 What a day reads, per account (docs/scoring.md, "Account data on a past day"):
 
 - the ``account_history`` row in force that day (the newest with ``valid_from`` on or before it);
-- before the account's first row: that first row, except the renewal date, which is derived from
-  the billing term (the first renewal after the day, counting whole terms from the contract
-  start) and unknown without a term of fixed length: a renewal date recorded later must not
-  leak into an earlier day;
+- before the account's first row: that first row, except the renewal date, which is not known
+  yet (a renewal date recorded later must not leak into an earlier day);
 - an account with no history row at all (written straight into ``accounts``): its current
   values on every day.
 
-A renewal date already passed on the day rolls forward by whole terms when the term is known
-(a monthly account pushed once keeps renewing), and stays as it is otherwise.
+Then, for a billing term of fixed length (monthly, quarterly, annual): an unknown renewal date is
+the first renewal after the day, counting whole terms from the contract start, and a renewal date
+that has already passed rolls forward by whole terms (a monthly account pushed once keeps
+renewing). Without such a term an unknown renewal date stays unknown and a passed one stays as
+recorded.
 """
 
 from __future__ import annotations
@@ -120,10 +121,11 @@ def _columns(as_of: dt.date, rows: list[tuple[object, ...]]) -> AccountsAsOf:
     contract_start = pick_day("contract_start")
     months = term_months(term)
     renewal = pick_day("renewal_date")
-    # Before the first row the recorded renewal date is not known yet: derive it from the term.
-    renewal[before_first] = next_term_boundary(
-        contract_start[before_first], np.full(int(before_first.sum()), day), months[before_first]
-    )
+    # Before the first row the recorded renewal date is not known yet.
+    renewal[before_first] = np.datetime64("NaT")
+    # Unknown with a known term: the first renewal after the day, whole terms from the start.
+    missing = np.isnat(renewal) & (months > 0)
+    renewal[missing] = next_term_boundary(contract_start[missing], np.full(int(missing.sum()), day), months[missing])
     # A renewal date that has passed rolls forward by whole terms when the term is known.
     passed = ~np.isnat(renewal) & (renewal <= day) & (months > 0)
     renewal[passed] = next_term_boundary(renewal[passed], np.full(int(passed.sum()), day), months[passed])
