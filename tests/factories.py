@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import itertools
 from typing import Any
 
+import joblib
+import numpy as np
 from sqlalchemy.orm import Session
 
 from app.models import (
     Account,
     AccountStatus,
+    ChurnModel,
     DailyUsage,
     Feedback,
     FeedbackKind,
@@ -140,3 +144,31 @@ def add_goal(
 
 def utc(year: int, month: int, day: int, hour: int = 12) -> dt.datetime:
     return dt.datetime(year, month, day, hour, tzinfo=dt.UTC)
+
+
+class ConstantChurn:
+    """A stand-in churn estimator (picklable, so it is stored like a trained one): the same
+    probability for every account."""
+
+    def __init__(self, probability: float) -> None:
+        self.probability = probability
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        p = np.full(features.shape[0], self.probability)
+        return np.column_stack([1.0 - p, p])
+
+
+def add_churn_model(
+    session: Session, *, probability: float = 0.25, version: int = 1, as_of: str = "2026-01-01"
+) -> None:
+    """A stored churn model that predicts ``probability`` for everyone (trained "as of" ``as_of``)."""
+    blob = io.BytesIO()
+    joblib.dump(ConstantChurn(probability), blob)
+    session.add(
+        ChurnModel(
+            version=version, trained_by="test", horizon_days=90, config_version=1, neutral_score=50.0,
+            measure_names=[], feature_names=[], params={"as_of": as_of}, counts={}, validation={},
+            model=blob.getvalue(),
+        )
+    )  # fmt: skip
+    session.flush()
