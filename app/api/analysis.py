@@ -24,12 +24,15 @@ from app.schemas.analysis import (
     ChurnModelTrainSchema,
     EventLiftQuerySchema,
     EventLiftSchema,
+    PredictionQualitySchema,
+    PredictionsQuerySchema,
     SuggestionsRequestSchema,
 )
 from app.schemas.jobs import LOCATION, JobRequestSchema, job_request_url
 from app.schemas.plays import NoQuerySchema
 from app.services.analysis import churn_model_info, compute_event_lift
 from app.services.jobs.requests import request_learning_job
+from app.services.predictions import evaluate_predictions
 
 bp = Blueprint("analysis", __name__, url_prefix="/api/v1", description="Learning from outcomes")
 
@@ -86,6 +89,19 @@ def event_lift(window_days: int) -> dict[str, Any]:
     session = get_session()
     with session.begin():
         return compute_event_lift(session, window_days=window_days)
+
+
+@bp.get("/analysis/predictions")
+@access(Role.ADMIN, Role.MANAGER)
+@bp.arguments(PredictionsQuerySchema, location="query", as_kwargs=True, unknown=RAISE)
+@bp.response(200, PredictionQualitySchema)
+def predictions(as_of: dt.date | None, **query: Any) -> dict[str, Any]:
+    """How good the stored daily churn predictions were: ROC AUC, Brier score and calibration by
+    decile (with counts) of every (account, day) prediction from ``from`` to ``to`` whose
+    ``horizon_days`` closed by ``as_of``, against the churn outcomes (docs/learning.md)."""
+    session = get_session()
+    with session.begin():
+        return evaluate_predictions(session, as_of=as_of or dt.datetime.now(dt.UTC).date(), **query)
 
 
 @bp.get("/analysis/churn-model")

@@ -13,6 +13,7 @@ from app.cli.common import DATE, exit_cleanly_on_domain_error
 from app.db import session_factory
 from app.services.analysis import TRAIN_JOB, TrainSummary, evaluate_learning, train_churn_model
 from app.services.jobs.runs import run_recorded
+from app.services.predictions import evaluate_predictions
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -103,6 +104,51 @@ def analysis_evaluate(as_of: dt.date | None, horizon_days: int, periodic_months:
     )
     for message in [*s["messages"], *(flag["message"] for flag in s["flags"])]:
         click.echo(f"  note: {message}")
+
+
+@analysis_cli.command("predictions")
+@click.option("--from", "start", type=DATE, default=None, help="First scored day (default: the first stored).")
+@click.option("--to", "end", type=DATE, default=None, help="Last scored day (default: the last stored).")
+@click.option("--horizon-days", type=click.IntRange(1, 730), default=90, show_default=True)
+@click.option("--as-of", "as_of", type=DATE, default=None, help="Outcomes known up to this day (default: today, UTC).")
+@click.option("--out-of-sample", is_flag=True, help="Only predictions made on or after their model's training day.")
+@exit_cleanly_on_domain_error
+def analysis_predictions(
+    start: dt.date | None, end: dt.date | None, horizon_days: int, as_of: dt.date | None, out_of_sample: bool
+) -> None:
+    """Judge the stored daily churn predictions against the outcomes: ROC AUC, Brier score and
+    calibration by decile, with counts. Stores nothing."""
+    if start and end and end < start:
+        raise click.BadParameter("must not be before --from.", param_hint="--to")
+    as_of = as_of or dt.datetime.now(dt.UTC).date()
+    with session_factory().begin() as session:
+        r = evaluate_predictions(
+            session, start=start, end=end, horizon_days=horizon_days, as_of=as_of, out_of_sample=out_of_sample
+        )
+    span = f"{start or 'the first day'} to {end or 'the last day'}"
+    click.echo(
+        f"Stored predictions from {span}, churn within {horizon_days} days, outcomes as of {as_of}: "
+        f"{r['predictions']} predictions ({r['churned']} churned, {r['censored']} left out with the horizon open)"
+    )
+    if r["note"]:
+        click.echo(f"  note: {r['note']}")
+        return
+    click.echo(
+        f"  ROC AUC {_figure(r['auc'])}, Brier {_figure(r['brier'], 4)}, "
+        f"base rate {_figure(r['base_rate'], percent=True)}, "
+        f"mean prediction {_figure(r['mean_probability'], percent=True)}"
+    )
+    click.echo(f"  {'decile':>6}{'count':>10}{'churned':>9}{'predicted':>11}{'observed':>10}{'range':>17}")
+    for d in r["deciles"]:
+        click.echo(
+            f"  {d['decile']:>6}{d['count']:>10}{d['churned']:>9}{_figure(d['mean_probability'], percent=True):>11}"
+            f"{_figure(d['observed_rate'], percent=True):>10}   {d['min_probability']:.4f}-{d['max_probability']:.4f}"
+        )
+    for m in r["models"]:
+        click.echo(
+            f"  model v{m['version']} (trained as of {m['trained_as_of']}): {m['predictions']} predictions, "
+            f"{m['out_of_sample']} made on or after its training day"
+        )
 
 
 def _echo_weights_against_active(validation: dict[str, Any], active_version: object) -> None:

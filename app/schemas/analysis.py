@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from app.schemas import ApiSchema
 from app.schemas.plays import UtcDateTime
@@ -57,6 +58,39 @@ class EventLiftQuerySchema(ApiSchema):
         validate=validate.Range(min=1, max=730),
         metadata={"description": "An event counts for an outcome when it fired this many days before it, or fewer."},
     )
+
+
+_DAYS = validate.Range(min=dt.date(1990, 1, 1), max=dt.date(2999, 12, 31))
+
+
+class PredictionsQuerySchema(ApiSchema):
+    """``GET /analysis/predictions``: which stored predictions to judge, and against what."""
+
+    start = fields.Date(
+        data_key="from", load_default=None, validate=_DAYS, metadata={"description": "First scored day (inclusive)."}
+    )
+    end = fields.Date(
+        data_key="to", load_default=None, validate=_DAYS, metadata={"description": "Last scored day (inclusive)."}
+    )
+    horizon_days = fields.Integer(
+        load_default=90,
+        validate=validate.Range(min=1, max=730),
+        metadata={"description": "A prediction counts as churned when the account churned within this many days."},
+    )
+    as_of = fields.Date(
+        load_default=None,
+        validate=_DAYS,
+        metadata={"description": "Outcomes known up to this day (default: today, UTC); open horizons are left out."},
+    )
+    out_of_sample = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Only predictions made on or after the training day of the model that made them."},
+    )
+
+    @validates_schema
+    def _ordered(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("start") and data.get("end") and data["end"] < data["start"]:
+            raise ValidationError("Must not be before from.", "to")
 
 
 # --- output ---------------------------------------------------------------------------------------
@@ -191,3 +225,38 @@ class EventLiftSchema(ApiSchema):
     churn_rate = fields.Float(allow_none=True)
     interval = fields.String()
     rules = fields.List(fields.Nested(RuleLiftSchema))
+
+
+class DecileSchema(ApiSchema):
+    decile = fields.Integer(metadata={"description": "1: the lowest predicted probabilities, 10: the highest."})
+    count = fields.Integer()
+    churned = fields.Integer()
+    mean_probability = fields.Float()
+    observed_rate = fields.Float(metadata={"description": "Share of the decile's predictions that churned."})
+    min_probability = fields.Float()
+    max_probability = fields.Float()
+
+
+class PredictionModelCountSchema(ApiSchema):
+    version = fields.Integer(allow_none=True)
+    trained_as_of = fields.Date(allow_none=True)
+    predictions = fields.Integer()
+    out_of_sample = fields.Integer(metadata={"description": "Of them, made on or after the model's training day."})
+
+
+class PredictionQualitySchema(ApiSchema):
+    start = fields.Date(data_key="from", allow_none=True)
+    end = fields.Date(data_key="to", allow_none=True)
+    horizon_days = fields.Integer()
+    as_of = fields.Date()
+    out_of_sample = fields.Boolean()
+    predictions = fields.Integer(metadata={"description": "Stored (account, day) predictions whose horizon closed."})
+    churned = fields.Integer()
+    censored = fields.Integer(metadata={"description": "Predictions in range left out: horizon still open."})
+    base_rate = fields.Float(allow_none=True)
+    mean_probability = fields.Float(allow_none=True)
+    auc = fields.Float(allow_none=True, metadata={"description": "ROC AUC (ties within 0.0001 count half)."})
+    brier = fields.Float(allow_none=True, metadata={"description": "Mean squared error of the probabilities."})
+    deciles = fields.List(fields.Nested(DecileSchema))
+    models = fields.List(fields.Nested(PredictionModelCountSchema))
+    note = fields.String(allow_none=True)
