@@ -9,13 +9,33 @@ from typing import Any
 
 import numpy as np
 
-from app.demo.common import SOURCE, between, dates, datetimes, epoch_day, join, numbered, offsets, words
+from app.demo.common import (
+    SOURCE,
+    add_years,
+    between,
+    dates,
+    datetimes,
+    epoch_day,
+    join,
+    numbered,
+    offsets,
+    words,
+)
 from app.demo.plan import CHURNED, DECLINING, FIRST_NAMES, LAST_NAMES, SEGMENTS, DemoPlan
 
 ACCOUNT_COLUMNS = (
     "id", "external_id", "name", "owner", "segment", "arr", "contract_start", "renewal_date", "seats_purchased",
-    "status", "created_at", "updated_at",
+    "billing_term", "plan", "status", "created_at", "updated_at",
 )  # fmt: skip
+HISTORY_COLUMNS = (
+    "account_id", "valid_from", "arr", "seats_purchased", "renewal_date", "billing_term", "plan", "owner", "segment",
+    "contract_start", "recorded_at",
+)  # fmt: skip
+#: The plan each segment buys (every demo contract is annual).
+PLANS = ("starter", "growth", "enterprise")
+TERM = "annual"
+#: Anniversaries looked at per account: more than any demo tenure (at most six years).
+_MAX_YEARS = 8
 CONTACT_COLUMNS = ("account_id", "source", "external_id", "name", "email", "role", "added_on", "removed_on")
 
 
@@ -34,11 +54,50 @@ def account_rows(plan: DemoPlan) -> Iterator[tuple[Any, ...]]:
         dates(plan.start),
         dates(plan.renewal),
         plan.seats.tolist(),
+        [TERM] * n,
+        np.asarray(PLANS)[plan.segment].tolist(),
         status.tolist(),
         created,
         [updated_at] * n,
         strict=True,
     )
+
+
+def history_rows(plan: DemoPlan, outcomes: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Each account's dated history, consistent with its contract and outcomes: a row at the
+    contract start and at every anniversary before the account ended (the renewal date moves on a
+    year), and one on each day an outcome changed its ARR (renewal uplift, expansion, downgrade).
+    The last row holds the account's current values, so a back-filled day reads that day's."""
+    today = epoch_day(plan.as_of)
+    n = plan.size
+    index = {int(account_id): i for i, account_id in enumerate(plan.account_id.tolist())}
+    changes: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+    for account_id, _, _, kind, day, arr_change, _ in outcomes:
+        if kind != "churned":  # a churned account is not scored after the day it left
+            changes[index[account_id]].append((epoch_day(day), float(arr_change)))
+    years = np.arange(_MAX_YEARS + 1)
+    anniversaries = add_years(np.repeat(plan.start, years.size), np.tile(years, n)).reshape(n, years.size)
+    ends = np.minimum(plan.end, today + 1).tolist()
+    owners = np.asarray(plan.csm_emails, dtype=object)[plan.owner].tolist()
+    segments = np.asarray(SEGMENTS)[plan.segment].tolist()
+    plans = np.asarray(PLANS)[plan.segment].tolist()
+    rows: list[tuple[Any, ...]] = []
+    for i in range(n):
+        yearly = anniversaries[i].tolist()
+        days = sorted({d for d in yearly if d < ends[i]} | {d for d, _ in changes[i] if d < ends[i]})
+        for day in days:
+            arr = float(plan.arr[i]) - sum(change for when, change in changes[i] if when > day)
+            renewal = next(d for d in yearly if d > day)
+            rows.append((int(plan.account_id[i]), day, round(arr, 2), int(plan.seats[i]), renewal, TERM, plans[i],
+                         owners[i], segments[i], int(plan.start[i])))  # fmt: skip
+    if not rows:
+        return []
+    columns = list(zip(*rows, strict=True))
+    recorded = datetimes(np.asarray(columns[1], dtype=np.int64) * 86_400)
+    return list(
+        zip(columns[0], dates(np.asarray(columns[1])), columns[2], columns[3], dates(np.asarray(columns[4])),
+            columns[5], columns[6], columns[7], columns[8], dates(np.asarray(columns[9])), recorded, strict=True)
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,14 @@ from sqlalchemy.schema import AddConstraint, DropConstraint
 from app.auth import create_user
 from app.bulk import bulk_insert
 from app.db import Base
-from app.demo.accounts import ACCOUNT_COLUMNS, CONTACT_COLUMNS, account_rows, draw_contacts
+from app.demo.accounts import (
+    ACCOUNT_COLUMNS,
+    CONTACT_COLUMNS,
+    HISTORY_COLUMNS,
+    account_rows,
+    draw_contacts,
+    history_rows,
+)
 from app.demo.feedback import FEEDBACK_COLUMNS, GOAL_COLUMNS, feedback_rows, goal_rows
 from app.demo.outcomes import OUTCOME_COLUMNS, outcome_rows
 from app.demo.plan import DemoPlan, demo_plan
@@ -32,6 +39,7 @@ from app.demo.usage import (
 from app.errors import Conflict
 from app.models import (
     Account,
+    AccountHistory,
     Contact,
     DailyUsage,
     Feedback,
@@ -51,6 +59,7 @@ class DemoSummary:
     """Rows written per table by ``seed_demo``."""
 
     accounts: int
+    account_history: int
     contacts: int
     daily_usage: int
     usage_signals: int
@@ -73,7 +82,17 @@ class DemoSummary:
 
 
 #: The tables seed_demo loads after the accounts.
-_RAW_TABLES = (Contact, DailyUsage, UsageSignal, LicenseSnapshot, SupportTicket, Feedback, Goal, Outcome)
+_RAW_TABLES = (
+    AccountHistory,
+    Contact,
+    DailyUsage,
+    UsageSignal,
+    LicenseSnapshot,
+    SupportTicket,
+    Feedback,
+    Goal,
+    Outcome,
+)
 
 
 def _foreign_keys_to_accounts() -> list[sa.ForeignKeyConstraint]:
@@ -153,7 +172,10 @@ def _load_raw_data(session: Session, plan: DemoPlan) -> dict[str, int]:
     feedback = feedback_rows(plan, rng(5), contacts, tickets)
     counts["feedback"] = _insert(session, Feedback, FEEDBACK_COLUMNS, feedback)
     counts["goals"] = _insert(session, Goal, GOAL_COLUMNS, goal_rows(plan, rng(6)))
-    counts["outcomes"] = _insert(session, Outcome, OUTCOME_COLUMNS, outcome_rows(plan, rng(7)))
+    outcomes = list(outcome_rows(plan, rng(7)))
+    counts["outcomes"] = _insert(session, Outcome, OUTCOME_COLUMNS, outcomes)
+    # The accounts' dated history follows from their contracts and outcomes (no draws of its own).
+    counts["account_history"] = _insert(session, AccountHistory, HISTORY_COLUMNS, history_rows(plan, outcomes))
     return counts
 
 

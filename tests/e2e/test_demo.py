@@ -20,6 +20,7 @@ from app.demo.seed import DemoSummary, clear_demo, seed_demo
 from app.errors import Conflict
 from app.models import (
     Account,
+    AccountHistory,
     Contact,
     DailyUsage,
     Feedback,
@@ -32,6 +33,7 @@ from app.models import (
     SupportTicket,
     UsageSignal,
 )
+from app.pipeline.accounts import accounts_as_of
 from app.pipeline.run import run_scoring
 from tests.pg import postgres_schema
 
@@ -42,6 +44,7 @@ AS_OF = dt.date(2026, 6, 30)
 #: Every table seed_demo writes, with the summary field counting it and a total order of its rows.
 SEEDED = {
     "accounts": (Account, (Account.id,)),
+    "account_history": (AccountHistory, (AccountHistory.account_id, AccountHistory.valid_from)),
     "contacts": (Contact, (Contact.id,)),
     "daily_usage": (DailyUsage, (DailyUsage.account_id, DailyUsage.day)),
     "usage_signals": (UsageSignal, (UsageSignal.account_id, UsageSignal.day, UsageSignal.signal)),
@@ -261,3 +264,23 @@ def test_postgres_gets_the_same_rows_and_keeps_its_constraints(
         clear_demo(session)
     with Session(postgres_engine) as session:
         assert set(row_counts(session).values()) == {0}
+
+
+def test_demo_history_ends_at_the_current_values_and_moves_the_renewal_each_year(make_db: EngineFactory) -> None:
+    engine = make_db()
+    seed(engine, accounts=150, days=400)
+    with Session(engine) as session, session.begin():
+        now = accounts_as_of(session.connection(), as_of=AS_OF, include_churned=True)
+        accounts = session.execute(
+            sa.select(Account.id, Account.arr, Account.renewal_date, Account.status).order_by(Account.id)
+        ).all()
+        active = [i for i, a in enumerate(accounts) if a.status != "churned"]
+        assert [accounts[i].arr for i in active] == now.arr[active].tolist()
+        assert [np.datetime64(accounts[i].renewal_date, "D") for i in active] == now.renewal_date[active].tolist()
+        assert set(now.term.tolist()) == {"annual"} and None not in now.plan.tolist()
+        rows = session.execute(
+            sa.select(AccountHistory.account_id, AccountHistory.valid_from, AccountHistory.renewal_date)
+        ).all()
+    # Every row's renewal date is within a year after its day: a past day never sees a later renewal.
+    assert rows and all(0 < (renewal - day).days <= 366 for _, day, renewal in rows)
+    assert len(rows) > 150  # anniversaries and ARR changes, not one row per account
