@@ -44,11 +44,9 @@ class AccountsAsOf:
     segment: np.ndarray  # object: str or None
 
 
-# Column positions in the query's rows: the account's own fields, then the chosen history row's.
-_N = len(DATED_FIELDS)
-_OWN, _ROW = 1, 1 + _N
-_VALID_FROM = 1 + 2 * _N
+# Column positions in the query's rows: the id, the dated fields, the chosen row's day.
 _AT = {name: i for i, name in enumerate(DATED_FIELDS)}
+_VALID_FROM = 1 + len(DATED_FIELDS)
 
 
 def _chosen_day(as_of: dt.date) -> sa.ColumnElement[dt.date]:
@@ -82,11 +80,15 @@ def accounts_as_of(conn: sa.Connection, *, as_of: dt.date, include_churned: bool
         .where(sa.true() if include_churned else not_churned_by(as_of))
         .subquery()
     )
+    has_row = AccountHistory.valid_from.is_not(None)
     statement = (
         sa.select(
             picked.c.id,
-            *(picked.c[f"own_{name}"] for name in DATED_FIELDS),
-            *(getattr(AccountHistory, name) for name in DATED_FIELDS),
+            # The history row's value where the account has one (even a null), else its own.
+            *(
+                sa.case((has_row, getattr(AccountHistory, name)), else_=picked.c[f"own_{name}"])
+                for name in DATED_FIELDS
+            ),
             AccountHistory.valid_from,
         )
         .select_from(picked)
@@ -101,26 +103,20 @@ def accounts_as_of(conn: sa.Connection, *, as_of: dt.date, include_churned: bool
 
 
 def _columns(as_of: dt.date, rows: list[tuple[object, ...]]) -> AccountsAsOf:
-    """The query's rows as columns: the history row's value where there is one, else the account's."""
+    """The query's rows as columns, with the renewal dates of the day (see the module docstring)."""
     n = len(rows)
-    valid_from = day_column(rows, _VALID_FROM)
-    has_row = ~np.isnat(valid_from)
     day = np.datetime64(as_of, "D")
-    before_first = has_row & (valid_from > day)
+    before_first = day_column(rows, _VALID_FROM) > day  # NaT (no history) compares False
 
-    def pick(name: str) -> np.ndarray:
-        own, row = [r[_OWN + _AT[name]] for r in rows], [r[_ROW + _AT[name]] for r in rows]
-        return np.array([v if h else o for v, o, h in zip(row, own, has_row.tolist(), strict=True)], dtype=object)
+    def objects(name: str) -> np.ndarray:
+        at = _AT[name] + 1
+        return np.array([r[at] for r in rows], dtype=object)
 
-    def pick_day(name: str) -> np.ndarray:
-        return np.where(has_row, day_column(rows, _ROW + _AT[name]), day_column(rows, _OWN + _AT[name]))
-
-    numbers = float_columns([(r[0], r[_OWN], r[_OWN + 1], r[_ROW], r[_ROW + 1]) for r in rows], 5)
-    ids, own_arr, own_seats, row_arr, row_seats = numbers
-    term = pick("billing_term")
-    contract_start = pick_day("contract_start")
+    ids, arr, seats = float_columns([r[:3] for r in rows], 3)
+    term = objects("billing_term")
+    contract_start = day_column(rows, _AT["contract_start"] + 1)
     months = term_months(term)
-    renewal = pick_day("renewal_date")
+    renewal = day_column(rows, _AT["renewal_date"] + 1)
     # Before the first row the recorded renewal date is not known yet.
     renewal[before_first] = np.datetime64("NaT")
     # Unknown with a known term: the first renewal after the day, whole terms from the start.
@@ -132,12 +128,12 @@ def _columns(as_of: dt.date, rows: list[tuple[object, ...]]) -> AccountsAsOf:
     return AccountsAsOf(
         as_of=as_of,
         ids=ids.astype(np.int64) if n else np.empty(0, dtype=np.int64),
-        arr=np.where(has_row, row_arr, own_arr),
-        seats=np.where(has_row, row_seats, own_seats),
+        arr=arr,
+        seats=seats,
         contract_start=contract_start,
         renewal_date=renewal,
         term=term,
-        plan=pick("plan"),
-        owner=pick("owner"),
-        segment=pick("segment"),
+        plan=objects("plan"),
+        owner=objects("owner"),
+        segment=objects("segment"),
     )
