@@ -78,6 +78,9 @@ def accounts_as_of(conn: sa.Connection, *, as_of: dt.date, include_churned: bool
             _chosen_day(as_of).label("chosen"),
         )
         .where(sa.true() if include_churned else not_churned_by(as_of))
+        # OFFSET 0 keeps PostgreSQL from flattening this subquery into the join, which would
+        # evaluate the chosen day's seeks twice per account (in the select list and the join).
+        .offset(0)
         .subquery()
     )
     has_row = AccountHistory.valid_from.is_not(None)

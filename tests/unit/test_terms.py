@@ -61,3 +61,15 @@ def test_term_months_of_names_and_unknowns() -> None:
     names = np.array(["monthly", "quarterly", "annual", "multi_year", None, "weekly"], dtype=object)
     assert term_months(names).tolist() == [1, 3, 12, 0, 0, 0]
     assert {t.value for t in BillingTerm} == {"monthly", "quarterly", "annual", "multi_year"}
+
+
+def test_day_column_reads_date_objects_iso_strings_and_nulls() -> None:
+    import datetime as dt
+
+    from app.pipeline.arrays import day_column
+
+    as_dates = day_column([(dt.date(2026, 1, 2),), (None,), (dt.date(1969, 12, 31),)], 0)
+    assert as_dates.astype(str).tolist() == ["2026-01-02", "NaT", "1969-12-31"]
+    assert day_column([(None,), (dt.date(2026, 1, 2),)], 0).astype(str).tolist() == ["NaT", "2026-01-02"]
+    assert day_column([("2026-01-02",), (None,)], 0).astype(str).tolist() == ["2026-01-02", "NaT"]
+    assert day_column([], 0).dtype == np.dtype("datetime64[D]")
