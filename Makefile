@@ -10,7 +10,7 @@ DEMO_DAYS ?= 365
 DEMO_HISTORY_DAYS ?= 31
 export FLASK_APP := wsgi
 
-.PHONY: install demo serve test test-unit lint bench bench-core bench-events bench-ingest bench-sources bench-preview bench-watchlist bench-learning bench-alerts clean
+.PHONY: install demo serve test test-unit lint bench bench-core bench-events bench-ingest bench-sources bench-preview bench-watchlist bench-learning bench-alerts bench-pit clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -103,6 +103,11 @@ bench-preview: install
 ## (100k accounts, 90 days of history, gunicorn 2 sync workers, PostgreSQL hs_bench_watchlist); REUSE=1 keeps the db
 bench-watchlist: install
 	$(BIN)/python -m bench.watchlist_bench $(if $(REUSE),--reuse)
+
+## bench-pit: point-in-time account data (accounts_as_of against the plain accounts query) and judging 9M stored
+## predictions, 100k demo accounts (PostgreSQL hs_bench_pit, then SQLite)
+bench-pit: install
+	$(BIN)/python -m bench.pit_bench
 
 ## bench-alerts: one dispatcher's alerts/s to a local Slack stand-in and SMTP server (5,000 each), and commit ->
 ## Slack request latency through the real scheduler (100 samples; PostgreSQL hs_bench_alerts, dropped at the end)

@@ -32,7 +32,10 @@ def add_months(day: np.ndarray, months: np.ndarray) -> np.ndarray:
     day_of_month = (day - month.astype("datetime64[D]")).astype(np.int64)
     moved = month + months.astype("timedelta64[M]")
     month_length = ((moved + 1).astype("datetime64[D]") - moved.astype("datetime64[D]")).astype(np.int64)
-    return moved.astype("datetime64[D]") + np.minimum(day_of_month, month_length - 1).astype("timedelta64[D]")
+    result: np.ndarray = moved.astype("datetime64[D]") + np.minimum(day_of_month, month_length - 1).astype(
+        "timedelta64[D]"
+    )
+    return result
 
 
 def next_term_boundary(contract_start: np.ndarray, day: np.ndarray, term_months: np.ndarray) -> np.ndarray:

@@ -75,7 +75,7 @@ def evaluate_predictions(
     dialect = session.get_bind().dialect.name
     models = _models(session)
     closed_by = as_of - dt.timedelta(days=horizon_days)
-    in_range = [HealthScore.churn_probability.is_not(None)]
+    in_range: list[sa.ColumnElement[bool]] = [HealthScore.churn_probability.is_not(None)]
     if start is not None:
         in_range.append(HealthScore.day >= start)
     if end is not None:
