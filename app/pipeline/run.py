@@ -181,7 +181,7 @@ def _measure(run: _RunState) -> None:
     run.portfolio = compute_measures(
         run.session,
         as_of=run.as_of,
-        first_value_signal=run.model.stage_rules.first_value_signal,
+        model=run.model,
         usage_windows=rule_needs(run.model.rules).usage_windows,
     )
 
@@ -189,7 +189,12 @@ def _measure(run: _RunState) -> None:
 def _score(run: _RunState) -> None:
     portfolio, model = run.portfolio, run.model
     run.stage = assign_stages(
-        run.as_of, portfolio.contract_start, portfolio.renewal_date, portfolio.first_value_on, model.stage_rules
+        run.as_of,
+        portfolio.contract_start,
+        portfolio.renewal_date,
+        portfolio.first_value_on,
+        model.stage_rules,
+        term=portfolio.term,
     )
     raw = portfolio.matrix(model.measure_names)
     result = run.health = compute_health(raw, run.stage, model)
