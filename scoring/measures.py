@@ -251,6 +251,25 @@ def measure_from_dict(data: Mapping[str, Any]) -> Measure:
 
 
 MEASURE_FIELDS = tuple(f.name for f in fields(Measure))
+#: The fields that decide a measure's raw value (the others only map it to 0-100 or name it).
+COMPUTATION_FIELDS = ("source", "aggregate", "window_days", "per", "form", "ratio", "transform", "data_days", "priority", "missing")
+
+
+def same_values(a: Measure, b: Measure) -> bool:
+    """Whether two measures compute the same raw values (a ratio's parts are compared by name)."""
+    return all(getattr(a, key) == getattr(b, key) for key in COMPUTATION_FIELDS)
+
+
+def stale_measures(target: tuple[Measure, ...], stored: tuple[Measure, ...]) -> list[Measure]:
+    """The measures of ``target`` whose raw values rows stored under ``stored`` do not hold: new
+    names, changed computations, and ratios over either."""
+    have = {m.name: m for m in stored}
+    stale: set[str] = set()
+    for m in evaluation_order(target):
+        old = have.get(m.name)
+        if old is None or not same_values(m, old) or any(part in stale for part in m.ratio or ()):
+            stale.add(m.name)
+    return [m for m in target if m.name in stale]
 
 
 # --- checking ------------------------------------------------------------------------------------

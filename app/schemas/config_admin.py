@@ -192,8 +192,20 @@ class ChangedAccountSchema(ApiSchema):
     band_stored = fields.String(allow_none=True, metadata={"description": "The band stored with the latest score."})
 
 
+class BandSharesSchema(ApiSchema):
+    good = fields.Float(allow_none=True)
+    average = fields.Float(allow_none=True)
+    poor = fields.Float(allow_none=True)
+
+
+class BandSharesBeforeAfterSchema(ApiSchema):
+    active = fields.Nested(BandSharesSchema, metadata={"description": "Shares of the scored accounts, active config."})
+    proposed = fields.Nested(BandSharesSchema, metadata={"description": "The same under the proposed config."})
+
+
 class BandChangesSchema(ApiSchema):
     accounts = fields.Integer(metadata={"description": "Accounts with a latest score."})
+    band_shares = fields.Nested(BandSharesBeforeAfterSchema)
     changed = fields.Integer(metadata={"description": "Accounts whose band differs."})
     mean_abs_score_change = fields.Float(allow_none=True)
     by_stage = fields.List(fields.Nested(StageBandChangesSchema))
