@@ -252,7 +252,18 @@ def measure_from_dict(data: Mapping[str, Any]) -> Measure:
 
 MEASURE_FIELDS = tuple(f.name for f in fields(Measure))
 #: The fields that decide a measure's raw value (the others only map it to 0-100 or name it).
-COMPUTATION_FIELDS = ("source", "aggregate", "window_days", "per", "form", "ratio", "transform", "data_days", "priority", "missing")
+COMPUTATION_FIELDS = (
+    "source",
+    "aggregate",
+    "window_days",
+    "per",
+    "form",
+    "ratio",
+    "transform",
+    "data_days",
+    "priority",
+    "missing",
+)
 
 
 def same_values(a: Measure, b: Measure) -> bool:

@@ -251,3 +251,48 @@ def default_config_dict() -> dict[str, Any]:
     data: dict[str, Any] = json.loads(_default_text())
     data["rules"] = default_rules_list()
     return data
+
+
+# --- a new version from the active one: a JSON merge patch -------------------------------------------
+
+#: Lists of a config that a patch may also give as an object keyed by this field, merged per item.
+KEYED_LISTS = {"measures": "name", "rules": "id"}
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: objects merge key by key, ``null`` removes a key, anything else
+    (arrays included) replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
+
+
+def patch_config(config: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """``config`` (JSON form) with ``patch`` applied as a merge patch, where ``measures`` and
+    ``rules`` may also be objects keyed by measure name / rule id: each entry merges into the item
+    of that key (``null`` removes it; a new key adds an item at the end), so one measure or rule
+    changes without re-sending the others. An array replaces the whole list, as RFC 7386 says."""
+    keyed = {key: patch[key] for key in KEYED_LISTS if isinstance(patch.get(key), dict)}
+    out = merge_patch(config, {k: v for k, v in patch.items() if k not in keyed})
+    for key, changes in keyed.items():
+        id_field = KEYED_LISTS[key]
+        items = [dict(item) for item in out.get(key, [])]
+        position = {item.get(id_field): i for i, item in enumerate(items)}
+        removed: set[int] = set()
+        for item_id, change in changes.items():
+            if change is None:
+                if item_id in position:
+                    removed.add(position[item_id])
+            elif item_id in position:
+                items[position[item_id]] = merge_patch(items[position[item_id]], change)
+            else:
+                items.append({**merge_patch({}, change), id_field: item_id})
+                position[item_id] = len(items) - 1
+        out[key] = [item for i, item in enumerate(items) if i not in removed]
+    return out

@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 
 from app.errors import Conflict, DomainValidationError, NotFound
 from app.field_errors import nest_error_paths
-from app.models import Account, HealthScore, JobKind, LatestScore, Outcome, ScoringConfigVersion
-from app.models.enums import OutcomeKind
+from app.models import Account, HealthScore, JobKind, LatestScore, Outcome, ScoringConfigVersion, UsageSignal
+from app.models.enums import AccountStatus, OutcomeKind
 from app.pipeline.arrays import align
 from app.pipeline.measures import compute_measures
 from app.services.audit import record
@@ -41,7 +41,7 @@ from scoring.backtest import (
     rescore,
 )
 from scoring.bands import BANDS, NO_BAND
-from scoring.measures import Measure, stale_measures
+from scoring.measures import MIN_PERCENTILE_ACCOUNTS, SIGNAL_PREFIX, Mapping01, Measure, stale_measures
 from scoring.model import ScoringConfigError, ScoringModel, default_config_dict, model_from_dict
 from scoring.stage import STAGES
 
@@ -122,6 +122,7 @@ def create_version(session: Session, new: Mapping[str, Any], *, actor: str) -> d
     or its JSON form, read with the core's ``model_from_dict``) and ``comment``. ``Conflict`` when a
     concurrent request took the same version number (nothing is stored; the caller may retry)."""
     model = _as_model(new["config"], "The scoring config is invalid; nothing was stored.")
+    warnings = check_against_portfolio(session, model)
     comment = new["comment"]
     _seed_if_empty(session)
     number = next_version_number(session)
@@ -138,7 +139,47 @@ def create_version(session: Session, new: Mapping[str, Any], *, actor: str) -> d
         target=f"scoring_config:{number}",
         details={"version": number, "comment": comment},
     )
-    return _fields(row)
+    return {**_fields(row), "warnings": warnings}
+
+
+def active_config(session: Session) -> dict[str, Any]:
+    """The active config's JSON form, spelled out in full (what a merge patch applies to)."""
+    return model_from_dict(ensure_default_config(session).config).to_dict()
+
+
+def check_against_portfolio(session: Session, model: ScoringModel) -> list[str]:
+    """What the data says of a config: a 422 for percentile mapping on a portfolio too small for
+    percentiles to mean anything; warnings (the config is stored) for product signals with no
+    data yet, since data may arrive later."""
+    errors: dict[str, list[str]] = {}
+    percentile = [i for i, m in enumerate(model.measures) if m.mapping is Mapping01.PERCENTILE]
+    if percentile:
+        accounts = (
+            session.scalar(
+                sa.select(sa.func.count()).select_from(Account).where(Account.status != AccountStatus.CHURNED)
+            )
+            or 0
+        )
+        if accounts < MIN_PERCENTILE_ACCOUNTS:
+            message = (
+                f"Percentile mapping needs at least {MIN_PERCENTILE_ACCOUNTS} accounts; the portfolio has "
+                f"{accounts}. Use thresholds until it grows."
+            )
+            errors.update({f"measures.{i}.mapping": [message] for i in percentile})
+    if errors:
+        raise DomainValidationError(
+            "The scoring config does not fit the portfolio; nothing was stored.",
+            errors={"json": {"config": nest_error_paths(errors)}},
+        )
+    signals = sorted({m.source[len(SIGNAL_PREFIX) :] for m in model.measures if m.source.startswith(SIGNAL_PREFIX)})
+    if not signals:
+        return []
+    seen = set(session.scalars(sa.select(UsageSignal.signal).where(UsageSignal.signal.in_(signals)).distinct()))
+    return [
+        f"No data yet for product signal {name!r}: measures on it have no data until it arrives."
+        for name in signals
+        if name not in seen
+    ]
 
 
 def activate_version(session: Session, version: int, *, actor: str) -> dict[str, Any]:
