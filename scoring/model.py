@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
@@ -126,6 +127,31 @@ class ScoringModel:
 
     def with_bands(self, bands: Bands) -> ScoringModel:
         return self if bands == self.bands else replace(self, bands=bands)
+
+    def calibration(self, resolved: ScoringModel) -> dict[str, Any] | None:
+        """What ``resolved`` (this model as it scored one day's portfolio) fixed: the percentile
+        measures' points and the band cut-offs (None when this model does not depend on the day)."""
+        if not self.portfolio_dependent:
+            return None
+        points = {
+            m.name: list(r.thresholds)
+            for m, r in zip(self.measures, resolved.measures, strict=True)
+            if m.mapping is Mapping01.PERCENTILE
+        }
+        return {"thresholds": points, "bands": {"good": resolved.bands.good, "poor": resolved.bands.poor}}
+
+    def calibrated(self, calibration: Mapping[str, Any] | None) -> ScoringModel:
+        """This model as it scored the day ``calibration`` was stored for (self without one)."""
+        if not calibration or not self.portfolio_dependent:
+            return self
+        points = calibration.get("thresholds", {})
+        measures = tuple(
+            replace(m, thresholds=tuple(points[m.name]), mapping=Mapping01.THRESHOLDS) if m.name in points else m
+            for m in self.measures
+        )
+        cut = calibration.get("bands") or {}
+        bands = Bands(good=float(cut["good"]), poor=float(cut["poor"])) if self.bands.calibrated and cut else self.bands
+        return replace(self, measures=measures, bands=bands)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form of this model, as stored in a scoring-config version."""
