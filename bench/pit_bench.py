@@ -38,6 +38,7 @@ from app.pipeline.accounts import accounts_as_of
 from app.pipeline.arrays import fetch_rows
 from app.pipeline.measures import compute_measures, not_churned_by
 from app.services.predictions import evaluate_predictions
+from app.services.scoring_config.active import get_active_model
 from bench.run_bench import AS_OF, RESULTS, fresh_database, seed
 
 
@@ -95,9 +96,8 @@ def bench_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict
         out["as_of_year_before_seconds"] = _median(lambda: accounts_as_of(conn, as_of=year_before), args.repeats)
         out["scored_accounts"] = int(accounts_as_of(conn, as_of=AS_OF).ids.size)
     with factory() as session:
-        out["measures_seconds"] = _median(
-            lambda: compute_measures(session, as_of=AS_OF, first_value_signal="setup_completed"), 1
-        )
+        _, model = get_active_model(session)
+        out["measures_seconds"] = _median(lambda: compute_measures(session, as_of=AS_OF, model=model), 1)
         session.rollback()
     out["predictions_rows"] = _write_predictions(engine, args.prediction_days)
     with factory() as session:

@@ -1,20 +1,14 @@
-"""Billing terms and the renewal dates they imply, vectorized over arrays of accounts."""
+"""The renewal dates billing terms imply (whole calendar months), vectorized over arrays of accounts.
+
+``BillingTerm`` itself is defined with the stage rules (``scoring.stage``), whose pre-renewal
+windows it selects; this module derives renewal dates for point-in-time account data.
+"""
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 import numpy as np
 
-
-class BillingTerm(StrEnum):
-    """How often an account's contract renews."""
-
-    MONTHLY = "monthly"
-    QUARTERLY = "quarterly"
-    ANNUAL = "annual"
-    MULTI_YEAR = "multi_year"
-
+from scoring.stage import BillingTerm
 
 #: Months per term. A multi-year term has no fixed length (two, three or five years), so it has
 #: no entry: a renewal date cannot be derived from it.

@@ -7,7 +7,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 
 from scoring.rules import ContactRole  # noqa: F401 - defined once, in the core (contact-change rules read it)
-from scoring.terms import BillingTerm  # noqa: F401 - defined once, in the core (stage rules read it)
+from scoring.stage import BillingTerm  # noqa: F401 - defined once, in the core (stage rules read it)
 
 
 class AccountStatus(StrEnum):

@@ -18,13 +18,15 @@ recorded.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
 
 from app.models import DATED_FIELDS, Account, AccountHistory
-from app.pipeline.arrays import day_column, fetch_rows, float_columns
+from app.pipeline.arrays import fetch_rows, float_columns
 from scoring.terms import next_term_boundary, term_months
 
 
@@ -44,9 +46,9 @@ class AccountsAsOf:
     segment: np.ndarray  # object: str or None
 
 
-# Column positions in the query's rows: the id, the dated fields, the chosen row's day.
-_AT = {name: i for i, name in enumerate(DATED_FIELDS)}
-_VALID_FROM = 1 + len(DATED_FIELDS)
+#: The dated fields read as Python objects (the others come back as numbers).
+_OBJECTS = ("billing_term", "plan", "owner", "segment")
+_JULIAN_EPOCH = 2440587.5  # julianday('1970-01-01') on SQLite
 
 
 def _chosen_day(as_of: dt.date) -> sa.ColumnElement[dt.date]:
@@ -84,15 +86,21 @@ def accounts_as_of(conn: sa.Connection, *, as_of: dt.date, include_churned: bool
         .subquery()
     )
     has_row = AccountHistory.valid_from.is_not(None)
+
+    def field(name: str) -> sa.ColumnElement[Any]:
+        # The history row's value where the account has one (even a null), else its own.
+        return sa.case((has_row, getattr(AccountHistory, name)), else_=picked.c[f"own_{name}"])
+
+    epoch = _epoch_days(conn.dialect.name)
     statement = (
         sa.select(
             picked.c.id,
-            # The history row's value where the account has one (even a null), else its own.
-            *(
-                sa.case((has_row, getattr(AccountHistory, name)), else_=picked.c[f"own_{name}"])
-                for name in DATED_FIELDS
-            ),
-            AccountHistory.valid_from,
+            field("arr"),
+            field("seats_purchased"),
+            epoch(field("renewal_date")),
+            epoch(field("contract_start")),
+            epoch(AccountHistory.valid_from),
+            *(field(name) for name in _OBJECTS),
         )
         .select_from(picked)
         .outerjoin(
@@ -105,21 +113,33 @@ def accounts_as_of(conn: sa.Connection, *, as_of: dt.date, include_churned: bool
     return _columns(as_of, rows)
 
 
-def _columns(as_of: dt.date, rows: list[tuple[object, ...]]) -> AccountsAsOf:
+def _epoch_days(dialect: str) -> Callable[[sa.ColumnElement[Any]], sa.ColumnElement[Any]]:
+    """Days since 1970-01-01 of a date column, in SQL: numbers convert to numpy in one call, where
+    date objects or strings cost a Python step each."""
+    if dialect == "postgresql":
+        return lambda day: day - sa.cast(sa.literal("1970-01-01"), sa.Date)
+    return lambda day: sa.func.julianday(day) - _JULIAN_EPOCH
+
+
+def _days(values: np.ndarray) -> np.ndarray:
+    """Epoch days (float, NaN for null) as datetime64[D] (NaT for null)."""
+    out = np.full(values.shape, np.datetime64("NaT"), dtype="datetime64[D]")
+    known = ~np.isnan(values)
+    out[known] = np.round(values[known]).astype(np.int64).astype("datetime64[D]")
+    return out
+
+
+def _columns(as_of: dt.date, rows: list[tuple[Any, ...]]) -> AccountsAsOf:
     """The query's rows as columns, with the renewal dates of the day (see the module docstring)."""
     n = len(rows)
     day = np.datetime64(as_of, "D")
-    before_first = day_column(rows, _VALID_FROM) > day  # NaT (no history) compares False
-
-    def objects(name: str) -> np.ndarray:
-        at = _AT[name] + 1
-        return np.array([r[at] for r in rows], dtype=object)
-
-    ids, arr, seats = float_columns([r[:3] for r in rows], 3)
-    term = objects("billing_term")
-    contract_start = day_column(rows, _AT["contract_start"] + 1)
+    ids, arr, seats, renewal_days, start_days, valid_from_days = float_columns([r[:6] for r in rows], 6)
+    before_first = _days(valid_from_days) > day  # NaT (no history) compares False
+    objects = {name: np.array([r[6 + i] for r in rows], dtype=object) for i, name in enumerate(_OBJECTS)}
+    term = objects["billing_term"]
+    contract_start = _days(start_days)
     months = term_months(term)
-    renewal = day_column(rows, _AT["renewal_date"] + 1)
+    renewal = _days(renewal_days)
     # Before the first row the recorded renewal date is not known yet.
     renewal[before_first] = np.datetime64("NaT")
     # Unknown with a known term: the first renewal after the day, whole terms from the start.
@@ -136,7 +156,7 @@ def _columns(as_of: dt.date, rows: list[tuple[object, ...]]) -> AccountsAsOf:
         contract_start=contract_start,
         renewal_date=renewal,
         term=term,
-        plan=objects("plan"),
-        owner=objects("owner"),
-        segment=objects("segment"),
+        plan=objects["plan"],
+        owner=objects["owner"],
+        segment=objects["segment"],
     )

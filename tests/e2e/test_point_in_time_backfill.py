@@ -112,8 +112,9 @@ def test_a_backfill_after_later_account_data_never_reads_a_later_value(db_sessio
 def test_the_measures_of_a_past_day_carry_that_days_account_fields(db_session: Session) -> None:
     ids = _load(db_session)
     with db_session.begin():
+        _, model = get_active_model(db_session)
         for day in (DAYS[0], RENEWED_ON - dt.timedelta(days=1), RENEWED_ON, LOADED_ON - dt.timedelta(days=1)):
-            pm = compute_measures(db_session, as_of=day, first_value_signal="setup_completed")
+            pm = compute_measures(db_session, as_of=day, model=model)
             at = int(np.searchsorted(pm.account_id, ids["renews"]))
             arr, _, renewal, owner, plan = _expected_renews(day)
             assert (pm.arr[at], pm.owner[at], pm.plan[at], pm.term[at]) == (arr, owner, plan, "annual"), day
