@@ -115,20 +115,23 @@ def prediction_quality(buckets: PredictionBuckets) -> PredictionQuality:
     )
 
 
+def merge_buckets(bucket: np.ndarray, sums: np.ndarray) -> PredictionBuckets:
+    """Rows of bucket sums that may repeat a bucket (grouped by more than the bucket), merged:
+    ``sums`` is (k, 7): count, churned, sum of p, of p squared, of p over the churned, min p, max p."""
+    keys, inverse = np.unique(np.asarray(bucket, dtype=np.int64), return_inverse=True)
+    size = keys.size
+    totals = [np.bincount(inverse, weights=sums[:, i], minlength=size) for i in range(5)]
+    low = np.full(size, np.inf)
+    high = np.full(size, -np.inf)
+    np.minimum.at(low, inverse, sums[:, 5])
+    np.maximum.at(high, inverse, sums[:, 6])
+    return PredictionBuckets(keys, *totals, low, high)
+
+
 def buckets_of(probability: np.ndarray, churned: np.ndarray) -> PredictionBuckets:
     """The buckets of a list of predictions (what the database query computes; for tests and
     small inputs)."""
     p = np.asarray(probability, dtype=np.float64)
     y = np.asarray(churned, dtype=np.float64)
     bucket = np.floor(p * RESOLUTION).astype(np.int64)
-    keys, inverse = np.unique(bucket, return_inverse=True)
-    size = keys.size
-
-    def total(values: np.ndarray) -> np.ndarray:
-        return np.bincount(inverse, weights=values, minlength=size)
-
-    low = np.full(size, np.inf)
-    high = np.full(size, -np.inf)
-    np.minimum.at(low, inverse, p)
-    np.maximum.at(high, inverse, p)
-    return PredictionBuckets(keys, total(np.ones_like(p)), total(y), total(p), total(p * p), total(p * y), low, high)
+    return merge_buckets(bucket, np.column_stack([np.ones_like(p), y, p, p * p, p * y, p, p]))

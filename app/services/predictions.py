@@ -6,8 +6,9 @@ Every scored day's history row holds the churn model's probability (``health_sco
 ``horizon_days`` after the day, and as not churned when it does not and the whole horizon has
 passed by ``as_of``; predictions whose horizon is still open on ``as_of`` are left out (counted as
 ``censored``), since their outcome is not known yet. Set-based: the database groups the
-predictions into probability buckets (``scoring.prediction_quality``), so the answer costs three
-aggregate queries whatever the number of predictions.
+predictions into probability buckets (``scoring.prediction_quality``) by model version and
+whether the horizon closed, so the answer costs one aggregate query whatever the number of
+predictions.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.models import ChurnModel, HealthScore, Outcome, OutcomeKind
-from scoring.prediction_quality import RESOLUTION, PredictionBuckets, prediction_quality
+from scoring.prediction_quality import RESOLUTION, merge_buckets, prediction_quality
 
 NO_PREDICTIONS_NOTE = (
     "No stored prediction with a closed horizon in this range: score days with a churn model "
@@ -92,9 +93,14 @@ def evaluate_predictions(
     churned = sa.case((sa.and_(first_churn.c.day > HealthScore.day, ahead <= horizon_days), 1), else_=0)
     p = HealthScore.churn_probability
     bucket = _floor(p * RESOLUTION, dialect).label("bucket")
+    version = HealthScore.churn_model_version
+    closed = sa.case((HealthScore.day <= closed_by, 1), else_=0).label("closed")
+    # One pass: grouped by bucket, model version and whether the horizon closed; numpy merges.
     rows = session.execute(
         sa.select(
             bucket,
+            version,
+            closed,
             sa.func.count(),
             sa.func.sum(churned),
             sa.func.sum(p),
@@ -102,19 +108,17 @@ def evaluate_predictions(
             sa.func.sum(p * churned),
             sa.func.min(p),
             sa.func.max(p),
+            sa.func.sum(sa.case((_out_of_sample(models), 1), else_=0)),
         )
         .select_from(HealthScore)
         .outerjoin(first_churn, first_churn.c.account_id == HealthScore.account_id)
-        .where(*in_range, HealthScore.day <= closed_by)
-        .group_by(bucket)
-        .order_by(bucket)
+        .where(*in_range)
+        .group_by(bucket, version, closed)
     ).all()
-    table = np.array([tuple(r) for r in rows], dtype=np.float64).reshape(len(rows), 8)
-    buckets = PredictionBuckets(table[:, 0].astype(np.int64), *(table[:, i] for i in range(1, 8)))
-    quality = prediction_quality(buckets)
-    censored = session.scalar(
-        sa.select(sa.func.count()).select_from(HealthScore).where(*in_range, HealthScore.day > closed_by)
-    )
+    table = np.array([tuple(r) for r in rows], dtype=np.float64).reshape(len(rows), 11)
+    done = table[:, 2] == 1
+    quality = prediction_quality(merge_buckets(table[done, 0], table[done, 3:10]))
+    censored = int(table[~done, 3].sum())
     return {
         "start": start,
         "end": end,
@@ -123,30 +127,30 @@ def evaluate_predictions(
         "out_of_sample": out_of_sample,
         "predictions": quality.predictions,
         "churned": quality.churned,
-        "censored": int(censored or 0),
+        "censored": censored,
         "base_rate": quality.base_rate,
         "mean_probability": quality.mean_probability,
         "auc": quality.auc,
         "brier": quality.brier,
         "deciles": [asdict(row) for row in quality.deciles],
-        "models": _model_counts(session, in_range, closed_by, models),
+        "models": _model_counts(table[done], models),
         "note": None if quality.predictions else NO_PREDICTIONS_NOTE,
     }
 
 
-def _model_counts(
-    session: Session, in_range: list[sa.ColumnElement[bool]], closed_by: dt.date, models: dict[int, dt.date | None]
-) -> list[dict[str, Any]]:
+def _model_counts(table: np.ndarray, models: dict[int, dt.date | None]) -> list[dict[str, Any]]:
     """Per model version: its training day and the evaluated predictions it made (all, and those
-    on or after its training day)."""
-    version = HealthScore.churn_model_version
-    rows = session.execute(
-        sa.select(version, sa.func.count(), sa.func.sum(sa.case((_out_of_sample(models), 1), else_=0)))
-        .where(*in_range, HealthScore.day <= closed_by)
-        .group_by(version)
-        .order_by(version)
-    ).all()
-    return [
-        {"version": v, "trained_as_of": models.get(v), "predictions": int(n), "out_of_sample": int(oos or 0)}
-        for v, n, oos in rows
-    ]
+    on or after its training day), from the grouped rows (version in column 1, count in 3, made
+    on or after the training day in 10)."""
+    out = []
+    for v in np.unique(table[:, 1]).tolist():
+        mine = table[:, 1] == v
+        out.append(
+            {
+                "version": int(v),
+                "trained_as_of": models.get(int(v)),
+                "predictions": int(table[mine, 3].sum()),
+                "out_of_sample": int(table[mine, 10].sum()),
+            }
+        )
+    return out
