@@ -1,6 +1,7 @@
 """Back-filling 90 days after later account data was loaded reads, for each day, only what was
-known to be in force that day (both databases): stages from that day's renewal date, ARR-based
-figures from that day's ARR, seat-based measures from that day's seats."""
+known to be in force that day (both databases): stages and days-to-renewal from that day's
+renewal date, ARR-based figures (expected ARR at risk, an ARR measure) from that day's ARR,
+seat-based measures from that day's seats."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from app.pipeline.measures import compute_measures
 from app.pipeline.run import run_scoring
 from app.services.ingest.records import ingest_records
 from app.services.scoring_config.active import get_active_model
+from app.services.scoring_config.versions import activate_version, create_version
+from scoring.model import default_config_dict
 from scoring.stage import LifecycleStage
 from tests import factories as f
 
@@ -27,6 +30,7 @@ DAYS = [AS_OF - dt.timedelta(days=k) for k in range(90, 0, -1)]  # the 90 days b
 RENEWED_ON = dt.date(2026, 4, 10)
 LOADED_ON = dt.date(2026, 6, 1)
 PROBABILITY = 0.25
+ACCOUNT_MEASURES = {"arr_now": "account.arr", "seats_now": "account.seats", "to_renewal": "account.days_to_renewal"}
 
 
 def _record(external_id: str, effective_on: dt.date, **values: Any) -> dict[str, Any]:
@@ -61,6 +65,17 @@ def _load(session: Session) -> dict[str, int]:
             assert account is not None
             f.add_usage(session, account, AS_OF - dt.timedelta(days=150), AS_OF, active_users=5)
         f.add_churn_model(session, probability=PROBABILITY)
+        # The default config plus measures read from the account fields themselves.
+        config = default_config_dict()
+        config["measures"] += [
+            {"name": name, "label": name, "group": "account", "source": source, "direction": "higher_is_better",
+             "thresholds": [0, 100, 100_000]}
+            for name, source in ACCOUNT_MEASURES.items()
+        ]  # fmt: skip
+        for weights in config["weights"].values():
+            weights.update(dict.fromkeys(ACCOUNT_MEASURES, 1))
+        version = create_version(session, {"config": config, "comment": "account measures"}, actor="test")
+        activate_version(session, version["version"], actor="test")
     return ids
 
 
@@ -88,6 +103,7 @@ def test_a_backfill_after_later_account_data_never_reads_a_later_value(db_sessio
             run_scoring(db_session, as_of=day)
         _, model = get_active_model(db_session)
         ratio = model.measure_names.index("active_user_ratio")
+        at = {name: model.measure_names.index(name) for name in ACCOUNT_MEASURES}
         rows = db_session.execute(
             sa.select(HealthScore).where(HealthScore.day < AS_OF).order_by(HealthScore.day, HealthScore.account_id)
         ).scalars()
@@ -101,8 +117,11 @@ def test_a_backfill_after_later_account_data_never_reads_a_later_value(db_sessio
         assert row.expected_arr_at_risk == pytest.approx(PROBABILITY * arr), day
         assert row.churn_probability == pytest.approx(PROBABILITY) and row.churn_model_version == 1
         assert row.measure_values[ratio] == pytest.approx(5 / seats), day
+        assert row.measure_values[at["arr_now"]] == arr and row.measure_values[at["seats_now"]] == seats, day
+        assert row.measure_values[at["to_renewal"]] == (renewal - day).days, day
         late = scores[(ids["late"], day)]
         assert late.stage == _stage(day, _expected_late_renewal(day)), day
+        assert late.measure_values[at["to_renewal"]] == (_expected_late_renewal(day) - day).days, day
         # Days where the later renewal date would have changed the stage: the test can tell.
         discriminating += _stage(day, renewal) != _stage(day, dt.date(2027, 4, 10))
         discriminating += _stage(day, _expected_late_renewal(day)) != _stage(day, dt.date(2026, 7, 15))
