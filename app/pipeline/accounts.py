@@ -51,40 +51,53 @@ _OBJECTS = ("billing_term", "plan", "owner", "segment")
 _JULIAN_EPOCH = 2440587.5  # julianday('1970-01-01') on SQLite
 
 
-def _chosen_day(as_of: dt.date) -> sa.ColumnElement[dt.date]:
-    """The history row a day reads: the newest on or before it, else the account's first."""
+def _picked(as_of: dt.date, where: sa.ColumnElement[bool], dialect: str) -> sa.Subquery:
+    """The scored accounts (``where``) with their own dated fields and the day of the history row
+    to read (``chosen``: the newest on or before ``as_of``, else the account's first; null without
+    history). Two plans, each the faster on its database at 100k accounts (bench/pit_bench.py):
+    PostgreSQL aggregates the history once and hash-joins it (0.70-0.84 s against 1.07 s for
+    index seeks); SQLite seeks the key per account (0.99 s against 1.12 s for the aggregate)."""
+    own = [Account.id.label("id"), *(getattr(Account, name).label(f"own_{name}") for name in DATED_FIELDS)]
+    if dialect == "postgresql":
+        chosen = (
+            sa.select(
+                AccountHistory.account_id.label("account_id"),
+                sa.func.coalesce(
+                    sa.func.max(sa.case((AccountHistory.valid_from <= as_of, AccountHistory.valid_from))),
+                    sa.func.min(AccountHistory.valid_from),
+                ).label("chosen"),
+            )
+            .group_by(AccountHistory.account_id)
+            .subquery()
+        )
+        return (
+            sa.select(*own, chosen.c.chosen)
+            .outerjoin(chosen, chosen.c.account_id == Account.id)
+            .where(where)
+            .subquery()
+        )
     in_force = (
         sa.select(sa.func.max(AccountHistory.valid_from))
         .where(AccountHistory.account_id == Account.id, AccountHistory.valid_from <= as_of)
         .scalar_subquery()
     )
     first = sa.select(sa.func.min(AccountHistory.valid_from)).where(AccountHistory.account_id == Account.id)
-    return sa.func.coalesce(in_force, first.scalar_subquery())
+    return sa.select(*own, sa.func.coalesce(in_force, first.scalar_subquery()).label("chosen")).where(where).subquery()
 
 
 def accounts_as_of(conn: sa.Connection, *, as_of: dt.date, include_churned: bool = False) -> AccountsAsOf:
     """The accounts scored on ``as_of`` (those ``not_churned_by(as_of)``, or every account with
     ``include_churned``) with their dated fields as of that day; see the module docstring.
 
-    One query whatever the number of accounts: each account's row to read is picked by two index
-    seeks on ``account_history``'s key, then joined once. Nothing recorded as taking effect after
-    ``as_of`` is read, except the first row's values for a day before it (renewal date excepted).
+    One query whatever the number of accounts: each account's row to read is picked (``_picked``),
+    then joined once. Nothing recorded as taking effect after ``as_of`` is read, except the first
+    row's values for a day before it (renewal date excepted).
     """
     # Imported here: app.pipeline.measures imports this module for its accounts query.
     from app.pipeline.measures import not_churned_by
 
-    picked = (
-        sa.select(
-            Account.id.label("id"),
-            *(getattr(Account, name).label(f"own_{name}") for name in DATED_FIELDS),
-            _chosen_day(as_of).label("chosen"),
-        )
-        .where(sa.true() if include_churned else not_churned_by(as_of))
-        # OFFSET 0 keeps PostgreSQL from flattening this subquery into the join, which would
-        # evaluate the chosen day's seeks twice per account (in the select list and the join).
-        .offset(0)
-        .subquery()
-    )
+    where = sa.true() if include_churned else not_churned_by(as_of)
+    picked = _picked(as_of, where, conn.dialect.name)
     has_row = AccountHistory.valid_from.is_not(None)
 
     def field(name: str) -> sa.ColumnElement[Any]:
