@@ -125,7 +125,8 @@ def merge_buckets(bucket: np.ndarray, sums: np.ndarray) -> PredictionBuckets:
     high = np.full(size, -np.inf)
     np.minimum.at(low, inverse, sums[:, 5])
     np.maximum.at(high, inverse, sums[:, 6])
-    return PredictionBuckets(keys, *totals, low, high)
+    count, churned, sum_p, sum_p2, sum_p_churned = totals
+    return PredictionBuckets(keys, count, churned, sum_p, sum_p2, sum_p_churned, low, high)
 
 
 def buckets_of(probability: np.ndarray, churned: np.ndarray) -> PredictionBuckets:

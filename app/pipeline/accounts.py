@@ -126,7 +126,7 @@ def accounts_as_of(conn: sa.Connection, *, as_of: dt.date, include_churned: bool
     return _columns(as_of, rows)
 
 
-def _epoch_days(dialect: str) -> Callable[[sa.ColumnElement[Any]], sa.ColumnElement[Any]]:
+def _epoch_days(dialect: str) -> Callable[[Any], sa.ColumnElement[Any]]:
     """Days since 1970-01-01 of a date column, in SQL: numbers convert to numpy in one call, where
     date objects or strings cost a Python step each."""
     if dialect == "postgresql":
