@@ -50,7 +50,7 @@ def measure(draw: st.DrawFn, name: str, earlier: list[str]) -> dict[str, Any]:
         out["aggregate"] = draw(st.sampled_from(AGGREGATES if wild else info.aggregates))
         if info.windowed or wild:
             out["window_days"] = draw(st.sampled_from([1, 7, 28, 90, 730]))
-        if (info.daily or wild) and draw(st.booleans()):
+        if (info.daily or wild) and out["aggregate"] != "latest" and draw(st.booleans()):
             out["form"] = draw(st.sampled_from(["change_pct", "change_diff", "days_since"]))
         elif draw(st.booleans()):
             out["per"] = draw(st.sampled_from(PERS if info.windowed or wild else ("seat", "licensed_seat")))
@@ -62,10 +62,9 @@ def measure(draw: st.DrawFn, name: str, earlier: list[str]) -> dict[str, Any]:
     if draw(st.integers(0, 3)) == 0:
         out["mapping"] = "percentile"
     else:
-        points = draw(
-            st.lists(st.floats(-1e9, 1e9, allow_nan=False, allow_infinity=False), min_size=2, max_size=5, unique=True)
-        )
-        out["thresholds"] = sorted(points)
+        start = draw(st.floats(-1e6, 1e6, allow_nan=False))
+        steps = draw(st.lists(st.floats(1e-3, 1e5), min_size=1, max_size=4))
+        out["thresholds"] = [start + sum(steps[:i]) for i in range(len(steps) + 1)]
     return out
 
 
@@ -127,4 +126,4 @@ def test_any_config_the_api_accepts_activates_and_scores(db_session: Session) ->
             db_session.rollback()
 
     check()
-    assert seen["accepted"] >= 3, seen  # the strategy reaches the scoring, not only the refusals
+    assert seen["accepted"] >= seen["refused"] / 4, seen  # the strategy mostly reaches the scoring
