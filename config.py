@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -15,6 +16,11 @@ from alerts.safety import check_webhook_url
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_INSTANCE_DIR = HERE / "instance"
+#: The file in the instance folder holding a development install's generated SECRET_KEY.
+SECRET_KEY_FILE = "secret_key"
+#: The longest an acknowledge link may stay valid (ALERT_ACK_LINK_DAYS is capped to it): a link
+#: is a credential sent by Slack and email, so it must not live for months.
+MAX_ACK_LINK_DAYS = 30
 
 
 class ConfigError(RuntimeError):
@@ -82,7 +88,10 @@ class Config:
 
     ENV_NAME = "default"
 
-    SECRET_KEY: str = "dev-only-not-secret"
+    # No default key: production must set one, development generates one into the instance folder
+    # (``load_or_create_secret_key``), tests get a random one per app.
+    SECRET_KEY: str = ""
+    INSTANCE_PATH: str = str(DEFAULT_INSTANCE_DIR)
     DATABASE_URL: str = field(default_factory=default_database_url)
     DATABASE_ECHO: bool = False
     # Sources to pull (a TOML file; see app/sources/config.py)
@@ -188,8 +197,12 @@ class Config:
             problems.append("ALERT_BATCH_SIZE must be at least 1")
         if self.ALERT_LEASE_SECONDS < 30:
             problems.append("ALERT_LEASE_SECONDS must be at least 30 (a send can take a timeout or two)")
-        if self.ALERT_ACK_LINK_DAYS < 1:
-            problems.append("ALERT_ACK_LINK_DAYS must be at least 1")
+        if not 1 <= self.ALERT_ACK_LINK_DAYS <= MAX_ACK_LINK_DAYS:
+            problems.append(f"ALERT_ACK_LINK_DAYS must be between 1 and {MAX_ACK_LINK_DAYS}")
+        if not self.SECRET_KEY and self.ENV_NAME not in {"development", "test"} and "SECRET_KEY" not in self.REQUIRED:
+            problems.append("SECRET_KEY is not set")
+        elif self.SECRET_KEY and len(self.SECRET_KEY) < 16 and self.ENV_NAME == "production":
+            problems.append("SECRET_KEY is too short (use at least 16 random characters)")
         if self.SLACK_WEBHOOK_URL:
             problem = check_webhook_url(
                 self.SLACK_WEBHOOK_URL,
@@ -241,6 +254,7 @@ class TestConfig(Config):
     ENV_NAME = "test"
     TESTING: bool = True
     DATABASE_URL: str = "sqlite://"
+    SECRET_KEY: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
 
 @dataclass
@@ -264,4 +278,34 @@ def config_from_env(env: Mapping[str, str] | None = None) -> Config:
         cls = CONFIGS[name]
     except KeyError:
         raise ConfigError(f"HS_ENV must be one of {', '.join(sorted(CONFIGS))}, got {name!r}") from None
-    return cls.from_env(env)
+    config = cls.from_env(env)
+    if not config.SECRET_KEY and config.ENV_NAME == "development":
+        config.SECRET_KEY = load_or_create_secret_key(Path(config.INSTANCE_PATH))
+    return config
+
+
+def load_or_create_secret_key(instance_dir: Path) -> str:
+    """The development install's own secret key: generated at random the first time, into
+    ``instance_dir/secret_key`` (mode 0600), and read back ever after, so the web server and the
+    scheduler of one install sign and check links with the same key.
+
+    Two processes starting at once agree: the key is written to a temporary file and linked into
+    place, which fails for the second one, who reads the first one's key.
+    """
+    path = instance_dir / SECRET_KEY_FILE
+    if not path.exists():
+        instance_dir.mkdir(parents=True, exist_ok=True)
+        temporary = instance_dir / f".{SECRET_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48) + "\n")
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+    key = path.read_text().strip()
+    if len(key) < 16:
+        raise ConfigError(f"{path} holds no usable secret key: delete it to generate a new one, or set SECRET_KEY")
+    return key

@@ -15,7 +15,7 @@ from app.cli import register_cli
 from app.db import init_db
 from app.errors import register_error_handlers
 from app.validation import MAX_INT
-from config import Config, config_from_env
+from config import Config, ConfigError, config_from_env
 
 
 def create_app(config: Config | None = None) -> Flask:
@@ -54,6 +54,9 @@ class BoundedIntConverter(IntegerConverter):
 
 def load_config(app: Flask, config: Config | None) -> None:
     config = config if config is not None else config_from_env()
+    if not config.SECRET_KEY:
+        # No constant fallback anywhere: a key anyone can read signs links anyone can forge.
+        raise ConfigError("SECRET_KEY is empty: set SECRET_KEY (config_from_env generates one for development)")
     app.config.from_mapping(config.as_flask_mapping())
     app.config.update(
         API_TITLE="Customer health scoring API",

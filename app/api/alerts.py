@@ -166,7 +166,12 @@ def ack_link() -> tuple[str, int, dict[str, str]]:
     token = request.form.get("token", "") if request.method == "POST" else request.args.get("token", "")
     now = dt.datetime.now(dt.UTC)
     try:
-        alert_id = verify_ack(str(current_app.config["SECRET_KEY"]), token, now=int(now.timestamp()))
+        alert_id = verify_ack(
+            str(current_app.config["SECRET_KEY"]),
+            token,
+            now=int(now.timestamp()),
+            max_age=int(current_app.config["ALERT_ACK_LINK_DAYS"]) * 86_400,
+        )
     except InvalidAckToken as exc:
         return _page("Link not valid", html.escape(f"This acknowledge link is not valid: {exc}."), 400)
     session = get_session()
