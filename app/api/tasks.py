@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask_smorest import Blueprint
 from marshmallow import RAISE
 
+from app.api.body import ApiBlueprint as Blueprint
 from app.auth import READ, WORK, access, actor_name, book, require_in_book
 from app.db import get_session
 from app.models import TaskStatus

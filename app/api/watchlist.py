@@ -8,10 +8,10 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from flask import Response, current_app
-from flask_smorest import Blueprint
 from marshmallow import RAISE
 from sqlalchemy.orm import Session
 
+from app.api.body import ApiBlueprint as Blueprint
 from app.auth import READ, WORK, access, actor_name, book, require_in_book
 from app.db import get_session
 from app.schemas.watchlist import (

@@ -11,7 +11,6 @@ import pytest
 
 from alerts.signing import InvalidAckToken, sign_ack, verify_ack
 from app import create_app
-
 from config import (
     Config,
     ConfigError,
