@@ -133,8 +133,9 @@ def unsafe_value_errors(data: Any) -> dict[str, list[str]]:
 
 class SafeTextSchema(Schema):
     """Refuses NUL characters and unpaired surrogates anywhere in its input (keys, nested dicts
-    and lists), unreadable numbers (``loads_json``), and numbers past their bounds, as field errors. The base of every loader of
-    outside data, including those that ignore unknown keys (Segment's calls)."""
+    and lists), unreadable numbers (``loads_json``), and numbers past their bounds, as field
+    errors. The base of every loader of outside data, including those that ignore unknown keys
+    (Segment's calls)."""
 
     @pre_load
     def _refuse_bad_text(self, data: Any, **kwargs: Any) -> Any:

@@ -61,7 +61,7 @@ def _usage(n: int, **override: str) -> str:
 
 @pytest.mark.parametrize(("name", "literal"), BAD_VALUES, ids=[n for n, _ in BAD_VALUES])
 @pytest.mark.parametrize("field", ["account", "active_users", "day"])
-def test_one_bad_usage_record_is_refused_alone_and_the_good_ones_land(
+def test_one_bad_usage_record_is_refused_alone_and_the_good_ones_land(  # noqa: PLR0917 - fixtures
     client: FlaskClient, db_session: Session, acme: Account, name: str, literal: str, field: str
 ) -> None:
     body = "[" + ",".join([_usage(1), _usage(2, **{field: literal}), _usage(3)]) + "]"
