@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.bulk import bulk_insert
-from app.models import HealthScore, LatestScore
+from app.models import HealthScore, LatestScore, ScoreCalibration
 from app.pipeline.alerts import AlertCounts, RunWrites, newest_event_id, queue_run_alerts
 from app.pipeline.arrays import scatter
 from app.pipeline.events import gather_inputs, previous_latest, store_events
@@ -181,7 +181,7 @@ def _measure(run: _RunState) -> None:
     run.portfolio = compute_measures(
         run.session,
         as_of=run.as_of,
-        first_value_signal=run.model.stage_rules.first_value_signal,
+        model=run.model,
         usage_windows=rule_needs(run.model.rules).usage_windows,
     )
 
@@ -189,7 +189,12 @@ def _measure(run: _RunState) -> None:
 def _score(run: _RunState) -> None:
     portfolio, model = run.portfolio, run.model
     run.stage = assign_stages(
-        run.as_of, portfolio.contract_start, portfolio.renewal_date, portfolio.first_value_on, model.stage_rules
+        run.as_of,
+        portfolio.contract_start,
+        portfolio.renewal_date,
+        portfolio.first_value_on,
+        model.stage_rules,
+        term=portfolio.term,
     )
     raw = portfolio.matrix(model.measure_names)
     result = run.health = compute_health(raw, run.stage, model)
@@ -212,6 +217,20 @@ def _write_history(run: _RunState) -> None:
         run.completeness, run.measure_json,
     )  # fmt: skip
     bulk_insert(run.session, HealthScore.__table__, _HISTORY_COLUMNS, zip(*run.history_values, strict=True))  # type: ignore[arg-type]
+    _write_calibration(run)
+
+
+def _write_calibration(run: _RunState) -> None:
+    """The day's percentile points and band cut-offs, for a config that depends on the portfolio."""
+    calibration = run.model.calibration(run.health.model)
+    run.session.execute(
+        sa.delete(ScoreCalibration).where(
+            ScoreCalibration.day == run.as_of, ScoreCalibration.config_version == run.version
+        )
+    )
+    if calibration is not None:
+        run.session.add(ScoreCalibration(day=run.as_of, config_version=run.version, calibration=calibration))
+        run.session.flush()
 
 
 def _fire_events(run: _RunState) -> None:

@@ -24,7 +24,7 @@ from app.models import (
 from app.pipeline.measures import compute_measures
 from app.pipeline.run import run_scoring
 from app.services.scoring_config.active import ensure_default_config
-from scoring.model import default_config_dict
+from scoring.model import default_config_dict, model_from_dict
 from tests import factories as f
 
 pytestmark = [pytest.mark.e2e, pytest.mark.db]
@@ -74,7 +74,7 @@ def test_measures_from_raw_tables(db_session: Session) -> None:
         )
         f.add_goal(db_session, account, created=dt.date(2026, 1, 1), due=dt.date(2026, 5, 1))
         f.add_goal(db_session, account, created=dt.date(2026, 1, 1), due=dt.date(2026, 12, 1))  # not due yet
-        measures = compute_measures(db_session, as_of=AS_OF, first_value_signal="first_value")
+        measures = compute_measures(db_session, as_of=AS_OF, model=model_from_dict(default_config_dict()))
     raw = {name: values[0] for name, values in measures.raw.items()}
     assert raw["active_user_ratio"] == pytest.approx(0.5)
     assert raw["usage_trend_pct"] == pytest.approx(-50.0)
