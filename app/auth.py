@@ -215,6 +215,17 @@ def actor_name() -> str:
     return current_principal().name
 
 
+def require_may_name_closer(by: str | None) -> str:
+    """Who to record as having closed a task: ``by`` when the caller may name someone else (an
+    admin or a manager), else the caller; a CSM naming another person is ``Forbidden``."""
+    principal = current_principal()
+    if by is None or by in principal.identities:
+        return principal.name if by is None else by
+    if principal.role is Role.CSM:
+        raise Forbidden("A CSM records only themself as the one who closed a task: leave out 'by'.")
+    return by
+
+
 def default_owners(session: Session) -> tuple[str, ...] | None:
     """The book a list shows when the caller names no owner: a CSM's own accounts, a manager's
     team (their CSMs' and their own); None (everything) for the other roles."""

@@ -37,7 +37,7 @@ links = FlaskBlueprint("alert_links", __name__)
 
 
 def _scope(session: Any, scope: str) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
-    owners = book(session, scope, None)
+    owners = book(session, scope, None)  # a CSM's own accounts, a manager's team's; None: all
     return owners, tuple(current_principal().identities)
 
 
@@ -48,10 +48,12 @@ def _scope(session: Any, scope: str) -> tuple[tuple[str, ...] | None, tuple[str,
 def list_(page: int, per_page: int, scope: str, **filters: Any) -> dict[str, Any]:
     """Alerts, newest first. Filters: status (``dead`` lists what needs a retry), kind, channel,
     account, recipient, since. A CSM sees alerts about their book or addressed to them; a manager
-    their team's."""
+    their team's: exactly the alerts they may open by id, whatever the ``scope`` (an alert is a
+    message to someone, not a fact about the portfolio)."""
+    del scope  # a CSM's or manager's list is their book's, as GET /alerts/<id> is
     session = get_session()
     with session.begin():
-        owners, identities = _scope(session, scope)
+        owners, identities = _scope(session, "book")
         items, total = list_alerts(
             session,
             filters=AlertFilters(**filters, owners=owners, identities=identities),
