@@ -64,7 +64,9 @@ def role_table() -> dict[tuple[str, str], frozenset[Role]]:
         method, path = cells[0], cells[1].strip("`")
         assert (method, path) not in table, f"{method} {path} is in the role table twice"
         assert set(cells[2:]) <= {"yes", "no"}, line
-        table[method, path] = frozenset(Role(name) for name, cell in zip(ROLE_COLUMNS, cells[2:]) if cell == "yes")
+        table[method, path] = frozenset(
+            Role(name) for name, cell in zip(ROLE_COLUMNS, cells[2:], strict=True) if cell == "yes"
+        )
     return table
 
 

@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the fixtures of the alerts and tasks tests, imported, are parameters here
 """Authorization edges (issue 17): the alert list shows a CSM only what they may open by id, a
 CSM closes tasks as themself only, and every change of state is audited with the caller."""
 
@@ -33,7 +34,7 @@ def test_a_csm_cannot_list_alerts_they_cannot_open(
     anonymous_client: FlaskClient,
     issue_token: IssueToken,
     books: dict[str, Any],
-    query: str,  # noqa: F811
+    query: str,
 ) -> None:
     token = issue_token("csm", "ana", email="ana@example.com")
     assert anonymous_client.get(f"/api/v1/alerts/{books['c'].id}", headers=bearer(token)).status_code == 404
@@ -49,7 +50,7 @@ def test_a_csm_cannot_list_alerts_they_cannot_open(
 def test_admins_and_viewers_still_list_every_alert(
     anonymous_client: FlaskClient,
     issue_token: IssueToken,
-    books: dict[str, Any],  # noqa: F811
+    books: dict[str, Any],
 ) -> None:
     for role in ("admin", "viewer"):
         listed = anonymous_client.get("/api/v1/alerts?scope=all", headers=bearer(issue_token(role))).get_json()
@@ -60,7 +61,7 @@ def test_a_csm_cannot_record_another_person_as_the_closer(
     anonymous_client: FlaskClient,
     client: FlaskClient,
     issue_token: IssueToken,
-    scored: dict[str, int],  # noqa: F811
+    scored: dict[str, int],
     db_session: Session,
 ) -> None:
     task = task_id(client, "reporting-engagement-review", 0, scored["busy"])
@@ -84,7 +85,7 @@ def test_a_csm_cannot_record_another_person_as_the_closer(
 def test_task_changes_are_audited_with_the_caller(
     client: FlaskClient,
     scored: dict[str, int],
-    db_session: Session,  # noqa: F811
+    db_session: Session,
 ) -> None:
     task = task_id(client, "reporting-engagement-review", 0, scored["busy"])
     assert client.patch(f"/api/v1/tasks/{task}", json={"status": "done", "by": "ana"}).status_code == 200
