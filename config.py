@@ -130,6 +130,16 @@ class Config:
     MAX_CONTENT_LENGTH: int = 32 * 1024 * 1024  # bytes per request body; more gets 413
     TOKEN_CACHE_SECONDS: int = 5  # a worker trusts a checked token this long (revocation delay); 0: off
     WATCHLIST_CACHE_ENTRIES: int = 256  # watchlist pages a worker keeps (PostgreSQL; docs/watchlist.md); 0: off
+    # Guards (app/limits.py, app/headers.py; docs/operations.md)
+    RATE_LIMIT_ENABLED: bool = True
+    RATE_LIMIT_STORAGE_URI: str = "memory://"  # one process; redis://host:6379 for several
+    RATE_LIMIT_AUTH_FAILURES: str = "20 per minute"  # failed token checks per client address
+    RATE_LIMIT_EXPENSIVE: str = "10 per minute"  # previews, activations, suggestions, trainings per user
+    FORCE_HTTPS: bool = False  # redirect http to https (when no proxy in front does it)
+    # Operations (app/ops.py): /readyz and /metrics
+    METRICS_TOKEN: str = ""  # a bearer token for /metrics besides admin API tokens (for Prometheus)
+    READY_OUTBOX_MAX_DUE_SECONDS: int = 900  # /readyz fails when an alert has been due longer than this
+    READY_REQUIRE_SCHEDULER: bool = True  # /readyz fails without a fresh scheduler lease
     LOG_LEVEL: str = "INFO"
     TESTING: bool = False
 
@@ -213,6 +223,10 @@ class Config:
                 problems.append(f"SLACK_WEBHOOK_URL refused: {problem}")
         if self.ALERT_ALLOW_INSECURE_WEBHOOKS and self.ENV_NAME == "production":
             problems.append("ALERT_ALLOW_INSECURE_WEBHOOKS is for tests; production webhooks must be https")
+        if self.READY_OUTBOX_MAX_DUE_SECONDS < 60:
+            problems.append("READY_OUTBOX_MAX_DUE_SECONDS must be at least 60")
+        if self.METRICS_TOKEN and len(self.METRICS_TOKEN) < 16:
+            problems.append("METRICS_TOKEN is too short (use at least 16 random characters)")
         if self.SMTP_SECURITY not in {"none", "starttls", "ssl"}:
             problems.append(f"SMTP_SECURITY must be none, starttls or ssl, got {self.SMTP_SECURITY!r}")
         if problems:
@@ -255,6 +269,8 @@ class TestConfig(Config):
     TESTING: bool = True
     DATABASE_URL: str = "sqlite://"
     SECRET_KEY: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    # Tests make many calls a minute with one token; the guard tests set their own limits.
+    RATE_LIMIT_EXPENSIVE: str = "600 per minute"
 
 
 @dataclass

@@ -14,6 +14,9 @@ from app.api import init_api
 from app.cli import register_cli
 from app.db import init_db
 from app.errors import register_error_handlers
+from app.headers import init_headers
+from app.limits import init_limits
+from app.ops import init_ops
 from app.validation import MAX_INT
 from config import Config, ConfigError, config_from_env
 
@@ -28,6 +31,9 @@ def create_app(config: Config | None = None) -> Flask:
     app.url_map.converters["int"] = BoundedIntConverter
     init_db(app)
     init_api(app)
+    init_limits(app)  # after the API: its checks run after authentication
+    init_headers(app)
+    init_ops(app)
     register_error_handlers(app)
     register_cli(app)
     configure_logging(app)

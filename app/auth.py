@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from app.db import get_session
 from app.errors import Conflict, DomainError, DomainValidationError, NotFound
+from app.limits import check_auth_failures, count_auth_failure
 from app.models import Account, ApiToken, Role, Task, User
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -99,7 +100,7 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-def _bearer_token() -> str | None:
+def bearer_token() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
@@ -189,11 +190,13 @@ def _check_access() -> None:
     if request.endpoint is None:  # no such route: let the 404/405 handlers answer
         return
     roles = roles_of(current_app.view_functions.get(request.endpoint))
-    token = _bearer_token()
+    token = bearer_token()
     if token is None:
         raise Unauthorized("Send an API token: 'Authorization: Bearer <token>'.")
+    check_auth_failures()  # 429 for an address that guessed too many tokens lately
     principal = _authenticate_cached(token, dt.datetime.now(dt.UTC))
     if principal is None:
+        count_auth_failure()
         raise Unauthorized("The API token is unknown, revoked or expired.")
     g.principal = principal
     if roles is None:

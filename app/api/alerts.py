@@ -144,9 +144,9 @@ def replace_routing() -> dict[str, Any]:
 
 
 _PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title></head>
-<body style="font-family:sans-serif;max-width:40em;margin:3em auto"><h1>{title}</h1><p>{text}</p>{form}</body></html>"""
+<body><h1>{title}</h1><p>{text}</p>{form}</body></html>"""
 _FORM = """<form method="post"><input type="hidden" name="token" value="{token}">
-<button type="submit" style="font-size:1.2em;padding:.5em 1.5em">Acknowledge</button></form>"""
+<button type="submit">Acknowledge</button></form>"""
 _HEADERS = {
     "Content-Type": "text/html; charset=utf-8",
     "Cache-Control": "no-store",

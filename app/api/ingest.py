@@ -13,6 +13,8 @@ from app.api.body import json_body_doc, load_json_array, load_segment_calls
 from app.auth import INGEST, access, actor_name
 from app.db import get_session
 from app.errors import DomainValidationError
+from app.limits import expensive_limit, limiter
+from app.ops import count_ingested
 from app.records import KINDS
 from app.schemas.ingest import (
     IngestQuerySchema,
@@ -57,6 +59,7 @@ def segment() -> SegmentResult:
     with session.begin():
         result = ingest_segment(session, calls=calls, now=dt.datetime.now(dt.UTC))
         details = {"received": len(calls), "rejected": len(result.rejected)}
+        count_ingested("segment", accepted=len(calls) - len(result.rejected), rejected=len(result.rejected))
         record(session, actor=actor_name(), action="ingest.segment", target="ingest:segment", details=details)
     return result
 
@@ -87,6 +90,7 @@ def push(kind: str, source: str) -> IngestResult:
     with session.begin():
         result = ingest_records(session, kind=kind, records=records, source=source)
         details = {"source": source, "received": result.received, "landed": result.landed}
+        count_ingested(kind, accepted=result.landed, rejected=result.received - result.landed)
         record(session, actor=actor_name(), action="ingest.push", target=f"ingest:{kind}", details=details)
     if result.landed == 0:
         body = IngestResultSchema().dump(result)
@@ -108,6 +112,7 @@ def quarantined(page: int, per_page: int, source: str | None = None, kind: str |
 
 @bp.post("/quarantine/retry")
 @access(*INGEST)
+@limiter.limit(expensive_limit)
 @bp.arguments(QuarantineFilterSchema, location="query", as_kwargs=True, unknown=RAISE)
 @bp.response(200, RetryResultSchema)
 def retry(source: str | None = None, kind: str | None = None) -> RetrySummary:
