@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -123,10 +124,19 @@ class ScoringModel:
         """This model with its percentile mappings resolved to the day's points (self when none)."""
         if not any(m.mapping is Mapping01.PERCENTILE for m in self.measures):
             return self
-        return replace(self, measures=resolve_percentiles(self.measures, raw))
+        return self._derive(measures=resolve_percentiles(self.measures, raw))
 
     def with_bands(self, bands: Bands) -> ScoringModel:
-        return self if bands == self.bands else replace(self, bands=bands)
+        return self if bands == self.bands else self._derive(bands=bands)
+
+    def _derive(self, **changes: Any) -> ScoringModel:
+        """This model with resolved parts (the day's points or cut-offs; same measure names, so the
+        weight matrix holds). Not re-checked as a config: a day's cut-offs may meet (every score
+        equal), which no config may say but a calibrated day may be."""
+        derived = copy.copy(self)
+        for key, value in changes.items():
+            object.__setattr__(derived, key, value)
+        return derived
 
     def calibration(self, resolved: ScoringModel) -> dict[str, Any] | None:
         """What ``resolved`` (this model as it scored one day's portfolio) fixed: the percentile
@@ -151,7 +161,7 @@ class ScoringModel:
         )
         cut = calibration.get("bands") or {}
         bands = Bands(good=float(cut["good"]), poor=float(cut["poor"])) if self.bands.calibrated and cut else self.bands
-        return replace(self, measures=measures, bands=bands)
+        return self._derive(measures=measures, bands=bands)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form of this model, as stored in a scoring-config version."""

@@ -19,13 +19,13 @@ and the steps hand one another what they computed in a ``_RunState``.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -49,7 +49,6 @@ ProgressCallback = Callable[[str], None]
 
 _STAGE_NAMES = np.array([stage.value for stage in STAGES], dtype=object)
 _BAND_NAMES = np.array([band.value for band in BANDS] + [None], dtype=object)  # NO_BAND (-1) -> None
-_json_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,10 +201,21 @@ def _score(run: _RunState) -> None:
     run.band_names = _BAND_NAMES[result.band].tolist()
     run.scores = _nullable(np.round(result.score, 4))
     run.completeness = np.round(result.completeness, 6).tolist()
-    values = np.round(raw, 6).T.astype(object)
-    values[np.isnan(raw.T)] = None
-    run.measure_json = list(map(_json_encode, values.tolist()))
+    run.measure_json = measure_json(raw)
     run.id_list = run.ids.tolist()
+
+
+def measure_json(raw: np.ndarray) -> list[str]:
+    """Each account's raw values (a column of the (m, n) ``raw``) as a JSON array, rounded to six
+    decimals, ``null`` for no data. One orjson call for the whole matrix, split per row (a float
+    array has no nested brackets): per-row encoding was most of the score step at 30 measures."""
+    n = raw.shape[1]
+    if n == 0:
+        return []
+    if raw.shape[0] == 0:
+        return ["[]"] * n
+    text = orjson.dumps(np.ascontiguousarray(np.round(raw.T, 6)), option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    return [f"[{row}]" for row in text[2:-2].split("],[")]
 
 
 def _write_history(run: _RunState) -> None:

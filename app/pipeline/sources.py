@@ -184,16 +184,34 @@ def _latest(
     where: sa.ColumnElement[bool] | None = None,
     tiebreak: Any = None,
 ) -> np.ndarray:
-    """The value of each account's latest row in the window (NaN without one): a correlated
-    subquery per account, an index seek each (portable, and it beat a GROUP BY + join and a
-    ``row_number()`` ranking on both databases)."""
+    """The value of each account's latest row in the window (NaN without one)."""
+    return _latest_many(conn, table, [(value, need, where)], as_of=as_of, ids=ids, tiebreak=tiebreak)[0]
+
+
+def _latest_many(
+    conn: sa.Connection,
+    table: Any,
+    wanted: list[tuple[Any, Need, sa.ColumnElement[bool] | None]],
+    *,
+    as_of: dt.date,
+    ids: np.ndarray,
+    tiebreak: Any = None,
+) -> list[np.ndarray]:
+    """Several latest values of one table in one statement: a correlated subquery per value and
+    account, an index seek each (portable, and it beat a GROUP BY + join and a ``row_number()``
+    ranking on both databases)."""
+    if not wanted:
+        return []
     order = [table.day.desc()] + ([tiebreak.desc()] if tiebreak is not None else [])
-    latest = sa.select(value).where(table.account_id == Account.id, _in_window(table.day, as_of, need))
-    if where is not None:
-        latest = latest.where(where)
-    rows = fetch_rows(conn, sa.select(Account.id, latest.order_by(*order).limit(1).scalar_subquery()))
-    found, values = float_columns(rows, 2)
-    return scatter(ids, found.astype(np.int64), values)
+    columns = []
+    for value, need, where in wanted:
+        latest = sa.select(value).where(table.account_id == Account.id, _in_window(table.day, as_of, need))
+        if where is not None:
+            latest = latest.where(where)
+        columns.append(latest.order_by(*order).limit(1).scalar_subquery())
+    rows = fetch_rows(conn, sa.select(Account.id, *columns))
+    found, *values = float_columns(rows, 1 + len(wanted))
+    return [scatter(ids, found.astype(np.int64), v) for v in values]
 
 
 # --- license snapshots ------------------------------------------------------------------------------
@@ -201,11 +219,9 @@ def _latest(
 
 def read_license(conn: sa.Connection, *, as_of: dt.date, ids: np.ndarray, needs: set[Need]) -> Values:
     """License snapshots (``field``: seats_purchased, seats_assigned or seats_active)."""
-    out: Values = {}
-    for need in needs:
-        column = getattr(LicenseSnapshot, need.field)
-        if need.op == "latest":
-            out[need] = _latest(conn, LicenseSnapshot, column, as_of=as_of, ids=ids, need=need)
+    latest = sorted(n for n in needs if n.op == "latest")
+    wanted = [(getattr(LicenseSnapshot, n.field), n, None) for n in latest]
+    out: Values = dict(zip(latest, _latest_many(conn, LicenseSnapshot, wanted, as_of=as_of, ids=ids), strict=True))
     grouped = sorted(n for n in needs if n.op in ("mean", "max"))
     if grouped:
         columns = [

@@ -11,11 +11,14 @@ import pytest
 from sqlalchemy.orm import Session
 
 from app.demo.seed import seed_demo
-from app.models import FeedbackKind, GoalStatus, TicketPriority, UsageSignal
+from app.models import Contact, FeedbackKind, GoalStatus, TicketPriority, UsageSignal
+from app.models.enums import ContactRole
+from app.pipeline.events import gather_inputs
 from app.pipeline.measures import compute_measures
 from scoring.health import compute_health
 from scoring.measures import LEGACY_DEFINITIONS
 from scoring.model import ScoringModel, default_config_dict, model_from_dict
+from scoring.rules import rule_needs
 from scoring.stage import assign_stages
 from tests import factories as f
 from tests.support import legacy_measures
@@ -263,3 +266,52 @@ def test_stages_follow_the_billing_term(db_session: Session) -> None:
     stage = assign_stages(AS_OF, start, renewal, np.full(4, np.datetime64("NaT"), "datetime64[D]"), rules, term=term)
     # monthly: tenure alone; quarterly: 23 days (25% of 91); unknown term: the 90-day default
     assert [s for s in stage] == [1, 2, 1, 2]
+
+
+# --- the event rules' windows, at their edges -------------------------------------------------------
+
+RULE_WINDOWS = [1, 7, 30, 90]
+
+
+@pytest.mark.parametrize("window", RULE_WINDOWS)
+def test_event_rule_windows_hold_at_their_edges(db_session: Session, window: int) -> None:
+    """Signal, change and contact rules read the days as_of - N + 1 .. as_of, for any N: an
+    off-by-one, or a window twice as long, fails here."""
+    inside, outside = make_account(db_session), make_account(db_session)
+    edge_in, edge_out = AS_OF - dt.timedelta(days=window - 1), AS_OF - dt.timedelta(days=window)
+    for account, day in ((inside, edge_in), (outside, edge_out)):
+        f.add_signal(db_session, account, day, "invite")
+        f.add_usage(db_session, account, day, day, active_users=3)
+        # the previous window of a change rule: its last day is as_of - N, its first as_of - 2N + 1
+        f.add_usage(
+            db_session, account, day - dt.timedelta(days=window), day - dt.timedelta(days=window), active_users=7
+        )
+        db_session.add(
+            Contact(account_id=account.id, external_id=f"c{account.id}", role=ContactRole.CHAMPION, added_on=day)
+        )
+    db_session.flush()
+    rules = [
+        {"id": "invites", "name": "Invites", "kind": "milestone", "severity": "low", "type": "signal",
+         "signal": "invite", "window_days": window},
+        {"id": "usage_fall", "name": "Usage fall", "kind": "risk", "severity": "low", "type": "change",
+         "value": "active_users", "window_days": window, "change_pct": -10},
+        {"id": "champion", "name": "Champion", "kind": "milestone", "severity": "low", "type": "contacts",
+         "change": "added", "roles": ["champion"], "window_days": window},
+    ]  # fmt: skip
+    data = default_config_dict()
+    data["rules"] = rules
+    model = model_from_dict(data)
+    portfolio = compute_measures(
+        db_session, as_of=AS_OF, model=model, usage_windows=rule_needs(model.rules).usage_windows
+    )
+    stage = np.ones(portfolio.account_id.size, dtype=np.int8)
+    nan = np.full(portfolio.account_id.size, np.nan)
+    inputs = gather_inputs(
+        db_session, as_of=AS_OF, model=model, portfolio=portfolio, stage=stage,
+        band=np.zeros_like(stage), score=nan, score_on=lambda _day: nan,
+    )  # fmt: skip
+    assert inputs.signals[("invite", window)][0].tolist() == [1.0, 0.0]
+    current, previous = inputs.usage[("active_users", window)]
+    assert current.tolist() == [3.0, 0.0]
+    assert previous.tolist() == [7.0, 3.0]  # outside's current-window record is its previous window's last day
+    assert inputs.contacts[("added", ("champion",), window)].tolist() == [1.0, 0.0]
