@@ -6,7 +6,8 @@ Schemathesis puts NUL characters in its strings already; it never generates unpa
 strings (where JSON escapes carry them) and a NUL into their query's.
 
 Bounded in time: a fixed number of generated cases per operation (``HS_FUZZ_EXAMPLES``,
-default 15), on SQLite (the database half of the suite covers PostgreSQL).
+default 15), on SQLite (the database half of the suite covers PostgreSQL; ``HS_FUZZ_BACKEND=postgresql``
+runs this one there).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from app.demo.seed import seed_demo
 from app.models import Role
 from app.pipeline.run import run_scoring
 from config import TestConfig
+from tests.pg import postgres_base_url, postgres_schema, postgres_unreachable_reason
 from tests.support.auth import bearer
 
 pytestmark = [pytest.mark.api, pytest.mark.db]
@@ -53,8 +55,22 @@ def salted(value: object, salt: str) -> object:
 
 
 @pytest.fixture(scope="module")
-def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, str]]:
-    url = f"sqlite:///{Path(tmp_path_factory.mktemp('fuzz')) / 'fuzz.db'}"
+def fuzz_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """SQLite by default; ``HS_FUZZ_BACKEND=postgresql`` fuzzes on PostgreSQL (NUL characters
+    fail there, not on SQLite)."""
+    if os.environ.get("HS_FUZZ_BACKEND") == "postgresql":
+        reason = postgres_unreachable_reason(postgres_base_url())
+        if reason:
+            pytest.skip(reason)
+        with postgres_schema("hs_fuzz") as url:
+            yield url
+        return
+    yield f"sqlite:///{Path(tmp_path_factory.mktemp('fuzz')) / 'fuzz.db'}"
+
+
+@pytest.fixture(scope="module")
+def fuzz_app(fuzz_url: str) -> Iterator[tuple[Flask, str]]:
+    url = fuzz_url
     engine = make_engine(url)
     migrate.upgrade(engine)
     with sessionmaker(bind=engine).begin() as session:
