@@ -309,19 +309,29 @@ def load_or_create_secret_key(instance_dir: Path) -> str:
     place, which fails for the second one, who reads the first one's key.
     """
     path = instance_dir / SECRET_KEY_FILE
-    if not path.exists():
-        instance_dir.mkdir(parents=True, exist_ok=True)
-        temporary = instance_dir / f".{SECRET_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(48) + "\n")
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            pass
-        finally:
-            temporary.unlink()
-    key = path.read_text().strip()
+    try:
+        if not path.exists():
+            _write_new_key(instance_dir, path)
+        key = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(
+            f"No SECRET_KEY is set and none could be kept in {path} ({exc.strerror or exc}): "
+            "set SECRET_KEY, or HS_INSTANCE_PATH to a writable folder"
+        ) from None
     if len(key) < 16:
         raise ConfigError(f"{path} holds no usable secret key: delete it to generate a new one, or set SECRET_KEY")
     return key
+
+
+def _write_new_key(instance_dir: Path, path: Path) -> None:
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    temporary = instance_dir / f".{SECRET_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(48) + "\n")
+    try:
+        os.link(temporary, path)  # fails when another process linked its key first: theirs wins
+    except FileExistsError:
+        pass
+    finally:
+        temporary.unlink()

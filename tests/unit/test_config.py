@@ -183,3 +183,14 @@ def test_acknowledge_links_have_a_capped_life() -> None:
     with pytest.raises(InvalidAckToken, match="further away"):
         verify_ack("k" * 32, ten_years, now=now, max_age=7 * 86_400)
     assert verify_ack("k" * 32, sign_ack("k" * 32, 7, now + 7 * 86_400), now=now, max_age=7 * 86_400) == 7
+
+
+def test_a_development_key_that_cannot_be_kept_is_a_readable_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(ConfigError, match="set SECRET_KEY, or HS_INSTANCE_PATH to a writable folder"):
+        config_from_env({"HS_INSTANCE_PATH": str(blocker / "instance")})
+    (tmp_path / "short").mkdir()
+    (tmp_path / "short" / "secret_key").write_text("abc\n")
+    with pytest.raises(ConfigError, match="holds no usable secret key"):
+        config_from_env({"HS_INSTANCE_PATH": str(tmp_path / "short")})
