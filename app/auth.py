@@ -380,8 +380,8 @@ def list_tokens(session: Session) -> list[Any]:
 
 
 class AccessDocPlugin(BasePlugin):
-    """Documents the bearer scheme, and on every protected operation the 401 and 403 answers and
-    the roles that may call it."""
+    """Documents the bearer scheme, and on every protected operation the 401, 403 and 429 answers
+    and the roles that may call it."""
 
     def __init__(self) -> None:
         self.app: Flask | None = None
@@ -400,6 +400,7 @@ class AccessDocPlugin(BasePlugin):
             responses = operation.setdefault("responses", {})
             responses.setdefault("401", "UNAUTHORIZED")
             responses.setdefault("403", "FORBIDDEN")
+            responses.setdefault("429", "TOO_MANY_REQUESTS")
             if roles:
                 who = ", ".join(sorted(r.value for r in roles))
                 operation["description"] = (operation.get("description", "") + f"\n\nRoles: {who}.").strip()
@@ -409,5 +410,13 @@ def init_auth(app: Flask, api: Any, plugin: AccessDocPlugin) -> None:
     plugin.app = app
     app.before_request(_check_access)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
-    for name, text in (("UNAUTHORIZED", "No valid API token"), ("FORBIDDEN", "The token's role may not do this")):
+    for name, text in (
+        ("UNAUTHORIZED", "No valid API token"),
+        ("FORBIDDEN", "The token's role may not do this"),
+        (
+            "TOO_MANY_REQUESTS",
+            "Too many failed authentications from this address, or (for previews, activations, "
+            "suggestions, trainings and quarantine retries) too many calls by this user; try again later",
+        ),
+    ):
         api.spec.components.response(name, {"description": text, "content": {"application/json": {"schema": "Error"}}})
