@@ -9,9 +9,9 @@ day, or it is the **ratio** of two other measures:
                  ``tickets.opened|open|open_weighted|sla_breaches|days_to_close``,
                  ``feedback.nps|csat|csm_sentiment``, ``goals.achieved_share|achieved|missed``,
                  ``account.tenure_days|arr|seats|days_to_renewal``.
-``aggregate``    ``sum`` (``count`` for signals: days with the signal), ``mean``, ``active_days``,
-                 ``latest``, ``max``, ``nps`` (NPS of the responses); which ones a source allows is in
-                 ``SOURCES``.
+``aggregate``    ``sum``, ``count`` (signals: events, as ``sum``; feedback: responses), ``mean``,
+                 ``active_days``, ``latest``, ``max``, ``nps`` (NPS of the responses); which ones a
+                 source allows is in ``SOURCES``.
 ``window_days``  the window, 1-730 days ending on the scored day: a record on day ``as_of - N + 1``
                  counts, one on ``as_of - N`` does not.
 ``per``          normalisation: ``active_user``, ``login`` (the usage sums over the same window),
@@ -23,7 +23,8 @@ day, or it is the **ratio** of two other measures:
 ``missing``      ``skip``: no data leaves the measure out and re-weights the rest; ``zero``: no data
                  counts as 0.
 ``mapping``      ``thresholds`` (ascending points scored evenly 0-100) or ``percentile`` (the
-                 account's percentile among the scored day's portfolio).
+                 account's place among the scored day's portfolio, through the day's 0, 5, ..., 100th
+                 percentiles).
 
 Pure: the pipeline (``app/pipeline/measures.py``) computes the values set-based from the tables;
 this module defines, checks and post-processes them. docs/scoring.md is the reference.
@@ -471,20 +472,6 @@ def finish_values(measures: tuple[Measure, ...], base: dict[str, np.ndarray]) ->
             value = np.where(np.isnan(value), 0.0, value)
         values[m.name] = value
     return values
-
-
-def percentile_scores(raw: np.ndarray) -> np.ndarray:
-    """Each value's percentile (0-100, ties at their mid rank) among the non-NaN values; NaN stays NaN."""
-    out = np.full(raw.shape, np.nan, dtype=np.float64)
-    has = ~np.isnan(raw)
-    values = raw[has]
-    if values.size == 0:
-        return out
-    ordered = np.sort(values)
-    below = np.searchsorted(ordered, values, side="left")
-    up_to = np.searchsorted(ordered, values, side="right")
-    out[has] = (below + up_to) / (2.0 * values.size) * 100.0
-    return out
 
 
 def percentile_points(raw: np.ndarray, steps: int = 20) -> tuple[float, ...]:

@@ -56,18 +56,21 @@ class Bands:
         return self.good_share is not None
 
     def resolve(self, score: np.ndarray) -> Bands:
-        """The day's fixed cut-offs for ``score``: the quantiles at ``poor_share`` and
-        ``1 - good_share`` (self when fixed, or when nothing has a score)."""
+        """The day's fixed cut-offs for ``score`` (self when fixed, or when nothing has a score):
+        at most ``poor_share`` of the scores lie below ``poor`` and at most ``good_share`` at or
+        above ``good``; ties at a cut-off fall on the average side, so no band exceeds its share."""
         if not self.calibrated:
             return self
-        scores = score[~np.isnan(score)]
-        if scores.size == 0:
+        ordered = np.sort(score[~np.isnan(score)])
+        n = ordered.size
+        if n == 0:
             return self
         assert self.good_share is not None and self.poor_share is not None
-        poor = float(np.quantile(scores, self.poor_share)) if self.poor_share > 0 else 0.0
-        good = float(np.quantile(scores, 1.0 - self.good_share)) if self.good_share > 0 else 100.0
-        poor = min(poor, good)
-        return Bands(good=good, poor=poor)
+        k_poor = int(np.floor(self.poor_share * n + 1e-9))
+        k_good = int(np.floor(self.good_share * n + 1e-9))
+        poor = float(ordered[k_poor]) if k_poor < n else float(np.nextafter(ordered[-1], np.inf))
+        good = float(np.nextafter(ordered[n - k_good - 1], np.inf)) if k_good < n else float(ordered[0])
+        return Bands(good=good, poor=min(poor, good))
 
     def to_dict(self) -> dict[str, float]:
         if self.calibrated:
