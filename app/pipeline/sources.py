@@ -10,7 +10,7 @@ before, for change forms). ``latest`` values come from one ``row_number()`` quer
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
@@ -191,7 +191,7 @@ def _latest(
 def _latest_many(
     conn: sa.Connection,
     table: Any,
-    wanted: list[tuple[Any, Need, sa.ColumnElement[bool] | None]],
+    wanted: Sequence[tuple[Any, Need, sa.ColumnElement[bool] | None]],
     *,
     as_of: dt.date,
     ids: np.ndarray,
