@@ -4,7 +4,6 @@ bootstrap intervals, and the table printed at the end of a run."""
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -41,12 +40,22 @@ def reference_risks(dataset: Dataset, obs: Observations, train: np.ndarray) -> l
         methods.append((f"{name} count, {WINDOW}d", risk, how))
     risk, how = oriented(y, active_days, train)
     methods.append((f"active days, {WINDOW}d", risk, how))
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2_000))
-    model.fit(counts[train], y)
-    methods.append(
-        (f"logistic regression, {WINDOW}d counts", model.predict_proba(counts)[:, 1], "fitted on the train dates")
-    )
+    # The plain reference, and the same on log1p counts (the book's remedy for fat-tailed counts).
+    for label, features in ((f"{WINDOW}d counts", counts), (f"log1p {WINDOW}d counts", np.log1p(counts))):
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2_000))
+        model.fit(features[train], y)
+        methods.append((f"logistic regression, {label}", model.predict_proba(features)[:, 1], "fitted on train dates"))
     return methods
+
+
+def stage_shares(stages: dict[tuple[str, dt.date], str], keys: list, labels: np.ndarray) -> dict[str, list[int]]:
+    """Stage -> [observations, of which churned] as the scoring run staged them."""
+    shares: dict[str, list[int]] = {}
+    for key, label in zip(keys, labels.tolist(), strict=True):
+        entry = shares.setdefault(stages.get(key, "unscored"), [0, 0])
+        entry[0] += 1
+        entry[1] += int(label)
+    return shares
 
 
 def _ids_of(obs: Observations, dataset: Dataset, ids: list[str]) -> list[str]:
@@ -60,6 +69,8 @@ def evaluate(
     train = obs.day < np.datetime64(split, "D")
     test = ~train
     keys = list(zip(_ids_of(obs, dataset, ids), obs.day.astype(dt.date).tolist(), strict=True))
+    train_keys = [key for key, t in zip(keys, train, strict=True) if t]
+    test_keys = [key for key, t in zip(keys, test, strict=True) if t]
     methods: list[tuple[str, np.ndarray, str]] = []
     notes: dict[str, Any] = {}
     for mode, run in runs.items():
@@ -67,11 +78,14 @@ def evaluate(
             values = np.array([scores.get(key) for key in keys], dtype=object)
             missing = int(sum(v is None for v in values))
             risk = -np.array([50.0 if v is None else v for v in values], dtype=np.float64)
-            label = f"health score, {arm} config ({mode})"
+            label = f"health score, {arm} ({mode})"
             methods.append((label, risk, "low score is riskier"))
-            test_keys = [key for key, t in zip(keys, test, strict=True) if t]
-            stage_counts = Counter(run["stages"][arm].get(key, "unscored") for key in test_keys)
-            notes[label] = {"unscored_observations": missing, "test_stages": dict(stage_counts)}
+            notes[label] = {
+                "config_version": run["config_versions"][arm],
+                "unscored_observations": missing,
+                "train_stages": stage_shares(run["stages"][arm], train_keys, obs.churned[train]),
+                "test_stages": stage_shares(run["stages"][arm], test_keys, obs.churned[test]),
+            }
     methods.extend(reference_risks(dataset, obs, train))
     rows = []
     for i, (name, risk, how) in enumerate(methods):
@@ -106,11 +120,11 @@ def print_table(report: dict[str, Any]) -> None:
         f"observations: train {o['train']} ({o['train_churned']} churned), test {o['test']} "
         f"({o['test_churned']} churned, {o['test_accounts']} accounts); split {report['parameters']['split']}"
     )
-    print(f"{'method':<46} {'test AUC':>8}  {'95% CI':<15} {'train AUC':>9}  direction")
+    print(f"{'method':<50} {'test AUC':>8}  {'95% CI':<15} {'train AUC':>9}  direction")
     for row in report["results"]:
         low, high = row["test_auc_95ci"]
         print(
-            f"{row['method']:<46} {row['test_auc']:>8.3f}  {low:.3f}-{high:.3f}     "
+            f"{row['method']:<50} {row['test_auc']:>8.3f}  {low:.3f}-{high:.3f}     "
             f"{row['train_auc']:>9.3f}  {row['direction']}"
         )
     print("wall time (s): " + ", ".join(f"{k} {v}" for k, v in report["timings_seconds"].items()))

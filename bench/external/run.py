@@ -142,9 +142,9 @@ def run_mode(mode: str, dataset: Dataset, dates: list[dt.date], args: argparse.N
     """Load and score one service instance; the stored scores per arm, and what it took."""
     started = time.perf_counter()
     service = Service(fresh_database(args, mode), args.out / "run.log")
-    arms = {"default": service.active_version()}
+    arms = {"default config": service.active_version()}
     if args.config is not None:
-        arms["config"] = service.add_config(config_body(args.config))
+        arms[args.config.name] = service.add_config(config_body(args.config))
     setup = time.perf_counter() - started
     loader = Loader(service, dataset)
     scores: Scores = {arm: {} for arm in arms}
