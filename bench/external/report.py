@@ -77,12 +77,13 @@ def evaluate(
         for arm, scores in run["scores"].items():
             values = np.array([scores.get(key) for key in keys], dtype=object)
             missing = int(sum(v is None for v in values))
+            # No stored score (not scored, or scored without data): the neutral middle of the scale.
             risk = -np.array([50.0 if v is None else v for v in values], dtype=np.float64)
             label = f"health score, {arm} ({mode})"
             methods.append((label, risk, "low score is riskier"))
             notes[label] = {
                 "config_version": run["config_versions"][arm],
-                "unscored_observations": missing,
+                "observations_without_score": missing,
                 "train_stages": stage_shares(run["stages"][arm], train_keys, obs.churned[train]),
                 "test_stages": stage_shares(run["stages"][arm], test_keys, obs.churned[test]),
             }
