@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +33,30 @@ DEFAULT_CACHE = Path.home() / ".cache" / "healthscore-bench" / "external"
 MODES = ("replay", "backfill")
 
 
+def _at_least(low: int) -> Callable[[str], int]:
+    def check(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}")
+        return value
+
+    return check
+
+
+def _json_file(text: str) -> Path:
+    path = Path(text)
+    try:
+        json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(f"not a readable JSON file: {exc}") from None
+    return path
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--accounts", type=int, default=3_000, help="about this many accounts in total (default 3000)")
+    parser.add_argument(
+        "--accounts", type=_at_least(20), default=3_000, help="about this many accounts in total (default 3000)"
+    )
     parser.add_argument("--seed", type=int, default=1, help="the simulator's random_seed (default 1)")
     parser.add_argument("--out", type=Path, required=True, help="folder for results.json, the log and SQLite files")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help=f"generated data ({DEFAULT_CACHE})")
@@ -51,12 +74,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="replay: push each day's data as it happened, score each date as it comes (point in time);"
         " backfill: push everything, then score the past dates (default: both)",
     )  # fmt: skip
-    parser.add_argument("--config", type=Path, default=None, help="a scoring config JSON to score too")
+    parser.add_argument("--config", type=_json_file, default=None, help="a scoring config JSON to score too")
     parser.add_argument("--first-date", type=dt.date.fromisoformat, default=dt.date(2020, 2, 1))
     parser.add_argument("--split", type=dt.date.fromisoformat, default=dt.date(2020, 4, 1), help="test: dates on/after")
-    parser.add_argument("--horizon", type=int, default=30, help="churned within this many days (default 30)")
-    parser.add_argument("--min-tenure", type=int, default=0, help="observe accounts this many days old or more")
-    parser.add_argument("--draws", type=int, default=1_000, help="bootstrap draws (default 1000)")
+    parser.add_argument("--horizon", type=_at_least(1), default=30, help="churned within this many days (default 30)")
+    parser.add_argument(
+        "--min-tenure", type=_at_least(0), default=0, help="observe accounts this many days old or more"
+    )
+    parser.add_argument("--draws", type=_at_least(10), default=1_000, help="bootstrap draws (default 1000)")
     return parser.parse_args(argv)
 
 
@@ -245,4 +270,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (RuntimeError, ValueError, OSError) as exc:
+        # A refused config, a failed flask command, an unreachable PostgreSQL: one readable line.
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
