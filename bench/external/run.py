@@ -202,7 +202,7 @@ def run_mode(mode: str, dataset: Dataset, dates: list[dt.date], args: argparse.N
         flush=True,
     )
     return {
-        "database": service.database_url if args.database_url is None else "postgresql (see --database-url)",
+        "database": sa.make_url(service.database_url).render_as_string(hide_password=True),
         "config_versions": arms,
         "setup_seconds": round(setup, 1),
         "load": loader.summary(),
