@@ -10,7 +10,7 @@ DEMO_DAYS ?= 365
 DEMO_HISTORY_DAYS ?= 31
 export FLASK_APP := wsgi
 
-.PHONY: install demo serve test test-unit lint bench bench-core bench-events bench-ingest bench-sources bench-preview bench-watchlist bench-learning bench-alerts bench-external clean
+.PHONY: install demo serve test test-unit lint bench bench-core bench-events bench-measures bench-ingest bench-sources bench-preview bench-watchlist bench-learning bench-alerts bench-external clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -81,6 +81,10 @@ bench-core: install
 ## bench-events: the scoring run with all default rules and plays against the run alone (100k accounts)
 bench-events: install
 	$(BIN)/python -m bench.events_bench
+
+## bench-measures: the daily run with the 11 default measures against 30 (10 from product signals), 100k accounts
+bench-measures: install
+	$(BIN)/python -m bench.measures_bench
 
 ## bench-sources: SQL-source pull of 1,000,000 daily-usage rows (PostgreSQL to PostgreSQL)
 bench-sources: install

@@ -28,6 +28,9 @@ class HealthResult:
     ``contributions``: (m, n) float32 drivers: each measure's signed contribution in points
     relative to the neutral score, so ``score == neutral + nansum(contributions, axis=0)``.
     NaN where the measure has no data; 0 where the stage gives it no weight.
+    ``model``: the model as it scored this portfolio: percentile mappings resolved to the day's
+    points and calibrated bands to the day's cut-offs (the given model when it has neither), so
+    one account can later be explained the way the portfolio was scored.
     """
 
     score: np.ndarray
@@ -35,6 +38,7 @@ class HealthResult:
     band: np.ndarray
     measure_scores: np.ndarray
     contributions: np.ndarray
+    model: ScoringModel
 
 
 def band_codes(score: np.ndarray, good: float, poor: float) -> np.ndarray:
@@ -66,6 +70,7 @@ def compute_health(raw: np.ndarray, stage: np.ndarray, model: ScoringModel) -> H
     # ``take`` below would silently read a negative code from the end (-1 as pre-renewal).
     if n and (stage.min() < 0 or stage.max() >= len(STAGES)):
         raise ValueError(f"stage codes must be in 0..{len(STAGES) - 1}")
+    model = model.with_measures({m.name: raw[j] for j, m in enumerate(model.measures)})
     score = np.empty(n, dtype=np.float64)
     completeness = np.empty(n, dtype=np.float64)
     measure_scores = np.empty((m, n), dtype=np.float32)
@@ -103,5 +108,6 @@ def compute_health(raw: np.ndarray, stage: np.ndarray, model: ScoringModel) -> H
             contribution *= w
             contribution *= inverse_total
             contributions[j, block] = contribution
+    model = model.with_bands(model.bands.resolve(score))
     band = band_codes(score, model.bands.good, model.bands.poor)
-    return HealthResult(score, completeness, band, measure_scores, contributions)
+    return HealthResult(score, completeness, band, measure_scores, contributions, model)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from importlib import resources
@@ -39,7 +39,6 @@ from typing import Any
 import numpy as np
 
 from scoring.bands import BANDS, NO_BAND, Band
-from scoring.measures import MEASURE_CATALOG
 from scoring.stage import STAGE_CODE, STAGES, LifecycleStage
 
 #: Bits of the int64 state mask available to rules (the sign bit stays clear for the database).
@@ -179,8 +178,11 @@ COMMON_FIELDS = ("id", "name", "kind", "severity", "type", "stages", "descriptio
 _Problems = Iterator[tuple[str, str]]
 
 
-def check_rules(rules: tuple[Rule, ...]) -> dict[str, list[str]]:
-    """Meaning errors of a rule list keyed by dotted path (``rules.<index>.<field>``); empty when valid."""
+def check_rules(rules: tuple[Rule, ...], measure_names: Collection[str] | None = None) -> dict[str, list[str]]:
+    """Meaning errors of a rule list keyed by dotted path (``rules.<index>.<field>``); empty when valid.
+
+    ``measure_names``: the config's measures, which threshold rules may read besides the ``FACTS``
+    (None: not checked here, as when the rules are read without their config)."""
     errors: dict[str, list[str]] = {}
     if len(rules) > MAX_RULES:
         errors["rules"] = [f"At most {MAX_RULES} rules are supported."]
@@ -191,6 +193,7 @@ def check_rules(rules: tuple[Rule, ...]) -> dict[str, list[str]]:
             *_common_problems(rule, ids),
             *_TYPE_PROBLEMS[rule.type](rule, milestones),
             *_window_problems(rule),
+            *_value_problems(rule, measure_names),
         ]
         for key, message in problems:
             errors.setdefault(f"rules.{i}.{key}", []).append(message)
@@ -209,10 +212,18 @@ def _common_problems(rule: Rule, ids: list[str]) -> _Problems:
         yield "stages", "A stage is listed twice."
 
 
-def _threshold_problems(rule: Rule, milestones: frozenset[str]) -> _Problems:
-    if rule.value not in MEASURE_CATALOG and rule.value not in FACTS:
-        known = ", ".join(sorted([*MEASURE_CATALOG, *FACTS]))
+def _value_problems(rule: Rule, measure_names: Collection[str] | None) -> _Problems:
+    """A threshold rule reads a measure of the config or a fact."""
+    if rule.type is not RuleType.THRESHOLD or measure_names is None:
+        return
+    if rule.value not in measure_names and rule.value not in FACTS:
+        known = ", ".join(sorted([*measure_names, *FACTS]))
         yield "value", f"Unknown value {rule.value!r}; known: {known}."
+
+
+def _threshold_problems(rule: Rule, milestones: frozenset[str]) -> _Problems:
+    if not rule.value:
+        yield "value", "A threshold rule names a measure or a fact."
     if rule.op not in ("above", "below"):
         yield "op", "Must be 'above' or 'below'."
     if not math.isfinite(rule.at):
@@ -324,10 +335,11 @@ def rule_from_dict(data: dict[str, Any]) -> Rule:
     )
 
 
-def rules_from_list(items: list[dict[str, Any]]) -> tuple[Rule, ...]:
-    """Rules from their JSON form; raises ``RuleError`` for meaning errors."""
+def rules_from_list(items: list[dict[str, Any]], measure_names: Collection[str] | None = None) -> tuple[Rule, ...]:
+    """Rules from their JSON form; raises ``RuleError`` for meaning errors (``measure_names``: as
+    for ``check_rules``)."""
     rules = tuple(rule_from_dict(item) for item in items)
-    errors = check_rules(rules)
+    errors = check_rules(rules, measure_names)
     if errors:
         raise RuleError(errors)
     return rules

@@ -35,6 +35,7 @@ def init_api(app: Flask) -> Api:
     api.register_blueprint(watchlist.bp)
     api.register_blueprint(watchlist.accounts_bp)
     api.register_blueprint(scoring_config.bp)
+    api.register_blueprint(scoring_config.measures_bp)
     api.register_blueprint(analysis.bp)
     api.register_blueprint(alerts.bp)
     app.register_blueprint(alerts.links)

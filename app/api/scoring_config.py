@@ -15,12 +15,15 @@ from marshmallow import RAISE
 from app.api.body import body_refusals, json_body_doc, load_json_body, load_with
 from app.auth import ADMIN, READ, access, actor_name
 from app.db import get_session
+from app.errors import DomainValidationError
 from app.schemas import PaginationQuerySchema
 from app.schemas.config_admin import (
     ActivationSchema,
     ActiveVersionSchema,
     DiffSchema,
+    MeasureCatalogSchema,
     NewVersionSchema,
+    PatchQuerySchema,
     PreviewResultSchema,
     PreviewSchema,
     VersionPageSchema,
@@ -28,8 +31,10 @@ from app.schemas.config_admin import (
 )
 from app.schemas.jobs import LOCATION, job_request_url
 from app.schemas.plays import NoQuerySchema
+from app.services.scoring_config.catalog import measure_catalog
 from app.services.scoring_config.versions import (
     activate_version,
+    active_config,
     active_version,
     create_version,
     diff_versions,
@@ -37,8 +42,27 @@ from app.services.scoring_config.versions import (
     list_versions,
     preview,
 )
+from scoring.model import patch_config
 
 bp = Blueprint("scoring_config", __name__, url_prefix="/api/v1/scoring/config", description="Tuning the health model")
+
+
+measures_bp = Blueprint(
+    "scoring_measures", __name__, url_prefix="/api/v1/scoring/measures", description="Building measures"
+)
+
+
+@measures_bp.get("/catalog")
+@access(*ADMIN)
+@measures_bp.arguments(NoQuerySchema, location="query", unknown=RAISE)
+@measures_bp.response(200, MeasureCatalogSchema)
+def catalog(_query: dict[str, Any]) -> dict[str, Any]:
+    """The sources a measure can read (usage fields, licenses, tickets, feedback, goals, account
+    fields) and every product signal the portfolio has, each with its record and account counts and
+    first and last days, and the options of the measure language (docs/scoring.md)."""
+    session = get_session()
+    with session.begin():
+        return measure_catalog(session)
 
 
 _body_errors = body_refusals(bp, "Invalid input (field messages under errors.json); nothing changed")
@@ -106,6 +130,40 @@ def create() -> dict[str, Any]:
     new = load_with(NewVersionSchema(), load_json_body(), "The scoring config is invalid; nothing was stored.")
     session = get_session()
     with session.begin():
+        return create_version(session, new, actor=actor_name())
+
+
+@bp.patch("")
+@access(*ADMIN)
+@bp.arguments(PatchQuerySchema, location="query", unknown=RAISE)
+@bp.response(201, VersionSchema)
+@bp.alt_response(409, description="A concurrent request took the version number; send it again")
+@_body_errors
+@bp.doc(
+    requestBody={
+        "required": True,
+        "description": "A JSON merge patch (RFC 7386) of the active config; measures and rules may be "
+        "objects keyed by measure name / rule id to change, add (new key) or remove (null) one item.",
+        "content": {"application/merge-patch+json": {"schema": {"type": "object"}}},
+    }
+)
+def patch(query: dict[str, Any]) -> dict[str, Any]:
+    """A new version (inactive) made from the active one plus a partial change, without re-posting
+    every measure and rule; checked exactly like a whole config. Audited as scoring_config.create."""
+    body = load_json_body()
+    if not isinstance(body, dict):
+        raise DomainValidationError(
+            "Send a JSON object: a merge patch of the active config.",
+            errors={"json": {"_schema": ["Expected an object."]}},
+        )
+    session = get_session()
+    with session.begin():
+        merged = patch_config(active_config(session), body)
+        new = load_with(
+            NewVersionSchema(),
+            {"config": merged, "comment": query["comment"]},
+            "The patched scoring config is invalid; nothing was stored.",
+        )
         return create_version(session, new, actor=actor_name())
 
 

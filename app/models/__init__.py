@@ -32,7 +32,7 @@ from app.models.raw import (
     SupportTicket,
     UsageSignal,
 )
-from app.models.scores import HealthScore, LatestScore, ScoringConfigVersion
+from app.models.scores import HealthScore, LatestScore, ScoreCalibration, ScoringConfigVersion
 from app.models.watchlist import AuditEntry, BandOverride, WatchlistPin
 
 __all__ = [
@@ -71,6 +71,7 @@ __all__ = [
     "QuarantinedRecord",
     "Role",
     "SchedulerLease",
+    "ScoreCalibration",
     "ScoringConfigVersion",
     "SegmentMessage",
     "SourceCursor",

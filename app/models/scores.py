@@ -57,6 +57,18 @@ class _ScoreColumns:
     measure_values: Mapped[list[float | None]]
 
 
+class ScoreCalibration(Base):
+    """How a config that depends on the day's portfolio (percentile mapping, bands by share) scored
+    one day: the percentile measures' points and the band cut-offs, so a stored score of that day
+    can be explained, one account at a time, exactly as the portfolio was scored."""
+
+    __tablename__ = "score_calibrations"
+
+    day: Mapped[dt.date] = mapped_column(sa.Date, primary_key=True)
+    config_version: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    calibration: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+
+
 class HealthScore(_ScoreColumns, Base):
     """Score history: one row per account per day; re-scoring a day replaces its rows."""
 

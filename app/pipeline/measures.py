@@ -1,49 +1,48 @@
 """Raw measure values for every scored account as of a date, by set-based SQL.
 
-A fixed number of queries per run, whatever the number of accounts: each query aggregates one
-raw table per account and returns at most one row per account; numpy aligns the results.
+The config's measures (``scoring.measures``) are grouped by source table; each table is read by
+one statement of conditional aggregates over the widest window its measures need
+(``app/pipeline/sources.py``), plus one per table for ``latest`` values, whatever the number of
+accounts or measures. numpy aligns the results and derives each measure's value.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.models import (
-    Account,
-    AccountStatus,
-    DailyUsage,
-    Feedback,
-    FeedbackKind,
-    Goal,
-    GoalStatus,
-    LicenseSnapshot,
-    Outcome,
-    OutcomeKind,
-    SupportTicket,
-    TicketPriority,
-    UsageSignal,
+from app.models import Account, AccountStatus, DailyUsage, Outcome, OutcomeKind, SupportTicket, UsageSignal
+from app.pipeline.arrays import align, day_column, fetch_rows, float_columns
+from app.pipeline.sources import (
+    Need,
+    Values,
+    read_feedback,
+    read_goals,
+    read_license,
+    read_signals,
+    read_tickets,
+    read_usage,
 )
-from app.pipeline.arrays import align, day_column, fetch_rows, float_columns, scatter
-from scoring.measures import MEASURE_CATALOG
+from scoring.measures import Form, Measure, finish_values, source_info
+from scoring.model import ScoringModel
 
-USAGE_WINDOW_DAYS = 30  # current window; the trend compares it with the 30 days before
-TICKET_LOOKBACK_DAYS = 365
-SLA_WINDOW_DAYS = 90
-FEEDBACK_WINDOW_DAYS = 180
-#: days_since_last_login when the account has usage but no login in the two usage windows
-NO_RECENT_LOGIN_DAYS = 2 * USAGE_WINDOW_DAYS + 1
-
-PRIORITY_WEIGHT = {
-    TicketPriority.URGENT: 4.0,
-    TicketPriority.HIGH: 2.0,
-    TicketPriority.NORMAL: 1.0,
-    TicketPriority.LOW: 0.5,
+#: The ``login_days_30d`` fact of the event rules: days with a login in the last 30 days.
+LOGIN_DAYS_WINDOW = 30
+_USAGE_FIELDS = {
+    "usage.active_users": "active_users",
+    "usage.logins": "logins",
+    "usage.key_feature_uses": "key_feature_uses",
+}
+_LICENSE_FIELDS = {
+    "license.purchased": "seats_purchased",
+    "license.assigned": "seats_assigned",
+    "license.active": "seats_active",
 }
 
 
@@ -63,6 +62,7 @@ class PortfolioMeasures:
     login_days_30d: np.ndarray  # float64: days with a login in the current 30-day window
     # (column, days) -> (sum over the last `days` days, sum over the `days` before), for event rules
     usage_windows: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]
+    term: np.ndarray | None = None  # object: billing term value or None (None: not known at all)
 
     def matrix(self, names: tuple[str, ...]) -> np.ndarray:
         """The (m, n) raw matrix in the order of ``names`` (a model's measures)."""
@@ -87,21 +87,18 @@ def compute_measures(
     session: Session,
     *,
     as_of: dt.date,
-    first_value_signal: str,
+    model: ScoringModel,
     usage_windows: frozenset[tuple[str, int]] = frozenset(),
     include_churned: bool = False,
 ) -> PortfolioMeasures:
-    """Compute every catalog measure for every account not churned as of ``as_of`` (see
+    """Compute ``model``'s measures for every account not churned as of ``as_of`` (see
     ``not_churned_by``).
 
-    Nothing dated after ``as_of`` is read. A measure is NaN (no data) when its raw table has
-    nothing for the account in the measure's window: no usage row ever (adoption), no license
-    snapshot, no ticket in the last year (support), no response in the last 180 days
-    (feedback), no goal due or achieved (outcomes). See docs/scoring.md for each definition.
-    ``usage_windows`` adds the (column, days) window sums the event rules compare to the same
-    pass over daily usage, widening it when a rule's two windows reach further back.
-    ``include_churned`` keeps accounts whose status is churned *now* (the status is today's, not
-    as of ``as_of``): learning from outcomes observes accounts before they churned.
+    Nothing dated after ``as_of`` is read. A measure is NaN (no data) as docs/scoring.md defines
+    per source (no usage row ever, no signal row ever, no ticket within ``data_days``...).
+    ``usage_windows`` adds the (column, days) window sums the event rules compare to the same pass
+    over daily usage. ``include_churned`` keeps accounts whose status is churned *now* (the status
+    is today's, not as of ``as_of``): learning from outcomes observes accounts before they churned.
     """
     # Core execution on the session's connection: these are plain column queries, and the ORM
     # result machinery would only add per-row overhead.
@@ -109,26 +106,21 @@ def compute_measures(
     _tune_postgresql(conn)
     accounts = _accounts(conn, as_of=as_of, include_churned=include_churned)
     ids = accounts.ids
-    first_value_on = _first_value_on(conn, as_of=as_of, signal=first_value_signal, ids=ids)
-    usage = _usage(conn, as_of=as_of, accounts=accounts, usage_windows=usage_windows)
-    active_user_ratio, trend, key_feature, days_since_login = _usage_measures(as_of, accounts, usage)
-    open_load, breaches = _ticket_measures(conn, as_of=as_of, ids=ids)
-    nps, csat = _feedback_measures(conn, as_of=as_of, ids=ids)
-    goals_ratio = _goal_measures(conn, as_of=as_of, ids=ids)
-    raw = {
-        "goals_achieved_ratio": goals_ratio,
-        "active_user_ratio": active_user_ratio,
-        "usage_trend_pct": trend,
-        "key_feature_adoption_ratio": key_feature,
-        "days_since_last_login": days_since_login,
-        "license_utilization_ratio": _license_utilization(accounts),
-        "open_ticket_load": open_load,
-        "sla_breaches_90d": breaches,
-        "nps": nps,
-        "csat_avg": csat,
-        "csm_sentiment": accounts.sentiment,
+    first_value_on = _first_value_on(conn, as_of=as_of, signal=model.stage_rules.first_value_signal, ids=ids)
+    plan = _Plan.of(model.measures, usage_windows)
+    read = _read(conn, as_of=as_of, ids=ids, plan=plan)
+    ctx = _Context(as_of, accounts, read)
+    base = {m.name: _base_value(m, ctx) for m in model.measures if m.ratio is None}
+    raw = finish_values(model.measures, base)
+    usage = read.usage
+    login_days = _fill(usage[Need("days", "logins", LOGIN_DAYS_WINDOW)], accounts.ever_used)
+    windows = {
+        (column, days): (
+            _fill(usage[Need("sum", column, days)], accounts.ever_used, zero_without_data=True),
+            _fill(usage[Need("sum", column, days, days)], accounts.ever_used, zero_without_data=True),
+        )
+        for column, days in usage_windows
     }
-    assert raw.keys() == MEASURE_CATALOG.keys()
     return PortfolioMeasures(
         as_of,
         ids,
@@ -139,8 +131,8 @@ def compute_measures(
         raw,
         accounts.owner,
         accounts.ever_used,
-        usage.login_days,
-        usage.window_sums,
+        login_days,
+        windows,
     )
 
 
@@ -153,29 +145,336 @@ def _tune_postgresql(conn: sa.Connection) -> None:
         conn.execute(sa.text("SET LOCAL jit = off"))
 
 
-# --- accounts (with their latest license snapshot and CSM sentiment) ----------------------------
+# --- the plan: which aggregates each table must give -------------------------------------------
+
+
+@dataclass(slots=True)
+class _Plan:
+    """The aggregates the measures need, per table family, and the "ever" probes."""
+
+    needs: dict[str, set[Need]] = field(default_factory=lambda: defaultdict(set))
+    signals_ever: bool = False
+    tickets_ever: bool = False
+
+    @classmethod
+    def of(cls, measures: tuple[Measure, ...], usage_windows: frozenset[tuple[str, int]]) -> _Plan:
+        plan = cls()
+        plan.needs["usage"].add(Need("days", "logins", LOGIN_DAYS_WINDOW))
+        for column, days in usage_windows:
+            plan.needs["usage"].update({Need("sum", column, days), Need("sum", column, days, days)})
+        for m in measures:
+            if m.ratio is None:
+                for family, need in _needs_of(m):
+                    plan.needs[family].add(need)
+                info = source_info(m.source)
+                if info is not None and m.data_days is None:
+                    plan.signals_ever |= info.family == "signal"
+                    plan.tickets_ever |= info.family == "tickets"
+        return plan
+
+
+def _series(m: Measure) -> tuple[str, str, str]:
+    """(family, field, key) of a daily-series measure."""
+    if m.source.startswith("signal."):
+        return "signal", "count", m.source[len("signal.") :]
+    return "usage", _USAGE_FIELDS[m.source], ""
+
+
+_SERIES_OP = {"sum": "sum", "count": "sum", "mean": "sum", "active_days": "days", "max": "max", "latest": "latest"}
+_FEEDBACK_OPS = {"nps": ("n", "promoters", "detractors"), "mean": ("n", "sum"), "count": ("n",), "max": ("max",)}
+
+
+def _needs_of(m: Measure) -> list[tuple[str, Need]]:
+    """The (family, need) pairs one source measure reads."""
+    info = source_info(m.source)
+    assert info is not None, m.source
+    n, aggregate = m.window_days, m.effective_aggregate
+    out: list[tuple[str, Need]] = []
+    if info.daily:
+        family, column, key = _series(m)
+        if m.form is Form.DAYS_SINCE:
+            out.append((family, Need("last", column, n, 0, key)))
+        else:
+            out.append((family, Need(_SERIES_OP[aggregate], column, n, 0, key)))
+        if m.form in (Form.CHANGE_PCT, Form.CHANGE_DIFF):
+            assert n is not None
+            out += [(family, Need(_SERIES_OP[aggregate], column, n, n, key)), (family, Need("rows", "", 2 * n, 0, key))]
+        if m.data_days is not None:
+            out.append((family, Need("rows", "", m.data_days, 0, key)))
+    elif info.family == "tickets":
+        out += _ticket_needs(m)
+    elif info.family == "feedback":
+        kind = m.source.split(".", 1)[1]
+        ops = ("last",) if m.form is Form.DAYS_SINCE else _FEEDBACK_OPS.get(aggregate, (aggregate,))
+        out += [("feedback", Need(op, "", n, 0, kind)) for op in ops]
+        if m.data_days is not None:
+            out.append(("feedback", Need("n", "", m.data_days, 0, kind)))
+    elif info.family == "license":
+        out.append(("license", Need(aggregate, _LICENSE_FIELDS[m.source], n)))
+    if m.per in ("login", "active_user"):
+        column = "logins" if m.per == "login" else "active_users"
+        out.append(("usage", Need("sum", column, n)))
+    if m.per == "licensed_seat":
+        out.append(("license", Need("latest", "seats_purchased", None)))
+    return out
+
+
+def _ticket_needs(m: Measure) -> list[tuple[str, Need]]:
+    key = ",".join(sorted(m.priority))
+    n, field_name = m.window_days, m.source.split(".", 1)[1]
+    if m.form is Form.DAYS_SINCE:
+        ops: tuple[str, ...] = ("last",)
+    elif field_name == "days_to_close":
+        ops = ("close_days_sum", "closed") if m.effective_aggregate == "mean" else ("close_days_max",)
+    else:
+        ops = (field_name,)
+    out = [("tickets", Need(op, "", n, 0, key)) for op in ops]
+    if m.data_days is not None:
+        out.append(("tickets", Need("rows", "", m.data_days)))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    usage: Values
+    signal: Values
+    tickets: Values
+    feedback: Values
+    license: Values
+    goals: tuple[np.ndarray, np.ndarray] | None
+    signals_ever: np.ndarray | None
+    tickets_ever: np.ndarray | None
+
+
+def _read(conn: sa.Connection, *, as_of: dt.date, ids: np.ndarray, plan: _Plan) -> _Read:
+    needs = plan.needs
+    return _Read(
+        usage=read_usage(conn, as_of=as_of, ids=ids, needs=needs["usage"]),
+        signal=read_signals(conn, as_of=as_of, ids=ids, needs=needs["signal"]) if needs["signal"] else {},
+        tickets=read_tickets(conn, as_of=as_of, ids=ids, needs=needs["tickets"]) if needs["tickets"] else {},
+        feedback=read_feedback(conn, as_of=as_of, ids=ids, needs=needs["feedback"]) if needs["feedback"] else {},
+        license=read_license(conn, as_of=as_of, ids=ids, needs=needs["license"]) if needs["license"] else {},
+        goals=read_goals(conn, as_of=as_of, ids=ids) if needs["goals"] or _uses_goals(plan) else None,
+        signals_ever=_ever(conn, UsageSignal, UsageSignal.day <= as_of, ids) if plan.signals_ever else None,
+        tickets_ever=(
+            _ever(conn, SupportTicket, SupportTicket.opened_at < _end_ts(as_of), ids) if plan.tickets_ever else None
+        ),
+    )
+
+
+def _uses_goals(plan: _Plan) -> bool:
+    return "goals" in plan.needs
+
+
+def _end_ts(as_of: dt.date) -> dt.datetime:
+    return dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+
+
+def _ever(conn: sa.Connection, table: Any, cond: sa.ColumnElement[bool], ids: np.ndarray) -> np.ndarray:
+    """Per account: whether ``table`` has a row meeting ``cond`` (an index probe per account)."""
+    probe = sa.select(sa.literal(1)).where(table.account_id == Account.id, cond).exists()
+    rows = fetch_rows(conn, sa.select(Account.id).where(probe))
+    found = np.array([r[0] for r in rows], dtype=np.int64)
+    return np.isin(ids, found)
+
+
+# --- values: one measure from what was read --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    as_of: dt.date
+    accounts: _Accounts
+    read: _Read
+
+    @property
+    def days_since_start(self) -> np.ndarray:
+        return (np.datetime64(self.as_of, "D") - self.accounts.contract_start).astype(np.int64)
+
+    def days_in_window(self, n: int) -> np.ndarray:
+        """Days of an ``n``-day window the account had (young accounts: since contract start)."""
+        return np.clip(self.days_since_start + 1, 1, n).astype(np.float64)
+
+
+def _fill(values: np.ndarray, has_data: np.ndarray, *, zero_without_data: bool = False) -> np.ndarray:
+    """Accounts with data but no row in the window have 0; accounts without data NaN."""
+    filled = np.where(np.isnan(values), 0.0, values)
+    return filled if zero_without_data else np.where(has_data, filled, np.nan)
+
+
+def _base_value(m: Measure, ctx: _Context) -> np.ndarray:
+    family = source_info(m.source).family  # type: ignore[union-attr]
+    if family in ("usage", "signal"):
+        value = _series_value(m, ctx)
+    elif family == "tickets":
+        value = _ticket_value(m, ctx)
+    elif family == "feedback":
+        value = _feedback_value(m, ctx)
+    elif family == "license":
+        value = ctx.read.license[Need(m.effective_aggregate, _LICENSE_FIELDS[m.source], m.window_days)]
+    elif family == "goals":
+        value = _goal_value(m, ctx)
+    else:
+        value = _account_value(m, ctx)
+    return _normalise(m, value, ctx)
+
+
+def _has_data(m: Measure, ctx: _Context, values: Values, key: str = "") -> np.ndarray:
+    if m.data_days is not None:
+        family = source_info(m.source).family  # type: ignore[union-attr]
+        op = "n" if family == "feedback" else "rows"
+        return values[Need(op, "", m.data_days, 0, key)] > 0
+    family = source_info(m.source).family  # type: ignore[union-attr]
+    if family == "signal":
+        assert ctx.read.signals_ever is not None
+        return ctx.read.signals_ever
+    if family == "tickets":
+        assert ctx.read.tickets_ever is not None
+        return ctx.read.tickets_ever
+    return ctx.accounts.ever_used
+
+
+def _series_value(m: Measure, ctx: _Context) -> np.ndarray:
+    family, column, key = _series(m)
+    values = ctx.read.usage if family == "usage" else ctx.read.signal
+    has = _has_data(m, ctx, values, key)
+    n = m.window_days
+    assert n is not None
+    if m.form is Form.DAYS_SINCE:
+        last = values[Need("last", column, n, 0, key)]
+        since = (np.datetime64(ctx.as_of, "D") - last).astype(np.int64).astype(np.float64)
+        return np.where(has, np.where(np.isnat(last), float(n + 1), since), np.nan)
+    op = _SERIES_OP[m.effective_aggregate]
+    current = _fill(values[Need(op, column, n, 0, key)], has)
+    if m.effective_aggregate == "mean":
+        current = current / ctx.days_in_window(n)
+    if m.form is Form.VALUE:
+        return current
+    previous = _fill(values[Need(op, column, n, n, key)], has)
+    if m.effective_aggregate == "mean":
+        previous = previous / float(n)
+    old_enough = has & (ctx.days_since_start >= 2 * n)
+    if m.form is Form.CHANGE_DIFF:
+        return np.where(old_enough, current - previous, np.nan)
+    rows = values[Need("rows", "", 2 * n, 0, key)] > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # Nothing before: any use now is +100 %; rows in the windows but no use in either: flat;
+        # no row in either window, with use before them: it fell away (-100 %).
+        pct = np.where(
+            previous > 0,
+            (current - previous) / previous * 100.0,
+            np.where(current > 0, 100.0, np.where(rows, 0.0, -100.0)),
+        )
+    return np.where(old_enough, pct, np.nan)
+
+
+def _ticket_value(m: Measure, ctx: _Context) -> np.ndarray:
+    values = ctx.read.tickets
+    key, n = ",".join(sorted(m.priority)), m.window_days
+    has = _has_data(m, ctx, values)
+    field_name = m.source.split(".", 1)[1]
+    if m.form is Form.DAYS_SINCE:
+        last = values[Need("last", "", n, 0, key)]
+        since = (np.datetime64(ctx.as_of, "D") - last).astype(np.int64).astype(np.float64)
+        return np.where(has, np.where(np.isnat(last), float((n or 0) + 1), since), np.nan)
+    if field_name == "days_to_close":
+        if m.effective_aggregate == "mean":
+            closed = values[Need("closed", "", n, 0, key)]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                value = np.where(closed > 0, values[Need("close_days_sum", "", n, 0, key)] / closed, np.nan)
+        else:
+            value = values[Need("close_days_max", "", n, 0, key)]
+        return np.where(has, value, np.nan)
+    return _fill(values[Need(field_name, "", n, 0, key)], has)
+
+
+def _feedback_value(m: Measure, ctx: _Context) -> np.ndarray:
+    values, kind, n = ctx.read.feedback, m.source.split(".", 1)[1], m.window_days
+    if m.form is Form.DAYS_SINCE:
+        last = values[Need("last", "", n, 0, kind)]
+        since = (np.datetime64(ctx.as_of, "D") - last).astype(np.int64).astype(np.float64)
+        value = np.where(np.isnat(last), float((n or 0) + 1), since)
+    else:
+        aggregate = m.effective_aggregate
+        count = np.nan_to_num(values.get(Need("n", "", n, 0, kind), np.zeros(0)))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if aggregate == "nps":
+                net = values[Need("promoters", "", n, 0, kind)] - values[Need("detractors", "", n, 0, kind)]
+                value = np.where(count > 0, net / count * 100.0, np.nan)
+            elif aggregate == "mean":
+                value = np.where(count > 0, values[Need("sum", "", n, 0, kind)] / count, np.nan)
+            elif aggregate == "count":
+                value = count
+            else:
+                value = values[Need(aggregate, "", n, 0, kind)]
+    if m.data_days is not None:
+        value = np.where(_has_data(m, ctx, values, kind), value, np.nan)
+    return value
+
+
+def _goal_value(m: Measure, ctx: _Context) -> np.ndarray:
+    assert ctx.read.goals is not None
+    achieved, due = ctx.read.goals
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if m.source == "goals.achieved_share":
+            return np.where(due > 0, achieved / due, np.nan)
+    if m.source == "goals.achieved":
+        return achieved
+    return due - achieved
+
+
+def _account_value(m: Measure, ctx: _Context) -> np.ndarray:
+    accounts, day = ctx.accounts, np.datetime64(ctx.as_of, "D")
+    if m.source == "account.tenure_days":
+        tenure = (day - accounts.contract_start).astype(np.int64).astype(np.float64)
+        return np.where(np.isnat(accounts.contract_start), np.nan, tenure)
+    if m.source == "account.days_to_renewal":
+        to_renewal = (accounts.renewal_date - day).astype(np.int64).astype(np.float64)
+        return np.where(np.isnat(accounts.renewal_date), np.nan, to_renewal)
+    if m.source == "account.arr":
+        return accounts.arr.astype(np.float64)
+    return accounts.seats.astype(np.float64)
+
+
+def _normalise(m: Measure, value: np.ndarray, ctx: _Context) -> np.ndarray:
+    """Divide by the measure's ``per``: no data without a seat count; 0 with no logins or users."""
+    if m.per is None:
+        return value
+    seats = np.where(ctx.accounts.seats > 0, ctx.accounts.seats, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if m.per == "seat":
+            return value / seats
+        if m.per == "licensed_seat":
+            purchased = ctx.read.license[Need("latest", "seats_purchased", None)]
+            return value / np.where(purchased > 0, purchased, seats)
+        n = m.window_days or 1
+        if m.per == "day":
+            return value / ctx.days_in_window(n)
+        column = "logins" if m.per == "login" else "active_users"
+        denominator = np.nan_to_num(ctx.read.usage[Need("sum", column, m.window_days)])
+        if m.per == "active_user":
+            denominator = denominator / ctx.days_in_window(n)
+        return np.where(denominator > 0, value / denominator, np.where(np.isnan(value), np.nan, 0.0))
+
+
+# --- accounts ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class _Accounts:
-    """The scored accounts in id order, with what takes one index seek each (one query)."""
+    """The scored accounts in id order (one query)."""
 
     ids: np.ndarray  # int64, ascending
     arr: np.ndarray
     seats: np.ndarray  # seats purchased on the account (NaN when unknown)
     ever_used: np.ndarray  # bool: any daily-usage row on or before as_of
-    license_purchased: np.ndarray  # of the latest license snapshot (NaN without one)
-    license_active: np.ndarray
-    sentiment: np.ndarray  # the latest CSM sentiment within the feedback window
     contract_start: np.ndarray  # datetime64[D]
     renewal_date: np.ndarray  # datetime64[D]
     owner: np.ndarray  # object
 
 
 def _accounts(conn: sa.Connection, *, as_of: dt.date, include_churned: bool) -> _Accounts:
-    """The accounts to score, with whether they ever had usage, their latest license snapshot and
-    their CSM's latest sentiment (latest-per-account by correlated subquery is portable and beats
-    a GROUP BY + join on both databases)."""
+    """The accounts to score, with whether they ever had usage (an index probe each)."""
     has_usage = sa.select(sa.literal(1)).where(DailyUsage.account_id == Account.id, DailyUsage.day <= as_of).exists()
     rows = fetch_rows(
         conn,
@@ -184,9 +483,6 @@ def _accounts(conn: sa.Connection, *, as_of: dt.date, include_churned: bool) -> 
             Account.arr,
             Account.seats_purchased,
             sa.case((has_usage, 1), else_=0),
-            _latest_license(LicenseSnapshot.seats_purchased, as_of),
-            _latest_license(LicenseSnapshot.seats_active, as_of),
-            _latest_sentiment(as_of),
             Account.contract_start,
             Account.renewal_date,
             Account.owner,
@@ -194,53 +490,16 @@ def _accounts(conn: sa.Connection, *, as_of: dt.date, include_churned: bool) -> 
         .where(sa.true() if include_churned else not_churned_by(as_of))
         .order_by(Account.id),
     )
-    ids, arr, seats, usage, purchased, active, sentiment = float_columns([r[:7] for r in rows], 7)
+    ids, arr, seats, usage = float_columns([r[:4] for r in rows], 4)
     return _Accounts(
         ids=ids.astype(np.int64),
         arr=arr,
         seats=seats,
         ever_used=usage > 0,
-        license_purchased=purchased,
-        license_active=active,
-        sentiment=sentiment,
-        contract_start=day_column(rows, 7),
-        renewal_date=day_column(rows, 8),
-        owner=np.array([r[9] for r in rows], dtype=object),
+        contract_start=day_column(rows, 4),
+        renewal_date=day_column(rows, 5),
+        owner=np.array([r[6] for r in rows], dtype=object),
     )
-
-
-def _latest_license(column: Any, as_of: dt.date) -> sa.ScalarSelect[int]:
-    return (
-        sa.select(column)
-        .where(LicenseSnapshot.account_id == Account.id, LicenseSnapshot.day <= as_of)
-        .order_by(LicenseSnapshot.day.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-
-
-def _latest_sentiment(as_of: dt.date) -> sa.ScalarSelect[Any]:
-    return (
-        sa.select(Feedback.score)
-        .where(
-            Feedback.account_id == Account.id,
-            Feedback.kind == FeedbackKind.CSM_SENTIMENT,
-            Feedback.day > as_of - dt.timedelta(days=FEEDBACK_WINDOW_DAYS),
-            Feedback.day <= as_of,
-        )
-        .order_by(Feedback.day.desc(), Feedback.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-
-
-def _license_utilization(accounts: _Accounts) -> np.ndarray:
-    """Active over purchased seats of the latest snapshot on or before as_of (the account's own
-    seat count when the snapshot has none)."""
-    seats, purchased = accounts.seats, accounts.license_purchased
-    purchased = np.where(np.isnan(purchased) | (purchased <= 0), np.where(seats > 0, seats, np.nan), purchased)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return accounts.license_active / purchased
 
 
 # --- usage signals: first value ------------------------------------------------------------------
@@ -260,240 +519,3 @@ def _first_value_on(conn: sa.Connection, *, as_of: dt.date, signal: str, ids: np
         pos, ok = align(ids, found.astype(np.int64))
         first_value_on[pos[ok]] = day_column(rows, 1)[ok]
     return first_value_on
-
-
-# --- daily usage ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _RuleWindows:
-    """The event rules' (column, days) usage windows as extra sums in the daily-usage pass."""
-
-    windows: list[tuple[str, int]]  # sorted
-    #: Where each window's two sums come from: a name of the base sums, or an index into ``extra``.
-    sources: list[tuple[str | int, str | int]]
-    extra: list[sa.ColumnElement[Any]]
-    scan_days: int  # how far back the pass reads
-
-
-#: The measures' own 30-day sums serve rules on the same window, so those cost nothing more.
-_BASE_CURRENT = {"active_users": "cur", "logins": "logins", "key_feature_uses": "key_uses"}
-
-
-def _rule_windows(as_of: dt.date, usage_windows: frozenset[tuple[str, int]]) -> _RuleWindows:
-    windows = sorted(usage_windows)
-    scan_days = max([2 * USAGE_WINDOW_DAYS, *(2 * days for _, days in windows)])
-    extra: list[sa.ColumnElement[Any]] = []
-    sources: list[tuple[str | int, str | int]] = []
-    for column, days in windows:
-        value = getattr(DailyUsage, column)
-        boundary = as_of - dt.timedelta(days=days)
-        before = sa.and_(DailyUsage.day <= boundary, DailyUsage.day > boundary - dt.timedelta(days=days))
-        current: str | int
-        previous: str | int
-        if days == USAGE_WINDOW_DAYS:
-            current = _BASE_CURRENT[column]
-        else:
-            current = len(extra)
-            extra.append(sa.func.sum(sa.case((DailyUsage.day > boundary, value), else_=0)))
-        if days == USAGE_WINDOW_DAYS and column == "active_users":
-            previous = "prev"
-        else:
-            previous = len(extra)
-            extra.append(sa.func.sum(sa.case((before, value), else_=0)))
-        sources.append((current, previous))
-    return _RuleWindows(windows, sources, extra, scan_days)
-
-
-def _usage_statement(as_of: dt.date, rules: _RuleWindows) -> sa.Select[Any]:
-    """Usage over the last two 30-day windows (the heaviest query: one pass, conditional sums),
-    plus the rules' window sums; columns: account, current and previous active users, current
-    logins, key-feature uses and login days, rows in the windows, ``rules.extra``, last login."""
-    window_start = as_of - dt.timedelta(days=2 * USAGE_WINDOW_DAYS)
-    in_current = DailyUsage.day > as_of - dt.timedelta(days=USAGE_WINDOW_DAYS)
-    if rules.scan_days > 2 * USAGE_WINDOW_DAYS:
-        in_windows: sa.ColumnElement[bool] = DailyUsage.day > window_start
-        in_previous = sa.and_(in_windows, ~in_current)
-        last_login_case = sa.case((sa.and_(in_windows, DailyUsage.logins > 0), DailyUsage.day), else_=None)
-        rows_in_windows: sa.ColumnElement[Any] = sa.func.sum(sa.case((in_windows, 1), else_=0))
-    else:  # the scan is the two windows: no extra condition in the hot aggregate
-        in_previous = ~in_current
-        last_login_case = sa.case((DailyUsage.logins > 0, DailyUsage.day), else_=None)
-        rows_in_windows = sa.func.count()
-    return (
-        sa.select(
-            DailyUsage.account_id,
-            sa.func.sum(sa.case((in_current, DailyUsage.active_users), else_=0)),
-            sa.func.sum(sa.case((in_previous, DailyUsage.active_users), else_=0)),
-            sa.func.sum(sa.case((in_current, DailyUsage.logins), else_=0)),
-            sa.func.sum(sa.case((in_current, DailyUsage.key_feature_uses), else_=0)),
-            sa.func.sum(sa.case((sa.and_(in_current, DailyUsage.logins > 0), 1), else_=0)),
-            rows_in_windows,
-            *rules.extra,
-            sa.func.max(last_login_case),
-        )
-        .where(DailyUsage.day > as_of - dt.timedelta(days=rules.scan_days), DailyUsage.day <= as_of)
-        .group_by(DailyUsage.account_id)
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class _Usage:
-    """Daily usage per account in the run's order; accounts with usage history but no row in
-    the two 30-day windows had no activity (zeros), accounts without usage ever are NaN."""
-
-    in_window: np.ndarray  # bool: a row in the two 30-day windows
-    current_active: np.ndarray  # active users summed over the current window
-    previous_active: np.ndarray  # and over the window before
-    logins: np.ndarray
-    key_uses: np.ndarray
-    last_login: np.ndarray  # datetime64[D], NaT without a login in the scanned days
-    login_days: np.ndarray  # days with a login in the current window
-    window_sums: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]]  # the rules' windows
-
-
-def _usage(
-    conn: sa.Connection, *, as_of: dt.date, accounts: _Accounts, usage_windows: frozenset[tuple[str, int]]
-) -> _Usage:
-    ids = accounts.ids
-    rules = _rule_windows(as_of, usage_windows)
-    rows = fetch_rows(conn, _usage_statement(as_of, rules))
-    width = 7 + len(rules.extra)
-    u_ids, u_cur, u_prev, u_logins, u_kf, u_login_days, u_rows, *u_extra = float_columns(
-        [r[:width] for r in rows], width
-    )
-    u_ids = u_ids.astype(np.int64)
-    in_window = np.isin(ids, u_ids[u_rows > 0])
-    zero_if_used = np.where(accounts.ever_used, 0.0, np.nan)
-    last_login = np.full(ids.size, np.datetime64("NaT"), dtype="datetime64[D]")
-    if rows:
-        pos, ok = align(ids, u_ids)
-        last_login[pos[ok]] = day_column(rows, width)[ok]
-    base = {"cur": u_cur, "prev": u_prev, "logins": u_logins, "key_uses": u_kf}
-
-    def window_sum(source: str | int) -> np.ndarray:
-        return scatter(ids, u_ids, base[source] if isinstance(source, str) else u_extra[source], fill=0.0)
-
-    return _Usage(
-        in_window=in_window,
-        current_active=np.where(in_window, scatter(ids, u_ids, u_cur), zero_if_used),
-        previous_active=np.where(in_window, scatter(ids, u_ids, u_prev), zero_if_used),
-        logins=np.where(in_window, scatter(ids, u_ids, u_logins), zero_if_used),
-        key_uses=np.where(in_window, scatter(ids, u_ids, u_kf), zero_if_used),
-        last_login=last_login,
-        login_days=np.where(in_window, scatter(ids, u_ids, u_login_days), zero_if_used),
-        window_sums={
-            key: (window_sum(current), window_sum(previous))
-            for key, (current, previous) in zip(rules.windows, rules.sources, strict=True)
-        },
-    )
-
-
-def _usage_measures(
-    as_of: dt.date, accounts: _Accounts, usage: _Usage
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Active-user ratio, usage trend %, key-feature adoption ratio and days since last login."""
-    as_of_day = np.datetime64(as_of, "D")
-    ever_used, seats = accounts.ever_used, accounts.seats
-    cur_active, prev_active = usage.current_active, usage.previous_active
-    days_since_start = (as_of_day - accounts.contract_start).astype(np.int64)
-    # Young accounts: average over the days since contract start, not the whole window.
-    days_in_window = np.clip(days_since_start + 1, 1, USAGE_WINDOW_DAYS).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        active_user_ratio = np.where(seats > 0, cur_active / days_in_window / seats, np.nan)
-        # Rows in the windows but no active users in either: flat (0 %); usage history but no row
-        # in the windows: it fell away (-100 %). Accounts younger than both windows have no trend.
-        trend = np.where(
-            prev_active > 0,
-            (cur_active - prev_active) / prev_active * 100.0,
-            np.where(cur_active > 0, 100.0, np.where(usage.in_window, 0.0, -100.0)),
-        )
-        trend = np.where(ever_used & (days_since_start >= 2 * USAGE_WINDOW_DAYS), trend, np.nan)
-        key_feature = np.where(usage.logins > 0, usage.key_uses / usage.logins, np.where(ever_used, 0.0, np.nan))
-    days_since_login = np.where(
-        np.isnat(usage.last_login),
-        np.where(ever_used, float(NO_RECENT_LOGIN_DAYS), np.nan),
-        (as_of_day - usage.last_login).astype(np.int64).astype(np.float64),
-    )
-    return active_user_ratio, trend, key_feature, days_since_login
-
-
-# --- support tickets, feedback, goals ------------------------------------------------------------
-
-
-def _ticket_measures(conn: sa.Connection, *, as_of: dt.date, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Open load by priority as of the date, and SLA breaches in 90 days (tickets of the last year)."""
-    end_ts = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-    ticket_since = dt.datetime.combine(as_of - dt.timedelta(days=TICKET_LOOKBACK_DAYS), dt.time(), tzinfo=dt.UTC)
-    sla_since = end_ts - dt.timedelta(days=SLA_WINDOW_DAYS)
-    is_open = sa.and_(
-        SupportTicket.opened_at < end_ts,
-        sa.or_(SupportTicket.closed_at.is_(None), SupportTicket.closed_at >= end_ts),
-    )
-    priority_weight = sa.case(
-        *((SupportTicket.priority == p, sa.literal(w, sa.Float)) for p, w in PRIORITY_WEIGHT.items()),
-        else_=sa.literal(1.0, sa.Float),
-    )
-    rows = fetch_rows(
-        conn,
-        sa.select(
-            SupportTicket.account_id,
-            sa.func.sum(sa.case((is_open, priority_weight), else_=sa.literal(0.0, sa.Float))),
-            sa.func.sum(
-                sa.case((sa.and_(SupportTicket.sla_breached, SupportTicket.opened_at >= sla_since), 1), else_=0)
-            ),
-        )
-        .where(SupportTicket.opened_at >= ticket_since, SupportTicket.opened_at < end_ts)
-        .group_by(SupportTicket.account_id),
-    )
-    t_ids, t_load, t_breaches = float_columns(rows, 3)
-    return scatter(ids, t_ids.astype(np.int64), t_load), scatter(ids, t_ids.astype(np.int64), t_breaches)
-
-
-def _feedback_measures(conn: sa.Connection, *, as_of: dt.date, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Account NPS and CSAT average over the last 180 days (sentiment comes with the accounts)."""
-    nps_kind = Feedback.kind == FeedbackKind.NPS
-    csat_kind = Feedback.kind == FeedbackKind.CSAT
-    rows = fetch_rows(
-        conn,
-        sa.select(
-            Feedback.account_id,
-            sa.func.sum(sa.case((sa.and_(nps_kind, Feedback.score >= 9), 1), else_=0)),
-            sa.func.sum(sa.case((sa.and_(nps_kind, Feedback.score <= 6), 1), else_=0)),
-            sa.func.sum(sa.case((nps_kind, 1), else_=0)),
-            sa.func.avg(sa.case((csat_kind, Feedback.score), else_=None)),
-        )
-        .where(Feedback.day > as_of - dt.timedelta(days=FEEDBACK_WINDOW_DAYS), Feedback.day <= as_of)
-        .group_by(Feedback.account_id),
-    )
-    f_ids, f_pro, f_det, f_n, f_csat = float_columns(rows, 5)
-    f_ids = f_ids.astype(np.int64)
-    nps_n = scatter(ids, f_ids, f_n, fill=0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        nps = np.where(
-            nps_n > 0,
-            (scatter(ids, f_ids, f_pro) - scatter(ids, f_ids, f_det)) / nps_n * 100.0,
-            np.nan,
-        )
-    return nps, scatter(ids, f_ids, f_csat)
-
-
-def _goal_measures(conn: sa.Connection, *, as_of: dt.date, ids: np.ndarray) -> np.ndarray:
-    """Success-plan goals: achieved out of achieved, missed or due by the date."""
-    achieved = sa.and_(Goal.achieved_on.is_not(None), Goal.achieved_on <= as_of)
-    due = sa.or_(achieved, sa.and_(Goal.due_on.is_not(None), Goal.due_on <= as_of))
-    rows = fetch_rows(
-        conn,
-        sa.select(
-            Goal.account_id,
-            sa.func.sum(sa.case((achieved, 1), else_=0)),
-            sa.func.sum(sa.case((due, 1), else_=0)),
-        )
-        .where(Goal.created_on <= as_of, Goal.status != GoalStatus.CANCELLED)
-        .group_by(Goal.account_id),
-    )
-    g_ids, g_achieved, g_due = float_columns(rows, 3)
-    g_ids = g_ids.astype(np.int64)
-    goals_due = scatter(ids, g_ids, g_due, fill=0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(goals_due > 0, scatter(ids, g_ids, g_achieved) / goals_due, np.nan)

@@ -28,6 +28,16 @@ class NewVersionSchema(ApiSchema):
     )
 
 
+class PatchQuerySchema(ApiSchema):
+    """``PATCH /scoring/config``: why the new version exists."""
+
+    comment = fields.String(
+        load_default="",
+        validate=validate.Length(max=2000),
+        metadata={"description": "Shown in the version list and the audit log."},
+    )
+
+
 class PreviewSchema(ApiSchema):
     """``POST /scoring/config/preview``: a proposed config and the backtest horizon."""
 
@@ -64,6 +74,9 @@ class VersionSummarySchema(ApiSchema):
 
 
 class VersionSchema(VersionSummarySchema):
+    warnings = fields.List(
+        fields.String(), metadata={"description": "On creation: what the data says (signals with no data yet)."}
+    )
     config = fields.Dict(metadata={"description": "The scoring config (see docs/scoring.md)."})
 
 
@@ -192,8 +205,20 @@ class ChangedAccountSchema(ApiSchema):
     band_stored = fields.String(allow_none=True, metadata={"description": "The band stored with the latest score."})
 
 
+class BandSharesSchema(ApiSchema):
+    good = fields.Float(allow_none=True)
+    average = fields.Float(allow_none=True)
+    poor = fields.Float(allow_none=True)
+
+
+class BandSharesBeforeAfterSchema(ApiSchema):
+    active = fields.Nested(BandSharesSchema, metadata={"description": "Shares of the scored accounts, active config."})
+    proposed = fields.Nested(BandSharesSchema, metadata={"description": "The same under the proposed config."})
+
+
 class BandChangesSchema(ApiSchema):
     accounts = fields.Integer(metadata={"description": "Accounts with a latest score."})
+    band_shares = fields.Nested(BandSharesBeforeAfterSchema)
     changed = fields.Integer(metadata={"description": "Accounts whose band differs."})
     mean_abs_score_change = fields.Float(allow_none=True)
     by_stage = fields.List(fields.Nested(StageBandChangesSchema))
@@ -234,3 +259,39 @@ class PreviewResultSchema(ApiSchema):
     band_changes = fields.Nested(BandChangesSchema)
     backtest = fields.Nested(BacktestSchema)
     seconds = fields.Float()
+
+
+# --- the measure catalog -------------------------------------------------------------------------
+
+
+class CatalogSourceSchema(ApiSchema):
+    source = fields.String(metadata={"description": "What a measure's source field names."})
+    family = fields.String()
+    aggregates = fields.List(fields.String(), metadata={"description": "Allowed aggregates; the first is the default."})
+    windowed = fields.Boolean(metadata={"description": "Whether a measure on it needs window_days."})
+    daily = fields.Boolean(metadata={"description": "A daily series: mean per day, change and days_since apply."})
+    description = fields.String()
+    records = fields.Integer()
+    accounts = fields.Integer(metadata={"description": "Accounts with at least one record."})
+    first_day = fields.String(allow_none=True)
+    last_day = fields.String(allow_none=True)
+
+
+class CatalogSignalSchema(CatalogSourceSchema):
+    signal = fields.String()
+    events = fields.Integer(metadata={"description": "Events counted over all days."})
+
+
+class CatalogOptionsSchema(ApiSchema):
+    per = fields.List(fields.String())
+    form = fields.List(fields.String())
+    transform = fields.List(fields.String())
+    missing = fields.List(fields.String())
+    mapping = fields.List(fields.String())
+
+
+class MeasureCatalogSchema(ApiSchema):
+    accounts = fields.Integer()
+    sources = fields.List(fields.Nested(CatalogSourceSchema))
+    signals = fields.List(fields.Nested(CatalogSignalSchema))
+    options = fields.Nested(CatalogOptionsSchema)

@@ -10,10 +10,21 @@ from marshmallow import ValidationError, fields, post_load, validate, validates_
 from app.field_errors import nest_error_paths
 from app.schemas import ApiSchema
 from scoring.bands import Band
-from scoring.measures import MEASURE_CATALOG, Direction, MeasureGroup
+from scoring.measures import (
+    MAX_WINDOW_DAYS,
+    MEASURE_NAME,
+    PERS,
+    TICKET_PRIORITIES,
+    TRANSFORMS,
+    Direction,
+    Form,
+    Mapping01,
+    MeasureGroup,
+    Missing,
+)
 from scoring.model import ScoringConfigError, ScoringModel, model_from_dict
 from scoring.rules import COMMON_FIELDS, CONTACT_ROLES, REQUIRED, TYPE_PARAMS, RuleKind, RuleType, Severity
-from scoring.stage import STAGES
+from scoring.stage import STAGES, BillingTerm
 
 
 class JsonNumber(fields.Float):
@@ -25,54 +36,121 @@ class JsonNumber(fields.Float):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class TermStageSchema(ApiSchema):
+    pre_renewal = fields.Boolean(metadata={"description": "false: accounts on this term are staged by tenure alone."})
+    pre_renewal_days = fields.Integer(strict=True, validate=validate.Range(min=0, max=3650))
+    pre_renewal_share = JsonNumber(
+        validate=validate.Range(min=0, max=1), metadata={"description": "The window as a share of the term (0-1)."}
+    )
+
+
 class StageRulesSchema(ApiSchema):
     onboarding_max_days = fields.Integer(
         required=True,
         strict=True,
-        validate=validate.Range(min=0),
+        validate=validate.Range(min=0, max=3650),
         metadata={"description": "Days after contract start an account stays onboarding without first value."},
     )
     pre_renewal_days = fields.Integer(
         required=True,
         strict=True,
-        validate=validate.Range(min=0),
+        validate=validate.Range(min=0, max=3650),
         metadata={"description": "An account whose renewal is this many days away or fewer is pre-renewal."},
     )
     first_value_signal = fields.String(
         required=True,
-        validate=validate.Length(min=1),
+        validate=validate.Length(min=1, max=64),
         metadata={"description": "The product signal whose first occurrence ends onboarding."},
+    )
+    terms = fields.Dict(
+        keys=fields.String(validate=validate.OneOf([t.value for t in BillingTerm])),
+        values=fields.Nested(TermStageSchema),
+        metadata={"description": "Per billing term, its own pre-renewal window (days, share of the term, or none)."},
     )
 
 
 class BandsSchema(ApiSchema):
-    good = JsonNumber(
-        required=True, validate=validate.Range(min=0, max=100), metadata={"description": "Good at >= this."}
+    """Fixed cut-offs (``good``, ``poor``) or target shares of the portfolio (``good_share``,
+    ``poor_share``), calibrated on each scored day."""
+
+    good = JsonNumber(validate=validate.Range(min=0, max=100), metadata={"description": "Good at >= this."})
+    poor = JsonNumber(validate=validate.Range(min=0, max=100), metadata={"description": "Poor below this."})
+    good_share = JsonNumber(
+        validate=validate.Range(min=0, max=1, max_inclusive=False),
+        metadata={"description": "The share of the portfolio that is good each day."},
     )
-    poor = JsonNumber(
-        required=True, validate=validate.Range(min=0, max=100), metadata={"description": "Poor below this."}
+    poor_share = JsonNumber(
+        validate=validate.Range(min=0, max=1, max_inclusive=False),
+        metadata={"description": "The share of the portfolio that is poor each day."},
     )
 
     @validates_schema
     def _check_order(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if data["poor"] >= data["good"]:
+        fixed = {"good", "poor"} & data.keys()
+        shares = {"good_share", "poor_share"} & data.keys()
+        if fixed and shares:
+            raise ValidationError("Give fixed cut-offs (good, poor) or shares (good_share, poor_share), not both.")
+        wanted = ("good_share", "poor_share") if shares else ("good", "poor")
+        missing = {key: ["Missing data for required field."] for key in wanted if key not in data}
+        if missing:
+            raise ValidationError(missing)
+        if not shares and data["poor"] >= data["good"]:
             raise ValidationError(f"Must be below the good cut-off ({data['good']:g}).", "poor")
+        if shares and data["good_share"] + data["poor_share"] >= 1:
+            raise ValidationError("good_share + poor_share must stay below 1.", "poor_share")
 
 
 class MeasureSchema(ApiSchema):
+    """One measure in the measure language (docs/scoring.md): a source and a computation, or the
+    ratio of two measures; its direction, what no data means, and its mapping to 0-100."""
+
     name = fields.String(
         required=True,
-        validate=validate.OneOf(sorted(MEASURE_CATALOG), error="Unknown measure {input!r}; known: {choices}."),
+        validate=validate.Regexp(MEASURE_NAME, error="A lowercase letter, then letters, digits or _ (64 at most)."),
     )
-    label = fields.String(metadata={"description": "Display name; the measure name when empty."})
+    label = fields.String(validate=validate.Length(max=200), metadata={"description": "Display name."})
     group = fields.String(required=True, validate=validate.OneOf([g.value for g in MeasureGroup]))
     direction = fields.String(required=True, validate=validate.OneOf([d.value for d in Direction]))
+    source = fields.String(
+        validate=validate.Length(min=1, max=80),
+        metadata={
+            "description": "usage.<field>, signal.<name>, license.<field>, tickets.<field>, feedback.<kind>, "
+            "goals.<field> or account.<field> (GET /scoring/measures/catalog lists them)."
+        },
+    )
+    aggregate = fields.String(
+        validate=validate.OneOf(["sum", "count", "mean", "active_days", "latest", "max", "nps"]),
+        metadata={"description": "Over the window; absent: the source's default."},
+    )
+    window_days = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=1, max=MAX_WINDOW_DAYS),
+        metadata={"description": "The window ending on the scored day (day as_of - N + 1 counts, as_of - N not)."},
+    )
+    per = fields.String(validate=validate.OneOf(list(PERS)), metadata={"description": "Normalisation."})
+    form = fields.String(validate=validate.OneOf([f.value for f in Form]))
+    ratio = fields.List(
+        fields.String(validate=validate.Length(min=1, max=64)),
+        validate=validate.Length(equal=2, error="A ratio names two measures: numerator and denominator."),
+    )
+    transform = fields.String(validate=validate.OneOf(list(TRANSFORMS)), allow_none=True)
+    data_days = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=1, max=MAX_WINDOW_DAYS),
+        allow_none=True,
+        metadata={"description": "Data only with a source record within this many days (default: ever)."},
+    )
+    priority = fields.List(fields.String(validate=validate.OneOf(list(TICKET_PRIORITIES))))
+    missing = fields.String(validate=validate.OneOf([m.value for m in Missing]))
+    mapping = fields.String(validate=validate.OneOf([m.value for m in Mapping01]))
     thresholds = fields.List(
         JsonNumber(),
-        required=True,
-        validate=validate.Length(min=2, error="At least two thresholds are needed."),
+        validate=[
+            validate.Length(min=2, error="At least two thresholds are needed."),
+            validate.Length(max=50, error="At most 50 thresholds."),
+        ],
         metadata={"description": "Strictly ascending raw values, scored evenly from 0 to 100 (or 100 to 0)."},
-    )  # their order is checked by the core (scoring.model.check_model)
+    )  # their order, and whether the measure needs them, are checked by the core (check_model)
 
 
 def _stage_weights_field() -> fields.Dict:
@@ -139,6 +217,9 @@ class RuleSchema(ApiSchema):
             raise ValidationError(errors)
 
 
+MAX_MEASURES = 100
+
+
 class ScoringConfigSchema(ApiSchema):
     """A whole scoring config. ``load`` returns a ``ScoringModel``; ``dump`` takes ``model.to_dict()``."""
 
@@ -152,7 +233,10 @@ class ScoringConfigSchema(ApiSchema):
     measures = fields.List(
         fields.Nested(MeasureSchema),
         required=True,
-        validate=validate.Length(min=1, error="At least one measure is needed."),
+        validate=[
+            validate.Length(min=1, error="At least one measure is needed."),
+            validate.Length(max=MAX_MEASURES, error="At most {max} measures."),
+        ],
     )
     weights = fields.Nested(StageWeightsSchema, required=True)
     rules = fields.List(

@@ -13,7 +13,7 @@ from app.errors import NotFound
 from app.models import Account, HealthScore, LatestScore
 from app.services.analysis import churn_note, has_churn_model
 from app.services.common import page_of
-from app.services.scoring_config.active import load_models
+from app.services.scoring_config.active import load_scored_models
 from app.services.watchlist.overrides import live_override
 from scoring.drivers import explain
 from scoring.stage import STAGE_CODE
@@ -102,7 +102,8 @@ def get_account(session: Session, account_id: int, *, history_days: int = 90) ->
     latest = session.get(LatestScore, account_id)
     health = _latest_fields(latest)
     if latest is not None and health is not None:
-        model = load_models(session, {latest.config_version})[latest.config_version]
+        key = (latest.day, latest.config_version)
+        model = load_scored_models(session, {key})[key]
         health["drivers"] = explain(latest.measure_values, STAGE_CODE[latest.stage], model)
     newest = session.scalar(sa.select(sa.func.max(HealthScore.day)).where(HealthScore.account_id == account_id))
     since = (newest or dt.date.min + dt.timedelta(days=history_days)) - dt.timedelta(days=history_days)

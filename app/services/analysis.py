@@ -258,9 +258,7 @@ def _observe_on(
     with measure data; ``tally`` counts them and what was skipped."""
     day64 = np.datetime64(day, "D")
     names = model.measure_names
-    pm = compute_measures(
-        session, as_of=day, first_value_signal=model.stage_rules.first_value_signal, include_churned=True
-    )
+    pm = compute_measures(session, as_of=day, model=model, include_churned=True)
     ids = pm.account_id
     customer = _customers_on(pm, day64, outcomes)
     # The renewal date as it stood on the day: the next renewal point (renewed or churned

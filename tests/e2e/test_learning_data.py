@@ -28,6 +28,7 @@ from app.models.enums import OutcomeKind
 from app.pipeline.measures import compute_measures
 from app.pipeline.run import run_scoring
 from app.services.analysis import TrainingData, build_training_data
+from scoring.model import default_config_dict, model_from_dict
 from scoring.stage import STAGE_CODE, LifecycleStage
 from tests import factories as f
 
@@ -104,7 +105,7 @@ def test_accounts_that_churned_later_are_observed_before_their_churn(db_session:
     # The scoring run keeps skipping accounts churned now (its behaviour is unchanged).
     with db_session.begin():
         summary = run_scoring(db_session, as_of=AS_OF)
-        scored = compute_measures(db_session, as_of=AS_OF, first_value_signal="first_value").account_id
+        scored = compute_measures(db_session, as_of=AS_OF, model=model_from_dict(default_config_dict())).account_id
     assert churned.isdisjoint(scored.tolist()) and summary.accounts_scored == scored.size
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -22,9 +24,9 @@ from app.models import (
     TicketPriority,
 )
 from app.pipeline.measures import compute_measures
-from app.pipeline.run import run_scoring
+from app.pipeline.run import measure_json, run_scoring
 from app.services.scoring_config.active import ensure_default_config
-from scoring.model import default_config_dict
+from scoring.model import default_config_dict, model_from_dict
 from tests import factories as f
 
 pytestmark = [pytest.mark.e2e, pytest.mark.db]
@@ -74,7 +76,7 @@ def test_measures_from_raw_tables(db_session: Session) -> None:
         )
         f.add_goal(db_session, account, created=dt.date(2026, 1, 1), due=dt.date(2026, 5, 1))
         f.add_goal(db_session, account, created=dt.date(2026, 1, 1), due=dt.date(2026, 12, 1))  # not due yet
-        measures = compute_measures(db_session, as_of=AS_OF, first_value_signal="first_value")
+        measures = compute_measures(db_session, as_of=AS_OF, model=model_from_dict(default_config_dict()))
     raw = {name: values[0] for name, values in measures.raw.items()}
     assert raw["active_user_ratio"] == pytest.approx(0.5)
     assert raw["usage_trend_pct"] == pytest.approx(-50.0)
@@ -245,3 +247,10 @@ def test_invalid_default_config_file_is_refused_with_field_messages(
     with pytest.raises(DomainValidationError) as excinfo, db_session.begin():
         ensure_default_config(db_session)
     assert excinfo.value.errors == {"weights": {"onboarding": {"nps": ["Weights must not be negative."]}}}
+
+
+def test_measure_values_are_json_arrays_per_account_rounded_with_null_for_no_data() -> None:
+    raw = np.array([[1.23456789, np.nan, -0.0, 1e-7], [5e20, 2.0, np.inf, 3.0000004]])
+    rows = [json.loads(text) for text in measure_json(raw)]
+    assert rows == [[1.234568, 5e20], [None, 2.0], [0.0, None], [0.0, 3.0]]
+    assert measure_json(np.empty((2, 0))) == [] and measure_json(np.empty((0, 2))) == ["[]", "[]"]

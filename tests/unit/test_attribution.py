@@ -117,7 +117,7 @@ def models(draw: st.DrawFn) -> object:
             stage_weights[names[0]] = 1.0
         weights[stage.value] = stage_weights
     neutral = draw(st.floats(min_value=0, max_value=100, allow_nan=False))
-    return model_from_dict(variant(measures=measures, weights=weights, neutral_score=neutral))
+    return model_from_dict(variant(measures=measures, weights=weights, neutral_score=neutral, rules=[]))
 
 
 @settings(max_examples=examples(300), deadline=None)

@@ -37,7 +37,9 @@ FINITE_RAW_VALUES = st.one_of(st.floats(-200, 200), st.floats(allow_nan=False, a
 
 def single_measure_model(thresholds: tuple[float, ...] = (0.0, 100.0), direction: Direction = HIGHER) -> ScoringModel:
     """One measure, weighted in every stage: the health score is that measure's score."""
-    measure = Measure("goals_achieved_ratio", MeasureGroup.OUTCOMES, direction, thresholds)
+    measure = Measure(
+        "goals_achieved_ratio", MeasureGroup.OUTCOMES, direction, thresholds, source="goals.achieved_share"
+    )
     return ScoringModel(measures=(measure,), weights={stage: {measure.name: 1.0} for stage in STAGES})
 
 

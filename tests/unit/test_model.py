@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from scoring.measures import MEASURE_CATALOG
+from scoring.measures import LEGACY_DEFINITIONS
 from scoring.model import (
+    MAX_WEIGHT,
     Bands,
     ScoringConfigError,
     ScoringModel,
@@ -54,7 +55,7 @@ def zero_weights(stage: str) -> Callable[[dict[str, Any]], object]:
 def test_default_config_loads():
     model = model_from_dict(default_config_dict())
     assert model.measure_names == tuple(MEASURE_NAMES)
-    assert set(model.measure_names) <= set(MEASURE_CATALOG)
+    assert set(model.measure_names) <= set(LEGACY_DEFINITIONS)
     assert model.bands == Bands(good=70.0, poor=40.0)
     assert model.stage_rules == StageRules(onboarding_max_days=90, pre_renewal_days=90)
     assert check_model(model) == {}
@@ -105,7 +106,9 @@ def test_weight_matrix_ignores_the_scale_of_a_stages_weights():
             {"weights.onboarding.nps", "weights.established.nps", "weights.pre_renewal.nps"},
             id="weighted-measure-not-defined",
         ),
-        pytest.param(rename_measure(2, "bogus"), {"measures.2.name"}, id="unknown-measure"),
+        pytest.param(
+            lambda d: d["measures"][2].update(source="usage.bogus"), {"measures.2.source"}, id="unknown-source"
+        ),
         pytest.param(
             lambda d: d["measures"].append(dict(d["measures"][0])), {"measures.11.name"}, id="duplicate-measure"
         ),
@@ -157,6 +160,13 @@ def test_check_model_reports_an_unknown_stage_key():
     assert set(excinfo.value.errors) == {"weights.renewal"}
 
 
+def test_weights_beyond_the_bound_are_refused():
+    data = edited(lambda d: d["weights"]["established"].update(nps=1e20))
+    with pytest.raises(ScoringConfigError) as info:
+        model_from_dict(data)
+    assert info.value.errors == {"weights.established.nps": [f"Weights are relative: at most {MAX_WEIGHT:g}."]}
+
+
 def test_to_dict_round_trips():
     model = model_from_dict(DEFAULT)
     assert model.to_dict() == DEFAULT
@@ -182,7 +192,7 @@ def test_thresholds_must_be_bounded_and_apart(thresholds):
 def test_huge_weights_still_normalize():
     def huge(d: dict[str, Any]) -> None:
         for name in d["weights"]["established"]:
-            d["weights"]["established"][name] = 1e308
+            d["weights"]["established"][name] = MAX_WEIGHT
 
     matrix = model_from_dict(edited(huge)).weight_matrix
     established = STAGES.index(LifecycleStage.ESTABLISHED)

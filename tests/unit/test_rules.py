@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from scoring.bands import BANDS, Band
-from scoring.measures import MEASURE_CATALOG
+from scoring.measures import LEGACY_DEFINITIONS
 from scoring.model import default_config_dict, model_from_dict
 from scoring.rules import (
     MAX_RULES,
@@ -50,7 +50,7 @@ def inputs_for(d: dict[str, Any]) -> RuleInputs:
     one = lambda v: np.array([v], dtype=np.float64)  # noqa: E731
     score = d.get("score", 60.0)
     band = d.get("band", "average")
-    values = {name: one(np.nan) for name in MEASURE_CATALOG}
+    values = {name: one(np.nan) for name in LEGACY_DEFINITIONS}
     values.update({"score": one(score), "login_days_30d": one(10.0), "days_to_renewal": one(200.0)})
     for name, value in d.get("values", {}).items():
         values[name] = one(value)
@@ -356,7 +356,7 @@ def test_invalid_rules_are_refused_with_a_field_path(overrides: dict[str, Any], 
             if key not in overrides:
                 data.pop(key, None)
     with pytest.raises(RuleError) as info:
-        rules_from_list([data])
+        rules_from_list([data], measure_names={"nps", "csat_avg"})
     assert path in info.value.errors
 
 

@@ -17,9 +17,11 @@ from app.schemas.scoring_config import (
     load_scoring_config,
     nest_error_paths,
 )
-from scoring.measures import MEASURE_CATALOG
+from scoring.measures import SOURCES
 from scoring.model import ScoringModel, default_config_dict, model_from_dict
 from scoring.stage import STAGES
+
+UNKNOWN_SOURCE = "Unknown source 'usage.bogus'; known: " + ", ".join([*SOURCES, "signal.<name>"]) + "."
 
 pytestmark = pytest.mark.unit
 
@@ -123,7 +125,9 @@ def test_stage_weights_schema_names_every_stage():
         pytest.param(drop(("weights", "pre_renewal")), {"weights": {"pre_renewal": MISSING}}, id="missing-stage"),
         pytest.param(drop(("bands",)), {"bands": MISSING}, id="missing-bands"),
         pytest.param(
-            drop(("measures", 1, "thresholds")), {"measures": {1: {"thresholds": MISSING}}}, id="no-thresholds"
+            drop(("measures", 1, "thresholds")),
+            {"measures": {1: {"thresholds": ["At least two thresholds are needed."]}}},
+            id="no-thresholds",
         ),
         # Weights.
         pytest.param(
@@ -154,9 +158,9 @@ def test_stage_weights_schema_names_every_stage():
         ),
         # Measures.
         pytest.param(
-            set_in(("measures", 2, "name"), "bogus"),
-            {"measures": {2: {"name": [f"Unknown measure 'bogus'; known: {', '.join(sorted(MEASURE_CATALOG))}."]}}},
-            id="unknown-measure",
+            set_in(("measures", 2, "source"), "usage.bogus"),
+            {"measures": {2: {"source": [UNKNOWN_SOURCE]}}},
+            id="unknown-source",
         ),
         pytest.param(
             lambda d: d["measures"].append(dict(d["measures"][0])),
@@ -186,7 +190,11 @@ def test_stage_weights_schema_names_every_stage():
         ),
         pytest.param(
             set_in(("measures", 2, "group"), "usage"),
-            {"measures": {2: {"group": ["Must be one of: outcomes, adoption, license, support, feedback."]}}},
+            {
+                "measures": {
+                    2: {"group": ["Must be one of: outcomes, adoption, product, license, support, feedback, account."]}
+                }
+            },
             id="unknown-group",
         ),
         pytest.param(
@@ -217,12 +225,12 @@ def test_stage_weights_schema_names_every_stage():
         ),
         pytest.param(
             set_in(("stages", "onboarding_max_days"), -1),
-            {"stages": {"onboarding_max_days": ["Must be greater than or equal to 0."]}},
+            {"stages": {"onboarding_max_days": ["Must be greater than or equal to 0 and less than or equal to 3650."]}},
             id="negative-days",
         ),
         pytest.param(
             set_in(("stages", "first_value_signal"), ""),
-            {"stages": {"first_value_signal": ["Shorter than minimum length 1."]}},
+            {"stages": {"first_value_signal": ["Length must be between 1 and 64."]}},
             id="empty-signal",
         ),
         # Wrong types.

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.errors import DomainValidationError, NotFound
 from app.field_errors import nest_error_paths
-from app.models import ScoringConfigVersion
+from app.models import ScoreCalibration, ScoringConfigVersion
 from scoring.model import ScoringConfigError, ScoringModel, default_config_dict, model_from_dict
 
 
@@ -50,3 +53,24 @@ def load_models(session: Session, versions: set[int]) -> dict[int, ScoringModel]
         )
     ).all()
     return {version: model_from_dict(config) for version, config in rows}
+
+
+def load_scored_models(session: Session, keys: set[tuple[dt.date, int]]) -> dict[tuple[dt.date, int], ScoringModel]:
+    """The model each (day, config version) scored with: the version's model, calibrated with that
+    day's stored percentile points and band cut-offs when the config depends on the portfolio."""
+    models = load_models(session, {version for _, version in keys})
+    dependent = {(day, version) for day, version in keys if version in models and models[version].portfolio_dependent}
+    calibrations: dict[tuple[dt.date, int], dict[str, Any]] = {}
+    if dependent:
+        rows = session.execute(
+            sa.select(ScoreCalibration.day, ScoreCalibration.config_version, ScoreCalibration.calibration).where(
+                ScoreCalibration.config_version.in_({version for _, version in dependent}),
+                ScoreCalibration.day.in_({day for day, _ in dependent}),
+            )
+        )
+        calibrations = {(day, version): calibration for day, version, calibration in rows}
+    return {
+        (day, version): models[version].calibrated(calibrations.get((day, version)))
+        for day, version in keys
+        if version in models
+    }

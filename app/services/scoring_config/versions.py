@@ -9,9 +9,11 @@ numpy. Nothing here loops over accounts.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,8 +23,10 @@ from sqlalchemy.orm import Session
 
 from app.errors import Conflict, DomainValidationError, NotFound
 from app.field_errors import nest_error_paths
-from app.models import Account, HealthScore, JobKind, LatestScore, Outcome, ScoringConfigVersion
-from app.models.enums import OutcomeKind
+from app.models import Account, HealthScore, JobKind, LatestScore, Outcome, ScoringConfigVersion, UsageSignal
+from app.models.enums import AccountStatus, OutcomeKind
+from app.pipeline.arrays import align
+from app.pipeline.measures import compute_measures
 from app.services.audit import record
 from app.services.jobs.requests import is_rescore_pending, request_job
 from app.services.scoring_config.active import ensure_default_config, load_models
@@ -37,6 +41,7 @@ from scoring.backtest import (
     rescore,
 )
 from scoring.bands import BANDS, NO_BAND
+from scoring.measures import MIN_PERCENTILE_ACCOUNTS, SIGNAL_PREFIX, Mapping01, Measure, stale_measures
 from scoring.model import ScoringConfigError, ScoringModel, default_config_dict, model_from_dict
 from scoring.stage import STAGES
 
@@ -117,6 +122,7 @@ def create_version(session: Session, new: Mapping[str, Any], *, actor: str) -> d
     or its JSON form, read with the core's ``model_from_dict``) and ``comment``. ``Conflict`` when a
     concurrent request took the same version number (nothing is stored; the caller may retry)."""
     model = _as_model(new["config"], "The scoring config is invalid; nothing was stored.")
+    warnings = check_against_portfolio(session, model)
     comment = new["comment"]
     _seed_if_empty(session)
     number = next_version_number(session)
@@ -133,7 +139,47 @@ def create_version(session: Session, new: Mapping[str, Any], *, actor: str) -> d
         target=f"scoring_config:{number}",
         details={"version": number, "comment": comment},
     )
-    return _fields(row)
+    return {**_fields(row), "warnings": warnings}
+
+
+def active_config(session: Session) -> dict[str, Any]:
+    """The active config's JSON form, spelled out in full (what a merge patch applies to)."""
+    return model_from_dict(ensure_default_config(session).config).to_dict()
+
+
+def check_against_portfolio(session: Session, model: ScoringModel) -> list[str]:
+    """What the data says of a config: a 422 for percentile mapping on a portfolio too small for
+    percentiles to mean anything; warnings (the config is stored) for product signals with no
+    data yet, since data may arrive later."""
+    errors: dict[str, list[str]] = {}
+    percentile = [i for i, m in enumerate(model.measures) if m.mapping is Mapping01.PERCENTILE]
+    if percentile:
+        accounts = (
+            session.scalar(
+                sa.select(sa.func.count()).select_from(Account).where(Account.status != AccountStatus.CHURNED)
+            )
+            or 0
+        )
+        if accounts < MIN_PERCENTILE_ACCOUNTS:
+            message = (
+                f"Percentile mapping needs at least {MIN_PERCENTILE_ACCOUNTS} accounts; the portfolio has "
+                f"{accounts}. Use thresholds until it grows."
+            )
+            errors.update({f"measures.{i}.mapping": [message] for i in percentile})
+    if errors:
+        raise DomainValidationError(
+            "The scoring config does not fit the portfolio; nothing was stored.",
+            errors={"json": {"config": nest_error_paths(errors)}},
+        )
+    signals = sorted({m.source[len(SIGNAL_PREFIX) :] for m in model.measures if m.source.startswith(SIGNAL_PREFIX)})
+    if not signals:
+        return []
+    seen = set(session.scalars(sa.select(UsageSignal.signal).where(UsageSignal.signal.in_(signals)).distinct()))
+    return [
+        f"No data yet for product signal {name!r}: measures on it have no data until it arrives."
+        for name in signals
+        if name not in seen
+    ]
 
 
 def activate_version(session: Session, version: int, *, actor: str) -> dict[str, Any]:
@@ -210,7 +256,7 @@ def config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any
     new_measures = {m["name"]: m for m in new["measures"]}
     measure_changes = []
     for name in (n for n in new_measures if n in old_measures):
-        changes = _field_changes(old_measures[name], new_measures[name], ("label", "group", "direction", "thresholds"))
+        changes = _field_changes(old_measures[name], new_measures[name])
         if changes:
             measure_changes.append({"name": name, "changes": changes})
     old_rules = {r["id"]: r for r in old.get("rules", [])}
@@ -228,7 +274,7 @@ def config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any
     neutral = (
         None if old["neutral_score"] == new["neutral_score"] else _change(old["neutral_score"], new["neutral_score"])
     )
-    bands = _field_changes(old["bands"], new["bands"], ("good", "poor"))
+    bands = _field_changes(old["bands"], new["bands"])
     stages = _field_changes(old["stages"], new["stages"])
     measures = {
         "added": [n for n in new_measures if n not in old_measures],
@@ -316,22 +362,96 @@ def _stage_code(column: Any) -> Any:
     return sa.case({stage: code for code, stage in enumerate(STAGES)}, value=column, else_=-1)
 
 
-def _latest(session: Session) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[ValueBlock]]:
-    """Every latest score: account ids, stage codes, stored band codes, value blocks by version."""
+def _latest(session: Session) -> _Rows:
+    """Every latest score: account ids, days, stage codes, stored band codes, value blocks by version."""
     band_code = sa.case({band: code for code, band in enumerate(BANDS)}, value=LatestScore.band, else_=NO_BAND)
     rows = session.execute(
         sa.select(
             LatestScore.account_id,
+            LatestScore.day,
             LatestScore.config_version,
             _stage_code(LatestScore.stage),
             band_code,
             _values_text(LatestScore.measure_values),
         )
     ).all()
-    ids, versions, stages, bands, values = _columns(rows, 5)
+    ids, days, versions, stages, bands, values = _columns(rows, 6)
     stage = np.asarray(stages, dtype=np.int8)
-    blocks, _ = _blocks(session, np.asarray(versions, dtype=np.int64), stage, _parse_values(values))
-    return np.asarray(ids, dtype=np.int64), stage, np.asarray(bands, dtype=np.int8), blocks
+    blocks, models = _blocks(session, np.asarray(versions, dtype=np.int64), stage, _parse_values(values))
+    return _Rows(np.asarray(ids, dtype=np.int64), list(days), stage, np.asarray(bands, dtype=np.int8), blocks, models)
+
+
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """Stored score rows to rescore: per row its account, day, stage and stored band, and the values
+    in blocks by config version (with those versions' models)."""
+
+    ids: np.ndarray
+    days: list[Any]
+    stage: np.ndarray
+    band: np.ndarray
+    blocks: list[ValueBlock]
+    models: dict[int, ScoringModel]
+
+    def for_model(self, session: Session, model: ScoringModel) -> list[ValueBlock]:
+        """The blocks with the values ``model`` computes differently from the stored versions
+        (new or changed measures) computed from the raw tables as of each row's day."""
+        return _refresh_blocks(session, self, model)
+
+
+def _refresh_blocks(session: Session, rows: _Rows, model: ScoringModel) -> list[ValueBlock]:
+    stale_by_version = {
+        version: {m.name for m in stale_measures(model.measures, stored.measures)}
+        for version, stored in rows.models.items()
+    }
+    stale = set().union(*stale_by_version.values()) if stale_by_version else set()
+    if not stale:
+        return rows.blocks
+    fresh = _fresh_values(session, rows, model, stale)
+    out = []
+    versions = sorted(rows.models)
+    for block, version in zip(rows.blocks, versions, strict=True):
+        names = stale_by_version[version]
+        keep = [i for i, name in enumerate(block.names) if name not in names]
+        added = sorted(names)
+        values = np.vstack([block.values[keep], *(fresh[name][block.rows][None, :] for name in added)])
+        out.append(ValueBlock((*(block.names[i] for i in keep), *added), values, block.stage, block.rows))
+    return out
+
+
+def _fresh_values(session: Session, rows: _Rows, model: ScoringModel, names: set[str]) -> dict[str, np.ndarray]:
+    """``names``' raw values per stored row, computed as of each row's day (one measure pass per
+    distinct day; a ratio's parts are computed with it)."""
+    needed = _with_parts(model.measures, names)
+    sub = ScoringModel(
+        measures=needed,
+        weights={stage: {needed[0].name: 1.0} for stage in STAGES},
+        stage_rules=model.stage_rules,
+        rules=(),
+    )
+    out = {name: np.full(rows.ids.size, np.nan) for name in names}
+    days = np.array([("NaT" if d is None else str(d)) for d in rows.days], dtype="datetime64[D]").reshape(-1)
+    for day in np.unique(days[~np.isnat(days)]):
+        at = np.flatnonzero(days == day)
+        portfolio = compute_measures(session, as_of=day.astype(dt.date), model=sub, include_churned=True)
+        pos, ok = align(portfolio.account_id, rows.ids[at])
+        for name in names:
+            values = np.full(at.size, np.nan)
+            values[ok] = portfolio.raw[name][pos[ok]]
+            out[name][at] = values
+    return out
+
+
+def _with_parts(measures: tuple[Measure, ...], names: set[str]) -> tuple[Measure, ...]:
+    by_name = {m.name: m for m in measures}
+    wanted: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name not in wanted:
+            wanted.add(name)
+            todo.extend(by_name[name].ratio or ())
+    return tuple(m for m in measures if m.name in wanted)
 
 
 def _days_before(session: Session, day: Any, days: int) -> Any:
@@ -367,6 +487,8 @@ def _horizon_rows(session: Session, horizon_days: int, window_days: int) -> list
             sa.func.coalesce(HealthScore.config_version, -1),
             sa.func.coalesce(stage_code, -1),
             _values_text(HealthScore.measure_values),
+            Outcome.account_id,
+            HealthScore.day,
         )
         .select_from(Outcome)
         .outerjoin(pick, pick.c.outcome_id == Outcome.id)
@@ -397,13 +519,14 @@ def _backtest(
     window_days: int,
 ) -> dict[str, Any]:
     rows = _horizon_rows(session, horizon_days, window_days)
-    labels, versions, stages, values = _columns(rows, 4)
+    labels, versions, stages, values, accounts, days = _columns(rows, 6)
     label = np.asarray(labels, dtype=np.int8)
     version = np.asarray(versions, dtype=np.int64)
     stage = np.asarray(stages, dtype=np.int8)
-    blocks, _ = _blocks(session, version, stage, _parse_values(values))
-    by_active = rescore(blocks, label.size, active)
-    by_proposed = rescore(blocks, label.size, proposed)
+    blocks, models = _blocks(session, version, stage, _parse_values(values))
+    stored = _Rows(np.asarray(accounts, dtype=np.int64), list(days), stage, np.zeros(0, np.int8), blocks, models)
+    by_active = rescore(stored.for_model(session, active), label.size, active)
+    by_proposed = rescore(stored.for_model(session, proposed), label.size, proposed)
     considered = label >= 0
     has_row = considered & (version >= 0)
     scored = has_row & ~np.isnan(by_active.score) & ~np.isnan(by_proposed.score)
@@ -432,9 +555,11 @@ def _backtest(
 
 
 def _band_changes(session: Session, active: ScoringModel, proposed: ScoringModel, list_limit: int) -> dict[str, Any]:
-    ids, stage, stored_band, blocks = _latest(session)
+    latest = _latest(session)
+    ids, stage, stored_band = latest.ids, latest.stage, latest.band
     n = ids.size
-    before, after = rescore(blocks, n, active), rescore(blocks, n, proposed)
+    before = rescore(latest.for_model(session, active), n, active)
+    after = rescore(latest.for_model(session, proposed), n, proposed)
     changed = before.band != after.band
     moves = band_moves(stage, before.band, after.band)
     stage_counts = np.bincount(stage[stage >= 0], minlength=len(STAGES))
@@ -475,6 +600,7 @@ def _band_changes(session: Session, active: ScoringModel, proposed: ScoringModel
     ]
     return {
         "accounts": int(n),
+        "band_shares": {"active": _band_shares(before.band), "proposed": _band_shares(after.band)},
         "changed": int(np.count_nonzero(changed)),
         "mean_abs_score_change": round(float(delta.mean()), 4) if delta.size else None,
         "by_stage": [
@@ -493,6 +619,15 @@ def _band_changes(session: Session, active: ScoringModel, proposed: ScoringModel
         "accounts_changed": listed,
         "list_limit": list_limit,
         "list_capped": bool(np.count_nonzero(changed) > top.size),
+    }
+
+
+def _band_shares(band: np.ndarray) -> dict[str, float | None]:
+    """Each band's share of the scored accounts (None for all when nothing has a score)."""
+    scored = band[band != NO_BAND]
+    counts = np.bincount(scored, minlength=len(BANDS))
+    return {
+        b.value: (round(float(c) / scored.size, 4) if scored.size else None) for b, c in zip(BANDS, counts, strict=True)
     }
 
 

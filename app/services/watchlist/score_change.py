@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from app.errors import DomainValidationError, NotFound
 from app.models import HealthScore
 from app.services.common import require_account
-from app.services.scoring_config.active import load_models
+from app.services.scoring_config.active import load_scored_models
 from scoring.attribution import ScoredDay, attribute
 from scoring.stage import STAGE_CODE
 
@@ -47,14 +47,14 @@ def score_change(session: Session, account_id: int, start: dt.date, end: dt.date
                 errors={field: ["No score that day."]},
             )
     first, last = rows[start], rows[end]
-    models = load_models(session, {first.config_version, last.config_version})
+    models = load_scored_models(session, {(row.day, row.config_version) for row in (first, last)})
     for row in (first, last):
-        if row.config_version not in models:  # pragma: no cover - versions are never deleted
+        if (row.day, row.config_version) not in models:  # pragma: no cover - versions are never deleted
             raise NotFound(f"Scoring config version {row.config_version} does not exist.")
     try:
         result = attribute(
-            ScoredDay(first.measure_values, STAGE_CODE[first.stage], models[first.config_version]),
-            ScoredDay(last.measure_values, STAGE_CODE[last.stage], models[last.config_version]),
+            ScoredDay(first.measure_values, STAGE_CODE[first.stage], models[(first.day, first.config_version)]),
+            ScoredDay(last.measure_values, STAGE_CODE[last.stage], models[(last.day, last.config_version)]),
         )
     except ValueError as exc:  # pragma: no cover - stored values always match their version
         raise DomainValidationError(f"The stored scores cannot be explained: {exc}.") from None

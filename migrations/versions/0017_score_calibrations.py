@@ -1,0 +1,34 @@
+"""score calibrations: how a portfolio-dependent config scored each day
+
+Revision ID: 0017
+Revises: 0012
+Create Date: 2026-12-03 13:00:00
+
+A scoring config may map a measure by the day's portfolio percentiles, or set band cut-offs as
+target shares of the portfolio. Each scored day then stores the resolved points and cut-offs per
+config version, so a stored score can be explained one account at a time.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0017"
+down_revision = "0012"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "score_calibrations",
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("config_version", sa.Integer(), nullable=False),
+        sa.Column("calibration", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("day", "config_version", name=op.f("pk_score_calibrations")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("score_calibrations")
