@@ -167,9 +167,11 @@ def run_mode(mode: str, dataset: Dataset, dates: list[dt.date], args: argparse.N
     """Load and score one service instance; the stored scores per arm, and what it took."""
     started = time.perf_counter()
     service = Service(fresh_database(args, mode), args.out / "run.log")
-    arms = {"default config": service.active_version()}
+    arms: dict[str, int | None] = {"default config": service.active_version()}
     if args.config is not None:
-        arms[args.config.name] = service.add_config(config_body(args.config))
+        # Posted once the first data is in: the API checks a config against the portfolio (a
+        # percentile mapping needs 20 accounts), as it would for an admin.
+        arms[args.config.name] = None
     setup = time.perf_counter() - started
     loader = Loader(service, dataset)
     scores: Scores = {arm: {} for arm in arms}
@@ -177,7 +179,11 @@ def run_mode(mode: str, dataset: Dataset, dates: list[dt.date], args: argparse.N
     score_seconds: list[float] = []
 
     def score_all(day: dt.date) -> None:
-        for arm, version in arms.items():
+        for arm in list(arms):
+            version = arms[arm]
+            if version is None:
+                version = service.add_config(config_body(args.config))
+                arms[arm] = version
             if len(arms) > 1:
                 service.activate(version)
             score_seconds.append(service.score(day))
