@@ -26,7 +26,9 @@ import numpy as np
 
 from bench.external.dataset import Dataset
 
-BILLING_TERMS = {1: "monthly", 3: "quarterly", 6: "semiannual", 12: "annual"}
+#: ChurnSim's bill period in months -> the service's billing terms (scoring.stage.BillingTerm);
+#: socialnet7 bills monthly only.
+BILLING_TERMS = {1: "monthly", 3: "quarterly", 12: "annual", 24: "multi_year", 36: "multi_year"}
 
 
 def external_id(dataset: Dataset, row: int) -> str:

@@ -124,6 +124,7 @@ class Loader:
         self.service, self.dataset = service, dataset
         self.tallies = {kind: IngestTally() for kind in ("accounts", "usage", "outcomes")}
         self.billing_term: bool | None = None  # unknown until the API has answered once
+        self.billing_term_refusal: Any = None  # the API's message when it refused the field
         self.seconds = 0.0
 
     def push(self, after: dt.date | None, through: dt.date) -> None:
@@ -150,7 +151,7 @@ class Loader:
         return {
             "seconds": round(self.seconds, 1),
             "billing_term_accepted": self.billing_term,
-            "billing_term_refusal": getattr(self, "billing_term_refusal", None),
+            "billing_term_refusal": self.billing_term_refusal,
             **{kind: vars(t) for kind, t in self.tallies.items()},
         }
 
