@@ -52,8 +52,9 @@ def account_records(dataset: Dataset, as_of: dt.date, *, billing_term: bool) -> 
             "seats_purchased": 1,
             "status": "churned" if churned else "active",
         }
-        if billing_term:
-            record["billing_term"] = BILLING_TERMS.get(current.bill_period_months, "monthly")
+        term = BILLING_TERMS.get(current.bill_period_months)
+        if billing_term and term is not None:
+            record["billing_term"] = term
         records.append(record)
     return records
 
