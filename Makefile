@@ -10,7 +10,7 @@ DEMO_DAYS ?= 365
 DEMO_HISTORY_DAYS ?= 31
 export FLASK_APP := wsgi
 
-.PHONY: install demo serve test test-unit lint bench bench-core bench-events bench-measures bench-ingest bench-sources bench-preview bench-watchlist bench-learning bench-alerts clean
+.PHONY: install demo serve test test-unit lint bench bench-core bench-events bench-measures bench-ingest bench-sources bench-preview bench-watchlist bench-learning bench-alerts bench-external clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -112,6 +112,13 @@ bench-watchlist: install
 ## Slack request latency through the real scheduler (100 samples; PostgreSQL hs_bench_alerts, dropped at the end)
 bench-alerts: install
 	$(BIN)/python -m bench.alerts_bench
+
+## bench-external: the health score's ROC AUC on ChurnSim's social product (the fightchurn package, in a venv of
+## its own), loaded through the ingest API, next to 28-day counts and a logistic regression (docs/benchmark-external.md)
+EXT_ACCOUNTS ?= 3000
+EXT_OUT ?= instance/bench-external
+bench-external: install
+	$(BIN)/python -m bench.external.run --accounts $(EXT_ACCOUNTS) --out $(EXT_OUT) $(if $(EXT_CONFIG),--config $(EXT_CONFIG))
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis *.egg-info
