@@ -121,6 +121,15 @@ class Config:
     MAX_CONTENT_LENGTH: int = 32 * 1024 * 1024  # bytes per request body; more gets 413
     TOKEN_CACHE_SECONDS: int = 5  # a worker trusts a checked token this long (revocation delay); 0: off
     WATCHLIST_CACHE_ENTRIES: int = 256  # watchlist pages a worker keeps (PostgreSQL; docs/watchlist.md); 0: off
+    # Pages (app/web, docs/web.md): the session cookie is Secure unless turned off for plain-http
+    # development; it expires WEB_SESSION_MINUTES after sign-in; invite and reset links live
+    # WEB_LINK_HOURS; sign-in attempts are limited per account and per address (Flask-Limiter).
+    SESSION_COOKIE_SECURE: bool = True
+    WEB_SESSION_MINUTES: int = 720
+    WEB_LINK_HOURS: int = 72
+    SIGN_IN_LIMIT_ACCOUNT: str = "5 per minute;20 per hour"
+    SIGN_IN_LIMIT_ADDRESS: str = "20 per minute"
+    RATELIMIT_STORAGE_URI: str = "memory://"
     LOG_LEVEL: str = "INFO"
     TESTING: bool = False
 
@@ -200,6 +209,8 @@ class Config:
                 problems.append(f"SLACK_WEBHOOK_URL refused: {problem}")
         if self.ALERT_ALLOW_INSECURE_WEBHOOKS and self.ENV_NAME == "production":
             problems.append("ALERT_ALLOW_INSECURE_WEBHOOKS is for tests; production webhooks must be https")
+        if self.WEB_SESSION_MINUTES < 1 or self.WEB_LINK_HOURS < 1:
+            problems.append("WEB_SESSION_MINUTES and WEB_LINK_HOURS must be at least 1")
         if self.SMTP_SECURITY not in {"none", "starttls", "ssl"}:
             problems.append(f"SMTP_SECURITY must be none, starttls or ssl, got {self.SMTP_SECURITY!r}")
         if problems:
@@ -233,6 +244,7 @@ _UNPREFIXED = frozenset(
 @dataclass
 class DevelopmentConfig(Config):
     ENV_NAME = "development"
+    SESSION_COOKIE_SECURE: bool = False  # the demo serves plain http on 127.0.0.1
 
 
 @dataclass
@@ -241,6 +253,7 @@ class TestConfig(Config):
     ENV_NAME = "test"
     TESTING: bool = True
     DATABASE_URL: str = "sqlite://"
+    SESSION_COOKIE_SECURE: bool = False
 
 
 @dataclass
