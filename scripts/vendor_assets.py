@@ -30,7 +30,11 @@ VENDOR = ROOT / "app" / "static" / "vendor"
 #: package -> (version, folder under vendor/, {file in the package: name in the folder})
 PACKAGES: dict[str, tuple[str, str, dict[str, str]]] = {
     "htmx.org": ("4.0.1", "htmx", {"dist/htmx.min.js": "htmx.min.js"}),
-    "uplot": ("1.6.32", "uplot", {"dist/uPlot.iife.min.js": "uPlot.iife.min.js", "dist/uPlot.min.css": "uPlot.min.css"}),
+    "uplot": (
+        "1.6.32",
+        "uplot",
+        {"dist/uPlot.iife.min.js": "uPlot.iife.min.js", "dist/uPlot.min.css": "uPlot.min.css"},
+    ),
     "axe-core": ("4.14.1", "axe-core", {"axe.min.js": "axe.min.js"}),
     "swagger-ui-dist": (
         "5.35.0",
@@ -52,9 +56,13 @@ def _sha256(path: Path) -> str:
 
 def _pack(name: str, version: str, work: Path) -> Path:
     """The package's unpacked folder (``npm pack`` fetches the tarball the registry serves)."""
-    out = subprocess.run(
-        ["npm", "pack", f"{name}@{version}", "--silent"], cwd=work, check=True, capture_output=True, text=True
-    ).stdout.strip().splitlines()[-1]
+    out = (
+        subprocess.run(
+            ["npm", "pack", f"{name}@{version}", "--silent"], cwd=work, check=True, capture_output=True, text=True
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     target = work / name.replace("/", "_")
     with tarfile.open(work / out) as tar:
         tar.extractall(target, filter="data")

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.errors import NotFound
-from app.models import Account, HealthScore, LatestScore
+from app.models import Account, DailyUsage, Feedback, HealthScore, LatestScore, LicenseSnapshot, SupportTicket
 from app.services.analysis import churn_note, has_churn_model
 from app.services.common import page_of
 from app.services.scoring_config.active import load_models
@@ -134,3 +134,38 @@ def get_account(session: Session, account_id: int, *, history_days: int = 90) ->
         "effective_band": override["band"] if override else (latest.band if latest else None),
         "history": [row._asdict() for row in history],
     }
+
+
+def score_series(session: Session, account_ids: list[int], *, since: dt.date) -> dict[int, list[tuple[dt.date, float]]]:
+    """Each account's daily scores from ``since`` on, oldest first (the watchlist's sparklines):
+    one query for the page's accounts."""
+    series: dict[int, list[tuple[dt.date, float]]] = {account_id: [] for account_id in account_ids}
+    if not account_ids:
+        return series
+    rows = session.execute(
+        sa.select(HealthScore.account_id, HealthScore.day, HealthScore.score)
+        .where(HealthScore.account_id.in_(account_ids), HealthScore.day >= since)
+        .order_by(HealthScore.account_id, HealthScore.day)
+    )
+    for account_id, day, score in rows:
+        if score is not None:
+            series[account_id].append((day, float(score)))
+    return series
+
+
+def measure_freshness(session: Session, account_id: int) -> dict[str, dt.date | None]:
+    """The newest day of each kind of raw data the account's measures read (how fresh they are)."""
+    require = session.get(Account, account_id)
+    if require is None:
+        raise NotFound(f"Account {account_id} does not exist.")
+    kinds = {
+        "usage": (DailyUsage.day, DailyUsage.account_id),
+        "licenses": (LicenseSnapshot.day, LicenseSnapshot.account_id),
+        "tickets": (SupportTicket.opened_at, SupportTicket.account_id),
+        "feedback": (Feedback.day, Feedback.account_id),
+    }
+    fresh: dict[str, dt.date | None] = {}
+    for kind, (day, owner) in kinds.items():
+        value = session.scalar(sa.select(sa.func.max(day)).where(owner == account_id))
+        fresh[kind] = value.date() if isinstance(value, dt.datetime) else value
+    return fresh

@@ -153,7 +153,8 @@ def reset_link(session: Session, who: str, *, now: dt.datetime, hours: int) -> t
     user = _find_user(session, who)
     if user.role is None:
         raise DomainValidationError(
-            "This user cannot sign in.", errors={"role": ["Give the user a sign-in role first (flask users set-password --role)."]}
+            "This user cannot sign in.",
+            errors={"role": ["Give the user a sign-in role first (flask users set-password --role)."]},
         )
     return user, issue_link(session, user, now=now, hours=hours)
 
@@ -205,7 +206,9 @@ def list_sign_in_users(session: Session) -> list[dict[str, object]]:
     """Every user with what the admin page shows: role, manager, whether a password or link is set."""
     manager = sa.orm.aliased(User)
     rows = session.execute(
-        sa.select(User, manager.name.label("manager")).outerjoin(manager, manager.id == User.manager_id).order_by(User.name)
+        sa.select(User, manager.name.label("manager"))
+        .outerjoin(manager, manager.id == User.manager_id)
+        .order_by(User.name)
     ).all()
     return [
         {

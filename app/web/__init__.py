@@ -1,0 +1,78 @@
+"""The pages for CSMs, managers and admins: server-rendered Flask/Jinja over the API's services.
+
+Every blueprint is registered here (``init_web``), with the session cookie, Flask-Login, CSRF on
+every form (Flask-WTF) and the sign-in rate limits. Errors on a page answer with a page (400,
+403, 404, 409, 422), never the API's JSON. See docs/web.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Blueprint, Flask, render_template, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from app.errors import DomainError
+from app.limits import init_limits
+from app.web import admin, pages, signin
+from app.web.access import PageSessions, login_manager
+from app.web.formatting import register_filters
+
+csrf = CSRFProtect()
+
+#: The page blueprints (their URL map reads here).
+BLUEPRINTS: tuple[Blueprint, ...] = (signin.bp, pages.bp, admin.bp)
+
+
+def init_web(app: Flask) -> None:
+    app.session_interface = PageSessions()
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_NAME="hs_session",
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(minutes=int(app.config.get("WEB_SESSION_MINUTES", 720))),
+        # CSRF is checked by each page blueprint (below), never on the API (bearer tokens, no cookies).
+        WTF_CSRF_CHECK_DEFAULT=False,
+        # The cookie is written when the session changes (sign-in), not on every page: it expires
+        # WEB_SESSION_MINUTES after sign-in.
+        SESSION_REFRESH_EACH_REQUEST=False,
+        # The token lives as long as the session that holds it.
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    login_manager.init_app(app)
+    login_manager.session_protection = "basic"
+    csrf.init_app(app)
+    init_limits(app)
+    register_filters(app)
+    for bp in BLUEPRINTS:
+        bp.before_request(csrf.protect)
+        for error in (DomainError, HTTPException):
+            bp.register_error_handler(error, error_page)
+        app.register_blueprint(bp)
+
+
+_TITLES = {400: "Bad request", 403: "Not allowed", 404: "Not found", 405: "Not allowed", 409: "Conflict",
+           413: "Too large", 422: "Check the form", 429: "Too many attempts"}  # fmt: skip
+
+
+CSRF_MESSAGE = (
+    "The form was stale or not sent by this site (CSRF check failed): nothing was changed. "
+    "Go back, reload the page and try again."
+)
+
+
+def error_page(exc: Exception) -> tuple[str, int]:
+    """An error on a page, as a page: the status, a title and the reason (no internals)."""
+    code, message = 500, "The server met an unexpected error."
+    if isinstance(exc, CSRFError):
+        code, message = 400, CSRF_MESSAGE
+    elif isinstance(exc, DomainError):
+        code, message = exc.code, exc.message
+    elif isinstance(exc, HTTPException):
+        code = exc.code or 500
+        message = exc.description if code < 500 else message
+    context: dict[str, Any] = {"code": code, "title": _TITLES.get(code, "Error"), "message": message}
+    context["path"] = request.path
+    return render_template("web/error.html", **context), code
