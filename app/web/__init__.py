@@ -8,19 +8,13 @@ every form (Flask-WTF) and the sign-in rate limits. Errors on a page answer with
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
-from flask import Blueprint, Flask, render_template, request
-from flask_wtf.csrf import CSRFError, CSRFProtect
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, Flask
 
-from app.errors import DomainError
 from app.limits import init_limits
 from app.web import admin, pages, signin
-from app.web.access import PageSessions, login_manager
+from app.web.access import PageSessions, csrf, login_manager
 from app.web.formatting import register_filters
-
-csrf = CSRFProtect()
 
 #: The page blueprints (their URL map reads here).
 BLUEPRINTS: tuple[Blueprint, ...] = (signin.bp, pages.bp, admin.bp)
@@ -47,32 +41,4 @@ def init_web(app: Flask) -> None:
     init_limits(app)
     register_filters(app)
     for bp in BLUEPRINTS:
-        bp.before_request(csrf.protect)
-        for error in (DomainError, HTTPException):
-            bp.register_error_handler(error, error_page)
         app.register_blueprint(bp)
-
-
-_TITLES = {400: "Bad request", 403: "Not allowed", 404: "Not found", 405: "Not allowed", 409: "Conflict",
-           413: "Too large", 422: "Check the form", 429: "Too many attempts"}  # fmt: skip
-
-
-CSRF_MESSAGE = (
-    "The form was stale or not sent by this site (CSRF check failed): nothing was changed. "
-    "Go back, reload the page and try again."
-)
-
-
-def error_page(exc: Exception) -> tuple[str, int]:
-    """An error on a page, as a page: the status, a title and the reason (no internals)."""
-    code, message = 500, "The server met an unexpected error."
-    if isinstance(exc, CSRFError):
-        code, message = 400, CSRF_MESSAGE
-    elif isinstance(exc, DomainError):
-        code, message = exc.code, exc.message
-    elif isinstance(exc, HTTPException):
-        code = exc.code or 500
-        message = exc.description if code < 500 else message
-    context: dict[str, Any] = {"code": code, "title": _TITLES.get(code, "Error"), "message": message}
-    context["path"] = request.path
-    return render_template("web/error.html", **context), code

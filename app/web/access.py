@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Request, Response, abort, g, redirect, request, url_for
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask_login import LoginManager, UserMixin, current_user
+from flask_wtf.csrf import CSRFProtect
 
 from app.auth import Principal
 from app.db import get_session
@@ -30,6 +31,7 @@ TEAM = (Role.ADMIN, Role.MANAGER)
 ADMIN = (Role.ADMIN,)
 
 login_manager = LoginManager()
+csrf = CSRFProtect()
 
 
 class PageSessions(SecureCookieSessionInterface):

@@ -13,8 +13,9 @@ from app.errors import Conflict, DomainValidationError, NotFound
 from app.models import Role
 from app.services.users import SIGN_IN_ROLES, invite_user, list_sign_in_users, reset_link
 from app.web.access import ADMIN, page
+from app.web.errors import guard
 
-bp = Blueprint("web_admin", __name__, url_prefix="/admin")
+bp = guard(Blueprint("web_admin", __name__, url_prefix="/admin"))
 
 
 def _now() -> dt.datetime:

@@ -32,8 +32,9 @@ from app.services.watchlist.overrides import create_override, revoke_override
 from app.services.watchlist.pins import live_pin, pin_account, unpin_account
 from app.services.watchlist.score_change import score_change
 from app.web.access import ALL, TEAM, WORK, page
+from app.web.errors import guard
 
-bp = Blueprint("web", __name__)
+bp = guard(Blueprint("web", __name__))
 
 _WATCHLIST_QUERY = WatchlistQuerySchema()
 _FILTER_FIELDS = ("owner", "segment", "stage", "band", "renewal_within_days", "name")
@@ -46,8 +47,8 @@ def _now() -> dt.datetime:
 
 
 def _form_values(names: tuple[str, ...]) -> dict[str, str]:
-    """The form's non-empty fields among ``names`` (an empty field is a field not given)."""
-    return {name: value for name in names if (value := request.form.get(name, "").strip())}
+    """The form's fields among ``names``; an empty field is a field not given (blanks are the schema's to refuse)."""
+    return {name: value for name in names if (value := request.form.get(name, ""))}
 
 
 @bp.get("/")

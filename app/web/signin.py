@@ -14,8 +14,9 @@ from app.errors import DomainValidationError, NotFound
 from app.limits import limiter
 from app.services.users import MIN_PASSWORD, check_password, set_password_with_link, user_for_link
 from app.web.access import SignedIn, safe_next
+from app.web.errors import guard
 
-bp = Blueprint("web_auth", __name__)
+bp = guard(Blueprint("web_auth", __name__))
 
 LINK_GONE = "This link is not valid: it was used, replaced or has expired. Ask an admin for a new one."
 
