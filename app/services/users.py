@@ -195,6 +195,8 @@ def set_password(session: Session, who: str, password: str, *, role: Role | None
         raise DomainValidationError(
             "This user has no sign-in role.", errors={"role": ["Give --role (admin, manager, csm or viewer)."]}
         )
+    if not user.email and "@" in user.name:  # a CSM known by their address (accounts' owner) signs in with it
+        user.email = user.name
     if not user.email:
         raise DomainValidationError("Users sign in with their email.", errors={"email": ["The user has no email."]})
     _store_password(user, password, now)
