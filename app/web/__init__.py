@@ -12,12 +12,12 @@ import datetime as dt
 from flask import Blueprint, Flask
 
 from app.limits import init_limits
-from app.web import admin, pages, signin
+from app.web import admin, console, pages, signin
 from app.web.access import PageSessions, csrf, login_manager
 from app.web.formatting import register_filters
 
 #: The page blueprints (their URL map reads here).
-BLUEPRINTS: tuple[Blueprint, ...] = (signin.bp, pages.bp, admin.bp)
+BLUEPRINTS: tuple[Blueprint, ...] = (signin.bp, pages.bp, admin.bp, console.bp)
 
 
 def init_web(app: Flask) -> None:

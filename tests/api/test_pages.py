@@ -22,6 +22,7 @@ from tests.support.web import PASSWORD, Portfolio, csrf_token, make_portfolio, s
 pytestmark = [pytest.mark.api, pytest.mark.db]
 
 ROLES = ("anonymous", "csm", "manager", "admin", "viewer")
+ADMIN_ONLY = {"anonymous": 302, "csm": 403, "manager": 403, "admin": 200, "viewer": 403}
 
 
 @pytest.fixture
@@ -53,6 +54,11 @@ def _get_matrix(p: Portfolio) -> list[tuple[str, str, dict[str, int]]]:
             "/admin/users",
             {"anonymous": 302, "csm": 403, "manager": 403, "admin": 200, "viewer": 403},
         ),
+        ("web_console.config", "/admin/config?from=1&to=1", ADMIN_ONLY),
+        ("web_console.jobs", "/admin/jobs", ADMIN_ONLY),
+        ("web_console.job_request", "/admin/jobs/requests/999999", {**ADMIN_ONLY, "admin": 404}),
+        ("web_console.routing", "/admin/routing", ADMIN_ONLY),
+        ("web_console.quarantine", "/admin/quarantine", ADMIN_ONLY),
         ("web_auth.sign_in", "/sign-in", {"anonymous": 200, "csm": 302, "manager": 302, "admin": 302, "viewer": 302}),
         ("web_auth.set_password", "/set-password?token=nope", {role: 404 for role in ROLES}),
     ]
@@ -84,6 +90,13 @@ def _post_matrix(p: Portfolio) -> list[tuple[str, str, dict[str, str], dict[str,
             {**refused, "admin": 200},
         ),
         ("web_admin.reset", "/admin/users/reset", {"who": "maya@example.com"}, {**refused, "admin": 200}),
+        (
+            "web_console.change",
+            "/admin/config",
+            {"action": "preview", "weights.established.nps": "7"},
+            {**refused, "admin": 200},
+        ),
+        ("web_console.activate", "/admin/config/versions/999/activate", {}, {**refused, "admin": 404}),
         ("web_auth.sign_out", "/sign-out", {}, {role: 302 for role in ROLES}),
     ]
 
@@ -359,3 +372,28 @@ def test_pages_api_docs_use_the_vendored_swagger_ui(app: Flask) -> None:
         response = client.get(source)
         assert response.status_code == 200
         response.close()
+
+
+def test_pages_admin_changes_a_weight_previews_and_activates(
+    app: Flask, engine: sa.Engine, portfolio: Portfolio
+) -> None:
+    admin = sign_in(app.test_client(), portfolio.emails["admin"])
+    token = csrf_token(admin, "/admin/config")
+    bad = admin.post("/admin/config", data={"csrf_token": token, "action": "preview", "weights.established.nps": "-2",
+                                            "comment": "kept"})  # fmt: skip
+    text = bad.get_data(as_text=True)
+    assert bad.status_code == 422 and "Weights must not be negative." in text and 'value="-2"' in text
+    shown = admin.post(
+        "/admin/config", data={"csrf_token": token, "action": "preview", "weights.established.nps": "40"}
+    )
+    assert shown.status_code == 200 and 'id="auc-proposed"' in shown.get_data(as_text=True)
+    done = admin.post("/admin/config", data={"csrf_token": token, "action": "activate", "weights.established.nps": "40",
+                                             "comment": "more NPS"})  # fmt: skip
+    assert done.status_code == 302 and "/admin/jobs/requests/" in done.headers["Location"]
+    job = admin.get(done.headers["Location"]).get_data(as_text=True)
+    assert 'id="job-status">queued<' in job and 'http-equiv="refresh"' in job
+    config = admin.get("/admin/config").get_data(as_text=True)
+    assert "version 2</strong>" in config and "Roll back to v1" in config
+    rollback = admin.post("/admin/config/versions/1/activate", data={"csrf_token": csrf_token(admin, "/admin/config")})
+    assert rollback.status_code == 302
+    assert "version 1</strong>" in admin.get("/admin/config").get_data(as_text=True)

@@ -32,7 +32,9 @@ AXE = ROOT / "app" / "static" / "vendor" / "axe-core" / "axe.min.js"
 SHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = os.environ.get("HS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')"
+)
 
 
 @pytest.fixture
@@ -114,8 +116,12 @@ def _work_account(engine: sa.Engine, owner: str) -> tuple[int, int, int]:
             sa.select(Account.id, sa.func.min(Task.id), sa.func.min(Alert.id))
             .join(Task, Task.account_id == Account.id)
             .join(Alert, Alert.account_id == Account.id)
-            .where(Account.owner == owner, Task.status == TaskStatus.OPEN, Alert.requires_ack,
-                   Alert.acknowledged_at.is_(None))  # fmt: skip
+            .where(
+                Account.owner == owner,
+                Task.status == TaskStatus.OPEN,
+                Alert.requires_ack,
+                Alert.acknowledged_at.is_(None),
+            )
             .group_by(Account.id)
             .limit(1)
         ).first()
@@ -176,6 +182,21 @@ def test_browser_admin_pages_and_api_docs_offline(browser: Any, site: tuple[str,
     visit.page.wait_for_load_state("networkidle")
     assert "/set-password?token=" in visit.page.inner_text("#one-time-link")
     visit.check("users")
+    # A weight changed, previewed (band moves, backtest side by side), then activated.
+    visit.open("/admin/config")
+    visit.page.fill("[id='weights.established.nps']", "40")
+    visit.page.click("button[value=preview]")
+    visit.page.wait_for_load_state("networkidle")
+    assert visit.page.locator("#auc-proposed").count() == 1
+    assert visit.page.input_value("[id='weights.established.nps']") == "40"
+    visit.check("admin-config")
+    visit.page.fill("#comment", "NPS matters more")
+    visit.page.click("button[value=activate]")
+    visit.page.wait_for_load_state("domcontentloaded")
+    assert "/admin/jobs/requests/" in visit.page.url
+    assert visit.page.inner_text("#job-status") in ("queued", "running", "succeeded")
+    visit.open("/admin/config")
+    assert "version 2" in visit.page.inner_text("main")
     visit.open("/api/v1/docs")
     visit.page.wait_for_selector(".swagger-ui .info")
     assert not visit.foreign  # Swagger UI from the vendored files, nothing from a CDN
