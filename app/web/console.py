@@ -104,7 +104,8 @@ def change() -> Any:
         else:
             args = PreviewSchema().load({"config": config})
     except ValidationError as exc:
-        return _console(errors=_flatten(exc.messages.get("config", exc.messages)), status=422)
+        messages = exc.messages if isinstance(exc.messages, dict) else {"config": exc.messages}
+        return _console(errors=_flatten(messages.get("config", messages)), status=422)
     if request.form.get("action") != "activate":
         try:
             result = preview(session, args.pop("config"), **args)

@@ -40,7 +40,7 @@ def error_page(exc: Exception) -> tuple[str, int]:
         code, message = exc.code, exc.message
     elif isinstance(exc, HTTPException):
         code = exc.code or 500
-        message = exc.description if code < 500 else message
+        message = (exc.description or message) if code < 500 else message
     context: dict[str, Any] = {"code": code, "title": _TITLES.get(code, "Error"), "message": message}
     context["path"] = request.path
     return render_template("web/error.html", **context), code

@@ -181,6 +181,12 @@ def _score_change(account_id: int, history: list[dict[str, Any]]) -> dict[str, A
     return {"result": result, "errors": {}, "asked": asked}
 
 
+def _messages(exc: ValidationError) -> dict[str, Any]:
+    """A schema's messages by field (marshmallow types them loosely)."""
+    messages = exc.messages
+    return messages if isinstance(messages, dict) else {"_schema": messages}
+
+
 def _back(account_id: int) -> Response:
     return redirect(url_for("web.account", account_id=account_id))
 
@@ -191,7 +197,7 @@ def pin(account_id: int) -> Any:
     try:
         body = PinInSchema().load(_form_values(("reason", "expires_at")))
     except ValidationError as exc:
-        return _account_page(account_id, errors=exc.messages, form="pin", status=422)
+        return _account_page(account_id, errors=_messages(exc), form="pin", status=422)
     session = get_session()
     with session.begin():
         require_in_book(session, account_id=account_id)
@@ -216,7 +222,7 @@ def override(account_id: int) -> Any:
     try:
         body = OverrideInSchema().load(_form_values(("band", "reason", "expires_at")))
     except ValidationError as exc:
-        return _account_page(account_id, errors=exc.messages, form="override", status=422)
+        return _account_page(account_id, errors=_messages(exc), form="override", status=422)
     session = get_session()
     with session.begin():
         require_in_book(session, account_id=account_id)
@@ -242,7 +248,7 @@ def task(task_id: int) -> Response:
     try:
         body = TaskUpdateSchema().load(_form_values(("status",)))
     except ValidationError as exc:
-        raise DomainValidationError("The task's status is not valid.", errors=exc.messages) from None
+        raise DomainValidationError("The task's status is not valid.", errors=_messages(exc)) from None
     session = get_session()
     with session.begin():
         require_in_book(session, task_id=task_id)
