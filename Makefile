@@ -12,7 +12,7 @@ DEMO_HISTORY_DAYS ?= 31
 DEMO_PASSWORD ?= healthscore-demo
 export FLASK_APP := wsgi
 
-.PHONY: install demo serve test test-unit lint bench bench-core bench-events bench-ingest bench-sources bench-preview bench-watchlist bench-learning bench-alerts clean
+.PHONY: install demo serve test test-unit lint bench bench-core bench-events bench-ingest bench-sources bench-preview bench-watchlist bench-learning bench-alerts bench-pages clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -115,6 +115,11 @@ bench-watchlist: install
 ## Slack request latency through the real scheduler (100 samples; PostgreSQL hs_bench_alerts, dropped at the end)
 bench-alerts: install
 	$(BIN)/python -m bench.alerts_bench
+
+## bench-pages: the watchlist and account pages under wrk (8 connections) against their JSON endpoints, and what the
+## account page transfers (demo portfolio, a year of scored history; PostgreSQL hs_bench_pages); REUSE=1 keeps the db
+bench-pages: install
+	$(BIN)/python -m bench.pages_bench $(if $(REUSE),--reuse)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis *.egg-info
