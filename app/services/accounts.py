@@ -15,6 +15,7 @@ from app.services.analysis import churn_note, has_churn_model
 from app.services.common import page_of
 from app.services.scoring_config.active import load_models
 from app.services.watchlist.overrides import live_override
+from scoring.bands import Band
 from scoring.drivers import explain
 from scoring.stage import STAGE_CODE
 
@@ -169,3 +170,50 @@ def measure_freshness(session: Session, account_id: int) -> dict[str, dt.date | 
         value = session.scalar(sa.select(sa.func.max(day)).where(owner == account_id))
         fresh[kind] = value.date() if isinstance(value, dt.datetime) else value
     return fresh
+
+
+def _book(query: Any, owners: tuple[str, ...] | None) -> Any:
+    return query if owners is None else query.where(Account.owner.in_(owners))
+
+
+def latest_scored_day(session: Session) -> dt.date | None:
+    """The newest day with a stored score (the day 'now' means for the book's figures)."""
+    day: dt.date | None = session.scalar(sa.select(sa.func.max(HealthScore.day)))
+    return day
+
+
+def arr_by_band(session: Session, *, owners: tuple[str, ...] | None, day: dt.date) -> dict[str, dict[str, float]]:
+    """Accounts and ARR of a book by computed band on ``day`` (from score history; unscored left out)."""
+    rows = session.execute(
+        _book(
+            sa.select(HealthScore.band, sa.func.count(), sa.func.sum(Account.arr))
+            .join(Account, Account.id == HealthScore.account_id)
+            .where(HealthScore.day == day, HealthScore.band.is_not(None)),
+            owners,
+        ).group_by(HealthScore.band)
+    ).all()
+    found = {band.value if hasattr(band, "value") else str(band): (count, arr) for band, count, arr in rows}
+    return {
+        band: {"accounts": int(found.get(band, (0, 0))[0]), "arr": float(found.get(band, (0, 0))[1] or 0)}
+        for band in ("good", "average", "poor")
+    }
+
+
+def moved_into_poor(
+    session: Session, *, owners: tuple[str, ...] | None, since: dt.date, day: dt.date
+) -> list[dict[str, Any]]:
+    """The book's accounts poor on ``day`` that were not poor on ``since`` (scored both days), ARR first."""
+    before = sa.orm.aliased(HealthScore)
+    rows = session.execute(
+        _book(
+            sa.select(Account.id, Account.name, Account.owner, Account.arr, HealthScore.score, before.band)
+            .join(HealthScore, HealthScore.account_id == Account.id)
+            .join(before, sa.and_(before.account_id == Account.id, before.day == since))
+            .where(HealthScore.day == day, HealthScore.band == Band.POOR, before.band != Band.POOR),
+            owners,
+        ).order_by(Account.arr.desc(), Account.id)
+    ).all()
+    return [
+        {"id": i, "name": n, "owner": o, "arr": a, "score": s, "band_before": getattr(b, "value", b)}
+        for i, n, o, a, s, b in rows
+    ]

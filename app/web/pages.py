@@ -22,7 +22,14 @@ from app.errors import DomainValidationError, NotFound
 from app.models import TaskStatus
 from app.schemas.plays import TaskUpdateSchema
 from app.schemas.watchlist import OverrideInSchema, PinInSchema, ScoreChangeQuerySchema, WatchlistQuerySchema
-from app.services.accounts import get_account, measure_freshness, score_series
+from app.services.accounts import (
+    arr_by_band,
+    get_account,
+    latest_scored_day,
+    measure_freshness,
+    moved_into_poor,
+    score_series,
+)
 from app.services.alerts.admin import AlertFilters, acknowledge_alert, alert_account, list_alerts
 from app.services.events import EventFilters, list_events
 from app.services.scoring_config.active import load_models
@@ -315,6 +322,13 @@ def team() -> Any:
         )
         items, _ = list_watchlist(session, filters=WatchlistFilters(owners=owners), sort="arr_at_risk", limit=20,
                                   now=now)  # fmt: skip
+        day = latest_scored_day(session)
+        bands = {}
+        moved: list[dict[str, Any]] = []
+        if day is not None:
+            bands = {"now": arr_by_band(session, owners=owners, day=day),
+                     "before": arr_by_band(session, owners=owners, day=day - dt.timedelta(days=90))}  # fmt: skip
+            moved = moved_into_poor(session, owners=owners, since=day - dt.timedelta(days=7), day=day)
     people: dict[str, dict[str, int]] = {}
     for item in tasks:
         row = people.setdefault(item["assignee"] or "(unassigned)", {"open": 0, "overdue": 0, "alerts": 0})
@@ -327,4 +341,4 @@ def team() -> Any:
             )
             row["alerts"] += 1
     return render_template("web/team.html", totals=totals, poor=poor, people=sorted(people.items()), items=items,
-                           everyone=owners is None)  # fmt: skip
+                           everyone=owners is None, bands=bands, moved=moved, day=day)  # fmt: skip

@@ -397,3 +397,34 @@ def test_pages_admin_changes_a_weight_previews_and_activates(
     rollback = admin.post("/admin/config/versions/1/activate", data={"csrf_token": csrf_token(admin, "/admin/config")})
     assert rollback.status_code == 302
     assert "version 1</strong>" in admin.get("/admin/config").get_data(as_text=True)
+
+
+def test_pages_team_page_shows_arr_by_band_and_moves_into_poor(
+    app: Flask, engine: sa.Engine, portfolio: Portfolio
+) -> None:
+    from app.models import HealthScore
+    from app.services.accounts import arr_by_band, latest_scored_day, moved_into_poor
+    from scoring.bands import Band
+
+    page = sign_in(app.test_client(), portfolio.emails["manager"]).get("/team").get_data(as_text=True)
+    assert 'id="arr-by-band"' in page and 'id="moved-into-poor"' in page
+    with sessionmaker(bind=engine).begin() as session:
+        day = latest_scored_day(session)
+        assert day is not None
+        team = (portfolio.csm_owner,)
+        figures = arr_by_band(session, owners=team, day=day)
+        rows = session.execute(
+            sa.select(HealthScore.band, Account.arr)
+            .join(Account, Account.id == HealthScore.account_id)
+            .where(HealthScore.day == day, Account.owner == portfolio.csm_owner)
+        ).all()
+        for band in Band:
+            mine = [arr for b, arr in rows if b is band]
+            assert figures[band.value] == {"accounts": len(mine), "arr": pytest.approx(sum(mine))}
+        since = day - dt.timedelta(days=7)
+        moved = moved_into_poor(session, owners=None, since=since, day=day)
+        for item in moved:
+            bands = dict(session.execute(sa.select(HealthScore.day, HealthScore.band)
+                                         .where(HealthScore.account_id == item["id"],
+                                                HealthScore.day.in_([since, day]))).all())  # fmt: skip
+            assert bands[day] is Band.POOR and bands[since] is not Band.POOR
