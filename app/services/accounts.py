@@ -217,3 +217,8 @@ def moved_into_poor(
         {"id": i, "name": n, "owner": o, "arr": a, "score": s, "band_before": getattr(b, "value", b)}
         for i, n, o, a, s, b in rows
     ]
+
+
+def all_owners(session: Session) -> tuple[str, ...]:
+    """Every account owner (the whole portfolio as a book: an admin's digest)."""
+    return tuple(sorted(o for o in session.scalars(sa.select(Account.owner).distinct()) if o))

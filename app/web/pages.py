@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 from werkzeug.wrappers import Response
 
@@ -23,6 +23,7 @@ from app.models import TaskStatus
 from app.schemas.plays import TaskUpdateSchema
 from app.schemas.watchlist import OverrideInSchema, PinInSchema, ScoreChangeQuerySchema, WatchlistQuerySchema
 from app.services.accounts import (
+    all_owners,
     arr_by_band,
     get_account,
     latest_scored_day,
@@ -31,6 +32,8 @@ from app.services.accounts import (
     score_series,
 )
 from app.services.alerts.admin import AlertFilters, acknowledge_alert, alert_account, list_alerts
+from app.services.alerts.digest import build_digest
+from app.services.alerts.settings import AlertSettings
 from app.services.events import EventFilters, list_events
 from app.services.scoring_config.active import load_models
 from app.services.tasks import TaskFilters, list_play_runs, list_tasks, update_task
@@ -342,3 +345,20 @@ def team() -> Any:
             row["alerts"] += 1
     return render_template("web/team.html", totals=totals, poor=poor, people=sorted(people.items()), items=items,
                            everyone=owners is None, bands=bands, moved=moved, day=day)  # fmt: skip
+
+
+@bp.get("/team/digest")
+@page(*TEAM)
+def digest() -> Any:
+    """Today's digest as a page: the book's at-risk accounts, what changed in the last day, held alerts."""
+    session = get_session()
+    principal = current_principal()
+    now = _now()
+    with session.begin():
+        owners = default_owners(session) or all_owners(session)
+        message, _ = build_digest(
+            session, name=principal.name, email=principal.email or "", book=owners,
+            since=now - dt.timedelta(days=1), now=now, settings=AlertSettings.from_config(current_app.config),
+            max_accounts=50,
+        )  # fmt: skip
+    return render_template("web/digest.html", digest=message)

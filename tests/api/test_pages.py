@@ -49,6 +49,7 @@ def _get_matrix(p: Portfolio) -> list[tuple[str, str, dict[str, int]]]:
         ("web.account", f"/accounts/{p.other_account}", {**everyone, "csm": 403, "manager": 403}),
         ("web.my_work", "/my-work", workers),
         ("web.team", "/team", {**workers, "csm": 403}),
+        ("web.digest", "/team/digest", {**workers, "csm": 403}),
         (
             "web_admin.users",
             "/admin/users",
@@ -406,8 +407,11 @@ def test_pages_team_page_shows_arr_by_band_and_moves_into_poor(
     from app.services.accounts import arr_by_band, latest_scored_day, moved_into_poor
     from scoring.bands import Band
 
-    page = sign_in(app.test_client(), portfolio.emails["manager"]).get("/team").get_data(as_text=True)
+    manager = sign_in(app.test_client(), portfolio.emails["manager"])
+    page = manager.get("/team").get_data(as_text=True)
     assert 'id="arr-by-band"' in page and 'id="moved-into-poor"' in page
+    digest = manager.get("/team/digest").get_data(as_text=True)
+    assert "Digest for maya@example.com" in digest and 'id="digest-at-risk"' in digest
     with sessionmaker(bind=engine).begin() as session:
         day = latest_scored_day(session)
         assert day is not None

@@ -170,6 +170,10 @@ def test_browser_manager_team_page(browser: Any, site: tuple[str, Portfolio]) ->
     assert visit.page.url.endswith("/team")
     assert "My team's book" in visit.page.content()
     visit.check("team")
+    visit.page.click("text=Today's digest as a page")
+    visit.page.wait_for_load_state("networkidle")
+    assert "Digest for" in visit.page.content()
+    visit.check("digest")
 
 
 def test_browser_admin_pages_and_api_docs_offline(browser: Any, site: tuple[str, Portfolio]) -> None:
