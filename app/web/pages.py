@@ -12,10 +12,12 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
+import orjson
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 from werkzeug.wrappers import Response
 
+from app.api.watchlist import page_body
 from app.auth import actor_name, current_principal, default_owners, require_in_book
 from app.db import get_session
 from app.errors import DomainValidationError, NotFound
@@ -79,26 +81,21 @@ def watchlist() -> Any:
                                series={}, next_cursor=None), 422  # fmt: skip
     session = get_session()
     now = _now()
+    filters = {key: query[key] for key in _FILTER_FIELDS if key in query}
+    # The API's read path, page cache included (PostgreSQL): the same JSON the endpoint answers.
+    body = orjson.loads(page_body(session, now, sort=query["sort"], limit=query["limit"], scope=query["scope"],
+                                  cursor=query.get("cursor"), team=query.get("team"), filters=filters))  # fmt: skip
+    items, next_cursor = body["items"], body["next_cursor"]
     with session.begin():
-        filters = {key: query[key] for key in _FILTER_FIELDS if key in query}
         owners = team_owners(session, query["team"]) if "team" in query else None
         if owners is None and query["scope"] == "book" and "owner" not in query:
             owners = default_owners(session)
-        wanted = WatchlistFilters(**{**filters, "stage": _value(filters.get("stage")),
-                                     "band": _value(filters.get("band"))}, owners=owners)  # fmt: skip
-        items, next_cursor = list_watchlist(
-            session, filters=wanted, sort=query["sort"], limit=query["limit"], cursor=query.get("cursor"), now=now
-        )
-        totals = watchlist_totals(session, filters=wanted, now=now)
+        totals = watchlist_totals(session, filters=WatchlistFilters(**filters, owners=owners), now=now)
         series = score_series(
             session, [item["account_id"] for item in items], since=now.date() - dt.timedelta(days=SPARK_DAYS)
         )
     return render_template("web/watchlist.html", items=items, totals=totals, errors={}, args=args, series=series,
                            next_cursor=next_cursor)  # fmt: skip
-
-
-def _value(member: Any) -> Any:
-    return getattr(member, "value", member)
 
 
 @bp.get("/accounts/<int:account_id>")
@@ -121,8 +118,7 @@ def _account_page(account_id: int, *, errors: dict[str, Any] | None = None, form
         alerts, _ = list_alerts(session, filters=AlertFilters(account=account_id), page=1, per_page=20)
         detail["pin"] = live_pin(session, account_id, _now())
         health = detail.get("health") or {}
-        version = health.get("config_version")
-        bands = load_models(session, {version})[version].bands if version is not None else None
+        bands = _bands(session, health.get("config_version"))
     drivers = [dataclasses.asdict(d) for d in health.get("drivers", [])]
     history = list(reversed(detail["history"]))
     change = _score_change(account_id, history)
@@ -134,6 +130,18 @@ def _account_page(account_id: int, *, errors: dict[str, Any] | None = None, form
         "can_change": current_principal().role.value in {r.value for r in WORK},
     }  # fmt: skip
     return render_template("web/account.html", **context), status
+
+
+#: Band cut-offs by config version (a stored version never changes).
+_BANDS: dict[int, Any] = {}
+
+
+def _bands(session: Any, version: int | None) -> Any:
+    if version is None:
+        return None
+    if version not in _BANDS:
+        _BANDS[version] = load_models(session, {version})[version].bands
+    return _BANDS[version]
 
 
 def _chart(history: list[dict[str, Any]], events: list[dict[str, Any]], runs: list[dict[str, Any]],
@@ -172,12 +180,15 @@ def _epoch(day: dt.date) -> int:
 
 
 def _score_change(account_id: int, history: list[dict[str, Any]]) -> dict[str, Any]:
-    """'Why did it change' between the days asked (``from``, ``to``), by default 30 days ago and the last."""
+    """'Why did it change' between the days asked (``from``, ``to``; the form starts at 30 days ago and
+    the last scored day). Computed only when asked: the attribution rescores both days."""
     days = [row["day"] for row in history if row["score"] is not None]
     asked = {key: request.args[key] for key in ("from", "to") if request.args.get(key)}
     if not days:
         return {"result": None, "errors": {}, "asked": asked}
     defaults = {"from": days[max(0, len(days) - 31)].isoformat(), "to": days[-1].isoformat()}
+    if not asked:
+        return {"result": None, "errors": {}, "asked": defaults}
     asked = {**defaults, **asked}
     try:
         query = ScoreChangeQuerySchema().load(asked)
