@@ -137,20 +137,20 @@ def get_account(session: Session, account_id: int, *, history_days: int = 90) ->
     }
 
 
-def score_series(session: Session, account_ids: list[int], *, since: dt.date) -> dict[int, list[tuple[dt.date, float]]]:
-    """Each account's daily scores from ``since`` on, oldest first (the watchlist's sparklines):
-    one query for the page's accounts."""
-    series: dict[int, list[tuple[dt.date, float]]] = {account_id: [] for account_id in account_ids}
+def score_series(session: Session, account_ids: list[int], *, since: dt.date) -> dict[int, list[float]]:
+    """Each account's daily scores from ``since`` on, oldest first (the watchlist's sparklines): one
+    query for the page's accounts, two plain columns (no ORM rows: 50 accounts x 30 days is 1,500)."""
+    series: dict[int, list[float]] = {account_id: [] for account_id in account_ids}
     if not account_ids:
         return series
-    rows = session.execute(
-        sa.select(HealthScore.account_id, HealthScore.day, HealthScore.score)
-        .where(HealthScore.account_id.in_(account_ids), HealthScore.day >= since)
+    rows = session.connection().execute(
+        sa.select(HealthScore.account_id, HealthScore.score)
+        .where(HealthScore.account_id.in_(account_ids), HealthScore.day >= since, HealthScore.score.is_not(None))
         .order_by(HealthScore.account_id, HealthScore.day)
     )
-    for account_id, day, score in rows:
+    for account_id, score in rows:
         if score is not None:
-            series[account_id].append((day, float(score)))
+            series[account_id].append(score)
     return series
 
 

@@ -9,11 +9,12 @@ books and the change rules (``app.auth.default_owners``, ``require_in_book``) ap
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Flask, Request, Response, abort, g, redirect, request, url_for
+from flask import Flask, Request, Response, abort, current_app, g, redirect, request, url_for
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask_login import LoginManager, UserMixin, current_user
 from flask_wtf.csrf import CSRFProtect
@@ -61,12 +62,39 @@ class SignedIn(UserMixin):
         return self.user.session_id
 
 
+#: Signed-in users a worker has checked, by session id: (monotonic deadline, user). Like API tokens
+#: (app/auth.py), trusted ``TOKEN_CACHE_SECONDS``: disabling a user or a new password reaches
+#: other workers within that time; this worker forgets at once (``forget_users``).
+_USERS_MAX = 4096
+
+
+def _user_cache() -> dict[str, tuple[float, WebUser]]:
+    cache: dict[str, tuple[float, WebUser]] = current_app.extensions.setdefault("web_user_cache", {})
+    return cache
+
+
+def forget_users() -> None:
+    current_app.extensions.pop("web_user_cache", None)
+
+
 @login_manager.user_loader
 def _load(sid: str) -> SignedIn | None:
+    cache, clock = _user_cache(), time.monotonic()
+    hit = cache.get(sid)
+    if hit is not None and hit[0] > clock:
+        return SignedIn(hit[1])
     session = get_session()
     with session.begin():
         user = load_web_user(session, sid)
-    return None if user is None else SignedIn(user)
+    if user is None:
+        cache.pop(sid, None)
+        return None
+    ttl = float(current_app.config.get("TOKEN_CACHE_SECONDS", 0))
+    if ttl > 0:
+        if len(cache) >= _USERS_MAX:
+            cache.clear()
+        cache[sid] = (clock + ttl, user)
+    return SignedIn(user)
 
 
 @login_manager.unauthorized_handler

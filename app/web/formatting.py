@@ -45,13 +45,13 @@ def day(value: Any) -> str:
     return str(value)
 
 
-def sparkline(points: Sequence[tuple[Any, float]], width: int = 120, height: int = 28) -> Markup:
+def sparkline(points: Sequence[float], width: int = 120, height: int = 28) -> Markup:
     """A score line (0-100) as inline SVG: the watchlist draws 50 of them without a script."""
     if len(points) < 2:
         return Markup(f'<span class="muted">{DASH}</span>')
     step = width / (len(points) - 1)
-    coords = " ".join(f"{i * step:.1f},{height - score / 100 * height:.1f}" for i, (_, score) in enumerate(points))
-    first, last = points[0][1], points[-1][1]
+    coords = " ".join(f"{i * step:.1f},{height - score / 100 * height:.1f}" for i, score in enumerate(points))
+    first, last = points[0], points[-1]
     trend = "up" if last > first else "down" if last < first else "flat"
     label = escape(f"Score over {len(points)} days: {first:.0f} to {last:.0f}")
     return Markup(

@@ -13,7 +13,7 @@ from app.db import get_session
 from app.errors import DomainValidationError, NotFound
 from app.limits import limiter
 from app.services.users import MIN_PASSWORD, check_password, set_password_with_link, user_for_link
-from app.web.access import SignedIn, safe_next
+from app.web.access import SignedIn, forget_users, safe_next
 from app.web.errors import guard
 
 bp = guard(Blueprint("web_auth", __name__))
@@ -104,5 +104,6 @@ def set_password() -> Any:
             name = user.name
         page = render_template("web/set_password.html", token=token, name=name, errors=errors, minimum=MIN_PASSWORD)
         return page, 422
+    forget_users()  # this worker drops the sessions of the old password at once (others within TOKEN_CACHE_SECONDS)
     _start_session(SignedIn(web_user))
     return redirect(url_for("web.watchlist"))
