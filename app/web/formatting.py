@@ -60,13 +60,13 @@ def sparkline(points: Sequence[float], width: int = 120, height: int = 28) -> Ma
     )
 
 
-def driver_bars(drivers: Sequence[dict[str, Any]], width: int = 420) -> Markup:
+def driver_bars(drivers: Sequence[dict[str, Any]], width: int = 560) -> Markup:
     """The drivers as a horizontal bar chart in SVG: each measure's signed contribution, with its label."""
     if not drivers:
         return Markup('<p class="muted">No drivers: the account has no score yet.</p>')
     rows = sorted(drivers, key=lambda d: float(d.get("contribution") or 0))
     top = max((abs(float(d.get("contribution") or 0)) for d in rows), default=1.0) or 1.0
-    label_w, bar_h, gap = 170, 18, 6
+    label_w, bar_h, gap = 200, 18, 6
     half = (width - label_w) / 2
     middle = label_w + half
     height = len(rows) * (bar_h + gap)
@@ -83,9 +83,9 @@ def driver_bars(drivers: Sequence[dict[str, Any]], width: int = 420) -> Markup:
         name = escape(str(driver.get("label") or driver.get("measure")))
         parts.append(f'<text x="0" y="{y + 13}" class="bar-label">{name}</text>')
         parts.append(f'<rect class="bar-{kind}" x="{x:.1f}" y="{y}" width="{max(length, 1):.1f}" height="{bar_h}"/>')
-        tx = middle + length + 4 if value >= 0 else middle - length - 4
-        anchor = "start" if value >= 0 else "end"
-        parts.append(f'<text x="{tx:.1f}" y="{y + 13}" text-anchor="{anchor}" class="bar-value">{value:+.1f}</text>')
+        # The value beside the bar on the axis' right (a negative bar's left end would meet the labels).
+        tx = middle + (length if value >= 0 else 0) + 4
+        parts.append(f'<text x="{tx:.1f}" y="{y + 13}" class="bar-value">{value:+.1f}</text>')
     parts.append(f'<line x1="{middle}" x2="{middle}" y1="0" y2="{height}" class="bar-axis"/></svg>')
     return Markup("".join(parts))
 
