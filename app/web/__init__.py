@@ -10,10 +10,12 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Blueprint, Flask
+from werkzeug.exceptions import NotFound
 
 from app.limits import init_limits
 from app.web import admin, console, pages, signin
 from app.web.access import PageSessions, csrf, login_manager
+from app.web.errors import not_found
 from app.web.formatting import register_filters
 
 #: The page blueprints (their URL map reads here).
@@ -42,3 +44,5 @@ def init_web(app: Flask) -> None:
     register_filters(app)
     for bp in BLUEPRINTS:
         app.register_blueprint(bp)
+    # More specific than the app's HTTPException handler (app/errors.py), which stays for /api/.
+    app.register_error_handler(NotFound, not_found)

@@ -6,9 +6,9 @@ from typing import Any
 
 from flask import Blueprint, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 
-from app.errors import DomainError
+from app.errors import DomainError, handle_http_exception
 from app.web.access import csrf
 
 
@@ -44,3 +44,11 @@ def error_page(exc: Exception) -> tuple[str, int]:
     context: dict[str, Any] = {"code": code, "title": _TITLES.get(code, "Error"), "message": message}
     context["path"] = request.path
     return render_template("web/error.html", **context), code
+
+
+def not_found(exc: NotFound) -> Any:
+    """An unknown URL: the API's JSON body under ``/api/``, a page anywhere else (an account id too
+    large to be one, a mistyped page)."""
+    if request.path.startswith("/api/"):
+        return handle_http_exception(exc)
+    return error_page(exc)

@@ -259,9 +259,27 @@ def test_pages_invalid_form_is_shown_again_with_messages_and_input(
 
 
 def test_pages_unknown_account_is_a_404_page(app: Flask, portfolio: Portfolio) -> None:
-    response = sign_in(app.test_client(), portfolio.emails["admin"]).get("/accounts/987654")
+    client = sign_in(app.test_client(), portfolio.emails["admin"])
+    response = client.get("/accounts/987654")
     assert response.status_code == 404 and response.mimetype == "text/html"
     assert "Account 987654 does not exist." in response.get_data(as_text=True)
+    # An id too large for a database integer matches no route: still a page, and the API still JSON.
+    for path in ("/accounts/99999999999", "/no-such-page"):
+        missing = client.get(path)
+        assert missing.status_code == 404 and missing.mimetype == "text/html"
+    api = client.get("/api/v1/no-such-thing")
+    assert api.status_code == 404 and api.json == {"code": 404, "status": "Not Found", "message": api.json["message"]}
+
+
+def test_pages_demo_users_can_sign_in(app: Flask, engine: sa.Engine, portfolio: Portfolio) -> None:
+    result = app.test_cli_runner().invoke(args=["demo", "users", "--password", "demo-password-1"])
+    assert result.exit_code == 0, result.output
+    assert "Sign in as admin@example.com (admin), cs-manager@example.com (manager)" in result.output
+    for email in ("admin@example.com", "cs-manager@example.com", portfolio.csm_owner):
+        client = app.test_client()
+        token = csrf_token(client)
+        answer = client.post("/sign-in", data={"email": email, "password": "demo-password-1", "csrf_token": token})
+        assert answer.status_code == 302, email
 
 
 def test_pages_watchlist_searches_by_name_and_shows_totals_and_sparklines(
