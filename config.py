@@ -140,6 +140,14 @@ class Config:
     METRICS_TOKEN: str = ""  # a bearer token for /metrics besides admin API tokens (for Prometheus)
     READY_OUTBOX_MAX_DUE_SECONDS: int = 900  # /readyz fails when an alert has been due longer than this
     READY_REQUIRE_SCHEDULER: bool = True  # /readyz fails without a fresh scheduler lease
+    # Pages (app/web, docs/web.md): the session cookie is Secure unless turned off for plain-http
+    # development; it expires WEB_SESSION_MINUTES after sign-in; invite and reset links live
+    # WEB_LINK_HOURS; sign-in attempts are limited per account and per address (Flask-Limiter).
+    SESSION_COOKIE_SECURE: bool = True
+    WEB_SESSION_MINUTES: int = 720
+    WEB_LINK_HOURS: int = 72
+    SIGN_IN_LIMIT_ACCOUNT: str = "5 per minute;20 per hour"
+    SIGN_IN_LIMIT_ADDRESS: str = "20 per minute"
     LOG_LEVEL: str = "INFO"
     TESTING: bool = False
 
@@ -227,6 +235,8 @@ class Config:
             problems.append("READY_OUTBOX_MAX_DUE_SECONDS must be at least 60")
         if self.METRICS_TOKEN and len(self.METRICS_TOKEN) < 16:
             problems.append("METRICS_TOKEN is too short (use at least 16 random characters)")
+        if self.WEB_SESSION_MINUTES < 1 or self.WEB_LINK_HOURS < 1:
+            problems.append("WEB_SESSION_MINUTES and WEB_LINK_HOURS must be at least 1")
         if self.SMTP_SECURITY not in {"none", "starttls", "ssl"}:
             problems.append(f"SMTP_SECURITY must be none, starttls or ssl, got {self.SMTP_SECURITY!r}")
         if problems:
@@ -260,6 +270,7 @@ _UNPREFIXED = frozenset(
 @dataclass
 class DevelopmentConfig(Config):
     ENV_NAME = "development"
+    SESSION_COOKIE_SECURE: bool = False  # the demo serves plain http on 127.0.0.1
 
 
 @dataclass
@@ -271,6 +282,7 @@ class TestConfig(Config):
     SECRET_KEY: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     # Tests make many calls a minute with one token; the guard tests set their own limits.
     RATE_LIMIT_EXPENSIVE: str = "600 per minute"
+    SESSION_COOKIE_SECURE: bool = False
 
 
 @dataclass

@@ -4,9 +4,9 @@ Content-Security-Policy that allows scripts and styles from this origin only and
 ``Cache-Control: no-store`` on the API's answers and the operational endpoints (they hold
 customer data or live state: no proxy or browser may keep them).
 
-Pages follow the policy: no inline scripts or styles, no CDN. The one exception is the API's
-docs page while its Swagger UI is not served from this origin (``OPENAPI_SWAGGER_UI_URL``): its
-policy adds that origin and the page's inline start-up script.
+Pages follow the policy: no inline scripts or styles, no CDN. The API's docs page does too, with
+its vendored Swagger UI (app/static/vendor); only a deployment that points
+``OPENAPI_SWAGGER_UI_URL`` at another origin gets that origin and an inline start-up script added.
 """
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ def docs_policy(swagger_ui_url: str | None) -> dict[str, str]:
     """The docs page's policy: ``CSP`` plus Swagger UI's origin when it is another one, and its
     inline start-up script (flask-smorest's template)."""
     policy = dict(CSP)
-    origin = ""
-    if swagger_ui_url and urlsplit(swagger_ui_url).netloc:
-        parts = urlsplit(swagger_ui_url)
-        origin = f" {parts.scheme}://{parts.netloc}"
+    if not swagger_ui_url or not urlsplit(swagger_ui_url).netloc:
+        return policy  # served from this origin (vendored): the plain policy
+    parts = urlsplit(swagger_ui_url)
+    origin = f" {parts.scheme}://{parts.netloc}"
     policy["script-src"] = f"'self' 'unsafe-inline'{origin}"
     policy["style-src"] = f"'self'{origin}"
     return policy
@@ -63,7 +63,8 @@ def init_headers(app: Flask) -> Talisman:
         content_security_policy=CSP,
         frame_options="DENY",
         referrer_policy="no-referrer",
-        session_cookie_secure=bool(app.config["FORCE_HTTPS"]),
+        # The pages' session cookie (app/web): Secure unless SESSION_COOKIE_SECURE is off (plain-http dev).
+        session_cookie_secure=bool(app.config["FORCE_HTTPS"] or app.config.get("SESSION_COOKIE_SECURE", True)),
     )
     views: dict[str, Any] = app.view_functions
     if DOCS_ENDPOINT in views:

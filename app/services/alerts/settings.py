@@ -75,7 +75,8 @@ class AlertSettings:
         )
 
     def account_url(self, account_id: int) -> str:
-        return f"{self.public_base_url}/api/v1/accounts/{account_id}"
+        """The account page (app/web) that an alert's "Open account" link opens."""
+        return f"{self.public_base_url}/accounts/{account_id}"
 
 
 # --- routing storage ---------------------------------------------------------------------------
