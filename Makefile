@@ -8,9 +8,11 @@ DEMO_ACCOUNTS ?= 500
 # A year of raw data: each outcome's 90-day horizon, and the usage before it, is covered (learning from outcomes).
 DEMO_DAYS ?= 365
 DEMO_HISTORY_DAYS ?= 31
+# The demo's people sign in to the pages with this password (admin@example.com, cs-manager@example.com, the CSMs).
+DEMO_PASSWORD ?= healthscore-demo
 export FLASK_APP := wsgi
 
-.PHONY: install demo serve test test-unit lint bench bench-core bench-events bench-measures bench-ingest bench-sources bench-preview bench-watchlist bench-learning bench-alerts bench-pit clean
+.PHONY: install demo serve test test-unit lint bench bench-core bench-events bench-measures bench-ingest bench-sources bench-preview bench-watchlist bench-learning bench-alerts bench-external bench-pages bench-pit clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,13 +29,18 @@ demo: install
 	mkdir -p instance/inbox
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo seed --accounts $(DEMO_ACCOUNTS) --days $(DEMO_DAYS) --replace
-	$(BIN)/flask demo users
+	$(BIN)/flask demo users --password "$(DEMO_PASSWORD)"
 	-$(BIN)/flask analysis train
 	$(BIN)/flask score run --days $(DEMO_HISTORY_DAYS)
 	$(BIN)/flask tokens create --user demo-admin --role admin --description "make demo" | tail -1 > instance/demo-token
 	printf '[[sources]]\nname = "demo-inbox"\ntype = "files"\nfolder = "inbox"\nevery_minutes = 1\n' > instance/sources.toml
 	@echo ""
-	@echo "Demo ready. Every /api/v1 call needs the admin token written to instance/demo-token:"
+	@echo "Demo ready. Open http://$(HOST):$(PORT)/sign-in and sign in with the password $(DEMO_PASSWORD) as"
+	@echo "  admin@example.com (admin), cs-manager@example.com (manager) or a CSM:"
+	@echo "  $$($(BIN)/flask users list | grep -o '^[^ <;]*@example.com' | grep -v '^cs-manager\|^admin@' | head -1)"
+	@echo "Pages: /watchlist, /accounts/1, /my-work, /team (managers), /admin/users (admins)."
+	@echo ""
+	@echo "Every /api/v1 call needs the admin token written to instance/demo-token:"
 	@echo "  $$(cat instance/demo-token)"
 	@echo "Browse with the interactive page http://$(HOST):$(PORT)/api/v1/docs (Authorize, paste the token), or:"
 	@echo "  curl -H \"Authorization: Bearer \$$(cat instance/demo-token)\" http://$(HOST):$(PORT)/api/v1/accounts?sort=score"
@@ -117,6 +124,18 @@ bench-pit: install
 ## Slack request latency through the real scheduler (100 samples; PostgreSQL hs_bench_alerts, dropped at the end)
 bench-alerts: install
 	$(BIN)/python -m bench.alerts_bench
+
+## bench-external: the health score's ROC AUC on ChurnSim's social product (the fightchurn package, in a venv of
+## its own), loaded through the ingest API, next to 28-day counts and a logistic regression (docs/benchmark-external.md)
+EXT_ACCOUNTS ?= 3000
+EXT_OUT ?= instance/bench-external
+bench-external: install
+	$(BIN)/python -m bench.external.run --accounts $(EXT_ACCOUNTS) --out $(EXT_OUT) $(if $(EXT_CONFIG),--config $(EXT_CONFIG))
+
+## bench-pages: the watchlist and account pages under wrk (8 connections) against their JSON endpoints, and what the
+## account page transfers (demo portfolio, a year of scored history; PostgreSQL hs_bench_pages); REUSE=1 keeps the db
+bench-pages: install
+	$(BIN)/python -m bench.pages_bench $(if $(REUSE),--reuse)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis *.egg-info

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -15,6 +16,11 @@ from alerts.safety import check_webhook_url
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_INSTANCE_DIR = HERE / "instance"
+#: The file in the instance folder holding a development install's generated SECRET_KEY.
+SECRET_KEY_FILE = "secret_key"
+#: The longest an acknowledge link may stay valid (ALERT_ACK_LINK_DAYS is capped to it): a link
+#: is a credential sent by Slack and email, so it must not live for months.
+MAX_ACK_LINK_DAYS = 30
 
 
 class ConfigError(RuntimeError):
@@ -82,7 +88,10 @@ class Config:
 
     ENV_NAME = "default"
 
-    SECRET_KEY: str = "dev-only-not-secret"
+    # No default key: production must set one, development generates one into the instance folder
+    # (``load_or_create_secret_key``), tests get a random one per app.
+    SECRET_KEY: str = ""
+    INSTANCE_PATH: str = str(DEFAULT_INSTANCE_DIR)
     DATABASE_URL: str = field(default_factory=default_database_url)
     DATABASE_ECHO: bool = False
     # Sources to pull (a TOML file; see app/sources/config.py)
@@ -121,6 +130,24 @@ class Config:
     MAX_CONTENT_LENGTH: int = 32 * 1024 * 1024  # bytes per request body; more gets 413
     TOKEN_CACHE_SECONDS: int = 5  # a worker trusts a checked token this long (revocation delay); 0: off
     WATCHLIST_CACHE_ENTRIES: int = 256  # watchlist pages a worker keeps (PostgreSQL; docs/watchlist.md); 0: off
+    # Guards (app/limits.py, app/headers.py; docs/operations.md)
+    RATE_LIMIT_ENABLED: bool = True
+    RATE_LIMIT_STORAGE_URI: str = "memory://"  # one process; redis://host:6379 for several
+    RATE_LIMIT_AUTH_FAILURES: str = "20 per minute"  # failed token checks per client address
+    RATE_LIMIT_EXPENSIVE: str = "10 per minute"  # previews, activations, suggestions, trainings per user
+    FORCE_HTTPS: bool = False  # redirect http to https (when no proxy in front does it)
+    # Operations (app/ops.py): /readyz and /metrics
+    METRICS_TOKEN: str = ""  # a bearer token for /metrics besides admin API tokens (for Prometheus)
+    READY_OUTBOX_MAX_DUE_SECONDS: int = 900  # /readyz fails when an alert has been due longer than this
+    READY_REQUIRE_SCHEDULER: bool = True  # /readyz fails without a fresh scheduler lease
+    # Pages (app/web, docs/web.md): the session cookie is Secure unless turned off for plain-http
+    # development; it expires WEB_SESSION_MINUTES after sign-in; invite and reset links live
+    # WEB_LINK_HOURS; sign-in attempts are limited per account and per address (Flask-Limiter).
+    SESSION_COOKIE_SECURE: bool = True
+    WEB_SESSION_MINUTES: int = 720
+    WEB_LINK_HOURS: int = 72
+    SIGN_IN_LIMIT_ACCOUNT: str = "5 per minute;20 per hour"
+    SIGN_IN_LIMIT_ADDRESS: str = "20 per minute"
     LOG_LEVEL: str = "INFO"
     TESTING: bool = False
 
@@ -188,8 +215,12 @@ class Config:
             problems.append("ALERT_BATCH_SIZE must be at least 1")
         if self.ALERT_LEASE_SECONDS < 30:
             problems.append("ALERT_LEASE_SECONDS must be at least 30 (a send can take a timeout or two)")
-        if self.ALERT_ACK_LINK_DAYS < 1:
-            problems.append("ALERT_ACK_LINK_DAYS must be at least 1")
+        if not 1 <= self.ALERT_ACK_LINK_DAYS <= MAX_ACK_LINK_DAYS:
+            problems.append(f"ALERT_ACK_LINK_DAYS must be between 1 and {MAX_ACK_LINK_DAYS}")
+        if not self.SECRET_KEY and self.ENV_NAME not in {"development", "test"} and "SECRET_KEY" not in self.REQUIRED:
+            problems.append("SECRET_KEY is not set")
+        elif self.SECRET_KEY and len(self.SECRET_KEY) < 16 and self.ENV_NAME == "production":
+            problems.append("SECRET_KEY is too short (use at least 16 random characters)")
         if self.SLACK_WEBHOOK_URL:
             problem = check_webhook_url(
                 self.SLACK_WEBHOOK_URL,
@@ -200,6 +231,12 @@ class Config:
                 problems.append(f"SLACK_WEBHOOK_URL refused: {problem}")
         if self.ALERT_ALLOW_INSECURE_WEBHOOKS and self.ENV_NAME == "production":
             problems.append("ALERT_ALLOW_INSECURE_WEBHOOKS is for tests; production webhooks must be https")
+        if self.READY_OUTBOX_MAX_DUE_SECONDS < 60:
+            problems.append("READY_OUTBOX_MAX_DUE_SECONDS must be at least 60")
+        if self.METRICS_TOKEN and len(self.METRICS_TOKEN) < 16:
+            problems.append("METRICS_TOKEN is too short (use at least 16 random characters)")
+        if self.WEB_SESSION_MINUTES < 1 or self.WEB_LINK_HOURS < 1:
+            problems.append("WEB_SESSION_MINUTES and WEB_LINK_HOURS must be at least 1")
         if self.SMTP_SECURITY not in {"none", "starttls", "ssl"}:
             problems.append(f"SMTP_SECURITY must be none, starttls or ssl, got {self.SMTP_SECURITY!r}")
         if problems:
@@ -233,6 +270,7 @@ _UNPREFIXED = frozenset(
 @dataclass
 class DevelopmentConfig(Config):
     ENV_NAME = "development"
+    SESSION_COOKIE_SECURE: bool = False  # the demo serves plain http on 127.0.0.1
 
 
 @dataclass
@@ -241,6 +279,10 @@ class TestConfig(Config):
     ENV_NAME = "test"
     TESTING: bool = True
     DATABASE_URL: str = "sqlite://"
+    SECRET_KEY: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    # Tests make many calls a minute with one token; the guard tests set their own limits.
+    RATE_LIMIT_EXPENSIVE: str = "600 per minute"
+    SESSION_COOKIE_SECURE: bool = False
 
 
 @dataclass
@@ -264,4 +306,44 @@ def config_from_env(env: Mapping[str, str] | None = None) -> Config:
         cls = CONFIGS[name]
     except KeyError:
         raise ConfigError(f"HS_ENV must be one of {', '.join(sorted(CONFIGS))}, got {name!r}") from None
-    return cls.from_env(env)
+    config = cls.from_env(env)
+    if not config.SECRET_KEY and config.ENV_NAME == "development":
+        config.SECRET_KEY = load_or_create_secret_key(Path(config.INSTANCE_PATH))
+    return config
+
+
+def load_or_create_secret_key(instance_dir: Path) -> str:
+    """The development install's own secret key: generated at random the first time, into
+    ``instance_dir/secret_key`` (mode 0600), and read back ever after, so the web server and the
+    scheduler of one install sign and check links with the same key.
+
+    Two processes starting at once agree: the key is written to a temporary file and linked into
+    place, which fails for the second one, who reads the first one's key.
+    """
+    path = instance_dir / SECRET_KEY_FILE
+    try:
+        if not path.exists():
+            _write_new_key(instance_dir, path)
+        key = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(
+            f"No SECRET_KEY is set and none could be kept in {path} ({exc.strerror or exc}): "
+            "set SECRET_KEY, or HS_INSTANCE_PATH to a writable folder"
+        ) from None
+    if len(key) < 16:
+        raise ConfigError(f"{path} holds no usable secret key: delete it to generate a new one, or set SECRET_KEY")
+    return key
+
+
+def _write_new_key(instance_dir: Path, path: Path) -> None:
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    temporary = instance_dir / f".{SECRET_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(48) + "\n")
+    try:
+        os.link(temporary, path)  # fails when another process linked its key first: theirs wins
+    except FileExistsError:
+        pass
+    finally:
+        temporary.unlink()

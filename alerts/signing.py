@@ -39,9 +39,15 @@ def sign_ack(secret: str, alert_id: int, expires_at: int) -> str:
     return f"{payload}.{_mac(secret, payload)}"
 
 
-def verify_ack(secret: str, token: str, *, now: int) -> int:
+#: Clock difference allowed between the process that signed a link and the one checking it.
+CLOCK_SKEW_SECONDS = 300
+
+
+def verify_ack(secret: str, token: str, *, now: int, max_age: int | None = None) -> int:
     """The alert id ``token`` acknowledges; raises ``InvalidAckToken`` when it is malformed, its
-    signature is wrong, or ``now`` (Unix seconds) is past its expiry."""
+    signature is wrong, ``now`` (Unix seconds) is past its expiry, or (with ``max_age``, in
+    seconds) its expiry is further than ``max_age`` from now: a link's life is capped however
+    it was signed."""
     if not secret:
         raise InvalidAckToken("no acknowledge secret configured")
     parts = token.split(".") if isinstance(token, str) else []
@@ -53,4 +59,6 @@ def verify_ack(secret: str, token: str, *, now: int) -> int:
         raise InvalidAckToken("bad signature")
     if now > int(parts[2]):
         raise InvalidAckToken("expired")
+    if max_age is not None and int(parts[2]) - now > max_age + CLOCK_SKEW_SECONDS:
+        raise InvalidAckToken("its expiry is further away than links may live")
     return int(parts[1])

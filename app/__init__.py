@@ -5,45 +5,39 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Request, Response
+from flask import Flask
 from flask.logging import default_handler
-from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.routing import IntegerConverter, Map
 
 from app.api import init_api
 from app.cli import register_cli
 from app.db import init_db
 from app.errors import register_error_handlers
+from app.headers import init_headers
+from app.limits import init_limits
+from app.ops import init_ops
 from app.validation import MAX_INT
-from config import Config, config_from_env
+from app.web import init_web
+from config import Config, ConfigError, config_from_env
 
 
 def create_app(config: Config | None = None) -> Flask:
     """Build the app. Opens no connection, starts no scheduler and runs no migration."""
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the schemas' field order
-    app.session_interface = NoCookieSessions()
     load_config(app, config)
     # Ids in URLs fit a database INTEGER; a larger one matches no route (404), never overflows (500).
     app.url_map.converters["int"] = BoundedIntConverter
     init_db(app)
     init_api(app)
+    init_web(app)  # the pages: cookie sessions for them only (the API stays cookie-free)
+    init_limits(app)  # after the API and the pages: its checks run after authentication
+    init_headers(app)
+    init_ops(app)
     register_error_handlers(app)
     register_cli(app)
     configure_logging(app)
     return app
-
-
-class NoCookieSessions(SessionInterface):
-    """No cookie sessions: every API request carries a bearer token, and the acknowledge page its
-    signed token. Flask's default built a signing serializer on every request to open a session
-    nothing reads (~0.1 ms of a cached watchlist page's ~1.5 ms)."""
-
-    def open_session(self, app: Flask, request: Request) -> SessionMixin:
-        return self.make_null_session(app)
-
-    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
-        return None
 
 
 class BoundedIntConverter(IntegerConverter):
@@ -54,6 +48,9 @@ class BoundedIntConverter(IntegerConverter):
 
 def load_config(app: Flask, config: Config | None) -> None:
     config = config if config is not None else config_from_env()
+    if not config.SECRET_KEY:
+        # No constant fallback anywhere: a key anyone can read signs links anyone can forge.
+        raise ConfigError("SECRET_KEY is empty: set SECRET_KEY (config_from_env generates one for development)")
     app.config.from_mapping(config.as_flask_mapping())
     app.config.update(
         API_TITLE="Customer health scoring API",
@@ -61,9 +58,10 @@ def load_config(app: Flask, config: Config | None) -> None:
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/api/v1",
         OPENAPI_JSON_PATH="openapi.json",
-        # The interactive page (Swagger UI, its assets from jsDelivr) at /api/v1/docs.
+        # The interactive page at /api/v1/docs, from the vendored Swagger UI (app/static/vendor, no CDN:
+        # it works offline; scripts/vendor_assets.py refreshes it). The template is app/templates/swagger_ui.html.
         OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        OPENAPI_SWAGGER_UI_URL="/static/vendor/swagger-ui/",
         API_SPEC_OPTIONS={"security": [{"bearerAuth": []}]},
     )
 

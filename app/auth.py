@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from app.db import get_session
 from app.errors import Conflict, DomainError, DomainValidationError, NotFound
+from app.limits import check_auth_failures, count_auth_failure
 from app.models import Account, ApiToken, Role, Task, User
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -99,7 +100,7 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-def _bearer_token() -> str | None:
+def bearer_token() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
@@ -189,11 +190,13 @@ def _check_access() -> None:
     if request.endpoint is None:  # no such route: let the 404/405 handlers answer
         return
     roles = roles_of(current_app.view_functions.get(request.endpoint))
-    token = _bearer_token()
+    token = bearer_token()
     if token is None:
         raise Unauthorized("Send an API token: 'Authorization: Bearer <token>'.")
+    check_auth_failures()  # 429 for an address that guessed too many tokens lately
     principal = _authenticate_cached(token, dt.datetime.now(dt.UTC))
     if principal is None:
+        count_auth_failure()
         raise Unauthorized("The API token is unknown, revoked or expired.")
     g.principal = principal
     if roles is None:
@@ -213,6 +216,17 @@ def current_principal() -> Principal:
 def actor_name() -> str:
     """Who to record as the author of a change made by this request."""
     return current_principal().name
+
+
+def require_may_name_closer(by: str | None) -> str:
+    """Who to record as having closed a task: ``by`` when the caller may name someone else (an
+    admin or a manager), else the caller; a CSM naming another person is ``Forbidden``."""
+    principal = current_principal()
+    if by is None or by in principal.identities:
+        return principal.name if by is None else by
+    if principal.role is Role.CSM:
+        raise Forbidden("A CSM records only themself as the one who closed a task: leave out 'by'.")
+    return by
 
 
 def default_owners(session: Session) -> tuple[str, ...] | None:
@@ -366,8 +380,8 @@ def list_tokens(session: Session) -> list[Any]:
 
 
 class AccessDocPlugin(BasePlugin):
-    """Documents the bearer scheme, and on every protected operation the 401 and 403 answers and
-    the roles that may call it."""
+    """Documents the bearer scheme, and on every protected operation the 401, 403 and 429 answers
+    and the roles that may call it."""
 
     def __init__(self) -> None:
         self.app: Flask | None = None
@@ -386,6 +400,7 @@ class AccessDocPlugin(BasePlugin):
             responses = operation.setdefault("responses", {})
             responses.setdefault("401", "UNAUTHORIZED")
             responses.setdefault("403", "FORBIDDEN")
+            responses.setdefault("429", "TOO_MANY_REQUESTS")
             if roles:
                 who = ", ".join(sorted(r.value for r in roles))
                 operation["description"] = (operation.get("description", "") + f"\n\nRoles: {who}.").strip()
@@ -395,5 +410,13 @@ def init_auth(app: Flask, api: Any, plugin: AccessDocPlugin) -> None:
     plugin.app = app
     app.before_request(_check_access)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
-    for name, text in (("UNAUTHORIZED", "No valid API token"), ("FORBIDDEN", "The token's role may not do this")):
+    for name, text in (
+        ("UNAUTHORIZED", "No valid API token"),
+        ("FORBIDDEN", "The token's role may not do this"),
+        (
+            "TOO_MANY_REQUESTS",
+            "Too many failed authentications from this address, or (for previews, activations, "
+            "suggestions, trainings and quarantine retries) too many calls by this user; try again later",
+        ),
+    ):
         api.spec.components.response(name, {"description": text, "content": {"application/json": {"schema": "Error"}}})

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import secrets
 import statistics
 import time
 from pathlib import Path
@@ -107,7 +108,7 @@ def _proposed() -> dict[str, Any]:
 
 
 def _time_preview(url: str, repeats: int) -> dict[str, Any]:
-    app = create_app(Config(DATABASE_URL=url))
+    app = create_app(Config(DATABASE_URL=url, SECRET_KEY=secrets.token_urlsafe(32)))
     with sessionmaker(bind=app.extensions["engine"]).begin() as session:
         _, token = create_token(session, "bench-preview", Role.ADMIN)
     client = app.test_client()

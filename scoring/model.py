@@ -318,7 +318,7 @@ def patch_config(config: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any
     of that key (``null`` removes it; a new key adds an item at the end), so one measure or rule
     changes without re-sending the others. An array replaces the whole list, as RFC 7386 says."""
     keyed = {key: patch[key] for key in KEYED_LISTS if isinstance(patch.get(key), dict)}
-    out = merge_patch(config, {k: v for k, v in patch.items() if k not in keyed})
+    out: dict[str, Any] = merge_patch(config, {k: v for k, v in patch.items() if k not in keyed})
     for key, changes in keyed.items():
         id_field = KEYED_LISTS[key]
         items = [dict(item) for item in out.get(key, [])]

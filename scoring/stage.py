@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 
@@ -111,13 +112,13 @@ class StageRules:
         return out
 
 
-def stage_rules_from_dict(data: dict[str, object]) -> StageRules:
-    terms = data.get("terms") or {}
+def stage_rules_from_dict(data: dict[str, Any]) -> StageRules:
+    terms: dict[str, Any] = data.get("terms") or {}
     return StageRules(
-        onboarding_max_days=int(data.get("onboarding_max_days", 90)),  # type: ignore[call-overload]
-        pre_renewal_days=int(data.get("pre_renewal_days", 90)),  # type: ignore[call-overload]
+        onboarding_max_days=int(data.get("onboarding_max_days", 90)),
+        pre_renewal_days=int(data.get("pre_renewal_days", 90)),
         first_value_signal=str(data.get("first_value_signal", "first_value")),
-        terms={BillingTerm(t): term_stage_from_dict(dict(r)) for t, r in terms.items()},  # type: ignore[union-attr]
+        terms={BillingTerm(t): term_stage_from_dict(dict(r)) for t, r in terms.items()},
     )
 
 

@@ -37,7 +37,7 @@ links = FlaskBlueprint("alert_links", __name__)
 
 
 def _scope(session: Any, scope: str) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
-    owners = book(session, scope, None)
+    owners = book(session, scope, None)  # a CSM's own accounts, a manager's team's; None: all
     return owners, tuple(current_principal().identities)
 
 
@@ -48,10 +48,12 @@ def _scope(session: Any, scope: str) -> tuple[tuple[str, ...] | None, tuple[str,
 def list_(page: int, per_page: int, scope: str, **filters: Any) -> dict[str, Any]:
     """Alerts, newest first. Filters: status (``dead`` lists what needs a retry), kind, channel,
     account, recipient, since. A CSM sees alerts about their book or addressed to them; a manager
-    their team's."""
+    their team's: exactly the alerts they may open by id, whatever the ``scope`` (an alert is a
+    message to someone, not a fact about the portfolio)."""
+    del scope  # a CSM's or manager's list is their book's, as GET /alerts/<id> is
     session = get_session()
     with session.begin():
-        owners, identities = _scope(session, scope)
+        owners, identities = _scope(session, "book")
         items, total = list_alerts(
             session,
             filters=AlertFilters(**filters, owners=owners, identities=identities),
@@ -142,9 +144,9 @@ def replace_routing() -> dict[str, Any]:
 
 
 _PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title></head>
-<body style="font-family:sans-serif;max-width:40em;margin:3em auto"><h1>{title}</h1><p>{text}</p>{form}</body></html>"""
+<body><h1>{title}</h1><p>{text}</p>{form}</body></html>"""
 _FORM = """<form method="post"><input type="hidden" name="token" value="{token}">
-<button type="submit" style="font-size:1.2em;padding:.5em 1.5em">Acknowledge</button></form>"""
+<button type="submit">Acknowledge</button></form>"""
 _HEADERS = {
     "Content-Type": "text/html; charset=utf-8",
     "Cache-Control": "no-store",
@@ -166,7 +168,12 @@ def ack_link() -> tuple[str, int, dict[str, str]]:
     token = request.form.get("token", "") if request.method == "POST" else request.args.get("token", "")
     now = dt.datetime.now(dt.UTC)
     try:
-        alert_id = verify_ack(str(current_app.config["SECRET_KEY"]), token, now=int(now.timestamp()))
+        alert_id = verify_ack(
+            str(current_app.config["SECRET_KEY"]),
+            token,
+            now=int(now.timestamp()),
+            max_age=int(current_app.config["ALERT_ACK_LINK_DAYS"]) * 86_400,
+        )
     except InvalidAckToken as exc:
         return _page("Link not valid", html.escape(f"This acknowledge link is not valid: {exc}."), 400)
     session = get_session()

@@ -18,6 +18,7 @@ from app.api.body import body_refusals, json_body_doc, load_json_body
 from app.auth import ADMIN, READ, access, actor_name
 from app.db import get_session
 from app.errors import DomainValidationError
+from app.limits import expensive_limit, limiter
 from app.models import JobKind, JobRequest, Role
 from app.schemas.analysis import (
     ChurnModelInfoSchema,
@@ -64,6 +65,7 @@ def _options(schema: Schema) -> dict[str, Any]:
 
 @bp.post("/scoring/suggestions")
 @access(*ADMIN)
+@limiter.limit(expensive_limit)
 @bp.response(202, JobRequestSchema, headers=LOCATION)
 @_body_errors
 @bp.doc(**json_body_doc(SuggestionsRequestSchema, required=False))
@@ -118,6 +120,7 @@ def churn_model(_query: dict[str, Any]) -> dict[str, Any]:
 
 @bp.post("/analysis/churn-model/train")
 @access(*ADMIN)
+@limiter.limit(expensive_limit)
 @bp.response(202, JobRequestSchema, headers=LOCATION)
 @_body_errors
 @bp.doc(**json_body_doc(ChurnModelTrainSchema, required=False))

@@ -7,11 +7,14 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from flask import request
+import flask_smorest
+from flask import Request, g, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError
+from webargs.flaskparser import FlaskParser, is_json_request
 
 from app.errors import DomainValidationError, MalformedInput, PayloadTooLarge, UnsupportedMediaType
+from app.validation import JSONTooDeep, loads_json
 
 
 def load_json_array(max_items: int) -> list[Any]:
@@ -36,10 +39,34 @@ def load_json_body() -> Any:
     """The request's JSON body, whatever its shape: 415 without a JSON content type, 400 when broken."""
     if not request.is_json:
         raise UnsupportedMediaType("Send JSON, with Content-Type: application/json.")
-    try:
-        return json.loads(request.get_data(cache=False))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedInput(f"The body is not valid JSON: {exc}.") from None
+    return parsed_json_body(request)
+
+
+def parsed_json_body(req: Request) -> Any:
+    """The request's body read by ``app.validation.loads_json``, once per request: 400 when it is
+    not JSON, 422 when it nests too deep. Numbers nothing can store stay text, for the fields to
+    refuse one by one."""
+    if "json_body" not in g:
+        try:
+            g.json_body = loads_json(req.get_data(cache=True))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise MalformedInput(f"The body is not valid JSON: {exc}.") from None
+        except JSONTooDeep as exc:
+            raise DomainValidationError(str(exc), errors={"json": {"_schema": [str(exc)]}}) from None
+    return g.json_body
+
+
+class SafeJsonParser(FlaskParser):
+    """webargs' parser reading JSON bodies as ``load_json_body`` does (``loads_json``)."""
+
+    def _raw_load_json(self, req: Request) -> Any:
+        return parsed_json_body(req) if is_json_request(req) else super()._raw_load_json(req)
+
+
+class ApiBlueprint(flask_smorest.Blueprint):
+    """The blueprint of views whose ``@bp.arguments`` read a JSON body: through ``SafeJsonParser``."""
+
+    ARGUMENTS_PARSER = SafeJsonParser()
 
 
 def load_with(schema: Schema, data: Any, message: str) -> Any:

@@ -10,9 +10,11 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from app.api.body import json_body_doc, load_json_array, load_segment_calls
-from app.auth import INGEST, access
+from app.auth import INGEST, access, actor_name
 from app.db import get_session
 from app.errors import DomainValidationError
+from app.limits import expensive_limit, limiter
+from app.ops import count_ingested
 from app.records import KINDS
 from app.schemas.ingest import (
     IngestQuerySchema,
@@ -23,6 +25,7 @@ from app.schemas.ingest import (
     RetryResultSchema,
     SegmentResultSchema,
 )
+from app.services.audit import record
 from app.services.ingest.pull import RetrySummary, list_quarantine, retry_quarantine
 from app.services.ingest.records import IngestResult, ingest_records
 from app.services.ingest.segment import SegmentResult, ingest_segment
@@ -54,7 +57,11 @@ def segment() -> SegmentResult:
     calls = load_segment_calls(current_app.config["INGEST_MAX_BATCH"])
     session = get_session()
     with session.begin():
-        return ingest_segment(session, calls=calls, now=dt.datetime.now(dt.UTC))
+        result = ingest_segment(session, calls=calls, now=dt.datetime.now(dt.UTC))
+        details = {"received": len(calls), "rejected": len(result.rejected)}
+        count_ingested("segment", accepted=len(calls) - len(result.rejected), rejected=len(result.rejected))
+        record(session, actor=actor_name(), action="ingest.segment", target="ingest:segment", details=details)
+    return result
 
 
 @bp.post(f"/<{KIND_CONVERTER}>")
@@ -82,6 +89,9 @@ def push(kind: str, source: str) -> IngestResult:
     session = get_session()
     with session.begin():
         result = ingest_records(session, kind=kind, records=records, source=source)
+        details = {"source": source, "received": result.received, "landed": result.landed}
+        count_ingested(kind, accepted=result.landed, rejected=result.received - result.landed)
+        record(session, actor=actor_name(), action="ingest.push", target=f"ingest:{kind}", details=details)
     if result.landed == 0:
         body = IngestResultSchema().dump(result)
         raise DomainValidationError("No record in the batch was valid.", errors={"json": body})
@@ -102,10 +112,16 @@ def quarantined(page: int, per_page: int, source: str | None = None, kind: str |
 
 @bp.post("/quarantine/retry")
 @access(*INGEST)
+@limiter.limit(expensive_limit)
 @bp.arguments(QuarantineFilterSchema, location="query", as_kwargs=True, unknown=RAISE)
 @bp.response(200, RetryResultSchema)
 def retry(source: str | None = None, kind: str | None = None) -> RetrySummary:
     """Validate quarantined records again once the cause is fixed; those that land leave the quarantine."""
     session = get_session()
     with session.begin():
-        return retry_quarantine(session, source=source, kind=kind, now=dt.datetime.now(dt.UTC))
+        summary = retry_quarantine(session, source=source, kind=kind, now=dt.datetime.now(dt.UTC))
+        details = {"source": source, "kind": kind, "landed": summary.landed}
+        record(
+            session, actor=actor_name(), action="ingest.quarantine_retry", target="ingest:quarantine", details=details
+        )
+    return summary

@@ -16,6 +16,7 @@ from app.api.body import body_refusals, json_body_doc, load_json_body, load_with
 from app.auth import ADMIN, READ, access, actor_name
 from app.db import get_session
 from app.errors import DomainValidationError
+from app.limits import expensive_limit, limiter
 from app.schemas import PaginationQuerySchema
 from app.schemas.config_admin import (
     ActivationSchema,
@@ -169,6 +170,7 @@ def patch(query: dict[str, Any]) -> dict[str, Any]:
 
 @bp.post("/versions/<int:version>/activate")
 @access(*ADMIN)
+@limiter.limit(expensive_limit)
 @bp.response(202, ActivationSchema, headers=LOCATION)
 @bp.alt_response(404, description="No such version")
 @bp.alt_response(409, description="The version is already active, or another activation won")
@@ -186,6 +188,7 @@ def activate(version: int) -> tuple[dict[str, Any], int, dict[str, str]]:
 
 @bp.post("/preview")
 @access(*ADMIN)
+@limiter.limit(expensive_limit)
 @bp.response(200, PreviewResultSchema)
 @_body_errors
 @bp.doc(**json_body_doc(PreviewSchema, "A proposed scoring config, the backtest horizon and the list size."))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask_smorest import Blueprint
 from marshmallow import RAISE
 
-from app.auth import READ, WORK, access, actor_name, book, require_in_book
+from app.api.body import ApiBlueprint as Blueprint
+from app.auth import READ, WORK, access, actor_name, book, require_in_book, require_may_name_closer
 from app.db import get_session
 from app.models import TaskStatus
 from app.schemas.plays import (
@@ -45,6 +45,8 @@ def list_(page: int, per_page: int, scope: str, **filters: Any) -> dict[str, Any
 @bp.alt_response(409, description="The run cannot reopen (another run of the play is open) or was cancelled")
 def update(body: dict[str, Any], task_id: int) -> dict[str, Any]:
     """Close a task (done, skipped; recorded as closed by ``by``, default the caller) or reopen it (open).
+    Only admins and managers may name someone else in ``by`` (a CSM who did the work); a CSM
+    closes as themself (403 otherwise). Every change is audited with the caller.
 
     The play run completes when none of its tasks is open, and reopens with a reopened task.
     """
@@ -52,8 +54,8 @@ def update(body: dict[str, Any], task_id: int) -> dict[str, Any]:
     session = get_session()
     with session.begin():
         require_in_book(session, task_id=task_id)
-        by = (body.get("by") or "").strip() or actor_name()
-        return update_task(session, task_id, status=status, by=by, now=dt.datetime.now(dt.UTC))
+        by = require_may_name_closer((body.get("by") or "").strip() or None)
+        return update_task(session, task_id, status=status, by=by, actor=actor_name(), now=dt.datetime.now(dt.UTC))
 
 
 @bp.get("/accounts/<int:account_id>/play-runs")

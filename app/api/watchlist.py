@@ -8,10 +8,10 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from flask import Response, current_app
-from flask_smorest import Blueprint
 from marshmallow import RAISE
 from sqlalchemy.orm import Session
 
+from app.api.body import ApiBlueprint as Blueprint
 from app.auth import READ, WORK, access, actor_name, book, require_in_book
 from app.db import get_session
 from app.schemas.watchlist import (
@@ -62,7 +62,9 @@ def list_(
     now = _now()
     for attempt in (1, 2):
         try:
-            body = _page(session, now, sort=sort, limit=limit, scope=scope, cursor=cursor, team=team, filters=filters)
+            body = page_body(
+                session, now, sort=sort, limit=limit, scope=scope, cursor=cursor, team=team, filters=filters
+            )
             break
         except sa.exc.DBAPIError as error:
             # A connection lost in a way its socket did not show at checkout (see app.db): the
@@ -72,7 +74,7 @@ def list_(
     return Response(body, mimetype="application/json")
 
 
-def _page(
+def page_body(
     session: Session,
     now: dt.datetime,
     *,
@@ -84,7 +86,7 @@ def _page(
     filters: dict[str, Any],
 ) -> bytes:
     """The page's JSON: from this worker's cache when provably current (app/services/watchlist/cache.py),
-    else read (and kept)."""
+    else read (and kept). The watchlist page (app/web/pages.py) reads the same JSON, cache included."""
 
     def read() -> bytes:
         items, next_cursor = list_watchlist(

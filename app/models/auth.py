@@ -23,6 +23,14 @@ class User(Base):
     manager_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"), index=True)
     disabled: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Signing in to the pages (app/web): the role the user signs in with (None: no sign-in),
+    # the argon2 hash of the password, and when it was set (a new password ends older sessions).
+    role: Mapped[Role | None] = mapped_column(enum_type(Role, "user_role"))
+    password_hash: Mapped[str | None] = mapped_column(sa.String(255))
+    password_set_at: Mapped[dt.datetime | None]
+    # The one-time link of an invitation or a password reset: the SHA-256 of its token, and its expiry.
+    link_token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    link_expires_at: Mapped[dt.datetime | None]
 
 
 class ApiToken(Base):

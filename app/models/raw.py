@@ -39,8 +39,9 @@ class UsageSignal(Base):
 
     __tablename__ = "usage_signals"
     __table_args__ = (
-        # Event rules read one signal over a recent window: an index range per (signal, window).
-        sa.Index("ix_usage_signals_signal_day", "signal", "day"),
+        # Measures and event rules read signals over recent windows: an index range per (signal,
+        # window), covering the account and the count, so the read never visits the table.
+        sa.Index("ix_usage_signals_signal_day_account_count", "signal", "day", "account_id", "count"),
         {"sqlite_with_rowid": False},
     )
 

@@ -76,15 +76,18 @@ class PortfolioMeasures:
 
 
 def not_churned_by(as_of: dt.date) -> sa.ColumnElement[bool]:
-    """Accounts to score as of ``as_of``: not churned, or churned only later (their first churn
-    outcome is after ``as_of``), so a back-filled history scores them before they left. A churned
+    """Accounts to score as of ``as_of``: customers by then (their contract started on or before
+    it) and not churned, or churned only later (their first churn outcome is after ``as_of``), so a
+    back-filled history scores them before they left, and not before they arrived. A churned
     account without a churn outcome is never scored (when it left is unknown)."""
     first_churn = (
         sa.select(sa.func.min(Outcome.day))
         .where(Outcome.account_id == Account.id, Outcome.kind == OutcomeKind.CHURNED)
         .scalar_subquery()
     )
-    return sa.or_(Account.status != AccountStatus.CHURNED, first_churn > as_of)
+    return sa.and_(
+        Account.contract_start <= as_of, sa.or_(Account.status != AccountStatus.CHURNED, first_churn > as_of)
+    )
 
 
 def compute_measures(

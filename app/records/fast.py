@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from app.records.schemas import FUTURE_SLACK, MAX_EXTERNAL_ID, SIGNAL_NAME_PATTERN
-from app.validation import MAX_INT
+from app.validation import BAD_TEXT, MAX_INT
 
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 _SIGNAL_NAME = re.compile(SIGNAL_NAME_PATTERN)
@@ -41,7 +41,7 @@ def _count(value: Any) -> bool:
 
 
 def _account(value: Any) -> bool:
-    return type(value) is str and 0 < len(value) <= MAX_EXTERNAL_ID
+    return type(value) is str and 0 < len(value) <= MAX_EXTERNAL_ID and not BAD_TEXT.search(value)
 
 
 _USAGE_FIELDS = frozenset({"account", "day", "active_users", "logins", "key_feature_uses", "signals"})

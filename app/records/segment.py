@@ -6,19 +6,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, ValidationError, fields, validate, validates_schema
+
+from app.validation import SafeTextSchema
 
 SEGMENT_TYPES = ("identify", "group", "track", "page", "screen", "alias")
 
 
-class SegmentContextSchema(Schema):
+class SegmentContextSchema(SafeTextSchema):
     class Meta:
         unknown = EXCLUDE  # Segment's context carries library, ip, locale...: none of our business
 
     groupId = fields.String(validate=validate.Length(min=1, max=128))
 
 
-class SegmentCallSchema(Schema):
+class SegmentCallSchema(SafeTextSchema):
     """One call of the Segment spec. Only what the service uses is read; the rest is left out."""
 
     class Meta:
@@ -48,7 +50,7 @@ class SegmentCallSchema(Schema):
             raise ValidationError(errors)
 
 
-class GroupTraitsSchema(Schema):
+class GroupTraitsSchema(SafeTextSchema):
     """The group traits that update an account (Segment's reserved names and common aliases)."""
 
     class Meta:

@@ -70,6 +70,10 @@ class WatchlistQuerySchema(ApiSchema):
     segment = fields.String()
     stage = fields.Enum(LifecycleStage, by_value=True)
     band = fields.Enum(Band, by_value=True, metadata={"description": "The effective band (override, else computed)."})
+    name = fields.String(
+        validate=validate.Length(min=1, max=255),
+        metadata={"description": "Part of the account's name, any case (a search)."},
+    )
     renewal_within_days = fields.Integer(
         validate=validate.Range(min=0, max=3660),
         metadata={"description": "Renewal date at most this many days from today (passed renewals included)."},

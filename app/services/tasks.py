@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound
 from app.models import Account, PlayDefinition, PlayRun, PlayRunStatus, Task, TaskStatus
+from app.services.audit import record
 from app.services.common import page_of, require_account
 
 
@@ -89,9 +90,10 @@ _CLOSED = (TaskStatus.DONE, TaskStatus.SKIPPED)
 
 
 def update_task(
-    session: Session, task_id: int, *, status: TaskStatus, by: str | None, now: dt.datetime
+    session: Session, task_id: int, *, status: TaskStatus, by: str | None, now: dt.datetime, actor: str | None = None
 ) -> dict[str, Any]:
-    """Close (done, skipped) or reopen a task, and complete or reopen its run to match.
+    """Close (done, skipped) or reopen a task, and complete or reopen its run to match; a change
+    is audited (``task.update``) with ``actor``, who made the change (default ``by``).
 
     The run completes when none of its tasks is open; reopening a task of a completed run reopens
     the run, unless the account has another open run of the same play (``Conflict``: only one
@@ -122,6 +124,13 @@ def update_task(
                 _reopen_run(session, run)
             task.status, task.completed_by, task.completed_at = TaskStatus.OPEN, None, None
         session.flush()
+        record(
+            session,
+            actor=actor or by or "unknown",
+            action="task.update",
+            target=f"task:{task_id}",
+            details={"status": status.value, "by": by if status in _CLOSED else None, "play_run": run.id},
+        )
     return _task_item(session, task_id)
 
 

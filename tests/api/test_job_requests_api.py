@@ -7,13 +7,14 @@ import datetime as dt
 from collections.abc import Callable
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from app.api import analysis, jobs, scoring_config
 from app.auth import ADMIN, roles_of
-from app.models import Outcome, Role
+from app.models import AuditEntry, Outcome, Role
 from app.models.enums import OutcomeKind
 from tests import factories as f
 from tests.support.auth import bearer
@@ -77,7 +78,11 @@ def test_the_list_is_newest_first_filtered_and_paged_without_results(
         "/api/v1/scoring/config").get_json()["config"], "comment": "same"})  # fmt: skip
     assert created.status_code == 201
     rescore = client.post("/api/v1/scoring/config/versions/2/activate").get_json()["rescore"]
-    ids = [client.post("/api/v1/scoring/suggestions", json=OPTIONS).get_json()["id"] for _ in range(3)]
+    # Three different questions (the same one again would join the pending request).
+    ids = [
+        client.post("/api/v1/scoring/suggestions", json={**OPTIONS, "horizon_days": 90 + i}).get_json()["id"]
+        for i in range(3)
+    ]
     work_requests(app)
     page = client.get("/api/v1/jobs/requests?per_page=2").get_json()
     assert page["total"] == 4 and page["page"] == 1 and page["per_page"] == 2
@@ -116,3 +121,24 @@ def test_only_who_may_queue_a_job_may_read_it(
     # Everyone who reads may see that a rescore is pending.
     viewer = bearer(issue_token(Role.VIEWER))
     assert anonymous_client.get("/api/v1/scoring/config", headers=viewer).get_json()["rescore_pending"] is False
+
+
+def test_a_duplicate_request_joins_the_pending_one_and_both_are_audited(
+    client: FlaskClient, app: Flask, outcomes: None, db_session: Session
+) -> None:
+    # 207 suggestions were queued in 10 minutes: a repeated request now joins the one pending.
+    first = client.post("/api/v1/scoring/suggestions", json=OPTIONS).get_json()
+    again = client.post("/api/v1/scoring/suggestions", json=OPTIONS)
+    assert again.status_code == 202 and again.get_json()["id"] == first["id"]
+    assert again.headers["Location"] == first["url"]
+    other = client.post("/api/v1/scoring/suggestions", json={**OPTIONS, "min_per_class": 2}).get_json()
+    assert other["id"] != first["id"]  # another question: its own request
+    train = client.post("/api/v1/analysis/churn-model/train", json=OPTIONS).get_json()
+    assert train["id"] != first["id"]  # another kind
+    listed = client.get("/api/v1/jobs/requests?kind=suggestions").get_json()
+    assert listed["total"] == 2
+    actions = db_session.scalars(sa.select(AuditEntry.action).order_by(AuditEntry.id)).all()
+    assert actions == ["job_request.create", "job_request.join", "job_request.create", "job_request.create"]
+    # Once it ran, the same request queues anew.
+    work_requests(app)
+    assert client.post("/api/v1/scoring/suggestions", json=OPTIONS).get_json()["id"] not in {first["id"], other["id"]}

@@ -340,7 +340,7 @@ def test_dispatch_delivers_to_slack_and_email_and_marks_sent(
     assert "Acme" in body["text"]
     rendered = str(body["blocks"])
     assert "Poor" in rendered or "poor" in rendered
-    assert "https://health.example.com/api/v1/accounts/" in rendered
+    assert "https://health.example.com/accounts/" in rendered  # the account page, not the JSON API
     assert "/alerts/ack?token=" in rendered  # a poor-health alert carries its acknowledge link
 
     assert sorted(m.rcpt_tos[0] for m in smtp.received) == ["ana@example.com", "mia@example.com"]

@@ -49,19 +49,23 @@ def test_stored_configs_migrate_forward_with_identical_scores(db_session: Sessio
             db_session, as_of=day, first_value_signal=model.stage_rules.first_value_signal, usage_windows=windows
         )
         new = compute_measures(db_session, as_of=day, model=model, usage_windows=windows)
-        np.testing.assert_array_equal(new.account_id, old.account_id)
+        # The old step also scored accounts whose contract had not started yet; no longer.
+        kept = np.isin(old.account_id, new.account_id)
+        np.testing.assert_array_equal(new.account_id, old.account_id[kept])
+        assert np.all(old.contract_start[~kept] > np.datetime64(day, "D"))
         for name in model.measure_names:
-            np.testing.assert_allclose(new.raw[name], old.raw[name], rtol=1e-12, atol=1e-12, err_msg=name)
-            assert np.count_nonzero(~np.isnan(new.raw[name])) == np.count_nonzero(~np.isnan(old.raw[name]))
-        np.testing.assert_array_equal(new.login_days_30d, old.login_days_30d)
+            old_values = old.raw[name][kept]
+            np.testing.assert_allclose(new.raw[name], old_values, rtol=1e-12, atol=1e-12, err_msg=name)
+            assert np.count_nonzero(~np.isnan(new.raw[name])) == np.count_nonzero(~np.isnan(old_values))
+        np.testing.assert_array_equal(new.login_days_30d, old.login_days_30d[kept])
         assert new.usage_windows.keys() == old.usage_windows.keys()
         for key, (current, previous) in new.usage_windows.items():
-            np.testing.assert_array_equal(current, old.usage_windows[key][0])
-            np.testing.assert_array_equal(previous, old.usage_windows[key][1])
-        np.testing.assert_array_equal(new.ever_used, old.ever_used)
+            np.testing.assert_array_equal(current, old.usage_windows[key][0][kept])
+            np.testing.assert_array_equal(previous, old.usage_windows[key][1][kept])
+        np.testing.assert_array_equal(new.ever_used, old.ever_used[kept])
         stage = assign_stages(day, new.contract_start, new.renewal_date, new.first_value_on, model.stage_rules)
         scored_new = compute_health(new.matrix(model.measure_names), stage, model)
-        scored_old = compute_health(old.matrix(model.measure_names), stage, model)
+        scored_old = compute_health(old.matrix(model.measure_names)[:, kept], stage, model)
         np.testing.assert_array_equal(scored_new.score, scored_old.score)
         np.testing.assert_array_equal(scored_new.band, scored_old.band)
         compared += int(np.count_nonzero(~np.isnan(scored_new.score)))

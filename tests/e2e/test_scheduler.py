@@ -67,6 +67,39 @@ def test_only_the_lease_holder_runs_a_triggered_job(app: Flask, db_session: Sess
     assert standby.heartbeat()  # a clean shutdown hands over at once
 
 
+def test_a_heartbeat_in_flight_at_shutdown_never_takes_the_lease_again(app: Flask, db_session: Session) -> None:
+    # The flaky fail-over test: SIGTERM stops APScheduler without waiting, the main thread releases
+    # the lease, and a heartbeat (or a leader-only job's lease check) still running in a worker
+    # thread took it again before the process exited, so the lease was held after the exit.
+    process = SchedulerProcess(app)
+    assert process.heartbeat()
+    process.release()
+    assert not process.heartbeat()  # the late heartbeat
+    process.run_scheduled("score-daily")  # a leader-only job checks the lease the same way
+    assert runs(db_session) == []
+    with app.app_context(), session_factory().begin() as session:
+        assert lease_holder(session, name=LEASE_NAME, now=dt.datetime.now(dt.UTC)) is None
+
+
+def test_a_new_leader_marks_the_runs_a_dead_leader_left_running_failed(app: Flask, db_session: Session) -> None:
+    now = dt.datetime.now(dt.UTC)
+    with db_session.begin():
+        dead = JobRun(job="score-daily", params={"runner": "host:1:dead"}, status="running", started_at=now)
+        cli = JobRun(job="score", params={"as_of": "2026-06-30"}, status="running", started_at=now)
+        request = JobRun(job="score", params={"job_request": 1, "runner": "host:2:w"}, status="running", started_at=now)
+        db_session.add_all([dead, cli, request])
+    process = SchedulerProcess(app)
+    assert process.heartbeat()
+    db_session.expire_all()
+    with db_session.begin():
+        statuses = {run.id: (run.status, run.error) for run in db_session.scalars(sa.select(JobRun))}
+    assert statuses[dead.id][0] == "failed" and "host:1:dead" in statuses[dead.id][1]
+    assert "stopped before it finished" in statuses[dead.id][1]
+    assert statuses[cli.id] == ("running", None)  # a CLI run has no lease to judge it by
+    assert statuses[request.id] == ("running", None)  # job requests have leases of their own
+    process.release()
+
+
 def test_a_heartbeat_that_cannot_reach_the_database_stops_leading(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     process = SchedulerProcess(app)
     assert process.heartbeat()

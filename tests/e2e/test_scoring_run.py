@@ -254,3 +254,13 @@ def test_measure_values_are_json_arrays_per_account_rounded_with_null_for_no_dat
     rows = [json.loads(text) for text in measure_json(raw)]
     assert rows == [[1.234568, 5e20], [None, 2.0], [0.0, None], [0.0, 3.0]]
     assert measure_json(np.empty((2, 0))) == [] and measure_json(np.empty((0, 2))) == ["[]", "[]"]
+
+
+def test_an_account_is_not_scored_before_its_contract_starts(db_session: Session) -> None:
+    ensure_default_config(db_session)
+    started = f.make_account(db_session, contract_start=AS_OF - dt.timedelta(days=10))
+    f.make_account(db_session, contract_start=AS_OF + dt.timedelta(days=1))
+    db_session.commit()
+    summary = run_scoring(db_session, as_of=AS_OF)
+    assert summary.accounts_scored == 1
+    assert db_session.scalars(sa.select(HealthScore.account_id)).all() == [started.id]

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import stat
+import threading
+from pathlib import Path
+
 import pytest
 
+from alerts.signing import InvalidAckToken, sign_ack, verify_ack
+from app import create_app
 from config import (
     Config,
     ConfigError,
@@ -17,8 +24,8 @@ from config import (
 pytestmark = pytest.mark.unit
 
 
-def test_config_defaults_to_sqlite_under_instance() -> None:
-    config = config_from_env({})
+def test_config_defaults_to_sqlite_under_instance(tmp_path: Path) -> None:
+    config = config_from_env({"HS_INSTANCE_PATH": str(tmp_path)})
     assert isinstance(config, DevelopmentConfig)
     assert config.DATABASE_URL.startswith("sqlite:///") and config.DATABASE_URL.endswith("instance/healthscore.db")
 
@@ -34,7 +41,7 @@ def test_environment_overrides_and_prefix_wins() -> None:
 
 def test_production_names_every_missing_variable() -> None:
     with pytest.raises(ConfigError) as excinfo:
-        config_from_env({"HS_ENV": "production", "SECRET_KEY": "x"})
+        config_from_env({"HS_ENV": "production", "SECRET_KEY": "x" * 32})
     message = str(excinfo.value)
     assert "production configuration refused" in message
     assert "DATABASE_URL is not set" in message and "PUBLIC_BASE_URL is not set" in message
@@ -45,7 +52,7 @@ def test_production_starts_when_complete() -> None:
     env = {
         "HS_ENV": "production",
         "DATABASE_URL": "postgresql://h/db",
-        "SECRET_KEY": "k",
+        "SECRET_KEY": "k" * 32,
         "PUBLIC_BASE_URL": "https://hs",
     }
     assert isinstance(config_from_env(env), ProductionConfig)
@@ -67,7 +74,7 @@ def test_production_starts_when_complete() -> None:
             {
                 "HS_ENV": "production",
                 "DATABASE_URL": "sqlite://",
-                "SECRET_KEY": "s",
+                "SECRET_KEY": "s" * 32,
                 "PUBLIC_BASE_URL": "https://x",
                 "HS_ALERT_ALLOW_INSECURE_WEBHOOKS": "1",
             },
@@ -90,6 +97,7 @@ def test_a_slack_webhook_on_the_allowlist_is_accepted() -> None:
 
 
 def test_reading_happens_when_called_not_at_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HS_SECRET_KEY", "s" * 32)
     monkeypatch.setenv("HS_LOG_LEVEL", "DEBUG")
     assert Config.from_env().LOG_LEVEL == "DEBUG"
     monkeypatch.setenv("HS_LOG_LEVEL", "WARNING")
@@ -103,3 +111,86 @@ def test_test_config_is_in_memory_by_default() -> None:
 def test_normalize_database_url_leaves_other_drivers_alone() -> None:
     assert normalize_database_url("postgresql+asyncpg://h/db") == "postgresql+asyncpg://h/db"
     assert normalize_database_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+# --- secrets (issue 17): no constant key anywhere ----------------------------------------------------
+
+#: The key every install used to share when SECRET_KEY was unset.
+PUBLISHED_DEV_KEY = "dev-only-not-secret"
+
+
+def test_no_environment_means_no_published_key_but_one_generated_into_the_instance_folder(tmp_path: Path) -> None:
+    # Started as the README's PostgreSQL recipe did (no HS_ENV, no SECRET_KEY): the key used to be
+    # the published development value, so anyone could forge acknowledge links.
+    config = config_from_env({"DATABASE_URL": "postgresql://h/db", "HS_INSTANCE_PATH": str(tmp_path)})
+    assert config.SECRET_KEY != PUBLISHED_DEV_KEY and len(config.SECRET_KEY) >= 32
+    key_file = tmp_path / "secret_key"
+    assert key_file.read_text().strip() == config.SECRET_KEY
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    # Generated once: the scheduler and the web server of one install read the same key.
+    assert config_from_env({"HS_INSTANCE_PATH": str(tmp_path)}).SECRET_KEY == config.SECRET_KEY
+    # And another install gets another key.
+    assert config_from_env({"HS_INSTANCE_PATH": str(tmp_path / "other")}).SECRET_KEY != config.SECRET_KEY
+
+
+def test_two_processes_generating_the_key_at_once_agree(tmp_path: Path) -> None:
+    keys: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: keys.append(config_from_env({"HS_INSTANCE_PATH": str(tmp_path)}).SECRET_KEY))
+        for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(keys)) == 1 and len(keys) == 8
+    assert [p.name for p in tmp_path.iterdir()] == ["secret_key"]
+
+
+def test_a_forged_link_signed_with_the_published_key_is_refused(tmp_path: Path) -> None:
+    app = create_app(config_from_env({"HS_INSTANCE_PATH": str(tmp_path)}))
+    forged = sign_ack(PUBLISHED_DEV_KEY, 1, 2_000_000_000)
+    response = app.test_client().get("/alerts/ack", query_string={"token": forged})
+    assert response.status_code == 400
+    assert "bad signature" in response.get_data(as_text=True)
+
+
+def test_test_configs_get_a_random_key_each() -> None:
+    assert TestConfig().SECRET_KEY != TestConfig().SECRET_KEY
+    assert PUBLISHED_DEV_KEY not in {TestConfig().SECRET_KEY, Config().SECRET_KEY}
+
+
+def test_an_app_refuses_to_start_without_a_key() -> None:
+    with pytest.raises(ConfigError, match="SECRET_KEY is empty"):
+        create_app(Config(DATABASE_URL="sqlite://"))
+
+
+@pytest.mark.parametrize("env_name", ["production"])
+def test_outside_development_and_test_a_key_is_required(env_name: str) -> None:
+    env = {"HS_ENV": env_name, "DATABASE_URL": "postgresql://h/db", "PUBLIC_BASE_URL": "https://hs"}
+    with pytest.raises(ConfigError, match="SECRET_KEY is not set"):
+        config_from_env(env)
+    with pytest.raises(ConfigError, match="SECRET_KEY is too short"):
+        config_from_env({**env, "SECRET_KEY": "short"})
+
+
+def test_acknowledge_links_have_a_capped_life() -> None:
+    with pytest.raises(ConfigError, match="ALERT_ACK_LINK_DAYS must be between 1 and 30"):
+        config_from_env({"HS_ENV": "test", "HS_ALERT_ACK_LINK_DAYS": "3650"})
+    now = 1_800_000_000
+    ten_years = sign_ack("k" * 32, 7, now + 3650 * 86_400)
+    assert verify_ack("k" * 32, ten_years, now=now) == 7  # the signature alone says nothing of the life
+    with pytest.raises(InvalidAckToken, match="further away"):
+        verify_ack("k" * 32, ten_years, now=now, max_age=7 * 86_400)
+    assert verify_ack("k" * 32, sign_ack("k" * 32, 7, now + 7 * 86_400), now=now, max_age=7 * 86_400) == 7
+
+
+def test_a_development_key_that_cannot_be_kept_is_a_readable_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(ConfigError, match="set SECRET_KEY, or HS_INSTANCE_PATH to a writable folder"):
+        config_from_env({"HS_INSTANCE_PATH": str(blocker / "instance")})
+    (tmp_path / "short").mkdir()
+    (tmp_path / "short" / "secret_key").write_text("abc\n")
+    with pytest.raises(ConfigError, match="holds no usable secret key"):
+        config_from_env({"HS_INSTANCE_PATH": str(tmp_path / "short")})

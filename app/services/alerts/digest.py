@@ -123,7 +123,7 @@ def build_digest(
         held=held,
         at_risk_total=int(at_risk_total),
         changes_total=int(changes_total),
-        dashboard_url=f"{settings.public_base_url}/api/v1/watchlist",
+        dashboard_url=f"{settings.public_base_url}/watchlist",  # the watchlist page (app/web)
     )
     return message, held_ids
 

@@ -33,7 +33,7 @@ class AlertSettings:
     """What the alert services need from the app's configuration (read once, passed in)."""
 
     public_base_url: str = "http://127.0.0.1:5000"
-    secret_key: str = "dev-only-not-secret"
+    secret_key: str = ""  # signing refuses an empty key (alerts.signing)
     smtp: SmtpSettings | None = None
     webhook_hosts: tuple[str, ...] = ("hooks.slack.com",)
     allow_insecure_webhooks: bool = False
@@ -64,7 +64,7 @@ class AlertSettings:
         hosts = tuple(h.strip() for h in str(config.get("ALERT_WEBHOOK_HOSTS") or "").split(",") if h.strip())
         return cls(
             public_base_url=str(config.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
-            secret_key=str(config.get("SECRET_KEY") or "dev-only-not-secret"),
+            secret_key=str(config.get("SECRET_KEY") or ""),
             smtp=smtp,
             webhook_hosts=hosts,
             allow_insecure_webhooks=bool(config.get("ALERT_ALLOW_INSECURE_WEBHOOKS", False)),
@@ -75,7 +75,8 @@ class AlertSettings:
         )
 
     def account_url(self, account_id: int) -> str:
-        return f"{self.public_base_url}/api/v1/accounts/{account_id}"
+        """The account page (app/web) that an alert's "Open account" link opens."""
+        return f"{self.public_base_url}/accounts/{account_id}"
 
 
 # --- routing storage ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from app.models import QuarantinedRecord, SourceCursor
 from app.services.common import page_of
 from app.services.ingest.records import IngestResult, ingest_records, ingest_rows
 from app.sources.base import Malformed, Rows, Source
+from app.validation import scrub_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,9 @@ def quarantine(session: Session, *, source: str, kind: str, items: list[tuple[An
     rows = {}
     for payload, errors in items:
         document = payload if isinstance(payload, dict) else {"raw": payload}
+        # What no database column takes (NUL, unpaired surrogates) is kept as U+FFFD: the record
+        # stays in the quarantine with its reasons instead of failing the whole pull.
+        document = scrub_text(document)
         text = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
         fingerprint = hashlib.sha256(text.encode()).hexdigest()
         rows[fingerprint] = (source, kind, fingerprint, text, json.dumps(errors), now, 0)

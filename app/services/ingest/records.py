@@ -25,7 +25,7 @@ from app.records import KINDS, KindSpec
 from app.records.fast import FAST_LOADERS, latest_accepted_day
 from app.records.schemas import MAX_EXTERNAL_ID
 from app.services.ingest.history import record_account_history, state_of
-from app.validation import MAX_INT
+from app.validation import BAD_TEXT, MAX_INT
 
 #: IN lists of account external ids are sent in chunks of this size.
 LOOKUP_CHUNK = 1_000
@@ -224,9 +224,11 @@ COLUMNAR: dict[str, _DailyCounts] = {
 def _odd_accounts(values: Sequence[Any]) -> list[int]:
     if set(map(type, values)) == {str}:
         lengths = list(map(len, values))
-        if min(lengths) >= 1 and max(lengths) <= MAX_EXTERNAL_ID:
+        if min(lengths) >= 1 and max(lengths) <= MAX_EXTERNAL_ID and not BAD_TEXT.search("".join(values)):
             return []
-    return [i for i, v in enumerate(values) if type(v) is not str or not 0 < len(v) <= MAX_EXTERNAL_ID]
+    return [
+        i for i, v in enumerate(values) if type(v) is not str or not 0 < len(v) <= MAX_EXTERNAL_ID or BAD_TEXT.search(v)
+    ]
 
 
 def _odd_days(values: Sequence[Any], latest: dt.date) -> list[int]:

@@ -44,6 +44,7 @@ from app.services.analysis import (
     suggest_config,
     train_churn_model,
 )
+from app.services.audit import record
 from app.services.common import page_of
 from app.services.jobs.results import churn_model_result, run_summary_result, suggestions_result
 
@@ -146,14 +147,29 @@ def request_job(session: Session, kind: JobKind, params: Mapping[str, Any], acto
 def request_learning_job(session: Session, kind: JobKind, options: Mapping[str, Any], actor: str) -> JobRequest:
     """Queue suggestions or a churn-model training with the loaded options (``as_of``, a date,
     ``horizon_days``, ``periodic_months``, 0 for none, ``min_per_class``). ``TooFewOutcomes`` (422)
-    at once when the outcomes on record could never be enough."""
+    at once when the outcomes on record could never be enough.
+
+    A request of the same kind with the same options that is still queued or running is returned
+    instead of queuing a second one (it will answer the same question), so repeated clicks or a
+    client retrying never pile up work. Audited (``job_request.create`` or ``job_request.join``).
+    """
     check_enough_outcomes(
         session,
         as_of=options["as_of"],
         periodic_months=options["periodic_months"],
         min_per_class=options["min_per_class"],
     )
-    return request_job(session, kind, {**options, "as_of": options["as_of"].isoformat()}, actor)
+    params = {**options, "as_of": options["as_of"].isoformat()}
+    pending = session.scalars(
+        sa.select(JobRequest)
+        .where(JobRequest.kind == kind, JobRequest.status.in_([JobRequestStatus.QUEUED, JobRequestStatus.RUNNING]))
+        .order_by(JobRequest.id)
+    )
+    joined = next((request for request in pending if request.params == params), None)
+    request = joined if joined is not None else request_job(session, kind, params, actor)
+    action = "job_request.join" if joined is not None else "job_request.create"
+    record(session, actor=actor, action=action, target=f"job_request:{request.id}", details={"kind": kind.value})
+    return request
 
 
 def is_rescore_pending(session: Session) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import traceback
 from collections.abc import Callable
@@ -73,3 +74,32 @@ def list_job_runs(
         query = query.where(JobRun.status == status)
     statement, total = page_of(session, query, order_by=(JobRun.id.desc(),), page=page, per_page=per_page)
     return list(session.scalars(statement)), total
+
+
+#: The reason recorded on a run whose scheduler stopped before finishing it.
+ORPHANED = "The scheduler running it ({runner}) stopped before it finished: its lease passed to {leader}."
+
+
+def fail_orphaned_runs(session: Session, *, leader: str, now: dt.datetime) -> list[int]:
+    """Mark failed, with the reason, every ``running`` run that a scheduler process other than
+    ``leader`` (the lease holder now) started: that process lost its lease, so it died or was cut
+    off, and its row would otherwise say ``running`` forever. Runs of job requests (they have
+    leases of their own, see ``app.services.jobs.requests``) and of the CLI are left alone.
+    Returns the ids marked; never commits."""
+    running = session.execute(sa.select(JobRun.id, JobRun.params).where(JobRun.status == JobStatus.RUNNING)).all()
+    orphaned = {
+        run_id: str(params.get("runner"))
+        for run_id, params in running
+        if isinstance(params, dict)
+        and params.get("runner") not in {None, "cli", leader}
+        and "job_request" not in params
+    }
+    for run_id, runner in orphaned.items():
+        session.execute(
+            sa.update(JobRun)
+            .where(JobRun.id == run_id, JobRun.status == JobStatus.RUNNING)
+            .values(status=JobStatus.FAILED, error=ORPHANED.format(runner=runner, leader=leader), finished_at=now)
+        )
+    if orphaned:
+        logger.warning("marked %d orphaned job runs failed: %s", len(orphaned), sorted(orphaned))
+    return sorted(orphaned)

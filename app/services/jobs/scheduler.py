@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import signal
+import threading
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -20,6 +21,7 @@ from app.db import session_factory, utcnow
 from app.services.ingest.pull import PullSummary
 from app.services.jobs.leases import acquire_lease, release_lease
 from app.services.jobs.registry import job_specs, process_identity, run_job
+from app.services.jobs.runs import fail_orphaned_runs
 
 logger = logging.getLogger(__name__)
 
@@ -36,15 +38,31 @@ class SchedulerProcess:
         self.lease_ttl = dt.timedelta(seconds=int(app.config["SCHEDULER_LEASE_SECONDS"]))
         self.heartbeat_seconds = int(app.config["SCHEDULER_HEARTBEAT_SECONDS"])
         self.leading = False
+        # Heartbeats run in APScheduler's worker threads, and one may still be in flight when
+        # SIGTERM stops the scheduler: without this, it could take the lease again just after
+        # ``release`` gave it up, and the process would exit holding it (a standby then waits for
+        # it to expire). ``release`` and each heartbeat hold the lock; after ``release`` no
+        # heartbeat takes the lease.
+        self._lease_lock = threading.Lock()
+        self._stopped = False
         # Built once: each source holds its connections (an engine, an HTTP session) for the
         # life of the process rather than one set per run.
         self.specs = {spec.id: spec for spec in job_specs(app.config)}
 
     def heartbeat(self) -> bool:
-        """Take or renew the lease; returns whether this process leads now."""
+        """Take or renew the lease; returns whether this process leads now (never once stopped)."""
+        with self._lease_lock:
+            if self._stopped:
+                self.leading = False
+                return False
+            return self._heartbeat_locked()
+
+    def _heartbeat_locked(self) -> bool:
         try:
             with self.app.app_context(), session_factory().begin() as session:
                 leading = acquire_lease(session, name=LEASE_NAME, holder=self.holder, ttl=self.lease_ttl, now=utcnow())
+                if leading and not self.leading:  # just took over: close what a dead leader left running
+                    fail_orphaned_runs(session, leader=self.holder, now=utcnow())
         except Exception:
             # The database is unreachable: stop leading; the lease runs out for the others too.
             logger.exception("scheduler heartbeat failed", extra={"job_id": HEARTBEAT_JOB_ID})
@@ -67,8 +85,12 @@ class SchedulerProcess:
             run_job(self.app, self.specs["score-daily"], runner=self.holder)
 
     def release(self) -> None:
-        with self.app.app_context(), session_factory().begin() as session:
-            release_lease(session, name=LEASE_NAME, holder=self.holder)
+        """Give the lease up for good: no later heartbeat of this process takes it again."""
+        with self._lease_lock:
+            self._stopped = True
+            self.leading = False
+            with self.app.app_context(), session_factory().begin() as session:
+                release_lease(session, name=LEASE_NAME, holder=self.holder)
 
     def build(self) -> BlockingScheduler:
         """The scheduler with the heartbeat and every registered job (not started)."""

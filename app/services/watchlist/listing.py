@@ -104,6 +104,7 @@ class WatchlistFilters:
     stage: str | None = None
     band: str | None = None  # the effective band
     renewal_within_days: int | None = None
+    name: str | None = None  # part of the account's name, any case
 
 
 # --- cursors ------------------------------------------------------------------------------------------
@@ -171,19 +172,8 @@ def list_watchlist(
     """
     order = SORTS[sort]
     today = now.date()
-    params: dict[str, Any] = {"now": now, "page_limit": limit + 1}
-    if filters.owner is not None:
-        params["owner"] = filters.owner
-    if filters.owners is not None:
-        params["owners"] = list(filters.owners)
-    if filters.segment is not None:
-        params["segment"] = filters.segment
-    if filters.stage is not None:
-        params["stage"] = filters.stage
-    if filters.band is not None:
-        params["band"] = filters.band
-    if filters.renewal_within_days is not None:
-        params["renewal_by"] = today + dt.timedelta(days=filters.renewal_within_days)
+    params = _params(filters, now)
+    params["page_limit"] = limit + 1
     if cursor is not None:
         params["cursor_key"], params["cursor_id"] = decode_cursor(cursor, order)
     connection = session.connection()
@@ -196,6 +186,37 @@ def list_watchlist(
     items = [_item(row, _open_runs(row.runs), drivers.get(row.id, []), today) for row in rows]
     next_cursor = encode_cursor(order, rows[-1].sort_key, rows[-1].id) if more and rows else None
     return items, next_cursor
+
+
+def watchlist_totals(session: Session, *, filters: WatchlistFilters, now: dt.datetime) -> dict[str, Any]:
+    """How many accounts the watchlist holds under ``filters``, their ARR and the expected ARR at
+    risk (churn probability x ARR, where the churn model gave one): one aggregate query."""
+    params = _params(filters, now)
+    statement = _totals_statement(frozenset(params))
+    accounts, arr, expected = session.connection().execute(statement, params).one()
+    return {"accounts": int(accounts or 0), "arr": float(arr or 0), "expected_arr_at_risk": float(expected or 0)}
+
+
+def _params(filters: WatchlistFilters, now: dt.datetime) -> dict[str, Any]:
+    """The bound parameters of the filters given (their names say which conditions apply)."""
+    params: dict[str, Any] = {"now": now}
+    if filters.owner is not None:
+        params["owner"] = filters.owner
+    if filters.owners is not None:
+        params["owners"] = list(filters.owners)
+    if filters.segment is not None:
+        params["segment"] = filters.segment
+    if filters.stage is not None:
+        params["stage"] = filters.stage
+    if filters.band is not None:
+        params["band"] = filters.band
+    if filters.renewal_within_days is not None:
+        params["renewal_by"] = now.date() + dt.timedelta(days=filters.renewal_within_days)
+    if filters.name:
+        # LIKE's own characters are escaped: a search for "50%" finds names holding "50%".
+        escaped = filters.name.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params["name_like"] = f"%{escaped}%"
+    return params
 
 
 #: The page query's columns, in order: ``_item`` and ``_top_drivers`` unpack rows by position.
@@ -214,13 +235,41 @@ def _statement(sort: str, present: frozenset[str], dialect: str) -> Any:  # a Se
     shape: values are bound parameters, so SQLAlchemy's compiled cache and the server's prepared
     plans apply)."""
     order = SORTS[sort]
-    now = sa.bindparam("now", type_=sa.DateTime(timezone=True))
     pin = aliased(WatchlistPin, name="pin")
     override = aliased(BandOverride, name="override")
+    query = _listed(sa.select(*_page_columns(pin, override), order.key.label("sort_key")), pin, override, present)
+    query = _keyset(query, order, present)
+    # The limit is rendered inline: as a parameter, a server-side prepared statement's generic plan
+    # would not know it is small and would sort every account instead of walking an index.
+    page = query.limit(sa.bindparam("page_limit", type_=sa.Integer, literal_execute=True)).cte("page")
+    runs = _runs(dialect, page)
+    outer = sa.select(page, runs.c.runs).select_from(page.outerjoin(runs, runs.c.account_id == page.c.id))
+    if tuple(outer.selected_columns.keys()) != _COLUMNS:  # _item and _top_drivers read rows by position
+        raise RuntimeError(f"watchlist columns moved: {outer.selected_columns.keys()}")
+    if order.descending:
+        return outer.order_by(page.c.sort_key.desc(), page.c.id.desc())
+    return outer.order_by(page.c.sort_key.asc(), page.c.id.asc())
+
+
+@functools.lru_cache(maxsize=128)
+def _totals_statement(present: frozenset[str]) -> Any:  # a Select
+    """The count, ARR and expected ARR at risk of the whole (filtered) watchlist."""
+    pin = aliased(WatchlistPin, name="pin")
+    override = aliased(BandOverride, name="override")
+    columns = (
+        sa.func.count(Account.id),
+        sa.func.sum(Account.arr),
+        sa.func.sum(LatestScore.expected_arr_at_risk),
+    )
+    return _listed(sa.select(*columns), pin, override, present)
+
+
+def _listed(query: Any, pin: Any, override: Any, present: frozenset[str]) -> Any:
+    """``query`` over the accounts on the watchlist (with their live pin and override), filtered."""
+    now = sa.bindparam("now", type_=sa.DateTime(timezone=True))
     effective_band = sa.func.coalesce(override.band, LatestScore.band)
     query = (
-        sa.select(*_page_columns(pin, override), order.key.label("sort_key"))
-        .select_from(Account)
+        query.select_from(Account)
         .outerjoin(LatestScore, LatestScore.account_id == Account.id)
         .outerjoin(
             pin,
@@ -236,17 +285,7 @@ def _statement(sort: str, present: frozenset[str], dialect: str) -> Any:  # a Se
         )
         .where(Account.status != AccountStatus.CHURNED, _on_watchlist(effective_band, pin))
     )
-    query = _keyset(_filtered(query, present, effective_band), order, present)
-    # The limit is rendered inline: as a parameter, a server-side prepared statement's generic plan
-    # would not know it is small and would sort every account instead of walking an index.
-    page = query.limit(sa.bindparam("page_limit", type_=sa.Integer, literal_execute=True)).cte("page")
-    runs = _runs(dialect, page)
-    outer = sa.select(page, runs.c.runs).select_from(page.outerjoin(runs, runs.c.account_id == page.c.id))
-    if tuple(outer.selected_columns.keys()) != _COLUMNS:  # _item and _top_drivers read rows by position
-        raise RuntimeError(f"watchlist columns moved: {outer.selected_columns.keys()}")
-    if order.descending:
-        return outer.order_by(page.c.sort_key.desc(), page.c.id.desc())
-    return outer.order_by(page.c.sort_key.asc(), page.c.id.asc())
+    return _filtered(query, present, effective_band)
 
 
 def _page_columns(pin: Any, override: Any) -> list[Any]:
@@ -322,6 +361,8 @@ def _filtered(query: Any, present: frozenset[str], effective_band: Any) -> Any:
         query = query.where(effective_band == sa.bindparam("band", type_=LatestScore.band.type))
     if "renewal_by" in present:
         query = query.where(Account.renewal_date <= sa.bindparam("renewal_by", type_=sa.Date))
+    if "name_like" in present:
+        query = query.where(sa.func.lower(Account.name).like(sa.bindparam("name_like"), escape="\\"))
     return query
 
 
@@ -553,4 +594,5 @@ __all__ = [
     "encode_cursor",
     "list_watchlist",
     "team_owners",
+    "watchlist_totals",
 ]

@@ -29,6 +29,12 @@ def _live_pin(session: Session, account_id: int, now: dt.datetime) -> WatchlistP
     )
 
 
+def live_pin(session: Session, account_id: int, now: dt.datetime) -> dict[str, Any] | None:
+    """The account's live pin (not removed, not expired), or None."""
+    pin = _live_pin(session, account_id, now)
+    return None if pin is None else pin_fields(pin)
+
+
 def pin_fields(pin: WatchlistPin) -> dict[str, Any]:
     return {
         "id": pin.id,

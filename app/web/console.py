@@ -1,0 +1,176 @@
+"""The admin console: scoring config versions and their diff, a change (weights per stage and
+band cut-offs) as a form with its preview, activation with its rescore's progress, rollback;
+alert routing, job runs and the quarantine (read-only pages)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from typing import Any
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from marshmallow import ValidationError
+from werkzeug.wrappers import Response
+
+from app.auth import actor_name
+from app.db import get_session
+from app.schemas.config_admin import NewVersionSchema, PreviewSchema
+from app.services.alerts.admin import get_routing
+from app.services.ingest.pull import list_quarantine
+from app.services.jobs.requests import get_job_request, list_job_requests
+from app.services.jobs.runs import list_job_runs
+from app.services.scoring_config.versions import (
+    activate_version,
+    active_version,
+    create_version,
+    diff_versions,
+    list_versions,
+    preview,
+)
+from app.web.access import ADMIN, page
+from app.web.errors import guard
+
+bp = guard(Blueprint("web_console", __name__, url_prefix="/admin"))
+
+
+def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """Nested schema messages as {"weights.established.nps": [...]}: the form's field names."""
+    if isinstance(messages, dict):
+        flat: dict[str, list[str]] = {}
+        for key, value in messages.items():
+            flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    return {prefix: [str(m) for m in messages] if isinstance(messages, list) else [str(messages)]}
+
+
+def _proposed(active: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The active config with the form's weights and band cut-offs, and the fields that are not numbers."""
+    config = copy.deepcopy(active["config"])
+    errors: dict[str, list[str]] = {}
+    fields = [("bands", band, config["bands"]) for band in config["bands"]]
+    fields += [(f"weights.{stage}", name, weights) for stage, weights in config["weights"].items() for name in weights]
+    for prefix, name, holder in fields:
+        key = f"{prefix}.{name}"
+        raw = request.form.get(key, "").strip()
+        if raw == "":
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            errors[key] = ["Not a valid number."]
+            continue
+        holder[name] = int(value) if value.is_integer() else value
+    return config, errors
+
+
+def _console(*, errors: dict[str, list[str]] | None = None, result: dict[str, Any] | None = None,
+             status: int = 200) -> Any:  # fmt: skip
+    session = get_session()
+    with session.begin():
+        active = active_version(session)
+        versions, _ = list_versions(session, page=1, per_page=50)
+        diff = None
+        if request.args.get("from", "").isdigit() and request.args.get("to", "").isdigit():
+            diff = diff_versions(session, int(request.args["from"]), int(request.args["to"]))
+    values = request.form if request.method == "POST" else {}
+    return render_template("web/admin_config.html", active=active, versions=versions, errors=errors or {},
+                           values=values, result=result, diff=diff and json.dumps(diff, indent=2, default=str),
+                           args=request.args), status  # fmt: skip
+
+
+@bp.get("/config")
+@page(*ADMIN)
+def config() -> Any:
+    """Versions (activate one, or roll back), the diff of any two, and the change form."""
+    return _console()
+
+
+@bp.post("/config")
+@page(*ADMIN)
+def change() -> Any:
+    """Preview the change (band moves, backtest AUC side by side), or store it and activate it."""
+    session = get_session()
+    with session.begin():
+        active = active_version(session)
+    config, errors = _proposed(active)
+    if errors:
+        return _console(errors=errors, status=422)
+    try:
+        if request.form.get("action") == "activate":
+            new = NewVersionSchema().load({"config": config, "comment": request.form.get("comment", "")})
+        else:
+            args = PreviewSchema().load({"config": config})
+    except ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {"config": exc.messages}
+        return _console(errors=_flatten(messages.get("config", messages)), status=422)
+    if request.form.get("action") != "activate":
+        try:
+            result = preview(session, args.pop("config"), **args)
+        finally:
+            session.rollback()  # a preview never writes
+        return _console(result=result)
+    with session.begin():
+        stored = create_version(session, new, actor=actor_name())
+        activation = activate_version(session, stored["version"], actor=actor_name())
+    return redirect(url_for("web_console.job_request", request_id=activation["rescore"].id))
+
+
+@bp.post("/config/versions/<int:version>/activate")
+@page(*ADMIN)
+def activate(version: int) -> Response:
+    """Activate a stored version (a rollback when it is older), then follow its rescore."""
+    session = get_session()
+    with session.begin():
+        activation = activate_version(session, version, actor=actor_name())
+    return redirect(url_for("web_console.job_request", request_id=activation["rescore"].id))
+
+
+@bp.get("/jobs/requests/<int:request_id>")
+@page(*ADMIN)
+def job_request(request_id: int) -> Any:
+    """A queued job (the rescore after an activation): the page reloads itself until it ends."""
+    session = get_session()
+    with session.begin():
+        job = get_job_request(session, request_id)
+        row = {"id": job.id, "kind": job.kind.value, "status": job.status.value, "requested_by": job.requested_by,
+               "requested_at": job.requested_at, "started_at": job.started_at, "finished_at": job.finished_at,
+               "attempts": job.attempts, "error": job.error, "result": job.result}  # fmt: skip
+    return render_template("web/admin_job.html", job=row, running=row["status"] in ("queued", "running"))
+
+
+@bp.get("/jobs")
+@page(*ADMIN)
+def jobs() -> Any:
+    session = get_session()
+    with session.begin():
+        runs, _ = list_job_runs(session, job=None, status=None, page=1, per_page=50)
+        requests, _ = list_job_requests(session, status=None, kind=None, page=1, per_page=20)
+        rows = [{"id": r.id, "job": r.job, "status": r.status.value, "started_at": r.started_at,
+                 "finished_at": r.finished_at, "counts": r.counts, "error": r.error} for r in runs]  # fmt: skip
+        queued = [{"id": r.id, "kind": r.kind.value, "status": r.status.value, "requested_at": r.requested_at}
+                  for r in requests]  # fmt: skip
+    return render_template("web/admin_jobs.html", runs=rows, requests=queued)
+
+
+@bp.get("/routing")
+@page(*ADMIN)
+def routing() -> Any:
+    session = get_session()
+    with session.begin():
+        current = get_routing(session)
+    document = json.dumps(current["document"], indent=2, default=str)
+    return render_template("web/admin_routing.html", routing=current, document=document)
+
+
+@bp.get("/quarantine")
+@page(*ADMIN)
+def quarantine() -> Any:
+    session = get_session()
+    with session.begin():
+        records, total = list_quarantine(session, source=None, kind=None, page=1, per_page=100)
+        rows = [{"id": r.id, "source": r.source, "kind": r.kind, "reasons": r.errors, "at": r.quarantined_at}
+                for r in records]  # fmt: skip
+    return render_template("web/admin_quarantine.html", rows=rows, total=total)

@@ -1,0 +1,109 @@
+"""Sign in, sign out, and setting a password from a one-time link (an invitation or a reset)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_user, logout_user
+from werkzeug.wrappers import Response
+
+from app.db import get_session
+from app.errors import DomainValidationError, NotFound
+from app.limits import limiter
+from app.services.users import MIN_PASSWORD, check_password, set_password_with_link, user_for_link
+from app.web.access import SignedIn, forget_users, safe_next
+from app.web.errors import guard
+
+bp = guard(Blueprint("web_auth", __name__))
+
+LINK_GONE = "This link is not valid: it was used, replaced or has expired. Ask an admin for a new one."
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _account_key() -> str:
+    """Sign-in attempts are counted per account (the email given) as well as per address."""
+    return "sign-in:" + request.form.get("email", "").strip().lower()[:255]
+
+
+def _address_limit() -> str:
+    return str(current_app.config["SIGN_IN_LIMIT_ADDRESS"])
+
+
+def _account_limit() -> str:
+    return str(current_app.config["SIGN_IN_LIMIT_ACCOUNT"])
+
+
+def _start_session(user: SignedIn) -> None:
+    session.clear()  # a new session on sign-in: nothing from before it carries over
+    session.permanent = True  # expires WEB_SESSION_MINUTES after sign-in
+    login_user(user)
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+@limiter.limit(_address_limit, methods=["POST"])
+@limiter.limit(_account_limit, key_func=_account_key, methods=["POST"])
+def sign_in() -> Any:
+    target = safe_next(request.values.get("next"))
+    if request.method == "GET":
+        if current_user.is_authenticated:
+            return redirect(target)
+        return render_template("web/sign_in.html", next=target, email="", error=None)
+    email = request.form.get("email", "").strip()
+    password = request.form.get("password", "")
+    db = get_session()
+    with db.begin():
+        user = check_password(db, email, password) if email and password else None
+    if user is None:
+        error = "Email or password is wrong." if email and password else "Give your email and password."
+        return render_template("web/sign_in.html", next=target, email=email, error=error), 401
+    _start_session(SignedIn(user))
+    return redirect(target)
+
+
+@bp.post("/sign-out")
+def sign_out() -> Response:
+    logout_user()
+    session.clear()
+    return redirect(url_for("web_auth.sign_in"))
+
+
+@bp.route("/set-password", methods=["GET", "POST"])
+def set_password() -> Any:
+    """The one-time link of an invitation or a reset: choose a password, and be signed in."""
+    token = request.values.get("token", "")
+    db = get_session()
+    if request.method == "GET":
+        with db.begin():
+            user = user_for_link(db, token, _now())
+            if user is None:
+                raise NotFound(
+                    "This link is not valid: it was used, replaced or has expired. Ask an admin for a new one."
+                )
+            name = user.name
+        return render_template("web/set_password.html", token=token, name=name, errors={}, minimum=MIN_PASSWORD)
+    password = request.form.get("password", "")
+    errors: dict[str, list[str]] = {}
+    if password != request.form.get("confirm", ""):
+        errors["confirm"] = ["The two passwords differ."]
+    else:
+        try:
+            with db.begin():
+                web_user = set_password_with_link(db, token, password, _now())
+        except DomainValidationError as exc:
+            errors = exc.errors or {"password": [exc.message]}
+    if errors:
+        with db.begin():
+            user = user_for_link(db, token, _now())
+            if user is None:
+                raise NotFound(LINK_GONE)
+            name = user.name
+        page = render_template("web/set_password.html", token=token, name=name, errors=errors, minimum=MIN_PASSWORD)
+        return page, 422
+    forget_users()  # this worker drops the sessions of the old password at once (others within TOKEN_CACHE_SECONDS)
+    _start_session(SignedIn(web_user))
+    return redirect(url_for("web.watchlist"))

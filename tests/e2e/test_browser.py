@@ -1,0 +1,207 @@
+"""The main flows in a real browser: headless Debian Chromium driven by Playwright, against the app
+served on 127.0.0.1 by a thread of this process; the vendored axe-core checks every page.
+
+Skipped, saying why, only when there is no Chromium binary (``.ci/run`` installs Debian's
+``chromium``). ``HS_SCREENSHOTS=1`` writes each page's screenshot to docs/screenshots/ (the
+README shows them). The flows run on SQLite only: the pages' services are the same on both
+databases, and tests/api/test_pages.py runs every page on both.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from sqlalchemy.orm import sessionmaker
+from werkzeug.serving import make_server
+
+from app.models import Account, Alert, Task, TaskStatus, WatchlistPin
+from tests.support.web import PASSWORD, Portfolio, make_portfolio
+
+pytestmark = [pytest.mark.e2e, pytest.mark.db]
+
+ROOT = Path(__file__).resolve().parents[2]
+AXE = ROOT / "app" / "static" / "vendor" / "axe-core" / "axe.min.js"
+SHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = os.environ.get("HS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')"
+)
+
+
+@pytest.fixture
+def site(app: Flask, engine: sa.Engine, backend: str) -> Iterator[tuple[str, Portfolio]]:
+    if backend != "sqlite":
+        pytest.skip("the browser flows run once, on SQLite (tests/api/test_pages.py covers both databases)")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium binary at {CHROMIUM} (apt-get install -y chromium; .ci/run does)")
+    portfolio = make_portfolio(engine, accounts=30, history_days=31)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", portfolio
+    finally:
+        server.shutdown()
+        thread.join()
+
+
+@pytest.fixture
+def browser(site: tuple[str, Portfolio]) -> Iterator[Any]:
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+class Visit:
+    """One person's browser tab: every request it makes must stay on the site, and each page it
+    opens passes axe (no serious or critical violation) and may be photographed."""
+
+    def __init__(self, browser: Any, base: str) -> None:
+        self.base = base
+        self.page = browser.new_page(viewport={"width": 1360, "height": 900})
+        self.foreign: list[str] = []
+        self.page.on("request", self._request)
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+
+    def _request(self, request: Any) -> None:
+        if not request.url.startswith(self.base) and not request.url.startswith("data:"):
+            self.foreign.append(request.url)
+
+    def open(self, path: str) -> Any:
+        response = self.page.goto(self.base + path)
+        self.page.wait_for_load_state("networkidle")
+        return response
+
+    def sign_in(self, email: str, next_path: str = "/watchlist") -> None:
+        self.open(next_path)
+        self.page.fill("#email", email)
+        self.page.fill("#password", PASSWORD)
+        self.page.click("main button[type=submit]")
+        self.page.wait_for_load_state("networkidle")
+
+    def check(self, name: str) -> None:
+        """axe on the page as it is, then the screenshot (when asked for)."""
+        self.page.add_script_tag(path=str(AXE))
+        result = self.page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+        bad = [
+            f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+            for v in result["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
+        assert not bad, f"axe on {name}: {bad}"
+        assert not self.foreign, f"{name} requested another origin: {self.foreign}"
+        assert not self.errors, f"{name} raised in the browser: {self.errors}"
+        if os.environ.get("HS_SCREENSHOTS") == "1":
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            self.page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def _work_account(engine: sa.Engine, owner: str) -> tuple[int, int, int]:
+    """An account of ``owner`` with an open task and an alert waiting for acknowledgement."""
+    with sessionmaker(bind=engine).begin() as session:
+        row = session.execute(
+            sa.select(Account.id, sa.func.min(Task.id), sa.func.min(Alert.id))
+            .join(Task, Task.account_id == Account.id)
+            .join(Alert, Alert.account_id == Account.id)
+            .where(
+                Account.owner == owner,
+                Task.status == TaskStatus.OPEN,
+                Alert.requires_ack,
+                Alert.acknowledged_at.is_(None),
+            )
+            .group_by(Account.id)
+            .limit(1)
+        ).first()
+    assert row is not None, "the demo portfolio gives the CSM an account with a task and an alert"
+    return row[0], row[1], row[2]
+
+
+def test_browser_csm_works_an_account(browser: Any, site: tuple[str, Portfolio], engine: sa.Engine) -> None:
+    """Sign in, open the watchlist, open an account, pin it with a reason, complete a task,
+    acknowledge an alert; and be refused another book's account page."""
+    base, portfolio = site
+    account_id, task_id, alert_id = _work_account(engine, portfolio.csm_owner)
+    visit = Visit(browser, base)
+    visit.open("/sign-in")
+    visit.check("sign-in")
+    visit.sign_in(portfolio.emails["csm"])
+    assert visit.page.url.endswith("/watchlist")
+    visit.check("watchlist")
+    visit.open(f"/accounts/{account_id}")
+    assert visit.page.locator("#history-chart canvas").count() == 1  # uPlot drew the year
+    visit.check("account")
+    visit.page.fill("#pin-reason", "Renewal call next week")
+    visit.page.click("#pin-h ~ form button[type=submit]")
+    visit.page.wait_for_load_state("networkidle")
+    assert "Pinned: Renewal call next week" in visit.page.content()
+    visit.page.click(f"form[action='/tasks/{task_id}'] button")
+    visit.page.wait_for_load_state("networkidle")
+    visit.page.click(f"form[action='/alerts/{alert_id}/acknowledge'] button")
+    visit.page.wait_for_load_state("networkidle")
+    with sessionmaker(bind=engine).begin() as session:
+        assert session.get(Task, task_id).status is TaskStatus.DONE  # type: ignore[union-attr]
+        assert session.get(Alert, alert_id).acknowledged_at is not None  # type: ignore[union-attr]
+        pins = session.scalar(sa.select(sa.func.count()).where(WatchlistPin.account_id == account_id))
+        assert pins == 1
+    visit.open("/my-work")
+    visit.check("my-work")
+    refused = visit.open(f"/accounts/{portfolio.other_account}")
+    assert refused.status == 403 and "is not in your book" in visit.page.content()
+    visit.check("refused")
+
+
+def test_browser_manager_team_page(browser: Any, site: tuple[str, Portfolio]) -> None:
+    base, portfolio = site
+    visit = Visit(browser, base)
+    visit.sign_in(portfolio.emails["manager"], next_path="/team")
+    assert visit.page.url.endswith("/team")
+    assert "My team's book" in visit.page.content()
+    visit.check("team")
+    visit.page.click("text=Today's digest as a page")
+    visit.page.wait_for_load_state("networkidle")
+    assert "Digest for" in visit.page.content()
+    visit.check("digest")
+
+
+def test_browser_admin_pages_and_api_docs_offline(browser: Any, site: tuple[str, Portfolio]) -> None:
+    base, portfolio = site
+    visit = Visit(browser, base)
+    visit.sign_in(portfolio.emails["admin"], next_path="/admin/users")
+    visit.page.fill("#i-name", "Nia New")
+    visit.page.fill("#i-email", "nia@example.com")
+    visit.page.click("#invite-h ~ form button[type=submit]")
+    visit.page.wait_for_load_state("networkidle")
+    assert "/set-password?token=" in visit.page.inner_text("#one-time-link")
+    visit.check("users")
+    # A weight changed, previewed (band moves, backtest side by side), then activated.
+    visit.open("/admin/config")
+    visit.page.fill("[id='weights.established.nps']", "40")
+    visit.page.click("button[value=preview]")
+    visit.page.wait_for_load_state("networkidle")
+    assert visit.page.locator("#auc-proposed").count() == 1
+    assert visit.page.input_value("[id='weights.established.nps']") == "40"
+    visit.check("admin-config")
+    visit.page.fill("#comment", "NPS matters more")
+    visit.page.click("button[value=activate]")
+    visit.page.wait_for_load_state("domcontentloaded")
+    assert "/admin/jobs/requests/" in visit.page.url
+    assert visit.page.inner_text("#job-status") in ("queued", "running", "succeeded")
+    visit.open("/admin/config")
+    assert "version 2" in visit.page.inner_text("main")
+    visit.open("/api/v1/docs")
+    visit.page.wait_for_selector(".swagger-ui .info")
+    assert not visit.foreign  # Swagger UI from the vendored files, nothing from a CDN
+    visit.page.screenshot(path=str(SHOTS / "api-docs.png")) if os.environ.get("HS_SCREENSHOTS") == "1" else None
