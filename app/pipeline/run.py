@@ -33,7 +33,7 @@ from app.bulk import bulk_insert
 from app.models import HealthScore, LatestScore
 from app.pipeline.alerts import AlertCounts, RunWrites, newest_event_id, queue_run_alerts
 from app.pipeline.arrays import scatter
-from app.pipeline.events import gather_inputs, previous_latest, store_events
+from app.pipeline.events import first_scored_day, gather_inputs, previous_latest, store_events
 from app.pipeline.measures import PortfolioMeasures, compute_measures
 from app.pipeline.plays import PlayRunCounts, TaskAssignees, load_plays, play_history, start_play_runs
 from app.services.alerts.settings import AlertSettings
@@ -226,7 +226,7 @@ def _fire_events(run: _RunState) -> None:
     run.after_event_id = newest_event_id(session)  # the run's alerts look up the ids of the events above it
     previous = previous_latest(session, run.ids, model)
     run.keep = ~(previous.day > np.datetime64(run.as_of, "D"))  # NaT (never scored) compares False: kept
-    run.first = np.isnat(previous.day)
+    run.first = first_scored_day(previous.day, run.as_of, run.score_on)
     inputs = gather_inputs(
         session,
         as_of=run.as_of,
