@@ -491,9 +491,8 @@ def load_routing(data: object, *, allowed_hosts: Sequence[str] = (), allow_insec
     digest = DigestSettings(**data.get("digest", {}))
     numbers = {key: data[key] for key in LIMITS if key in data}
     assignee = data.get("default_assignee")
-    return Routing(
-        channels=channels, routes=routes, digest=digest, default_assignee=assignee.strip() if assignee else None, **numbers
-    )
+    assignee = assignee.strip() if assignee else None
+    return Routing(channels=channels, routes=routes, digest=digest, default_assignee=assignee, **numbers)
 
 
 def recipients(routing: Routing) -> Iterator[str]:

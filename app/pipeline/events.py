@@ -68,9 +68,7 @@ def previous_latest(session: Session, ids: np.ndarray, model: ScoringModel) -> P
     return PreviousLatest(day, state)
 
 
-def first_scored_day(
-    previous_day: np.ndarray, as_of: dt.date, score_on: Callable[[dt.date], np.ndarray]
-) -> np.ndarray:
+def first_scored_day(previous_day: np.ndarray, as_of: dt.date, score_on: Callable[[dt.date], np.ndarray]) -> np.ndarray:
     """Which accounts are on their first scored day: no latest score yet (``previous_day`` NaT),
     or, when the day is scored again, a latest score of this very day and none the day before
     (a re-run of an account's first day is still its first day; one query, only then)."""

@@ -73,7 +73,9 @@ def test_a_band_play_does_not_start_on_an_accounts_first_scored_day() -> None:
     """Day one records: an account already in the band when first scored starts no band play."""
     poor = BANDS.index(Band.POOR)
     pre = STAGE_CODE[LifecycleStage.PRE_RENEWAL]
-    result = run((ON_BAND, ON_EVENT), fired((1, 1)), band=(poor,) * 4, stage=(pre,) * 4, first=(True, True, False, False))
+    result = run(
+        (ON_BAND, ON_EVENT), fired((1, 1)), band=(poor,) * 4, stage=(pre,) * 4, first=(True, True, False, False)
+    )
     assert result == {"on-band": ([2, 3], [-1, -1]), "on-event": ([1], [1])}  # a rule that fired still counts
 
 

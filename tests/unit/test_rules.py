@@ -389,10 +389,14 @@ def rule_dict(**overrides: Any) -> dict[str, Any]:
         ({"type": "overdue", "after_days": 10, "without": "milestone:r"}, "rules.0.without"),
         ({"type": "overdue", "after_days": 10, "without": "whatever"}, "rules.0.without"),
         ({"type": "score_drop", "points": 0, "days": 7}, "rules.0.points"),
-        ({"type": "change", "value": "logins", "window_days": 30, "change_pct": -20, "min_change": -1},
-         "rules.0.min_change"),
-        ({"type": "change", "value": "logins", "window_days": 30, "change_pct": -20, "min_change": float("nan")},
-         "rules.0.min_change"),
+        (
+            {"type": "change", "value": "logins", "window_days": 30, "change_pct": -20, "min_change": -1},
+            "rules.0.min_change",
+        ),
+        (
+            {"type": "change", "value": "logins", "window_days": 30, "change_pct": -20, "min_change": float("nan")},
+            "rules.0.min_change",
+        ),
         ({"type": "contacts", "change": "added", "roles": ["ceo"], "window_days": 7}, "rules.0.roles"),
     ],
 )

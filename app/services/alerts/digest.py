@@ -234,7 +234,7 @@ def _held(
     Held alerts addressed to this person, and those about accounts in their book addressed to no
     one in ``others`` (the team channel's, and a CSM's when CSMs get no digest of their own); the
     copies of one alert to several recipients are listed once."""
-    in_book = Alert.account_id.in_(sa.select(Account.id).where(Account.owner.in_(book)))
+    in_book: sa.ColumnElement[bool] = Alert.account_id.in_(sa.select(Account.id).where(Account.owner.in_(book)))
     if others:
         in_book = sa.and_(in_book, Alert.recipient.not_in(others))
     held_rows = session.execute(
