@@ -581,6 +581,18 @@ def test_a_digest_lists_at_most_max_accounts_held_alerts_and_links_to_all(
     assert alerts(db_session, status=AlertStatus.HELD) == []  # all carried, the rest behind the link
 
 
+def test_a_csm_named_by_their_address_gets_a_digest(
+    db_session: Session, team: dict[str, Any], settings: AlertSettings
+) -> None:
+    """The demo's CSMs are users named by their email address, with no separate email."""
+    create_user(db_session, "zoe@example.com", manager="mia")
+    db_session.commit()
+    account(db_session, owner="zoe@example.com")
+    assert queue_digests(db_session, now=dt.datetime.now(dt.UTC), settings=settings, force=True) == 2
+    db_session.commit()
+    assert sorted(a.recipient for a in alerts(db_session, kind="digest")) == ["mia@example.com", "zoe@example.com"]
+
+
 def test_a_digest_shows_times_in_the_recipients_time_zone(
     db_session: Session, team: dict[str, Any], settings: AlertSettings
 ) -> None:
