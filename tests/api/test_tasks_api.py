@@ -27,9 +27,10 @@ def scored(db_session: Session) -> dict[str, int]:
     with db_session.begin():
         f.activate_config(db_session, f.firing_on_first_day())  # one run, the accounts' first: let it fire
         idle = f.make_account(db_session, name="Idle Ltd", owner="bo@example.com")
+        # 2 a day: a fall of 40 active-user days, past the default change rules' min_change of 30.
         f.add_usage(
             db_session, idle, AS_OF - dt.timedelta(days=89), AS_OF - dt.timedelta(days=40),
-            active_users=1, logins=1, key_feature_uses=0,
+            active_users=2, logins=1, key_feature_uses=0,
         )  # fmt: skip
         f.add_license(db_session, idle, AS_OF, purchased=10, assigned=4, active=1)
         busy = f.make_account(db_session, name="Busy Corp", owner="ana@example.com")
