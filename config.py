@@ -148,6 +148,7 @@ class Config:
     WEB_LINK_HOURS: int = 72
     SIGN_IN_LIMIT_ACCOUNT: str = "5 per minute;20 per hour"
     SIGN_IN_LIMIT_ADDRESS: str = "20 per minute"
+    WATCHLIST_FALLING_7D_POINTS: int = 2  # an average account falling this many points in 7 days is listed
     LOG_LEVEL: str = "INFO"
     TESTING: bool = False
 
@@ -192,6 +193,8 @@ class Config:
             problems.append("INGEST_MAX_BATCH must be at least 1")
         if self.WATCHLIST_CACHE_ENTRIES < 0:
             problems.append("WATCHLIST_CACHE_ENTRIES must not be negative")
+        if not 1 <= self.WATCHLIST_FALLING_7D_POINTS <= 100:
+            problems.append("WATCHLIST_FALLING_7D_POINTS must be between 1 and 100")
         if self.TOKEN_CACHE_SECONDS < 0:
             problems.append("TOKEN_CACHE_SECONDS must not be negative")
         if self.SCORE_INTERVAL_SECONDS < 0:

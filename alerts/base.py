@@ -141,6 +141,9 @@ class Digest:
     at_risk_total: int = 0  # before truncation to the listed ones
     changes_total: int = 0
     dashboard_url: str = ""
+    held_total: int = 0  # held alerts carried, of which ``held`` lists the first few
+    held_url: str = ""  # the full list of the held alerts carried
+    time_zone: str = "UTC"  # the recipient's (an IANA name): ``since`` and ``until`` are shown in it
 
     kind: AlertKind = AlertKind.DIGEST
 

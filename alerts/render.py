@@ -9,11 +9,13 @@ mrkdwn treats ``<`` ``>`` ``&`` as markup (``<!channel>`` pings everyone) and HT
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from alerts.base import AccountAlert, AlertKind, Digest, DigestAccount, EventLine, Message
 
@@ -91,12 +93,44 @@ def _one_line(text: str) -> str:
 
 
 def _number(value: float) -> str:
-    """A compact number: ``42``, ``0.125``, ``1,234.5``."""
+    """A compact number: ``42``, ``0.125``, ``1,234.5``; never ``-0``."""
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, int) or float(value).is_integer():
         return f"{int(value):,}"
-    return f"{value:,.3f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:,.1f}"
+    text = f"{value:,.3f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:,.1f}"
+    return "0" if text in ("-0", "0") else text
+
+
+def points(value: float) -> str:
+    """A score or a number of points for people: one decimal at most, ``40`` not ``40.0``, never ``-0``."""
+    rounded = round(float(value), 1)
+    if rounded == 0:
+        return "0"
+    return f"{rounded:,.1f}".removesuffix(".0")
+
+
+def signed_points(value: float) -> str:
+    """A change in points: ``+1.5``, ``-8``, and ``0`` (no sign) for what rounds to nothing."""
+    text = points(value)
+    return text if text == "0" or text.startswith("-") else "+" + text
+
+
+def format_moment(value: str, zone: str = "UTC") -> str:
+    """An ISO timestamp for people, in the time zone ``zone`` (an IANA name; UTC when unknown):
+    ``Thu 3 Dec 2026, 09:00 CET``. Text that is not a timestamp is returned as it is."""
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return value
+    try:
+        tz: dt.tzinfo = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        tz = dt.UTC
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    local = moment.astimezone(tz)
+    return f"{local:%a} {local.day} {local:%b %Y, %H:%M} {local.tzname() or zone}"
 
 
 def _value(value: object) -> str:
@@ -118,11 +152,11 @@ def render_detail(detail: Mapping[str, Any]) -> str:
 
 
 def format_score(score: float | None, change_7d: float | None, change_30d: float | None = None) -> str:
-    """``42.1 (-8.3 in 7 days)``; ``no score`` when there is none."""
+    """``42.1 (-8.3 in 7 days)``, ``40 (0 in 7 days)``; ``no score`` when there is none."""
     if score is None:
         return "no score"
-    changes = [f"{c:+.1f} in {days} days" for c, days in ((change_7d, 7), (change_30d, 30)) if c is not None]
-    return f"{score:.1f}" + (f" ({', '.join(changes)})" if changes else "")
+    changes = [f"{signed_points(c)} in {days} days" for c, days in ((change_7d, 7), (change_30d, 30)) if c is not None]
+    return points(score) + (f" ({', '.join(changes)})" if changes else "")
 
 
 def format_arr(arr: float) -> str:
@@ -192,7 +226,7 @@ def _account_doc(alert: AccountAlert) -> _Doc:
         sections.append(_capped("Events", [_event_line(e) for e in alert.events]))
     if alert.drivers:
         lines = [
-            _Line((_Span(_clip(_one_line(d.label), 200)), _Span(f": {d.contribution:+.1f} points")))
+            _Line((_Span(_clip(_one_line(d.label), 200)), _Span(f": {signed_points(d.contribution)} points")))
             for d in alert.drivers
         ]
         sections.append(_capped("Top drivers", lines))
@@ -257,7 +291,8 @@ def _held_line(alert: AccountAlert) -> _Line:
 
 def _digest_doc(digest: Digest) -> _Doc:
     at_risk_total = max(digest.at_risk_total, len(digest.at_risk))
-    intro = (f"Since {digest.since} until {digest.until}.",)
+    zone = digest.time_zone
+    intro = (f"Since {format_moment(digest.since, zone)} until {format_moment(digest.until, zone)}.",)
     sections = [
         _capped(
             f"At-risk accounts ({at_risk_total})",
@@ -271,15 +306,22 @@ def _digest_doc(digest: Digest) -> _Doc:
         ),
     ]
     if digest.held:
+        held_total = max(digest.held_total, len(digest.held))
         sections.append(
-            _capped(f"Alerts held back by the daily budget ({len(digest.held)})", list(map(_held_line, digest.held)))
+            _capped(
+                f"Alerts held back by the daily budget ({held_total})",
+                list(map(_held_line, digest.held)),
+                held_total,
+            )
         )
-    links = (("Open dashboard", digest.dashboard_url, False),) if digest.dashboard_url else ()
+    links = [("Open dashboard", digest.dashboard_url, False)] if digest.dashboard_url else []
+    if digest.held_url and digest.held_total > len(digest.held):
+        links.append(("All held alerts", digest.held_url, False))
     return _Doc(
         title=_one_line(f"Health digest for {digest.recipient_name}: {at_risk_total} at-risk accounts"),
         intro=intro,
         sections=tuple(sections),
-        links=links,
+        links=tuple(links),
         extra={"recipient_name": digest.recipient_name},
     )
 

@@ -154,7 +154,7 @@ class DigestSettings:
     at: str = "08:00"
     timezone: str = "UTC"
     managers: bool = True
-    csms: bool = False
+    csms: bool = True
     max_accounts: int = 25
 
     @property
@@ -190,6 +190,9 @@ class Routing:
     escalate_after_hours: float = 4
     max_attempts: int = 8
     digest: DigestSettings = field(default_factory=DigestSettings)
+    #: Who gets a play's manager and support tasks (escalations) when the account's CSM has no
+    #: manager (a user name or email); the CSM when this is unset too.
+    default_assignee: str | None = None
 
     def channel(self, name: str) -> ChannelSpec | None:
         """The channel called ``name`` (``"team"``, not ``"channel:team"``)."""
@@ -205,6 +208,7 @@ class Routing:
             "escalate_after_hours": self.escalate_after_hours,
             "max_attempts": self.max_attempts,
             "digest": self.digest.to_dict(),
+            **({"default_assignee": self.default_assignee} if self.default_assignee else {}),
         }
 
 
@@ -280,7 +284,11 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-TOP_KEYS = ("channels", "routes", "budget_per_day", "cooldown_hours", "escalate_after_hours", "max_attempts", "digest")
+TOP_KEYS = (
+    "channels", "routes", "budget_per_day", "cooldown_hours", "escalate_after_hours", "max_attempts", "digest",
+    "default_assignee",
+)  # fmt: skip
+MAX_ASSIGNEE_CHARS = 255
 ROUTE_KEYS = ("id", "match", "notify", "mode")
 CHANNEL_KEYS = ("type", "url", "url_env", "secret_env")
 DIGEST_KEYS = ("at", "timezone", "managers", "csms", "max_accounts")
@@ -317,7 +325,18 @@ def check_routing(
             errors.add(key, f"must be between {low:g} and {high:g}")
     if "digest" in data:
         _check_digest(data["digest"], errors)
+    if "default_assignee" in data:
+        _check_assignee(data["default_assignee"], errors)
     return errors.errors
+
+
+def _check_assignee(value: object, errors: _Errors) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_ASSIGNEE_CHARS:
+        errors.add("default_assignee", f"must be a user name or email of 1-{MAX_ASSIGNEE_CHARS} characters, or null")
+    elif any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in value):
+        errors.add("default_assignee", "must not contain control characters")
 
 
 def _check_channels(channels: object, errors: _Errors, allowed_hosts: Sequence[str], allow_insecure: bool) -> set[str]:
@@ -471,7 +490,9 @@ def load_routing(data: object, *, allowed_hosts: Sequence[str] = (), allow_insec
     )
     digest = DigestSettings(**data.get("digest", {}))
     numbers = {key: data[key] for key in LIMITS if key in data}
-    return Routing(channels=channels, routes=routes, digest=digest, **numbers)
+    assignee = data.get("default_assignee")
+    assignee = assignee.strip() if assignee else None
+    return Routing(channels=channels, routes=routes, digest=digest, default_assignee=assignee, **numbers)
 
 
 def recipients(routing: Routing) -> Iterator[str]:

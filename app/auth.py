@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 from apispec import BasePlugin
@@ -275,8 +276,33 @@ def book(session: Session, scope: str, owner: str | None) -> tuple[str, ...] | N
 # --- users and tokens (the CLI) --------------------------------------------------------------------
 
 
-def create_user(session: Session, name: str, *, email: str | None = None, manager: str | None = None) -> User:
+def check_time_zone(time_zone: str) -> str:
+    """``time_zone`` if it is an IANA zone name this machine knows; ``DomainValidationError`` otherwise."""
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise DomainValidationError(
+            f"Unknown time zone {time_zone!r}.",
+            errors={"time_zone": ["Use an IANA time zone name such as Europe/Berlin or UTC."]},
+        ) from None
+    return time_zone
+
+
+def set_time_zone(session: Session, name: str, time_zone: str) -> User:
+    """Set the time zone a user's messages show times in."""
+    user = session.scalar(sa.select(User).where(User.name == name))
+    if user is None:
+        raise NotFound(f"No user named {name!r}.")
+    user.time_zone = check_time_zone(time_zone)
+    session.flush()
+    return user
+
+
+def create_user(
+    session: Session, name: str, *, email: str | None = None, manager: str | None = None, time_zone: str = "UTC"
+) -> User:
     """A new user; ``manager`` names an existing user. Raises ``Conflict`` for a taken name or email."""
+    check_time_zone(time_zone)
     name = name.strip()
     if not name:
         raise DomainValidationError("A user needs a name.", errors={"name": ["Must not be empty."]})
@@ -289,7 +315,7 @@ def create_user(session: Session, name: str, *, email: str | None = None, manage
         manager_id = session.scalar(sa.select(User.id).where(User.name == manager))
         if manager_id is None:
             raise NotFound(f"No user named {manager!r} (the manager).")
-    user = User(name=name, email=email or None, manager_id=manager_id)
+    user = User(name=name, email=email or None, manager_id=manager_id, time_zone=time_zone)
     session.add(user)
     session.flush()
     return user

@@ -3,8 +3,9 @@
 On demo data (100,000 accounts, 90 days of usage by default) on PostgreSQL (and SQLite):
 
 1. With the default config (all default rules) and the default play library, day D-2 is scored
-   and committed: the *first evaluation*, where every condition already true fires (the one-off
-   flood of a new installation), then day D-1: a steady day. Then ``VACUUM ANALYZE``, as
+   and committed: the *first evaluation* (since issue 17 it records the rules' state and fires
+   only the rules with ``fire_on_first_day``; before, every condition already true fired: the
+   one-off flood of a new installation), then day D-1: a steady day. Then ``VACUUM ANALYZE``, as
    autovacuum would after such writes.
 2. Day D is then scored again and again in this process, rolled back each time, alternating
    *alone* (the same config without rules, no plays: what the run cost before events existed)

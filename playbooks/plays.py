@@ -219,11 +219,14 @@ def match_plays(
     stage: np.ndarray,
     history: PlayHistory,
     eligible: np.ndarray,
+    first: np.ndarray | None = None,
 ) -> list[PlayMatch]:
     """The play runs to start: one array expression per play, no loop over accounts.
 
     ``fired``: (r, n) bool events of this run in ``rule_ids`` order; ``band``/``stage``: (n,)
-    codes; ``eligible``: (n,) accounts this run may act on (those whose events it evaluated).
+    codes; ``eligible``: (n,) accounts this run may act on (those whose events it evaluated);
+    ``first``: (n,) accounts on their first scored day, for which a band play does not start
+    (that day records, it does not act; a rule play starts only from a rule that fires then).
     A play matches where its trigger holds in one of its stages, there is no open run of it for
     the account and its last run started at least ``cooldown_days`` ago.
     """
@@ -235,6 +238,8 @@ def match_plays(
             continue
         if play.band is not None:
             trigger = band == BANDS.index(play.band)
+            if first is not None:
+                trigger &= ~first
             first_rule = np.full(n, -1, dtype=np.int64)
         else:
             rows = [index[r] for r in play.rules if r in index]

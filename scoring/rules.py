@@ -7,7 +7,8 @@ seven types, each a condition on arrays the scoring run already has or fetches i
 ``threshold``    a raw measure value, the score or a fact crosses ``at`` (``op`` above/below),
                  with hysteresis: it re-arms only once the value is back past ``clear_at``.
 ``change``       a daily-usage column summed over the last ``window_days`` against the window
-                 before changed by ``change_pct`` percent or more (negative: a fall).
+                 before changed by ``change_pct`` percent or more (negative: a fall), and by at
+                 least ``min_change`` in absolute terms (so 2 logins against 3 is no fall).
 ``signal``       a named product signal occurred at least ``min_count`` times on at least
                  ``min_days`` days within ``window_days`` (or, with ``absent``, did not).
 ``overdue``      ``after_days`` or more since the contract start without a milestone: a product
@@ -23,6 +24,11 @@ day (whose state already includes that day) fires nothing new; the condition mus
 account leave the rule's stages) before it can fire again. The state of all rules of an account
 is one int64 bit mask, bit ``i`` for the ``i``-th rule of the config, stored with its latest
 score; ``remap_state`` carries it across config versions by rule id.
+
+An account's first evaluation (no stored state yet: the first day it is scored) records which
+conditions already hold without firing them, so installing the service does not announce every
+condition that was true before it: ``evaluate_rules(..., first=...)``. A rule with
+``fire_on_first_day`` opts out of that ("already poor at install" is worth a call).
 """
 
 from __future__ import annotations
@@ -52,6 +58,8 @@ FACTS = {
     "days_to_renewal": "Days until the renewal date (negative once passed).",
 }
 MAX_WINDOW_DAYS = 366
+#: The largest ``min_change`` of a change rule (a usage column summed over up to a year).
+MAX_MIN_CHANGE = 1e9
 
 
 class ContactRole(StrEnum):
@@ -105,6 +113,8 @@ class Rule:
     type: RuleType
     stages: tuple[LifecycleStage, ...] = ()  # empty: every stage
     description: str = ""
+    #: Fire on an account's first scored day too (by default that day only records the state).
+    fire_on_first_day: bool = False
     # threshold
     value: str = ""
     op: str = "above"
@@ -114,6 +124,7 @@ class Rule:
     window_days: int = 1
     change_pct: float = 0.0
     clear_pct: float | None = None
+    min_change: float = 0.0  # change: the least absolute change (in the column's units) that counts
     # signal
     signal: str = ""
     min_count: int = 1
@@ -143,6 +154,8 @@ class Rule:
         }
         if self.description:
             out["description"] = self.description
+        if self.fire_on_first_day:
+            out["fire_on_first_day"] = True
         for key in TYPE_PARAMS[self.type]:
             value = getattr(self, key)
             if value is None or (key not in REQUIRED[self.type] and value == _DEFAULTS[key]):
@@ -154,7 +167,7 @@ class Rule:
 #: The parameters each type reads, required ones first (see ``REQUIRED``).
 TYPE_PARAMS: dict[RuleType, tuple[str, ...]] = {
     RuleType.THRESHOLD: ("value", "op", "at", "clear_at"),
-    RuleType.CHANGE: ("value", "window_days", "change_pct", "clear_pct"),
+    RuleType.CHANGE: ("value", "window_days", "change_pct", "clear_pct", "min_change"),
     RuleType.SIGNAL: ("signal", "window_days", "min_count", "min_days", "absent"),
     RuleType.OVERDUE: ("after_days", "without"),
     RuleType.SCORE_DROP: ("points", "days"),
@@ -171,7 +184,7 @@ REQUIRED: dict[RuleType, tuple[str, ...]] = {
     RuleType.CONTACTS: ("change", "roles", "window_days"),
 }
 _DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Rule)}
-COMMON_FIELDS = ("id", "name", "kind", "severity", "type", "stages", "description")
+COMMON_FIELDS = ("id", "name", "kind", "severity", "type", "stages", "description", "fire_on_first_day")
 
 
 #: Problems with one rule, each as (the field it is about, what is wrong).
@@ -247,6 +260,8 @@ def _change_problems(rule: Rule, milestones: frozenset[str]) -> _Problems:
             yield "clear_pct", "For a fall, the clearing change must not be below 'change_pct'."
         if rule.change_pct > 0 and not rule.clear_pct <= rule.change_pct:
             yield "clear_pct", "For a rise, the clearing change must not exceed 'change_pct'."
+    if not math.isfinite(rule.min_change) or not (0 <= rule.min_change <= MAX_MIN_CHANGE):
+        yield "min_change", f"Must be between 0 and {MAX_MIN_CHANGE:g}."
 
 
 def _signal_problems(rule: Rule, milestones: frozenset[str]) -> _Problems:
@@ -320,7 +335,7 @@ def rule_from_dict(data: dict[str, Any]) -> Rule:
         params["band"] = Band(params["band"])
     if "roles" in params:
         params["roles"] = tuple(params["roles"])
-    for key in ("at", "clear_at", "change_pct", "clear_pct", "points"):
+    for key in ("at", "clear_at", "change_pct", "clear_pct", "points", "min_change"):
         if params.get(key) is not None:
             params[key] = float(params[key])
     return Rule(
@@ -331,6 +346,7 @@ def rule_from_dict(data: dict[str, Any]) -> Rule:
         type=RuleType(data["type"]),
         stages=tuple(LifecycleStage(s) for s in data.get("stages", ())),
         description=data.get("description", ""),
+        fire_on_first_day=bool(data.get("fire_on_first_day", False)),
         **params,
     )
 
@@ -454,9 +470,11 @@ def _change(rule: Rule, x: RuleInputs) -> Condition:
     with np.errstate(invalid="ignore", divide="ignore"):
         pct = np.where(previous > 0, (current - previous) / previous * 100.0, np.nan)
         clear = rule.change_pct if rule.clear_pct is None else rule.clear_pct
+        # Too small a change in absolute terms neither fires nor clears (the state stands).
+        big = np.abs(current - previous) >= rule.min_change
         if rule.change_pct < 0:
-            return pct <= rule.change_pct, pct > clear
-        return pct >= rule.change_pct, pct < clear
+            return (pct <= rule.change_pct) & big, pct > clear
+        return (pct >= rule.change_pct) & big, pct < clear
 
 
 def _signal(rule: Rule, x: RuleInputs) -> Condition:
@@ -515,18 +533,25 @@ def stage_mask(rule: Rule, stage: np.ndarray) -> np.ndarray:
     return np.isin(stage, [STAGE_CODE[s] for s in rule.stages])
 
 
-def evaluate_rules(rules: tuple[Rule, ...], inputs: RuleInputs, previous: np.ndarray) -> RuleEvaluation:
+def evaluate_rules(
+    rules: tuple[Rule, ...], inputs: RuleInputs, previous: np.ndarray, first: np.ndarray | None = None
+) -> RuleEvaluation:
     """Evaluate every rule for every account: one array expression per rule, no loop over accounts.
 
     ``previous`` is the (n,) int64 state mask before this evaluation (0: nothing on). A rule is
     on where its condition holds in one of its stages; it stays on, inside a hysteresis band or
     without data, until its clearing condition holds or the account leaves its stages. It fires
-    where it turns on.
+    where it turns on, except on an account's first evaluation (``first``, (n,) bool: no state
+    stored yet), which records the state without firing unless the rule has ``fire_on_first_day``.
     """
     n = inputs.n
     r = len(rules)
     if previous.shape != (n,):
         raise ValueError("previous state must have one entry per account")
+    if first is None:
+        first = np.zeros(n, dtype=bool)
+    elif first.shape != (n,):
+        raise ValueError("first must have one entry per account")
     fired = np.zeros((r, n), dtype=bool)
     active = np.zeros((r, n), dtype=bool)
     state = np.zeros(n, dtype=np.int64)
@@ -534,7 +559,7 @@ def evaluate_rules(rules: tuple[Rule, ...], inputs: RuleInputs, previous: np.nda
         was = (previous >> np.int64(i)) & 1 == 1
         on, off = _CONDITIONS[rule.type](rule, inputs)
         now = ((was & ~off) | on) & stage_mask(rule, inputs.stage)
-        fired[i] = now & ~was
+        fired[i] = now & ~was if rule.fire_on_first_day else now & ~was & ~first
         active[i] = now
         state |= now.astype(np.int64) << np.int64(i)
     return RuleEvaluation(fired, active, state)
@@ -576,6 +601,8 @@ def trigger_values(rule: Rule, x: RuleInputs, positions: np.ndarray) -> list[dic
             pct = (cur - prev) / prev * 100.0
         columns = {"current": cur, "previous": prev, "change_pct": pct}
         fixed = {"column": rule.value, "window_days": rule.window_days, "threshold_pct": rule.change_pct}
+        if rule.min_change:
+            fixed["min_change"] = rule.min_change
     elif t is RuleType.SIGNAL:
         count, days = x.signals[(rule.signal, rule.window_days)]
         columns = {"count": count[positions], "days": days[positions]}
@@ -608,6 +635,8 @@ def describe(rule: Rule) -> str:
             text += f" (re-arms past {rule.clear_at:g})"
     elif t is RuleType.CHANGE:
         text = f"{rule.value} over {rule.window_days} days {rule.change_pct:+g}% or more against the window before"
+        if rule.min_change:
+            text += f" (by {rule.min_change:g} or more)"
     elif t is RuleType.SIGNAL:
         what = f"'{rule.signal}' at least {rule.min_count}x on {rule.min_days}+ days within {rule.window_days} days"
         text = f"no {what}" if rule.absent else what
@@ -624,6 +653,7 @@ def describe(rule: Rule) -> str:
 
 __all__ = [
     "FACTS",
+    "MAX_MIN_CHANGE",
     "MAX_RULES",
     "STAGES",
     "Rule",

@@ -172,3 +172,30 @@ def add_churn_model(
         )
     )  # fmt: skip
     session.flush()
+
+
+def firing_on_first_day(config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A scoring config (default: the shipped one) whose every rule fires on an account's first
+    scored day, as every rule did before issue 17: for tests about what a rule or play does
+    rather than about day one (which records the state without firing by default)."""
+    import copy
+
+    from scoring.model import default_config_dict
+
+    config = copy.deepcopy(config if config is not None else default_config_dict())
+    for rule in config["rules"]:
+        rule["fire_on_first_day"] = True
+    return config
+
+
+def activate_config(session: Session, config: dict[str, Any]) -> int:
+    """Store ``config`` as a new version and make it the only active one (flushes, no commit)."""
+    import sqlalchemy as sa
+
+    from app.models import ScoringConfigVersion
+
+    session.execute(sa.update(ScoringConfigVersion).values(active=False))
+    version = (session.scalar(sa.select(sa.func.max(ScoringConfigVersion.version))) or 0) + 1
+    session.add(ScoringConfigVersion(version=version, config=config, author="test", active=True))
+    session.flush()
+    return version

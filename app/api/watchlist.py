@@ -55,7 +55,8 @@ def list_(
 ) -> Response:
     """Accounts that need attention: poor band, average and falling, flagged by a play, or pinned.
 
-    Falling: ``score_change_7d < 0`` or ``score_change_30d <= -5``. Bands are effective bands (a
+    Falling: down ``HS_WATCHLIST_FALLING_7D_POINTS`` (default 2) or more over 7 days, or
+    ``score_change_30d <= -5``. Bands are effective bands (a
     live override wins). Keyset pagination: pass ``next_cursor`` back as ``cursor``.
     """
     session = get_session()
@@ -88,6 +89,8 @@ def page_body(
     """The page's JSON: from this worker's cache when provably current (app/services/watchlist/cache.py),
     else read (and kept). The watchlist page (app/web/pages.py) reads the same JSON, cache included."""
 
+    falling_7d_points = current_app.config.get("WATCHLIST_FALLING_7D_POINTS", 2)
+
     def read() -> bytes:
         items, next_cursor = list_watchlist(
             session,
@@ -96,6 +99,7 @@ def page_body(
             limit=limit,
             cursor=cursor,
             now=now,
+            falling_7d_points=falling_7d_points,
         )
         # The items are JSON-ready (tests check them against the schema): dumping 50 rows through
         # marshmallow cost more than the rest of the request, and the standard library's encoder of
@@ -111,7 +115,7 @@ def page_body(
         cache = _cache(connection)
         if cache is None:
             return read()
-        key = (sort, limit, cursor, team, owners, tuple(sorted(filters.items())), now.date())
+        key = (sort, limit, cursor, team, owners, tuple(sorted(filters.items())), now.date(), falling_7d_points)
         if (body := cache.get(connection, key, now)) is not None:
             return body
     with session.begin():

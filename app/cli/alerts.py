@@ -7,6 +7,7 @@ import os
 import time
 
 import click
+import sqlalchemy as sa
 from flask import current_app
 from flask.cli import AppGroup
 
@@ -42,6 +43,14 @@ def alerts_dispatch(loop: bool) -> None:
 def alerts_digest(force: bool) -> None:
     """Queue the daily digests that are due (each person once a day); `alerts dispatch` sends them."""
     settings = AlertSettings.from_config(current_app.config)
-    with session_factory().begin() as session:
-        queued = queue_digests(session, now=dt.datetime.now(dt.UTC), settings=settings, force=force)
+    try:
+        with session_factory().begin() as session:
+            queued = queue_digests(session, now=dt.datetime.now(dt.UTC), settings=settings, force=force)
+    except sa.exc.DBAPIError as exc:
+        # Racing the scheduler's digest job: say so in a line, never the statement and its parameters.
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+        raise click.ClickException(
+            f"Could not queue the digests: another process is writing them ({reason[:200]}). "
+            "Nothing was queued by this command; run it again to queue what is still due."
+        ) from None
     click.echo(f"Queued {queued} digest(s).")

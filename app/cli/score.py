@@ -26,7 +26,11 @@ score_cli = AppGroup("score", help="Health-score runs.")
 def _score_day(session: Session, *, day: dt.date, progress: Callable[[str], None]) -> ScoringRunSummary:
     lock_scoring_runs(session)  # after any scoring run in progress (the daily job, a rescore)
     return run_scoring(
-        session, as_of=day, progress=progress, alert_settings=AlertSettings.from_config(current_app.config)
+        session,
+        as_of=day,
+        progress=progress,
+        alert_settings=AlertSettings.from_config(current_app.config),
+        today=dt.datetime.now(dt.UTC).date(),  # a day before today is a back-fill: no alerts
     )
 
 

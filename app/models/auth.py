@@ -31,6 +31,8 @@ class User(Base):
     # The one-time link of an invitation or a password reset: the SHA-256 of its token, and its expiry.
     link_token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     link_expires_at: Mapped[dt.datetime | None]
+    #: The IANA time zone the person's messages show times in (digests: since and until).
+    time_zone: Mapped[str] = mapped_column(sa.String(64), default="UTC", server_default="UTC")
 
 
 class ApiToken(Base):

@@ -50,6 +50,7 @@ class AlertCounts:
     held: int = 0  # over a recipient's daily budget: in their next digest
     cooled_down: int = 0  # events left to the digest by the per-account-and-rule cooldown
     unroutable: int = 0  # a recipient without an address (no user, no email, no manager)
+    backfilled: int = 0  # events and play starts of a back-filled day: recorded, never alerted
 
     def counts(self) -> dict[str, int]:
         return {
@@ -57,6 +58,7 @@ class AlertCounts:
             "alerts_held": self.held,
             "alert_events_cooled_down": self.cooled_down,
             "alerts_unroutable": self.unroutable,
+            "alert_items_backfilled": self.backfilled,
         }
 
 
@@ -258,9 +260,14 @@ def queue_run_alerts(
     written: RunWrites,
     after_event_id: int,
     play_names: Mapping[str, str],
+    today: dt.date | None = None,
 ) -> AlertCounts:
     """Queue the alerts for the events and play runs in ``written`` (this run's, whose events
     have ids above ``after_event_id``) in the session's transaction.
+
+    A back-filled day (``as_of`` before ``today``, the run's clock) queues nothing, not even for
+    the digest: its events are history by the time they are known, and announcing a month of
+    them at once is noise. They stay listed by ``GET /api/v1/events``.
 
     The messages are composed from what the run holds (``RunWrites``); the database is asked
     only for what the run does not know: its events' ids, the accounts' names and segments, the
@@ -270,6 +277,8 @@ def queue_run_alerts(
     """
     if not written.events and not written.runs:
         return AlertCounts()
+    if today is not None and as_of < today:
+        return AlertCounts(backfilled=len(written.events) + len(written.runs))
     conn = session.connection()  # plain driver rows: the ORM's row loading costs more than the reads
     _, routing = active_routing(session)
     events_by_account, runs_by_account = _by_account(written)

@@ -68,6 +68,17 @@ def previous_latest(session: Session, ids: np.ndarray, model: ScoringModel) -> P
     return PreviousLatest(day, state)
 
 
+def first_scored_day(previous_day: np.ndarray, as_of: dt.date, score_on: Callable[[dt.date], np.ndarray]) -> np.ndarray:
+    """Which accounts are on their first scored day: no latest score yet (``previous_day`` NaT),
+    or, when the day is scored again, a latest score of this very day and none the day before
+    (a re-run of an account's first day is still its first day; one query, only then)."""
+    first = np.isnat(previous_day)
+    again = previous_day == np.datetime64(as_of, "D")
+    if again.any():
+        first |= again & np.isnan(score_on(as_of - dt.timedelta(days=1)))
+    return first
+
+
 def gather_inputs(
     session: Session,
     *,

@@ -16,6 +16,7 @@ from app.errors import DomainValidationError
 from app.field_errors import nest_play_errors
 from app.models import PlayDefinition, PlayRun, PlayRunStatus, Task, TaskStatus
 from app.pipeline.arrays import align, fetch_rows
+from app.services.alerts.settings import Directory, active_routing
 from playbooks.plays import Play, PlayError, PlayHistory, PlayMatch, default_plays_list, load_play, play_from_dict
 from scoring.bands import BANDS, NO_BAND
 from scoring.stage import STAGES
@@ -111,6 +112,39 @@ def play_history(session: Session, ids: np.ndarray, plays: list[Play], as_of: dt
     return PlayHistory(open_runs, since)
 
 
+class TaskAssignees:
+    """Who a task goes to, by its owner role: a CSM task to the account's owner; a manager task
+    (an escalation) to the CSM's manager, else the routing's ``default_assignee``, else the CSM;
+    a support task to the ``default_assignee``, else the manager, else the CSM. So no task is
+    left without an assignee while its account has an owner."""
+
+    def __init__(self, directory: Directory | None = None, default: str | None = None) -> None:
+        self.directory, self.default = directory, default
+        self._cache: dict[tuple[str, str | None], str | None] = {}
+
+    @classmethod
+    def load(cls, session: Session) -> TaskAssignees:
+        _, routing = active_routing(session)
+        return cls(Directory(session), routing.default_assignee)
+
+    def _manager(self, owner: str | None) -> str | None:
+        if self.directory is None:
+            return None
+        address, name = self.directory.manager(owner)
+        return address or name
+
+    def of(self, role: str, owner: str | None) -> str | None:
+        if role == "csm":
+            return owner
+        key = (role, owner)
+        if key not in self._cache:
+            first, second = (self._manager(owner), self.default)
+            if role != "manager":
+                first, second = second, first
+            self._cache[key] = first or second or owner
+        return self._cache[key]
+
+
 @dataclass(frozen=True, slots=True)
 class PlayRunCounts:
     runs: int
@@ -135,9 +169,16 @@ def start_play_runs(
     stage: np.ndarray,
     band: np.ndarray,
     score: np.ndarray,
+    today: dt.date | None = None,
+    assignees: TaskAssignees | None = None,
 ) -> PlayRunCounts:
     """Insert the matched play runs and their tasks in bulk (two inserts and one id lookup);
-    return the counts and what was written (``PlayRunCounts.started`` and ``task_rows``)."""
+    return the counts and what was written (``PlayRunCounts.started`` and ``task_rows``).
+
+    ``today``: the run's clock. A task is due ``due_days`` after the later of the run's day and
+    today, so a back-filled day's play never starts with its tasks already overdue.
+    ``assignees``: who tasks go to by owner role (default: CSM tasks to the owner, others to nobody).
+    """
     if not matches:
         return PlayRunCounts(0, 0, {})
     now = dt.datetime.now(dt.UTC)
@@ -160,7 +201,13 @@ def start_play_runs(
     )
     run_ids = _run_ids(session, as_of=as_of, matches=matches)
     started, task_rows, by_play = _task_rows(
-        as_of=as_of, now=now, matches=matches, run_ids=run_ids, ids=ids, owner=owner
+        start=max(as_of, today or as_of),
+        now=now,
+        matches=matches,
+        run_ids=run_ids,
+        ids=ids,
+        owner=owner,
+        assignees=assignees or TaskAssignees(),
     )
     bulk_insert(
         session,
@@ -231,15 +278,17 @@ def _run_ids(session: Session, *, as_of: dt.date, matches: list[PlayMatch]) -> d
 
 def _task_rows(
     *,
-    as_of: dt.date,
+    start: dt.date,
     now: dt.datetime,
     matches: list[PlayMatch],
     run_ids: dict[str, tuple[np.ndarray, np.ndarray]],
     ids: np.ndarray,
     owner: np.ndarray,
+    assignees: TaskAssignees,
 ) -> tuple[list[tuple[int, int, str, str]], list[tuple[Any, ...]], dict[str, int]]:
     """The runs started ((run id, account id, play id, alert mode) each), the task rows of their
-    plays' templates (``TASK_COLUMNS`` order, each run's in position order) and runs per play."""
+    plays' templates (``TASK_COLUMNS`` order, each run's in position order, due ``due_days``
+    after ``start``) and runs per play."""
     task_rows: list[tuple[Any, ...]] = []
     started: list[tuple[int, int, str, str]] = []
     by_play: dict[str, int] = {}
@@ -255,8 +304,9 @@ def _task_rows(
             for run, account in zip(runs, account_list, strict=True)
         )
         for position, template in enumerate(match.play.tasks):
-            due = as_of + dt.timedelta(days=template.due_days)
-            assignee = owners if template.owner_role.value == "csm" else [None] * len(runs)
+            due = start + dt.timedelta(days=template.due_days)
+            role = template.owner_role.value
+            assignee = owners if role == "csm" else [assignees.of(role, who) for who in owners]
             fixed = (template.type.value, template.title, template.description, template.owner_role.value)
             task_rows.extend(
                 (run, account, position, *fixed, who, due, TaskStatus.OPEN.value, now)

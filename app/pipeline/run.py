@@ -33,9 +33,9 @@ from app.bulk import bulk_insert
 from app.models import HealthScore, LatestScore, ScoreCalibration
 from app.pipeline.alerts import AlertCounts, RunWrites, newest_event_id, queue_run_alerts
 from app.pipeline.arrays import scatter
-from app.pipeline.events import gather_inputs, previous_latest, store_events
+from app.pipeline.events import first_scored_day, gather_inputs, previous_latest, store_events
 from app.pipeline.measures import PortfolioMeasures, compute_measures
-from app.pipeline.plays import PlayRunCounts, load_plays, play_history, start_play_runs
+from app.pipeline.plays import PlayRunCounts, TaskAssignees, load_plays, play_history, start_play_runs
 from app.services.alerts.settings import AlertSettings
 from app.services.analysis import churn_scores
 from app.services.scoring_config.active import get_active_model
@@ -123,6 +123,8 @@ class _RunState:
     session: Session
     as_of: dt.date
     alert_settings: AlertSettings | None
+    #: The run's clock: the day it runs on. An earlier ``as_of`` is a back-fill (no alerts, tasks due from today).
+    today: dt.date
     # measures
     version: int = field(init=False)
     model: ScoringModel = field(init=False)
@@ -141,6 +143,7 @@ class _RunState:
     # events
     after_event_id: int = field(init=False)
     keep: np.ndarray = field(init=False)  # accounts whose latest score is not newer than as_of
+    first: np.ndarray = field(init=False)  # accounts scored for the first time: record, do not fire
     evaluation: RuleEvaluation = field(init=False)
     fired: np.ndarray = field(init=False)
     events_by_rule: dict[str, int] = field(init=False)
@@ -248,11 +251,14 @@ def _write_calibration(run: _RunState) -> None:
 
 def _fire_events(run: _RunState) -> None:
     """Events only for accounts whose latest score is not newer than this day (a backfill of an
-    older day writes history and nothing else), from the rule state stored with the latest score."""
+    older day writes history and nothing else), from the rule state stored with the latest score.
+    An account's first scored day (no latest score yet) records the rules' state and fires only
+    the rules that opt in (``fire_on_first_day``)."""
     session, model = run.session, run.model
     run.after_event_id = newest_event_id(session)  # the run's alerts look up the ids of the events above it
     previous = previous_latest(session, run.ids, model)
     run.keep = ~(previous.day > np.datetime64(run.as_of, "D"))  # NaT (never scored) compares False: kept
+    run.first = first_scored_day(previous.day, run.as_of, run.score_on)
     inputs = gather_inputs(
         session,
         as_of=run.as_of,
@@ -263,7 +269,7 @@ def _fire_events(run: _RunState) -> None:
         score=run.health.score,
         score_on=run.score_on,
     )
-    evaluation = run.evaluation = evaluate_rules(model.rules, inputs, previous.state)
+    evaluation = run.evaluation = evaluate_rules(model.rules, inputs, previous.state, first=run.first)
     evaluation.fired[:, ~run.keep] = False
     run.fired, run.events_by_rule, run.event_rows = store_events(
         session, as_of=run.as_of, version=run.version, model=model, evaluation=evaluation, inputs=inputs, ids=run.ids
@@ -281,6 +287,7 @@ def _start_plays(run: _RunState) -> None:
         stage=run.stage,
         history=history,
         eligible=run.keep,
+        first=run.first,
     )
     run.play_counts = start_play_runs(
         run.session,
@@ -293,6 +300,8 @@ def _start_plays(run: _RunState) -> None:
         stage=run.stage,
         band=run.health.band,
         score=run.health.score,
+        today=run.today,
+        assignees=TaskAssignees.load(run.session) if matches else None,
     )
 
 
@@ -332,6 +341,7 @@ def _queue_alerts(run: _RunState) -> None:
         ),
         after_event_id=run.after_event_id,
         play_names={p.id: p.name for p, _ in run.plays},
+        today=run.today,
     )
 
 
@@ -355,6 +365,7 @@ def run_scoring(
     as_of: dt.date,
     progress: ProgressCallback | None = None,
     alert_settings: AlertSettings | None = None,
+    today: dt.date | None = None,
 ) -> ScoringRunSummary:
     """Score every account that is not churned as of ``as_of`` with the active config.
 
@@ -363,9 +374,11 @@ def run_scoring(
     than ``as_of``. A fixed number of queries whatever the portfolio size. Never commits.
 
     The alerts for this run's events and play starts are queued in the same transaction (the
-    outbox); ``alert_settings`` gives their links (defaults: a local run).
+    outbox); ``alert_settings`` gives their links (defaults: a local run). ``today`` is the run's
+    clock (default: ``as_of``): scoring an earlier day is a back-fill, which queues no alerts and
+    dates its tasks from today.
     """
-    run = _RunState(session, as_of, alert_settings)
+    run = _RunState(session, as_of, alert_settings, today or as_of)
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
     for name, step in PIPELINE:

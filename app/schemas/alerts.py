@@ -18,6 +18,10 @@ class AlertQuerySchema(PaginationQuerySchema):
     channel = fields.String(validate=validate.OneOf([c.value for c in ChannelType]))
     account = fields.Integer(validate=validate.Range(min=1, max=MAX_INT), metadata={"description": "An account id."})
     recipient = fields.String(validate=validate.Length(min=1, max=255))
+    digest = fields.Integer(
+        validate=validate.Range(min=1, max=MAX_INT),
+        metadata={"description": "The id of a digest: the held alerts it carried (its link to the full list)."},
+    )
     since = fields.AwareDateTime(
         default_timezone=dt.UTC, metadata={"description": "Created at or after this time (ISO 8601; UTC if no offset)."}
     )

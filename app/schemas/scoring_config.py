@@ -23,7 +23,16 @@ from scoring.measures import (
     Missing,
 )
 from scoring.model import ScoringConfigError, ScoringModel, model_from_dict
-from scoring.rules import COMMON_FIELDS, CONTACT_ROLES, REQUIRED, TYPE_PARAMS, RuleKind, RuleType, Severity
+from scoring.rules import (
+    COMMON_FIELDS,
+    CONTACT_ROLES,
+    MAX_MIN_CHANGE,
+    REQUIRED,
+    TYPE_PARAMS,
+    RuleKind,
+    RuleType,
+    Severity,
+)
 from scoring.stage import STAGES, BillingTerm
 
 
@@ -183,6 +192,12 @@ class RuleSchema(ApiSchema):
         fields.String(validate=validate.OneOf([s.value for s in STAGES])),
         metadata={"description": "Stages the rule applies to; empty or absent: every stage."},
     )
+    fire_on_first_day = fields.Boolean(
+        metadata={
+            "description": "Fire on an account's first scored day too; by default that day records the rule's "
+            "state without firing (no event, play, task or alert)."
+        }
+    )
     value = fields.String(metadata={"description": "threshold: measure or fact; change: usage column."})
     op = fields.String(validate=validate.OneOf(["above", "below"]))
     at = JsonNumber()
@@ -190,6 +205,10 @@ class RuleSchema(ApiSchema):
     window_days = fields.Integer(strict=True, validate=validate.Range(min=1, max=366))
     change_pct = JsonNumber(metadata={"description": "change: percent against the previous window; negative: a fall."})
     clear_pct = JsonNumber()
+    min_change = JsonNumber(
+        validate=validate.Range(min=0, max=MAX_MIN_CHANGE),
+        metadata={"description": "change: the least absolute change in the column (a sum over the window) that fires."},
+    )
     signal = fields.String(validate=validate.Length(min=1, max=64))
     min_count = fields.Integer(strict=True, validate=validate.Range(min=1))
     min_days = fields.Integer(strict=True, validate=validate.Range(min=1))

@@ -46,6 +46,12 @@ from app.services.watchlist.score_change import score_change
 from app.web.access import ALL, TEAM, WORK, page
 from app.web.errors import guard
 
+
+def _falling() -> float:
+    """The 7-day fall that lists an average account (the API's setting: the same watchlist)."""
+    return float(current_app.config.get("WATCHLIST_FALLING_7D_POINTS", 2))
+
+
 bp = guard(Blueprint("web", __name__))
 
 _WATCHLIST_QUERY = WatchlistQuerySchema()
@@ -90,7 +96,9 @@ def watchlist() -> Any:
         owners = team_owners(session, query["team"]) if "team" in query else None
         if owners is None and query["scope"] == "book" and "owner" not in query:
             owners = default_owners(session)
-        totals = watchlist_totals(session, filters=WatchlistFilters(**filters, owners=owners), now=now)
+        totals = watchlist_totals(
+            session, filters=WatchlistFilters(**filters, owners=owners), now=now, falling_7d_points=_falling()
+        )
         series = score_series(
             session, [item["account_id"] for item in items], since=now.date() - dt.timedelta(days=SPARK_DAYS)
         )
@@ -328,14 +336,18 @@ def team() -> Any:
     today = now.date()
     with session.begin():
         owners = default_owners(session)
-        totals = watchlist_totals(session, filters=WatchlistFilters(owners=owners), now=now)
-        poor = watchlist_totals(session, filters=WatchlistFilters(owners=owners, band="poor"), now=now)
+        totals = watchlist_totals(
+            session, filters=WatchlistFilters(owners=owners), now=now, falling_7d_points=_falling()
+        )
+        poor = watchlist_totals(
+            session, filters=WatchlistFilters(owners=owners, band="poor"), now=now, falling_7d_points=_falling()
+        )
         tasks, _ = list_tasks(session, filters=TaskFilters(status="open", owners=owners), page=1, per_page=100)
         alerts, _ = list_alerts(
             session, filters=AlertFilters(owners=owners, identities=principal.identities), page=1, per_page=100
         )
         items, _ = list_watchlist(session, filters=WatchlistFilters(owners=owners), sort="arr_at_risk", limit=20,
-                                  now=now)  # fmt: skip
+                                  now=now, falling_7d_points=_falling())  # fmt: skip
         day = latest_scored_day(session)
         bands = {}
         moved: list[dict[str, Any]] = []

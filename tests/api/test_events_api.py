@@ -159,6 +159,7 @@ def test_events_from_a_real_scoring_run(client: FlaskClient, db_session: Session
     """An account that stopped using the product goes poor: the run's events show up in the API."""
     as_of = dt.date(2026, 6, 30)
     with db_session.begin():
+        f.activate_config(db_session, f.firing_on_first_day())  # its first scored day: let it fire
         idle = f.make_account(db_session, name="Idle Ltd", owner="bo@example.com")
         f.add_usage(
             db_session, idle, as_of - dt.timedelta(days=89), as_of - dt.timedelta(days=40),

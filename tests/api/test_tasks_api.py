@@ -25,10 +25,12 @@ def scored(db_session: Session) -> dict[str, int]:
     starts four play runs: three for Idle Ltd (win-back, poor-health escalation, reporting review), one for
     Busy Corp (reporting review), with six tasks."""
     with db_session.begin():
+        f.activate_config(db_session, f.firing_on_first_day())  # one run, the accounts' first: let it fire
         idle = f.make_account(db_session, name="Idle Ltd", owner="bo@example.com")
+        # 2 a day: a fall of 40 active-user days, past the default change rules' min_change of 30.
         f.add_usage(
             db_session, idle, AS_OF - dt.timedelta(days=89), AS_OF - dt.timedelta(days=40),
-            active_users=1, logins=1, key_feature_uses=0,
+            active_users=2, logins=1, key_feature_uses=0,
         )  # fmt: skip
         f.add_license(db_session, idle, AS_OF, purchased=10, assigned=4, active=1)
         busy = f.make_account(db_session, name="Busy Corp", owner="ana@example.com")
@@ -92,7 +94,8 @@ def test_tasks_by_due_day_with_account_play_and_run(client: FlaskClient, scored:
     assert escalate["play_id"] == "poor-health-escalation"
     assert escalate["play_name"] == "Poor health: escalate and meet key stakeholders"
     assert escalate["play_run_status"] == "open" and isinstance(escalate["play_run_id"], int)
-    assert escalate["type"] == "escalation" and escalate["owner_role"] == "manager" and escalate["assignee"] is None
+    assert escalate["type"] == "escalation" and escalate["owner_role"] == "manager"
+    assert escalate["assignee"] == "bo@example.com"  # no manager, no default assignee: the CSM
     assert escalate["due_on"] == "2026-07-01" and escalate["status"] == "open" and escalate["position"] == 0
     assert escalate["completed_by"] is None and escalate["completed_at"] is None
     assert body["items"][2]["play_run_id"] == escalate["play_run_id"]  # the play's second task, same run
@@ -102,7 +105,7 @@ def test_tasks_by_due_day_with_account_play_and_run(client: FlaskClient, scored:
     ("query", "expected"),
     [
         ("owner=ana@example.com", ALL_BY_DUE[5:]),
-        ("owner=bo@example.com", ALL_BY_DUE[1:5]),
+        ("owner=bo@example.com", ALL_BY_DUE[:5]),  # the escalation too: bo has no manager
         ("status=open", ALL_BY_DUE),
         ("status=done", []),
         ("due_before=2026-07-05", ALL_BY_DUE[:2]),  # inclusive

@@ -130,7 +130,7 @@ def book(db_session: Session) -> dict[str, int]:
                 raw=values(active_user_ratio=0.05, days_since_last_login=40, nps=-80.0, csat_avg=4.8),
                 renewal_date=TODAY + dt.timedelta(days=30),
             ),
-            "falling7": scored(db_session, "Falling 7", score=55, band=Band.AVERAGE, change_7d=-0.5, arr=40_000,
+            "falling7": scored(db_session, "Falling 7", score=55, band=Band.AVERAGE, change_7d=-2.5, arr=40_000,
                                owner="ana", stage=LifecycleStage.PRE_RENEWAL, renewal_date=TODAY + dt.timedelta(days=60)),
             "falling30": scored(db_session, "Falling 30", score=50, band=Band.AVERAGE, change_7d=1.0, change_30d=-5.0,
                                 arr=40_000, owner="bo", segment="enterprise"),
@@ -191,6 +191,20 @@ def test_who_is_listed_and_why(client: FlaskClient, book: dict[str, int]) -> Non
         "Pinned": ["pinned"],
         "Unscored pinned": ["pinned"],
     }
+
+
+def test_a_dip_of_a_fraction_of_a_point_is_not_a_falling_trend(
+    app: Any, client: FlaskClient, db_session: Session
+) -> None:
+    """Issue 17 (day one): ``falling_trend`` listed an average account whose score dipped 0.16
+    points in 7 days. The least fall is HS_WATCHLIST_FALLING_7D_POINTS (default 2)."""
+    with db_session.begin():
+        ensure_default_config(db_session)
+        scored(db_session, "Dip", score=55, band=Band.AVERAGE, change_7d=-0.16)
+        scored(db_session, "Fall", score=55, band=Band.AVERAGE, change_7d=-2.0)
+    assert set(by_name(watchlist(client))) == {"Fall"}
+    app.config["WATCHLIST_FALLING_7D_POINTS"] = 5
+    assert set(by_name(watchlist(client))) == set()
 
 
 def test_the_row(client: FlaskClient, book: dict[str, int]) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,10 +19,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.base import AccountAlert
+from alerts.base import Digest as AlertDigest
 from alerts.email import SmtpSettings
+from alerts.render import email_content
 from alerts.routing import default_routing_data
 from app.auth import create_user
-from app.models import Account, Alert, AlertCooldown, AlertRoutingVersion, AlertStatus, Event, LatestScore
+from app.models import Account, Alert, AlertCooldown, AlertRoutingVersion, AlertStatus, Event, LatestScore, User
 from app.models.plays import PlayDefinition, PlayRun, Task
 from app.pipeline.run import ScoringRunSummary, run_scoring
 from app.services.alerts.digest import queue_digests
@@ -261,13 +265,17 @@ def test_the_daily_budget_holds_the_rest_for_the_digest(
     assert summary.alerts.held == 6  # ana, mia and the team channel each over by two
 
     now = dt.datetime.now(dt.UTC)
-    assert queue_digests(db_session, now=now, settings=settings, force=True) == 1  # mia manages ana
+    # mia manages ana, and CSM digests are on by default: ana's held alerts reach ana (issue 17).
+    assert queue_digests(db_session, now=now, settings=settings, force=True) == 2
     db_session.commit()
-    (digest,) = alerts(db_session, kind="digest")
-    assert digest.recipient == "mia@example.com"
-    held_names = sorted(h["account_name"] for h in digest.payload["held"])
-    # The held alerts of her team's accounts (to ana, to mia, to the channel), each listed once.
-    assert held_names == ["Acct 0", "Acct 1"]
+    digests = {d.recipient: d for d in alerts(db_session, kind="digest")}
+    assert set(digests) == {"mia@example.com", "ana@example.com"}
+    digest = digests["mia@example.com"]
+    # The held alerts to her and to the channel about her team's accounts, each listed once; ana's own
+    # copies wait for ana's digest.
+    for d in digests.values():
+        assert sorted(h["account_name"] for h in d.payload["held"]) == ["Acct 0", "Acct 1"]
+        assert d.payload["held_total"] == 2
     assert {a["account_name"] for a in digest.payload["at_risk"]} == {f"Acct {i}" for i in range(4)}
     assert digest.payload["changes_total"] >= 4
     # A second pass the same day queues nothing more.
@@ -275,7 +283,8 @@ def test_the_daily_budget_holds_the_rest_for_the_digest(
     db_session.commit()
     for row in alerts(db_session, kind="immediate"):
         if row.payload["account_name"] in {"Acct 0", "Acct 1"}:  # every copy: nothing stays held
-            assert row.status is AlertStatus.DIGESTED and row.digest_id == digest.id
+            expected = digests["ana@example.com"] if row.recipient == "ana@example.com" else digest
+            assert row.status is AlertStatus.DIGESTED and row.digest_id == expected.id
 
     dispatcher(db_session, settings).run_once()
     mail = [m for m in smtp.received if m.rcpt_tos == ["mia@example.com"] and "digest" in m.message["Subject"].lower()]
@@ -517,3 +526,107 @@ def test_the_digest_waits_for_its_local_time(
     assert queue_digests(db_session, now=later, settings=settings) == 0
     next_day = dt.datetime(2026, 1, 16, 14, 30, tzinfo=dt.UTC)
     assert queue_digests(db_session, now=next_day, settings=settings) == 2
+
+
+# --- day one (issue 17) ---------------------------------------------------------------------------
+
+
+def test_an_escalation_task_goes_to_the_csms_manager_or_else_the_default_assignee(
+    db_session: Session, team: dict[str, Any], settings: AlertSettings
+) -> None:
+    """The demo had 127 escalation tasks with no assignee: a manager task was never assigned."""
+    managed = account(db_session, name="Managed", owner="ana")
+    orphan = account(db_session, name="Orphan", owner="zed@example.com")  # no user, so no manager
+    set_routing(db_session, default_assignee="cs-ops@example.com")
+    into_poor(db_session, [managed, orphan], settings)
+    assignees = {
+        (t.account_id, t.type.value): t.assignee for t in db_session.scalars(sa.select(Task).order_by(Task.id))
+    }
+    assert assignees == {
+        (managed.id, "escalation"): "mia@example.com",  # ana's manager
+        (managed.id, "meeting"): "ana",
+        (orphan.id, "escalation"): "cs-ops@example.com",  # the admin-set default
+        (orphan.id, "meeting"): "zed@example.com",
+    }
+
+
+def test_a_backfilled_day_queues_no_alert(db_session: Session, team: dict[str, Any], settings: AlertSettings) -> None:
+    """`flask score run --days 31` sent 280 alerts at once about events up to a month old."""
+    acct = account(db_session)
+    utilization(db_session, acct, days(0), 5)
+    run_scoring(db_session, as_of=days(0), alert_settings=settings, today=days(20))
+    utilization(db_session, acct, days(1), 3)
+    summary = run_scoring(db_session, as_of=days(1), alert_settings=settings, today=days(20))
+    db_session.commit()
+    assert summary.events_by_rule["any_into_poor"] == 1  # recorded, as history
+    assert alerts(db_session) == []
+    assert (summary.alerts.queued, summary.alerts.held, summary.alerts.backfilled) == (0, 0, 2)
+
+
+def test_a_digest_lists_at_most_max_accounts_held_alerts_and_links_to_all(
+    db_session: Session, team: dict[str, Any], settings: AlertSettings
+) -> None:
+    """The manager's first digest was 700 KB: every held alert in full."""
+    digest = {"at": "08:00", "timezone": "UTC", "managers": True, "csms": True, "max_accounts": 2}
+    set_routing(db_session, budget_per_day=1, digest=digest)
+    accts = [account(db_session, name=f"Acct {i}", arr=1000 * (i + 1)) for i in range(5)]
+    into_poor(db_session, accts, settings)
+    assert queue_digests(db_session, now=dt.datetime.now(dt.UTC), settings=settings, force=True) == 2
+    db_session.commit()
+    for row in alerts(db_session, kind="digest"):
+        assert len(row.payload["held"]) == 2 and row.payload["held_total"] == 4
+        assert row.payload["held_url"] == f"https://health.example.com/api/v1/alerts?digest={row.id}"
+        carried = alerts(db_session, digest_id=row.id)
+        assert carried and all(a.status is AlertStatus.DIGESTED for a in carried)
+    assert alerts(db_session, status=AlertStatus.HELD) == []  # all carried, the rest behind the link
+
+
+def test_a_csm_named_by_their_address_gets_a_digest(
+    db_session: Session, team: dict[str, Any], settings: AlertSettings
+) -> None:
+    """The demo's CSMs are users named by their email address, with no separate email."""
+    create_user(db_session, "zoe@example.com", manager="mia")
+    db_session.commit()
+    account(db_session, owner="zoe@example.com")
+    assert queue_digests(db_session, now=dt.datetime.now(dt.UTC), settings=settings, force=True) == 2
+    db_session.commit()
+    assert sorted(a.recipient for a in alerts(db_session, kind="digest")) == ["mia@example.com", "zoe@example.com"]
+
+
+def test_a_digest_shows_times_in_the_recipients_time_zone(
+    db_session: Session, team: dict[str, Any], settings: AlertSettings
+) -> None:
+    db_session.execute(sa.update(User).where(User.name == "mia").values(time_zone="Europe/Berlin"))
+    db_session.commit()
+    account(db_session)
+    now = dt.datetime(2026, 1, 15, 8, 30, tzinfo=dt.UTC)
+    assert queue_digests(db_session, now=now, settings=settings, force=True) == 2
+    db_session.commit()
+    by_user = {a.recipient_user: AlertDigest.from_dict(a.payload) for a in alerts(db_session, kind="digest")}
+    assert by_user["mia"].time_zone == "Europe/Berlin" and by_user["ana"].time_zone == "UTC"
+    assert "until Thu 15 Jan 2026, 09:30 CET." in email_content(by_user["mia"]).text
+    assert "until Thu 15 Jan 2026, 08:30 UTC." in email_content(by_user["ana"]).text
+
+
+def test_digest_force_racing_the_scheduler_ends_cleanly(
+    db_session: Session, team: dict[str, Any], settings: AlertSettings, runner: Any
+) -> None:
+    """`flask alerts digest --force` while the scheduler's digest job is queueing the same digests:
+    it used to end in a raw IntegrityError carrying the whole (700 KB) digest as parameters."""
+    account(db_session)
+    factory = sessionmaker(bind=db_session.get_bind())
+    scheduler = factory()
+    scheduler.begin()
+    assert queue_digests(scheduler, now=dt.datetime.now(dt.UTC), settings=settings, force=True) == 2
+    result: dict[str, Any] = {}
+    cli = threading.Thread(target=lambda: result.update(out=runner.invoke(args=["alerts", "digest", "--force"])))
+    cli.start()
+    time.sleep(1.0)  # the command reads before the scheduler commits, then waits on the same keys
+    scheduler.commit()
+    scheduler.close()
+    cli.join(60)
+    out = result["out"]
+    assert out.exception is None or isinstance(out.exception, SystemExit), out.exception
+    assert "IntegrityError" not in out.output and "INSERT" not in out.output and len(out.output) < 500
+    assert out.output.strip() in {"Queued 0 digest(s)."} or out.output.startswith("Error: Could not queue")
+    assert len(alerts(db_session, kind="digest")) == 2

@@ -37,8 +37,9 @@ def days(n: int) -> dt.date:
 
 
 def license_only_config() -> dict[str, Any]:
-    """The default config (rules included) scoring license utilization alone: score = 100 x utilization."""
-    config = default_config_dict()
+    """The default config (rules included, each firing on the first scored day too) scoring license
+    utilization alone: score = 100 x utilization."""
+    config = f.firing_on_first_day()
     config["measures"] = [
         {"name": "license_utilization_ratio", "label": "", "group": "license",
          "direction": "higher_is_better", "thresholds": [0.0, 1.0]},
@@ -112,8 +113,9 @@ def test_moving_into_poor_fires_once_and_starts_the_escalation_play(db_session: 
     )  # fmt: skip
     assert run.band is not None and run.band.value == "poor"
     tasks = list(db_session.scalars(sa.select(Task).where(Task.play_run_id == run.id).order_by(Task.position)))
+    # No user is ana's manager and no default assignee is set: the escalation falls back to the CSM.
     assert [(t.type.value, t.owner_role.value, t.assignee, t.due_on, t.status) for t in tasks] == [
-        ("escalation", "manager", None, days(2), TaskStatus.OPEN),
+        ("escalation", "manager", "ana@example.com", days(2), TaskStatus.OPEN),
         ("meeting", "csm", "ana@example.com", days(8), TaskStatus.OPEN),
     ]
 
@@ -183,7 +185,7 @@ def test_rule_state_survives_a_config_change_that_reorders_rules(db_session: Ses
 
 def test_signal_contact_usage_and_overdue_inputs_come_from_the_raw_tables(db_session: Session) -> None:
     as_of = days(60)
-    ensure_default_config(db_session)
+    activate(db_session, f.firing_on_first_day())
     # Established, renewing in 60 days: exports data, loses its champion, active users fall by half.
     renewing = f.make_account(db_session, contract_start=dt.date(2025, 1, 1), renewal_date=days(120))
     f.add_usage(db_session, renewing, days(1), days(30), active_users=10, logins=20)
@@ -240,9 +242,10 @@ def test_change_rules_on_other_windows_get_their_own_sums(db_session: Session) -
     config = default_config_dict()
     config["rules"] = [
         {"id": "logins_down_7", "name": "Logins down in a week", "kind": "risk", "severity": "low",
-         "type": "change", "value": "logins", "window_days": 7, "change_pct": -40},
+         "type": "change", "value": "logins", "window_days": 7, "change_pct": -40, "fire_on_first_day": True},
         {"id": "kf_up_45", "name": "Key features up over 45 days", "kind": "milestone", "severity": "low",
-         "type": "change", "value": "key_feature_uses", "window_days": 45, "change_pct": 50},
+         "type": "change", "value": "key_feature_uses", "window_days": 45, "change_pct": 50,
+         "fire_on_first_day": True},
     ]  # fmt: skip
     activate(db_session, config)
     account = f.make_account(db_session)
@@ -255,3 +258,70 @@ def test_change_rules_on_other_windows_get_their_own_sums(db_session: Session) -
     fired = {e.rule_id: e.trigger_values for e in events(db_session)}
     assert fired["logins_down_7"]["current"] == 35.0 and fired["logins_down_7"]["previous"] == 70.0
     assert fired["kf_up_45"]["current"] == 90.0 and fired["kf_up_45"]["previous"] == 45.0
+
+
+# --- day one (issue 17): the first scored day records, it does not fire --------------------------
+
+
+def test_the_first_scored_day_records_every_rule_without_firing(db_session: Session) -> None:
+    """The shipped rules as they are: an account already poor when first scored gets no event,
+    play or task that day, its state is stored, and it fires once it clears and falls again."""
+    config = license_only_config()
+    for rule in config["rules"]:
+        rule.pop("fire_on_first_day", None)
+    activate(db_session, config)
+    account = f.make_account(db_session, owner="ana@example.com")
+    db_session.commit()
+    utilization(db_session, account, days(0), 3)  # 30: poor from the start
+    first = score(db_session, days(0))
+    assert (first.events, first.play_runs, first.tasks) == (0, 0, 0)
+    latest = db_session.get(LatestScore, account.id)
+    assert latest is not None and latest.rule_state != 0  # the conditions that hold are recorded
+    assert score(db_session, days(0)).events == 0  # re-running the first day is still quiet
+    assert score(db_session, days(1)).events == 0  # still poor: no change, no event
+    utilization(db_session, account, days(2), 5)  # 50: average, the poor condition clears
+    score(db_session, days(2))
+    utilization(db_session, account, days(3), 3)
+    again = score(db_session, days(3))
+    assert again.events_by_rule["any_into_poor"] == 1
+    assert again.play_runs_by_play["poor-health-escalation"] == 1
+
+
+def test_a_rule_that_opts_in_fires_on_the_first_day(db_session: Session) -> None:
+    config = license_only_config()
+    for rule in config["rules"]:
+        rule["fire_on_first_day"] = rule["id"] == "any_into_poor"  # "already poor at install"
+    activate(db_session, config)
+    account = f.make_account(db_session, owner="ana@example.com", contract_start=days(-400))
+    db_session.commit()
+    utilization(db_session, account, days(0), 3)
+    first = score(db_session, days(0))
+    assert first.events_by_rule == {"any_into_poor": 1}
+    assert first.play_runs_by_play == {"poor-health-escalation": 1}
+
+
+def test_a_band_play_does_not_start_on_the_first_day(db_session: Session) -> None:
+    """``onboarding-good-health-training`` starts while an onboarding account is good: not on the
+    day the account is first scored, from the next day on."""
+    activate(db_session, license_only_config())
+    account = f.make_account(db_session, owner="ana@example.com", contract_start=days(-10), renewal_date=days(400))
+    db_session.commit()
+    utilization(db_session, account, days(0), 9)  # 90: good, onboarding
+    assert "onboarding-good-health-training" not in score(db_session, days(0)).play_runs_by_play
+    assert score(db_session, days(1)).play_runs_by_play["onboarding-good-health-training"] == 1
+
+
+def test_a_backfilled_day_dates_its_tasks_from_the_runs_clock(db_session: Session, poor_account: Account) -> None:
+    """Issue 17: `flask score run --days 31` started plays a month back whose tasks were due weeks
+    before the run: 73% of the demo's open tasks were overdue the moment they were created."""
+    utilization(db_session, poor_account, days(0), 5)
+    run_scoring(db_session, as_of=days(0), today=days(30))
+    utilization(db_session, poor_account, days(1), 3)
+    summary = run_scoring(db_session, as_of=days(1), today=days(30))
+    db_session.commit()
+    assert summary.play_runs_by_play["poor-health-escalation"] == 1
+    (run,) = runs(db_session, "poor-health-escalation")
+    assert run.started_on == days(1)  # the play belongs to the day its event happened
+    due = sorted(t.due_on for t in db_session.scalars(sa.select(Task).where(Task.play_run_id == run.id)))
+    assert due == [days(31), days(37)]  # 1 and 7 days after the day the run ran, none overdue
+    assert summary.alerts.queued == 0 and summary.alerts.held == 0 and summary.alerts.backfilled == 2

@@ -155,7 +155,7 @@ def test_slack_payload_digest_lists_at_risk_changes_and_held_alerts():
     assert payload["blocks"][0]["text"]["text"] == "Health digest for Maria Manager: 5 at-risk accounts"
     text = all_block_text(payload)
     assert "<https://hs/a/1|Beta GmbH>" in text
-    assert "poor, 31.0 (-5.5 in 7 days, -12.0 in 30 days), ARR 50,000, renews 2025-08-01" in text
+    assert "poor, 31 (-5.5 in 7 days, -12 in 30 days), ARR 50,000, renews 2025-08-01" in text
     assert "usage down" in text
     assert "... and 3 more" in text  # 5 at risk, 2 listed
     assert "Beta GmbH: " in text and "NPS fell" in text
@@ -306,14 +306,50 @@ def test_messages_round_trip_through_json(message):
     ("score", "change_7d", "change_30d", "expected"),
     [
         (42.14, -8.26, None, "42.1 (-8.3 in 7 days)"),
-        (42.0, 3.0, None, "42.0 (+3.0 in 7 days)"),
-        (42.0, None, None, "42.0"),
+        (42.0, 3.0, None, "42 (+3 in 7 days)"),  # issue 17: no "40.0" for people
+        (42.0, None, None, "42"),
         (None, -1.0, None, "no score"),
-        (10.0, -1.0, -2.5, "10.0 (-1.0 in 7 days, -2.5 in 30 days)"),
+        (10.0, -1.0, -2.5, "10 (-1 in 7 days, -2.5 in 30 days)"),
+        (40.0, -0.04, 0.04, "40 (0 in 7 days, 0 in 30 days)"),  # never "-0.0" or "+0.0"
+        (1234.56, -0.05, None, "1,234.6 (-0.1 in 7 days)"),
     ],
 )
 def test_format_score(score, change_7d, change_30d, expected):
     assert format_score(score, change_7d, change_30d) == expected
+
+
+def test_no_minus_zero_and_no_trailing_zero_anywhere_in_a_message():
+    """Issue 17: messages showed ``40.0`` and ``-0.0``."""
+    alert = replace(
+        make_alert(),
+        score=40.0,
+        change_7d=-0.04,
+        drivers=(DriverLine("Weekly logins", -0.04), DriverLine("Open P1 tickets", -4.0)),
+        events=(EventLine("r", "Rule", "risk", "high", "2025-06-01", {"change": -0.0001, "score": 40.0}),),
+    )
+    for text in (email_content(alert).text, json.dumps(slack_payload(alert))):
+        assert "40.0" not in text and "-0.0" not in text and "+0.0" not in text and "-0 " not in text
+        assert "Score" in text and "40 (0 in 7 days)" in text
+    assert render_detail({"change": -0.0001, "score": 40.0}) == "change: 0, score: 40"
+
+
+def test_digest_times_are_shown_in_the_recipients_time_zone():
+    """Issue 17: the digest said "Since 2025-06-01T08:00:00+00:00 until ..."."""
+    text = email_content(make_digest(time_zone="Europe/Berlin")).text
+    assert "Since Sun 1 Jun 2025, 10:00 CEST until Mon 2 Jun 2025, 10:00 CEST." in text
+    assert "+00:00" not in text and "T08:00" not in text
+    assert "Since Sun 1 Jun 2025, 08:00 UTC" in email_content(make_digest()).text
+    assert "08:00 UTC" in email_content(make_digest(time_zone="Not/AZone")).text  # unknown: UTC
+
+
+def test_a_digest_lists_the_first_held_alerts_and_links_to_all_of_them():
+    held = tuple(make_alert(account_id=i, account_name=f"Held {i}") for i in range(3))
+    digest = make_digest(held=held, held_total=40, held_url="https://hs.example.com/api/v1/alerts?digest=7")
+    text = email_content(digest).text
+    assert "Alerts held back by the daily budget (40)" in text and "... and 37 more" in text
+    assert "All held alerts: https://hs.example.com/api/v1/alerts?digest=7" in text
+    buttons = slack_payload(digest)["blocks"][-1]["elements"]
+    assert [b["url"] for b in buttons][-1] == "https://hs.example.com/api/v1/alerts?digest=7"
 
 
 def test_render_detail_is_short_and_readable():

@@ -72,7 +72,9 @@ def test_default_routing_values():
     assert routing.cooldown_hours == 72
     assert routing.escalate_after_hours == 4
     assert routing.max_attempts == 8
-    assert routing.digest == DigestSettings(at="08:00", timezone="UTC", managers=True, csms=False, max_accounts=25)
+    # CSM digests are on by default: held alerts reach the CSMs they were for (issue 17, day one).
+    assert routing.digest == DigestSettings(at="08:00", timezone="UTC", managers=True, csms=True, max_accounts=25)
+    assert DigestSettings().csms is True
     assert routing.digest.hour == 8 and routing.digest.minute == 0
     assert str(routing.digest.zone) == "UTC"
     assert routing.channel("team") == ChannelSpec(name="team", type="slack", url_env="SLACK_WEBHOOK_URL")

@@ -20,7 +20,7 @@ from playbooks.plays import (
 )
 from scoring.bands import BANDS, Band
 from scoring.model import default_config_dict, model_from_dict
-from scoring.stage import STAGES, LifecycleStage
+from scoring.stage import STAGE_CODE, STAGES, LifecycleStage
 
 pytestmark = pytest.mark.unit
 
@@ -48,6 +48,7 @@ def run(
     stage: tuple[int, ...] = (1, 1, 1, 1),
     history: PlayHistory = NO_HISTORY,
     eligible: tuple[bool, ...] = (True, True, True, True),
+    first: tuple[bool, ...] | None = None,
 ) -> dict[str, tuple[list[int], list[int]]]:
     matches = match_plays(
         plays,
@@ -57,6 +58,7 @@ def run(
         stage=np.array(stage, dtype=np.int8),
         history=history,
         eligible=np.array(eligible),
+        first=None if first is None else np.array(first),
     )
     return {m.play.id: (m.positions.tolist(), m.trigger_rule.tolist()) for m in matches}
 
@@ -65,6 +67,16 @@ def test_an_event_play_starts_where_one_of_its_rules_fired() -> None:
     result = run((ON_EVENT,), fired((0, 0), (1, 1), (2, 2), (1, 3), (2, 3)))
     # Account 0 only fired rule a (not the play's); account 3 fired both: the first listed (b) is the trigger.
     assert result == {"on-event": ([1, 2, 3], [1, 2, 1])}
+
+
+def test_a_band_play_does_not_start_on_an_accounts_first_scored_day() -> None:
+    """Day one records: an account already in the band when first scored starts no band play."""
+    poor = BANDS.index(Band.POOR)
+    pre = STAGE_CODE[LifecycleStage.PRE_RENEWAL]
+    result = run(
+        (ON_BAND, ON_EVENT), fired((1, 1)), band=(poor,) * 4, stage=(pre,) * 4, first=(True, True, False, False)
+    )
+    assert result == {"on-band": ([2, 3], [-1, -1]), "on-event": ([1], [1])}  # a rule that fired still counts
 
 
 def test_a_band_play_starts_in_its_band_and_stage_only() -> None:

@@ -105,7 +105,9 @@ def util(v: float) -> dict[str, Any]:
 
 
 def usage(column: str, cur: float, prev: float = 100.0) -> dict[str, Any]:
-    return {"usage": {(column, 30): (cur, prev)}}
+    """A 30-day usage window at ``cur`` percent of ``prev``, as sums of a ten-user account (x10):
+    the default change rules also need a change of ``min_change`` (30) in absolute terms."""
+    return {"usage": {(column, 30): (cur * 10, prev * 10)}}
 
 
 ONB, EST, PRE = "onboarding", "established", "pre_renewal"
@@ -250,6 +252,47 @@ def test_change_without_a_baseline_never_fires() -> None:
     assert fires("any_active_users_down", [day(**usage("active_users", 0, 0)) for _ in range(3)]) == 0
 
 
+def test_the_first_evaluation_records_the_state_without_firing() -> None:
+    """Issue 17: the demo's first evaluation fired every condition already true (40% of accounts on
+    the watchlist, 990 tasks). The first day stores the on-state; only a change fires after it."""
+    poor = day(band="poor")
+    first = evaluate_rules(RULES, inputs_for(poor), np.zeros(1, dtype=np.int64), first=np.array([True]))
+    i = RULE_INDEX["any_into_poor"]
+    assert not first.fired.any()
+    assert first.active[i, 0] and first.state[0] >> i & 1
+    again = evaluate_rules(RULES, inputs_for(poor), first.state, first=np.array([False]))
+    assert not again.fired[i].any()  # still poor: nothing new
+
+
+def test_a_rule_with_fire_on_first_day_fires_on_the_first_evaluation() -> None:
+    rules = tuple(replace(r, fire_on_first_day=r.id == "any_into_poor") for r in RULES)
+    result = evaluate_rules(rules, inputs_for(day(band="poor")), np.zeros(1, dtype=np.int64), first=np.array([True]))
+    assert [rules[i].id for i in np.flatnonzero(result.fired[:, 0])] == ["any_into_poor"]
+    loaded = rules_from_list([rule_dict(fire_on_first_day=True)])[0]
+    assert loaded.fire_on_first_day and loaded.to_dict()["fire_on_first_day"] is True
+    assert "fire_on_first_day" not in rules_from_list([rule_dict()])[0].to_dict()
+
+
+def test_the_shipped_rules_that_fire_on_the_first_day() -> None:
+    """Only what a CSM must act on at once even at install: onboarding already overdue."""
+    assert {r.id for r in RULES if r.fire_on_first_day} == {"onb_no_activity", "onb_implementation_overdue"}
+
+
+def test_a_change_rule_needs_its_min_change_in_absolute_terms() -> None:
+    """A fall from 2 active-user days to 1 is -50%: noise, not a risk."""
+    small = [day(usage={("active_users", 30): (cur, prev)}) for cur, prev in ((10, 10), (1, 2), (5, 10), (29, 40))]
+    assert fires("any_active_users_down", small) == 0
+    big = [day(usage={("active_users", 30): (cur, prev)}) for cur, prev in ((100, 100), (60, 100))]
+    assert fires("any_active_users_down", big) == 1
+    rule = RULES[RULE_INDEX["any_active_users_down"]]
+    assert rule.min_change == 30 and "by 30 or more" in describe(rule)
+    (values,) = trigger_values(rule, inputs_for(big[1]), np.array([0]))
+    assert values["min_change"] == 30.0
+    # Without min_change (0), the old behaviour: any -20% fires.
+    loose = tuple(replace(r, min_change=0.0) for r in RULES)
+    assert fires("any_active_users_down", small, rules=loose) == 1
+
+
 def test_trigger_values_describe_what_fired() -> None:
     rule = RULES[RULE_INDEX["any_score_drop"]]
     x = inputs_for(day(score=48.0, score_ago=60.0))
@@ -346,6 +389,14 @@ def rule_dict(**overrides: Any) -> dict[str, Any]:
         ({"type": "overdue", "after_days": 10, "without": "milestone:r"}, "rules.0.without"),
         ({"type": "overdue", "after_days": 10, "without": "whatever"}, "rules.0.without"),
         ({"type": "score_drop", "points": 0, "days": 7}, "rules.0.points"),
+        (
+            {"type": "change", "value": "logins", "window_days": 30, "change_pct": -20, "min_change": -1},
+            "rules.0.min_change",
+        ),
+        (
+            {"type": "change", "value": "logins", "window_days": 30, "change_pct": -20, "min_change": float("nan")},
+            "rules.0.min_change",
+        ),
         ({"type": "contacts", "change": "added", "roles": ["ceo"], "window_days": 7}, "rules.0.roles"),
     ],
 )

@@ -356,3 +356,21 @@ def test_pagination_query_schema_rejects(query, errors):
     with pytest.raises(ValidationError) as excinfo:
         PaginationQuerySchema().load(query)
     assert excinfo.value.messages == errors
+
+
+def test_rules_carry_fire_on_first_day_and_min_change_through_the_schema():
+    config = copy.deepcopy(DEFAULT)
+    index = next(i for i, r in enumerate(config["rules"]) if r["id"] == "any_into_poor")
+    config["rules"][index]["fire_on_first_day"] = True
+    model = load_scoring_config(config)
+    assert model.rules[index].fire_on_first_day
+    assert ScoringConfigSchema().dump(model.to_dict())["rules"][index]["fire_on_first_day"] is True
+    change = next(i for i, r in enumerate(config["rules"]) if r["id"] == "any_active_users_down")
+    config["rules"][change]["min_change"] = -5
+    assert "min_change" in load_errors(config)["rules"][change]
+    config["rules"][change]["min_change"] = 30
+    config["rules"][index]["min_change"] = 3  # not a band_change parameter
+    assert "min_change" in load_errors(config)["rules"][index]
+    config["rules"][index].pop("min_change")
+    config["rules"][index]["fire_on_first_day"] = "yes please"
+    assert "fire_on_first_day" in load_errors(config)["rules"][index]

@@ -36,6 +36,7 @@ class AlertFilters:
     channel: str | None = None
     account: int | None = None
     recipient: str | None = None
+    digest: int | None = None  # the digest that carried them
     since: dt.datetime | None = None
     owners: tuple[str, ...] | None = None  # the caller's book; None: everything
     identities: tuple[str, ...] = ()  # the caller's own addresses (alerts to them are theirs too)
@@ -49,6 +50,7 @@ def _query(filters: AlertFilters) -> Any:
         (Alert.channel, filters.channel),
         (Alert.account_id, filters.account),
         (Alert.recipient, filters.recipient),
+        (Alert.digest_id, filters.digest),
     ):
         if value is not None:
             query = query.where(column == value)

@@ -5,6 +5,12 @@ biggest ARR first), what changed since their previous digest (events on their ac
 the alerts the daily budget held back for them, which it marks ``digested``. It is queued in
 the outbox like any alert, with the dedupe key ``digest:<user>:<local date>``, so a second pass
 the same day queues nothing. The job runs every few minutes and queues the digests that are due.
+
+A digest lists at most ``max_accounts`` held alerts (the routing's digest setting), with their
+total and a link to the full list (``GET /api/v1/alerts?digest=<id>``): a manager's first digest
+after a busy day was 700 KB. Times are shown in the recipient's time zone (``users.time_zone``).
+Two processes queueing the same digest at once (``flask alerts digest --force`` beside the
+scheduler) end with one digest: the loser's insert is refused by the dedupe key and skipped.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from alerts.base import AccountAlert, AlertKind, ChannelType, Digest, DigestAccount, EventLine
+from alerts.render import points
 from app.db import as_utc
 from app.models import Account, Alert, AlertStatus, LatestScore, User
 from app.models.plays import Event
@@ -32,7 +39,10 @@ def queue_digests(session: Session, *, now: dt.datetime, settings: AlertSettings
     local = now.astimezone(digest.zone)
     if not force and (local.hour, local.minute) < (digest.hour, digest.minute):
         return 0
-    users = session.execute(sa.select(User.id, User.name, User.email, User.manager_id).where(~User.disabled)).all()
+    users = session.execute(
+        sa.select(User.id, User.name, User.email, User.manager_id, User.time_zone).where(~User.disabled)
+    ).all()
+    zones = {u.name: u.time_zone for u in users}
     reports: dict[int, list[tuple[str, str | None]]] = {}
     for u in users:
         if u.manager_id is not None:
@@ -42,14 +52,15 @@ def queue_digests(session: Session, *, now: dt.datetime, settings: AlertSettings
     }
     recipients: list[tuple[str, str, tuple[str, ...]]] = []  # (user, email, book)
     for u in users:
-        if not u.email:
+        address = u.email or (u.name if "@" in u.name else None)  # a user named by their address (the demo's CSMs)
+        if not address:
             continue
-        own = (u.name, u.email)
+        own = (u.name, address)
         if digest.managers and u.id in reports:
             team = [identity for name, email in reports[u.id] for identity in (name, email) if identity]
-            recipients.append((u.name, u.email, (*own, *team)))
-        elif digest.csms and (u.name in owners_in_use or u.email in owners_in_use):
-            recipients.append((u.name, u.email, own))
+            recipients.append((u.name, address, (*own, *team)))
+        elif digest.csms and (u.name in owners_in_use or address in owners_in_use):
+            recipients.append((u.name, address, own))
     if not recipients:
         return 0
     keys = {f"digest:{name}:{local.date().isoformat()}": (name, email, book) for name, email, book in recipients}
@@ -61,40 +72,38 @@ def queue_digests(session: Session, *, now: dt.datetime, settings: AlertSettings
             .group_by(Alert.recipient_user)
         ).all()
     )
+    # Held copies addressed to someone who gets a digest of their own wait for theirs.
+    own_digest = sorted({email for _, email, _ in recipients})
     queued = 0
     for key, (name, email, book) in keys.items():
         if key in existing:
             continue
         since = as_utc(previous[name]) if previous.get(name) else now - dt.timedelta(days=1)
-        message, held_ids = build_digest(
-            session, name=name, email=email, book=book, since=since, now=now, settings=settings,
-            max_accounts=digest.max_accounts,
-        )  # fmt: skip
-        alert = Alert(
-            dedupe_key=key,
-            kind=AlertKind.DIGEST,
-            status=AlertStatus.PENDING,
-            channel=ChannelType.EMAIL,
-            recipient=email,
-            recipient_user=name,
-            day=local.date(),
-            payload=message.to_dict(),
-            route_ids=[],
-            event_ids=[],
-            play_run_ids=[],
-            max_attempts=routing.max_attempts,
-            next_attempt_at=now,
-            created_at=now,
-        )
-        session.add(alert)
-        session.flush()
-        if held_ids:
-            session.execute(
-                sa.update(Alert)
-                .where(Alert.id.in_(held_ids))
-                .values(status=AlertStatus.DIGESTED, digest_id=alert.id)
-                .execution_options(synchronize_session=False)
-            )
+        try:
+            with session.begin_nested():  # a savepoint: losing the race rolls back this digest only
+                alert = Alert(
+                    dedupe_key=key, kind=AlertKind.DIGEST, status=AlertStatus.PENDING, channel=ChannelType.EMAIL,
+                    recipient=email, recipient_user=name, day=local.date(), payload={}, route_ids=[], event_ids=[],
+                    play_run_ids=[], max_attempts=routing.max_attempts, next_attempt_at=now, created_at=now,
+                )  # fmt: skip
+                session.add(alert)
+                session.flush()  # the id first: the digest links to the full list of what it carries
+                message, held_ids = build_digest(
+                    session, name=name, email=email, book=book, since=since, now=now, settings=settings,
+                    max_accounts=digest.max_accounts, digest_id=alert.id, others=own_digest,
+                    time_zone=zones.get(name) or "UTC",
+                )  # fmt: skip
+                alert.payload = message.to_dict()
+                if held_ids:
+                    session.execute(
+                        sa.update(Alert)
+                        .where(Alert.id.in_(held_ids))
+                        .values(status=AlertStatus.DIGESTED, digest_id=alert.id)
+                        .execution_options(synchronize_session=False)
+                    )
+                session.flush()
+        except sa.exc.IntegrityError:
+            continue  # another process queued this digest meanwhile: it is queued once, by them
         queued += 1
     return queued
 
@@ -109,21 +118,31 @@ def build_digest(
     now: dt.datetime,
     settings: AlertSettings,
     max_accounts: int,
+    digest_id: int | None = None,
+    others: list[str] | tuple[str, ...] = (),
+    time_zone: str = "UTC",
 ) -> tuple[Digest, list[int]]:
-    """One person's digest and the ids of the held alerts it carries (a few queries, none per account)."""
+    """One person's digest and the ids of the held alerts it carries (a few queries, none per account).
+
+    ``others``: the addresses that get a digest of their own (their held copies wait for it);
+    ``digest_id``: this digest's alert id, for the link to the full list of held alerts."""
     at_risk, at_risk_total = _at_risk(session, book=book, settings=settings, max_accounts=max_accounts)
     changes, changes_total = _changes(session, book=book, since=since, now=now)
-    held, held_ids = _held(session, name=name, email=email, book=book)
+    held, held_ids = _held(session, name=name, email=email, book=book, others=[o for o in others if o != email])
+    held_url = f"{settings.public_base_url}/api/v1/alerts?digest={digest_id}" if digest_id is not None else ""
     message = Digest(
         recipient_name=name,
         since=since.isoformat(),
         until=now.isoformat(),
         at_risk=at_risk,
         changes=changes,
-        held=held,
+        held=held[:max_accounts],
         at_risk_total=int(at_risk_total),
         changes_total=int(changes_total),
         dashboard_url=f"{settings.public_base_url}/watchlist",  # the watchlist page (app/web)
+        held_total=len(held),
+        held_url=held_url,
+        time_zone=time_zone,
     )
     return message, held_ids
 
@@ -165,7 +184,7 @@ def _at_risk(
             account_url=settings.account_url(r.id),
             reasons=("poor health",)
             if str(r.band) == "poor"
-            else (f"down {abs(float(r.score_change_7d or 0)):.1f} points in 7 days",),
+            else (f"down {points(abs(float(r.score_change_7d or 0)))} points in 7 days",),
         )
         for r in rows
     )
@@ -209,22 +228,21 @@ def _changes(
 
 
 def _held(
-    session: Session, *, name: str, email: str, book: tuple[str, ...]
+    session: Session, *, name: str, email: str, book: tuple[str, ...], others: list[str]
 ) -> tuple[tuple[AccountAlert, ...], list[int]]:
     """The held alerts the digest carries, one per group, and the ids of every copy it marks digested.
 
-    Held alerts addressed to this person, and those about accounts in their book (their CSMs'
-    and the team channel's, which get no digest of their own); the copies of one alert to
-    several recipients are listed once."""
+    Held alerts addressed to this person, and those about accounts in their book addressed to no
+    one in ``others`` (the team channel's, and a CSM's when CSMs get no digest of their own); the
+    copies of one alert to several recipients are listed once."""
+    in_book: sa.ColumnElement[bool] = Alert.account_id.in_(sa.select(Account.id).where(Account.owner.in_(book)))
+    if others:
+        in_book = sa.and_(in_book, Alert.recipient.not_in(others))
     held_rows = session.execute(
         sa.select(Alert.id, Alert.dedupe_key, Alert.payload)
         .where(
             Alert.status == AlertStatus.HELD,
-            sa.or_(
-                Alert.recipient == email,
-                Alert.recipient_user == name,
-                Alert.account_id.in_(sa.select(Account.id).where(Account.owner.in_(book))),
-            ),
+            sa.or_(Alert.recipient == email, Alert.recipient_user == name, in_book),
         )
         .order_by(Alert.id)
     ).all()

@@ -55,7 +55,7 @@ def score_today(
     """The daily scoring run: every active account as of today (UTC), after any scoring run in
     progress (a rescore a job request runs, ``flask score run``) has committed."""
     lock_scoring_runs(session)
-    return run_scoring(session, as_of=now.date(), alert_settings=alert_settings)
+    return run_scoring(session, as_of=now.date(), alert_settings=alert_settings, today=now.date())
 
 
 class AlertDispatch:

@@ -101,7 +101,7 @@ def rescore_portfolio(
     rescore replaces that day's history rows and every latest score."""
     lock_scoring_runs(session)
     as_of = session.scalar(sa.select(sa.func.max(LatestScore.day))) or today
-    return run_scoring(session, as_of=as_of, alert_settings=alert_settings)
+    return run_scoring(session, as_of=as_of, alert_settings=alert_settings, today=max(as_of, today))
 
 
 # --- asking for a job ----------------------------------------------------------------------------

@@ -3,8 +3,9 @@
 An account (not churned) is on the watchlist when any of these holds (its ``reasons``):
 
 - ``poor_band``: its effective band is poor;
-- ``falling_trend``: its effective band is average and its score is falling: down over 7 days
-  (``score_change_7d < 0``) or by 5 points or more over 30 days (``score_change_30d <= -5``);
+- ``falling_trend``: its effective band is average and its score is falling: down by at least
+  ``falling_7d_points`` over 7 days (``HS_WATCHLIST_FALLING_7D_POINTS``, default 2: a dip of a
+  fraction of a point is noise) or by 5 points or more over 30 days (``score_change_30d <= -5``);
 - ``play:<play id>``: an open run of a play with the watchlist flag;
 - ``pinned``: a live pin (not removed, not expired).
 
@@ -59,7 +60,7 @@ from scoring.health import compute_health
 from scoring.model import ScoringModel
 from scoring.stage import STAGE_CODE
 
-FALLING_7D = 0.0  # score_change_7d below this is falling
+FALLING_7D_POINTS = 2.0  # default: a fall of this many points or more over 7 days is falling
 FALLING_30D = -5.0  # score_change_30d at or below this is falling
 TOP_DRIVERS = 3
 
@@ -165,14 +166,17 @@ def list_watchlist(
     limit: int = 50,
     cursor: str | None = None,
     now: dt.datetime,
+    falling_7d_points: float = FALLING_7D_POINTS,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of the watchlist and the cursor of the next page (None at the end).
 
     Items are JSON-ready (ISO dates, enum values): the hot path skips schema serialization.
+    ``falling_7d_points``: the least 7-day fall that makes an average account ``falling_trend``.
     """
     order = SORTS[sort]
     today = now.date()
-    params = _params(filters, now)
+    falling_7d = -abs(float(falling_7d_points))
+    params = _params(filters, now, falling_7d)
     params["page_limit"] = limit + 1
     if cursor is not None:
         params["cursor_key"], params["cursor_id"] = decode_cursor(cursor, order)
@@ -183,23 +187,26 @@ def list_watchlist(
     more = len(rows) > limit
     rows = rows[:limit]
     drivers = _top_drivers(session, rows)
-    items = [_item(row, _open_runs(row.runs), drivers.get(row.id, []), today) for row in rows]
+    items = [_item(row, _open_runs(row.runs), drivers.get(row.id, []), today, falling_7d) for row in rows]
     next_cursor = encode_cursor(order, rows[-1].sort_key, rows[-1].id) if more and rows else None
     return items, next_cursor
 
 
-def watchlist_totals(session: Session, *, filters: WatchlistFilters, now: dt.datetime) -> dict[str, Any]:
+def watchlist_totals(
+    session: Session, *, filters: WatchlistFilters, now: dt.datetime, falling_7d_points: float = FALLING_7D_POINTS
+) -> dict[str, Any]:
     """How many accounts the watchlist holds under ``filters``, their ARR and the expected ARR at
     risk (churn probability x ARR, where the churn model gave one): one aggregate query."""
-    params = _params(filters, now)
+    params = _params(filters, now, -abs(float(falling_7d_points)))
     statement = _totals_statement(frozenset(params))
     accounts, arr, expected = session.connection().execute(statement, params).one()
     return {"accounts": int(accounts or 0), "arr": float(arr or 0), "expected_arr_at_risk": float(expected or 0)}
 
 
-def _params(filters: WatchlistFilters, now: dt.datetime) -> dict[str, Any]:
-    """The bound parameters of the filters given (their names say which conditions apply)."""
-    params: dict[str, Any] = {"now": now}
+def _params(filters: WatchlistFilters, now: dt.datetime, falling_7d: float) -> dict[str, Any]:
+    """The bound parameters of the filters given (their names say which conditions apply), and the
+    7-day fall (negative points) that lists an average account."""
+    params: dict[str, Any] = {"now": now, "falling_7d": falling_7d}
     if filters.owner is not None:
         params["owner"] = filters.owner
     if filters.owners is not None:
@@ -330,7 +337,10 @@ def _page_columns(pin: Any, override: Any) -> list[Any]:
 
 def _on_watchlist(effective_band: Any, pin: Any) -> Any:
     """The watchlist's reasons as one condition: poor band, average and falling, pinned, or a flagged play."""
-    falling = sa.or_(LatestScore.score_change_7d < FALLING_7D, LatestScore.score_change_30d <= FALLING_30D)
+    fall_7d = sa.and_(
+        LatestScore.score_change_7d < 0, LatestScore.score_change_7d <= sa.bindparam("falling_7d", type_=sa.Float)
+    )
+    falling = sa.or_(fall_7d, LatestScore.score_change_30d <= FALLING_30D)
     # A scalar subquery, not EXISTS: PostgreSQL turns an EXISTS under OR into a hashed subplan that
     # reads every open watchlist run, where one index probe per row scanned is what a page needs.
     flagged = (
@@ -389,7 +399,9 @@ def _moment(value: dt.datetime | None) -> str | None:
 _POOR, _AVERAGE = Band.POOR, Band.AVERAGE
 
 
-def _item(row: Any, runs: list[dict[str, Any]], drivers: list[dict[str, Any]], today: dt.date) -> dict[str, Any]:
+def _item(
+    row: Any, runs: list[dict[str, Any]], drivers: list[dict[str, Any]], today: dt.date, falling_7d: float
+) -> dict[str, Any]:
     # Unpacked once (in the select's order): a Row's attribute lookups were most of this function.
     (
         account_id, name, owner, segment, arr, renewal_date, score, band, stage, completeness, change_7d,
@@ -402,7 +414,8 @@ def _item(row: Any, runs: list[dict[str, Any]], drivers: list[dict[str, Any]], t
     if effective is _POOR:
         reasons.append("poor_band")
     elif effective is _AVERAGE and (
-        (change_7d is not None and change_7d < FALLING_7D) or (change_30d is not None and change_30d <= FALLING_30D)
+        (change_7d is not None and change_7d < 0 and change_7d <= falling_7d)
+        or (change_30d is not None and change_30d <= FALLING_30D)
     ):
         reasons.append("falling_trend")
     for run in runs:
