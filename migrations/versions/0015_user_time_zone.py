@@ -1,7 +1,7 @@
 """users.time_zone: the zone a person's messages show times in
 
 Revision ID: 0015
-Revises: 0016
+Revises: 0014
 Create Date: 2026-12-03 13:40:00
 
 Digests (and any time a message shows) are written in the recipient's time zone instead of raw
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0016"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

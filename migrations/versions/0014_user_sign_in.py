@@ -1,7 +1,7 @@
 """users sign in to the pages: role, argon2 password hash, one-time invite and reset links
 
-Revision ID: 0016
-Revises: 0017
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-03 13:00:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016"
-down_revision = "0017"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

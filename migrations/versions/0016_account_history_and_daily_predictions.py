@@ -1,7 +1,7 @@
 """account history (point-in-time account data), billing term and plan; churn predictions in score history
 
-Revision ID: 0013
-Revises: 0015 (written against 0012; after main's head, 0015, once main was merged in: one head)
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-03 13:00:00
 
 ``account_history`` keeps an account's dated fields (ARR, seats, renewal date, billing term,
@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
+revision = "0016"
 down_revision = "0015"
 branch_labels = None
 depends_on = None
