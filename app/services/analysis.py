@@ -265,7 +265,7 @@ def _observe_on(
     # outcome) after it, else the account's current renewal date.
     next_renewal = _first_after(outcomes.renewal_keys, ids, day64)
     renewal = np.where(next_renewal >= 0, next_renewal.astype("datetime64[D]"), pm.renewal_date)
-    stage = assign_stages(day, pm.contract_start, renewal, pm.first_value_on, model.stage_rules)
+    stage = assign_stages(day, pm.contract_start, renewal, pm.first_value_on, model.stage_rules, term=pm.term)
     result = compute_health(pm.matrix(names), stage, model)
     scores = result.measure_scores.T.astype(np.float64)  # (n, m)
     has_data = ~np.all(np.isnan(scores), axis=1)
