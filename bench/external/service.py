@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -44,7 +45,16 @@ class Service:
     def __init__(self, database_url: str, log: Path) -> None:
         self.database_url = database_url
         self.log = log
-        self.env = {**os.environ, "DATABASE_URL": database_url, "FLASK_APP": "wsgi", "HS_LOG_LEVEL": "WARNING"}
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "FLASK_APP": "wsgi",
+            "HS_LOG_LEVEL": "WARNING",
+            # As a production instance runs: its own key (the service refuses to start without one
+            # outside development), and a bulk loader's pace for the per-user limit on expensive POSTs.
+            "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(32),
+            "RATE_LIMIT_EXPENSIVE": "1000 per minute",
+        }
         self.env.pop("HS_DATABASE_URL", None)
         self.flask("db", "upgrade")
         created = self.flask("tokens", "create", "--user", "bench-external", "--role", "admin")
