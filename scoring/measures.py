@@ -369,6 +369,11 @@ def _check_source(m: Measure) -> Iterable[tuple[str, str]]:
         yield "form", f"{m.form.value} applies to daily series (usage, signals)."
     if m.form is Form.DAYS_SINCE and not (info.daily or info.family in ("tickets", "feedback")):
         yield "form", "days_since applies to usage, signals, tickets and feedback."
+    if m.data_days is not None and info.family not in ("usage", "signal", "tickets", "feedback"):
+        yield (
+            "data_days",
+            f"{m.source} has data whenever it has a value: data_days applies to usage, signals, tickets and feedback.",
+        )
     if m.form is not Form.VALUE and m.per is not None:
         yield "per", f"The {m.form.value} form is not normalised."
     if m.form in (Form.CHANGE_PCT, Form.CHANGE_DIFF) and m.effective_aggregate == "latest":

@@ -54,6 +54,7 @@ def m(name: str, **fields: Any) -> Measure:
         ((m("a", source="signal."),), "measures.0.source", "Unknown source"),
         ((m("a", source="tickets.open", window_days=7, priority=["p0"]),), "measures.0.priority", "Unknown"),
         ((m("a"), m("a")), "measures.1.name", "listed twice"),
+        ((m("a", source="license.active", window_days=None, data_days=30),), "measures.0.data_days", "applies to"),
     ],
 )
 def test_bad_measures_are_refused_by_field_path(measures: tuple[Measure, ...], path: str, message: str) -> None:
