@@ -220,6 +220,7 @@ def match_plays(
     history: PlayHistory,
     eligible: np.ndarray,
     first: np.ndarray | None = None,
+    previous_band: np.ndarray | None = None,
 ) -> list[PlayMatch]:
     """The play runs to start: one array expression per play, no loop over accounts.
 
@@ -227,6 +228,11 @@ def match_plays(
     codes; ``eligible``: (n,) accounts this run may act on (those whose events it evaluated);
     ``first``: (n,) accounts on their first scored day, for which a band play does not start
     (that day records, it does not act; a rule play starts only from a rule that fires then).
+    ``previous_band``: (n,) band codes of each account's previous scored day: a band play starts
+    where the account *entered* its band (the band is a level; entering it is the event, as for
+    the rules), or where the play ran for it before and the cooldown has passed (still in the band
+    after a run ended: the play repeats). An account already in the band when first scored, and
+    still there, starts none: its state was recorded, not acted on.
     A play matches where its trigger holds in one of its stages, there is no open run of it for
     the account and its last run started at least ``cooldown_days`` ago.
     """
@@ -237,9 +243,14 @@ def match_plays(
         if not play.enabled:
             continue
         if play.band is not None:
-            trigger = band == BANDS.index(play.band)
+            code = BANDS.index(play.band)
+            trigger = band == code
             if first is not None:
                 trigger &= ~first
+            if previous_band is not None:
+                since_last = history.days_since_last.get(play.id)
+                ran_before = ~np.isnan(since_last) if since_last is not None else np.zeros(n, dtype=bool)
+                trigger &= (previous_band != code) | ran_before
             first_rule = np.full(n, -1, dtype=np.int64)
         else:
             rows = [index[r] for r in play.rules if r in index]

@@ -23,6 +23,7 @@ from app.models import Contact, Event, LatestScore, UsageSignal
 from app.pipeline.arrays import align, fetch_rows, float_columns, scatter
 from app.pipeline.measures import PortfolioMeasures
 from app.services.scoring_config.active import load_models
+from scoring.bands import BANDS, NO_BAND
 from scoring.model import ScoringModel
 from scoring.rules import RuleEvaluation, RuleInputs, remap_state, rule_needs, trigger_values
 from scoring.stage import STAGES
@@ -41,6 +42,7 @@ class PreviousLatest:
 
     day: np.ndarray  # datetime64[D], NaT where the account had no latest score
     state: np.ndarray  # int64 rule-state mask, re-expressed in the active config's rule order
+    band: np.ndarray  # int8 band codes of that score (NO_BAND where none)
 
 
 def previous_latest(session: Session, ids: np.ndarray, model: ScoringModel) -> PreviousLatest:
@@ -48,24 +50,33 @@ def previous_latest(session: Session, ids: np.ndarray, model: ScoringModel) -> P
     rule state (remapped by rule id when it was written under another config version)."""
     rows = fetch_rows(
         session.connection(),
-        sa.select(LatestScore.account_id, LatestScore.config_version, LatestScore.rule_state, LatestScore.day),
+        sa.select(
+            LatestScore.account_id,
+            LatestScore.config_version,
+            LatestScore.rule_state,
+            LatestScore.day,
+            sa.case({b: code for code, b in enumerate(BANDS)}, value=LatestScore.band, else_=NO_BAND),
+        ),
     )
     n = ids.size
     day = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
     state = np.zeros(n, dtype=np.int64)
+    band = np.full(n, NO_BAND, dtype=np.int8)
     if not rows:
-        return PreviousLatest(day, state)
+        return PreviousLatest(day, state, band)
     account = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     version = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
     mask = np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows))
     days = np.array([r[3] for r in rows], dtype="datetime64[D]")
+    bands = np.fromiter((r[4] for r in rows), dtype=np.int8, count=len(rows))
     pos, ok = align(ids, account)
     day[pos[ok]] = days[ok]
+    band[pos[ok]] = bands[ok]
     models = load_models(session, {int(v) for v in np.unique(version)})
     for v, old in models.items():
         sel = ok & (version == v)
         state[pos[sel]] = remap_state(mask[sel], old.rule_ids, model.rule_ids)
-    return PreviousLatest(day, state)
+    return PreviousLatest(day, state, band)
 
 
 def first_scored_day(previous_day: np.ndarray, as_of: dt.date, score_on: Callable[[dt.date], np.ndarray]) -> np.ndarray:

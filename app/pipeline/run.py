@@ -144,6 +144,7 @@ class _RunState:
     after_event_id: int = field(init=False)
     keep: np.ndarray = field(init=False)  # accounts whose latest score is not newer than as_of
     first: np.ndarray = field(init=False)  # accounts scored for the first time: record, do not fire
+    previous_band: np.ndarray = field(init=False)  # each account's band on its previous scored day
     evaluation: RuleEvaluation = field(init=False)
     fired: np.ndarray = field(init=False)
     events_by_rule: dict[str, int] = field(init=False)
@@ -259,6 +260,7 @@ def _fire_events(run: _RunState) -> None:
     previous = previous_latest(session, run.ids, model)
     run.keep = ~(previous.day > np.datetime64(run.as_of, "D"))  # NaT (never scored) compares False: kept
     run.first = first_scored_day(previous.day, run.as_of, run.score_on)
+    run.previous_band = previous.band
     inputs = gather_inputs(
         session,
         as_of=run.as_of,
@@ -288,6 +290,7 @@ def _start_plays(run: _RunState) -> None:
         history=history,
         eligible=run.keep,
         first=run.first,
+        previous_band=run.previous_band,
     )
     run.play_counts = start_play_runs(
         run.session,

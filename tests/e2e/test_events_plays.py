@@ -300,15 +300,20 @@ def test_a_rule_that_opts_in_fires_on_the_first_day(db_session: Session) -> None
     assert first.play_runs_by_play == {"poor-health-escalation": 1}
 
 
-def test_a_band_play_does_not_start_on_the_first_day(db_session: Session) -> None:
-    """``onboarding-good-health-training`` starts while an onboarding account is good: not on the
-    day the account is first scored, from the next day on."""
+def test_a_band_play_starts_when_the_account_enters_its_band_not_on_day_one_or_two(db_session: Session) -> None:
+    """``onboarding-good-health-training`` starts when an onboarding account becomes good: not on
+    the day it is first scored already good, nor the day after while it stays good (its state was
+    recorded, not acted on); it starts the day the account enters the band."""
     activate(db_session, license_only_config())
     account = f.make_account(db_session, owner="ana@example.com", contract_start=days(-10), renewal_date=days(400))
     db_session.commit()
     utilization(db_session, account, days(0), 9)  # 90: good, onboarding
     assert "onboarding-good-health-training" not in score(db_session, days(0)).play_runs_by_play
-    assert score(db_session, days(1)).play_runs_by_play["onboarding-good-health-training"] == 1
+    assert "onboarding-good-health-training" not in score(db_session, days(1)).play_runs_by_play
+    utilization(db_session, account, days(2), 5)  # 50: average
+    assert "onboarding-good-health-training" not in score(db_session, days(2)).play_runs_by_play
+    utilization(db_session, account, days(3), 9)  # good again: it entered the band
+    assert score(db_session, days(3)).play_runs_by_play["onboarding-good-health-training"] == 1
 
 
 def test_a_backfilled_day_dates_its_tasks_from_the_runs_clock(db_session: Session, poor_account: Account) -> None:

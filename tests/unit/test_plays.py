@@ -18,7 +18,7 @@ from playbooks.plays import (
     match_plays,
     play_from_dict,
 )
-from scoring.bands import BANDS, Band
+from scoring.bands import BANDS, NO_BAND, Band
 from scoring.model import default_config_dict, model_from_dict
 from scoring.stage import STAGE_CODE, STAGES, LifecycleStage
 
@@ -49,6 +49,7 @@ def run(
     history: PlayHistory = NO_HISTORY,
     eligible: tuple[bool, ...] = (True, True, True, True),
     first: tuple[bool, ...] | None = None,
+    previous_band: tuple[int, ...] | None = None,
 ) -> dict[str, tuple[list[int], list[int]]]:
     matches = match_plays(
         plays,
@@ -59,6 +60,7 @@ def run(
         history=history,
         eligible=np.array(eligible),
         first=None if first is None else np.array(first),
+        previous_band=None if previous_band is None else np.array(previous_band, dtype=np.int8),
     )
     return {m.play.id: (m.positions.tolist(), m.trigger_rule.tolist()) for m in matches}
 
@@ -77,6 +79,21 @@ def test_a_band_play_does_not_start_on_an_accounts_first_scored_day() -> None:
         (ON_BAND, ON_EVENT), fired((1, 1)), band=(poor,) * 4, stage=(pre,) * 4, first=(True, True, False, False)
     )
     assert result == {"on-band": ([2, 3], [-1, -1]), "on-event": ([1], [1])}  # a rule that fired still counts
+
+
+def test_a_band_play_starts_where_the_account_entered_its_band_or_the_play_ran_before() -> None:
+    """The band is a level: entering it is what starts the play. Already in it on the previous
+    scored day (day two of an installation, say) starts nothing, unless the play ran for the
+    account before and its cooldown has passed (it repeats while the account stays there)."""
+    poor, average = BANDS.index(Band.POOR), BANDS.index(Band.AVERAGE)
+    pre = STAGE_CODE[LifecycleStage.PRE_RENEWAL]
+    history = PlayHistory({}, {"on-band": np.array([np.nan, np.nan, 40.0, np.nan])})
+    result = run(
+        (ON_BAND,), fired(), band=(poor,) * 4, stage=(pre,) * 4, history=history,
+        previous_band=(average, poor, poor, NO_BAND),
+    )  # fmt: skip
+    # 0 entered poor; 1 was already poor and never had the play; 2 was poor, ran 40 days ago; 3 had no score.
+    assert result == {"on-band": ([0, 2, 3], [-1, -1, -1])}
 
 
 def test_a_band_play_starts_in_its_band_and_stage_only() -> None:
