@@ -26,7 +26,6 @@ import json
 import resource
 import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from app.models import ScoringConfigVersion
 from app.pipeline import run as scoring
 from app.services.scoring_config.active import ensure_default_config
 from bench.events_bench import _seeded
+from bench.events_bench import _timed as events_timed
 from bench.run_bench import AS_OF, RESULTS
 from scoring.model import ScoringModel, default_config_dict, model_from_dict
 
@@ -90,15 +90,9 @@ def thirty_measure_config() -> dict[str, Any]:
 
 
 def _timed(factory: sessionmaker[Session], day: dt.date, *, commit: bool) -> dict[str, Any]:
-    with factory() as session:
-        start = time.perf_counter()
-        summary = scoring.run_scoring(session, as_of=day)
-        seconds = time.perf_counter() - start
-        if commit:
-            session.commit()
-        else:
-            session.rollback()
-    return {"run_seconds": round(seconds, 3), "measures_seconds": summary.seconds["measures"], "steps": summary.seconds}
+    """One run (``bench.events_bench._timed``), with its measures step's seconds."""
+    result = events_timed(factory, day, commit=commit)
+    return {**result, "measures_seconds": result["steps"]["measures"]}
 
 
 def _use(version: int, model: ScoringModel) -> None:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -251,7 +251,6 @@ def measure_from_dict(data: Mapping[str, Any]) -> Measure:
     )
 
 
-MEASURE_FIELDS = tuple(f.name for f in fields(Measure))
 #: The fields that decide a measure's raw value (the others only map it to 0-100 or name it).
 COMPUTATION_FIELDS = (
     "source",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -281,7 +282,9 @@ def _bands_from_dict(bands: dict[str, Any]) -> Bands:
     return Bands(good=float(bands.get("good", 70.0)), poor=float(bands.get("poor", 40.0)))
 
 
+@functools.cache
 def _default_text() -> str:
+    """The shipped default config's text, read once (old configs read forward from it)."""
     return resources.files("scoring").joinpath("default_config.json").read_text(encoding="utf-8")
 
 

@@ -165,6 +165,7 @@ class _Plan:
     needs: dict[str, set[Need]] = field(default_factory=lambda: defaultdict(set))
     signals_ever: bool = False
     tickets_ever: bool = False
+    goals: bool = False  # goal measures are read whole (achieved and due), not as needs
 
     @classmethod
     def of(cls, measures: tuple[Measure, ...], usage_windows: frozenset[tuple[str, int]]) -> _Plan:
@@ -177,6 +178,7 @@ class _Plan:
                 for family, need in _needs_of(m):
                     plan.needs[family].add(need)
                 info = source_info(m.source)
+                plan.goals |= info is not None and info.family == "goals"
                 if info is not None and m.data_days is None:
                     plan.signals_ever |= info.family == "signal"
                     plan.tickets_ever |= info.family == "tickets"
@@ -264,16 +266,12 @@ def _read(conn: sa.Connection, *, as_of: dt.date, ids: np.ndarray, plan: _Plan) 
         tickets=read_tickets(conn, as_of=as_of, ids=ids, needs=needs["tickets"]) if needs["tickets"] else {},
         feedback=read_feedback(conn, as_of=as_of, ids=ids, needs=needs["feedback"]) if needs["feedback"] else {},
         license=read_license(conn, as_of=as_of, ids=ids, needs=needs["license"]) if needs["license"] else {},
-        goals=read_goals(conn, as_of=as_of, ids=ids) if needs["goals"] or _uses_goals(plan) else None,
+        goals=read_goals(conn, as_of=as_of, ids=ids) if plan.goals else None,
         signals_ever=_ever(conn, UsageSignal, UsageSignal.day <= as_of, ids) if plan.signals_ever else None,
         tickets_ever=(
             _ever(conn, SupportTicket, SupportTicket.opened_at < _end_ts(as_of), ids) if plan.tickets_ever else None
         ),
     )
-
-
-def _uses_goals(plan: _Plan) -> bool:
-    return "goals" in plan.needs
 
 
 def _end_ts(as_of: dt.date) -> dt.datetime:
@@ -330,11 +328,10 @@ def _base_value(m: Measure, ctx: _Context) -> np.ndarray:
 
 
 def _has_data(m: Measure, ctx: _Context, values: Values, key: str = "") -> np.ndarray:
+    family = source_info(m.source).family  # type: ignore[union-attr]
     if m.data_days is not None:
-        family = source_info(m.source).family  # type: ignore[union-attr]
         op = "n" if family == "feedback" else "rows"
         return values[Need(op, "", m.data_days, 0, key)] > 0
-    family = source_info(m.source).family  # type: ignore[union-attr]
     if family == "signal":
         assert ctx.read.signals_ever is not None
         return ctx.read.signals_ever

@@ -14,7 +14,7 @@ from app.demo.seed import seed_demo
 from app.models import Contact, FeedbackKind, GoalStatus, TicketPriority, UsageSignal
 from app.models.enums import ContactRole
 from app.pipeline.events import gather_inputs
-from app.pipeline.measures import compute_measures
+from app.pipeline.measures import _Plan, compute_measures
 from scoring.health import compute_health
 from scoring.measures import LEGACY_DEFINITIONS
 from scoring.model import ScoringModel, default_config_dict, model_from_dict
@@ -319,3 +319,13 @@ def test_event_rule_windows_hold_at_their_edges(db_session: Session, window: int
     assert current.tolist() == [3.0, 0.0]
     assert previous.tolist() == [7.0, 3.0]  # outside's current-window record is its previous window's last day
     assert inputs.contacts[("added", ("champion",), window)].tolist() == [1.0, 0.0]
+
+
+def test_only_the_tables_the_measures_read_are_read() -> None:
+    """The plan names the passes a run makes: a config of signal measures reads no goals, tickets,
+    feedback or licenses (daily usage is read for the rules' login-days fact whatever the config)."""
+    model = model_of({"name": "posts", "source": "signal.post", "window_days": 28})
+    plan = _Plan.of(model.measures, frozenset())
+    assert not plan.goals and not plan.tickets_ever and plan.signals_ever
+    assert {family for family, needs in plan.needs.items() if needs} == {"usage", "signal"}
+    assert _Plan.of(model_of({"name": "g", "source": "goals.achieved_share"}).measures, frozenset()).goals
