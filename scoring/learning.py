@@ -21,7 +21,6 @@ looked better: the measure is flagged and gets no weight. It is never flipped.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -33,6 +32,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from scoring.model import ScoringModel
 from scoring.stage import STAGES
+from scoring.validation import Z_95, top_decile_lift, wilson_interval
 
 #: Fewer observations than this of either class in a stage: that stage takes the pooled weights.
 MIN_PER_CLASS = 30
@@ -40,8 +40,6 @@ MIN_PER_CLASS = 30
 TEST_FRACTION = 0.3
 #: Inverse L2 regularization strength of every logistic regression (scikit-learn's ``C``).
 L2_C = 1.0
-#: Wilson / normal quantile of the 95 % intervals.
-Z_95 = 1.959963984540054
 #: Bins of the churn model's reliability table (equal width over 0-1).
 RELIABILITY_BINS = 10
 #: Coefficients at or below this are "no signal", not a contradicting direction.
@@ -449,16 +447,6 @@ class RankingMetrics:
         return asdict(self)
 
 
-def top_decile_lift(risk: np.ndarray, label: np.ndarray) -> float | None:
-    """Churn rate of the riskiest tenth (at least one row; ties broken by position) over the overall rate."""
-    churned = int(np.count_nonzero(label))
-    if risk.size == 0 or churned == 0:
-        return None
-    top = max(1, math.ceil(risk.size / 10))
-    order = np.argsort(-risk, kind="stable")[:top]
-    return float(np.count_nonzero(label[order]) / top / (churned / risk.size))
-
-
 def ranking_metrics(score: np.ndarray, label: np.ndarray, poor: float) -> RankingMetrics:
     """Metrics of health scores (NaN rows left out) against churn labels."""
     ok = ~np.isnan(score)
@@ -703,17 +691,6 @@ def predict_churn(
 
 
 # --- event lift -----------------------------------------------------------------------------------
-
-
-def wilson_interval(successes: np.ndarray, trials: np.ndarray, z: float = Z_95) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval of a proportion, elementwise (NaN where ``trials`` is 0)."""
-    n = trials.astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = successes / n
-        denominator = 1.0 + z * z / n
-        centre = (p + z * z / (2.0 * n)) / denominator
-        half = z * np.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n)) / denominator
-    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
 
 
 @dataclass(frozen=True, slots=True)
