@@ -37,7 +37,8 @@ def _monthly(accounts: int, months: int) -> tuple[np.ndarray, np.ndarray]:
     )
 )
 def test_folds_never_train_on_what_they_test_or_on_unknown_labels(case):
-    accounts, months, horizon, folds, share, seed = case.values()
+    accounts, months, horizon = case["accounts"], case["months"], case["horizon"]
+    folds, share, seed = case["folds"], case["share"], case["seed"]
     observed, account = _monthly(accounts, months)
     days = observed.astype(np.int64)
     out = walk_forward_folds(observed, account, horizon_days=horizon, folds=folds, test_share=share, seed=seed)
