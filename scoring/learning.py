@@ -71,7 +71,9 @@ class TrainingSet:
 
     ``observed_on``: (k,) ``datetime64[D]``; ``account_id``: (k,) int64; ``stage``: (k,) stage
     codes into ``STAGES``; ``measure_scores``: (k, m) float64 0-100, NaN where the measure had
-    no data on that date; ``label``: (k,) bool, churned within the horizon after the date.
+    no data on that date; ``label``: (k,) bool, churned within the horizon after the date;
+    ``raw_values``: (k, m) the measures' raw values behind the scores (NaN: no data), or None when
+    the rows were made from scores alone.
     """
 
     observed_on: np.ndarray
@@ -80,6 +82,7 @@ class TrainingSet:
     measure_scores: np.ndarray
     label: np.ndarray
     measure_names: tuple[str, ...]
+    raw_values: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         k = self.label.shape[0]
@@ -87,6 +90,8 @@ class TrainingSet:
             raise ValueError(
                 f"measure_scores must be ({k}, {len(self.measure_names)}), got {self.measure_scores.shape}"
             )
+        if self.raw_values is not None and self.raw_values.shape != self.measure_scores.shape:
+            raise ValueError("raw_values must have the shape of measure_scores")
         for name in ("observed_on", "account_id", "stage"):
             if getattr(self, name).shape != (k,):
                 raise ValueError(f"{name} must have one entry per observation")
@@ -106,6 +111,7 @@ class TrainingSet:
             self.measure_scores[rows],
             self.label[rows],
             self.measure_names,
+            None if self.raw_values is None else self.raw_values[rows],
         )
 
     def counts(self) -> dict[str, int]:
@@ -136,6 +142,7 @@ def concat_training_sets(parts: Sequence[TrainingSet], measure_names: tuple[str,
         np.concatenate([p.measure_scores for p in parts]),
         np.concatenate([p.label for p in parts]),
         measure_names,
+        None if any(p.raw_values is None for p in parts) else np.concatenate([p.raw_values for p in parts]),
     )
 
 

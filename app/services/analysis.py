@@ -160,6 +160,7 @@ def build_training_data(
     horizon_days: int = DEFAULT_HORIZON_DAYS,
     periodic_months: int = 0,
     snap_days: int = SNAP_DAYS,
+    versioned: tuple[int, ScoringModel] | None = None,
 ) -> TrainingData:
     """Observations of accounts, with the active config's measure scores as of each date.
 
@@ -173,9 +174,12 @@ def build_training_data(
     An account is observed on a date only when it is a customer then: its contract started on or
     before the date and it had not churned (its last churn outcome is not on or after its contract
     start and on or before the date). Observations with no measure data at all are skipped.
+
+    ``versioned``: (version, model) whose measures to compute; the active config when None (measure
+    discovery passes a model of candidate measures).
     """
     start = time.perf_counter()
-    config_version, model = get_active_model(session)
+    config_version, model = versioned if versioned is not None else get_active_model(session)
     outcomes = _load_outcomes(session, as_of=as_of)
     observed = outcome_observation_days(outcomes.day, horizon_days, snap_days)
     periodic = (
@@ -266,7 +270,8 @@ def _observe_on(
     next_renewal = _first_after(outcomes.renewal_keys, ids, day64)
     renewal = np.where(next_renewal >= 0, next_renewal.astype("datetime64[D]"), pm.renewal_date)
     stage = assign_stages(day, pm.contract_start, renewal, pm.first_value_on, model.stage_rules, term=pm.term)
-    result = compute_health(pm.matrix(names), stage, model)
+    raw = pm.matrix(names)
+    result = compute_health(raw, stage, model)
     scores = result.measure_scores.T.astype(np.float64)  # (n, m)
     has_data = ~np.all(np.isnan(scores), axis=1)
 
@@ -284,7 +289,7 @@ def _observe_on(
     tally.outcome_observations += int(np.count_nonzero(is_outcome_row))
     tally.periodic_observations += int(np.count_nonzero(~is_outcome_row))
     tally.outcomes_used += int(np.count_nonzero(np.isin(outcome_accounts, account[is_outcome_row])))
-    return TrainingSet(when, account, stage[rows], scores[rows], label, names)
+    return TrainingSet(when, account, stage[rows], scores[rows], label, names, raw.T[rows].astype(np.float64))
 
 
 def _customers_on(pm: PortfolioMeasures, day64: np.datetime64, outcomes: _Outcomes) -> np.ndarray:
