@@ -108,6 +108,7 @@ class Config:
     CHURN_MODEL_RETRAIN_CRON: str = "0 3 1 * *"  # crontab, UTC: 03:00 on the 1st of each month
     CHURN_MODEL_HORIZON_DAYS: int = 90  # the model foresees a churn within this many days
     CHURN_MODEL_PERIODIC_MONTHS: int = 12  # monthly observations added to the outcomes (0: outcomes only)
+    LEARNING_CACHE_DIR: str | None = None  # the day's learning observations (default: <instance>/cache/learning)
     # Alerts
     PUBLIC_BASE_URL: str = "http://127.0.0.1:5000"
     SLACK_WEBHOOK_URL: str | None = None
