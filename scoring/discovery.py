@@ -64,7 +64,10 @@ MIN_TRAIN_AUC = 0.55
 #: Churn-risk multiples of the base rate that the thresholds sit at: scores 0, 25, 50, 75, 100.
 RISK_MULTIPLES = (2.0, math.sqrt(2.0), 1.0, 1.0 / math.sqrt(2.0), 0.5)
 #: At most this many rows feed the correlation matrix (a seeded sample beyond it).
-CORRELATION_ROWS = 50_000
+CORRELATION_ROWS = 20_000
+#: A proposal is fitted on at most this many observations (a seeded sample beyond it): the
+#: thresholds and weights it fits settle long before, and the fit's time stays bounded.
+FIT_ROWS = 200_000
 #: L2 pull of the log-weights toward equal weights in the weight fit.
 WEIGHT_L2 = 1e-3
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -457,11 +460,15 @@ def propose(
     max_measures: int = MAX_MEASURES,
     seed: int = 0,
 ) -> Proposal:
-    """Fit a proposal on these observations (all of them training): judge every candidate, group
-    them, keep the best of each group that ranks churn at all, fit thresholds and per-stage weights
-    (a stage with fewer than ``min_per_class`` of either class takes the weights of all stages
-    pooled), and band cut-offs. Raises ``ValueError`` when nothing can be proposed."""
+    """Fit a proposal on these observations (all of them training; a seeded sample of
+    ``FIT_ROWS`` when there are more): judge every candidate, group them, keep the best of each
+    group that ranks churn at all, fit thresholds and per-stage weights (a stage with fewer than
+    ``min_per_class`` of either class takes the weights of all stages pooled), and band cut-offs.
+    Raises ``ValueError`` when nothing can be proposed."""
     label = np.asarray(label, dtype=bool)
+    if label.size > FIT_ROWS:
+        rows = np.sort(np.random.default_rng(seed).choice(label.size, FIT_ROWS, replace=False))
+        values, stage, label = values[rows], stage[rows], label[rows]
     judged = judge_candidates(values, label)
     groups = correlation_groups(values, seed=seed)
     order = sorted(range(len(candidates)), key=lambda j: -judged[j].train_auc)

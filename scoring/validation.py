@@ -126,20 +126,20 @@ def walk_forward_folds(
 
 
 class _Ranked:
-    """One method's risk sorted once, so that each bootstrap draw costs a pass over it."""
+    """One method's risk grouped into its distinct values once (ascending), so that each bootstrap
+    draw costs two weighted counts over the observations."""
 
     def __init__(self, risk: np.ndarray, label: np.ndarray) -> None:
-        order = np.argsort(risk, kind="stable")
-        self.order = order
-        sorted_risk = risk[order]
-        self.label = label[order].astype(np.float64)
-        # Start of each group of equal risk (ties share half their pairs).
-        self.starts = np.flatnonzero(np.r_[True, sorted_risk[1:] != sorted_risk[:-1]])
+        _, self.group = np.unique(risk, return_inverse=True)
+        self.groups = int(self.group.max()) + 1 if risk.size else 0
+        self.label = label.astype(np.float64)
 
-    def auc(self, weight: np.ndarray) -> float:
-        w = weight[self.order]
-        pos = np.add.reduceat(w * self.label, self.starts)
-        neg = np.add.reduceat(w * (1.0 - self.label), self.starts)
+    def auc(self, weight: np.ndarray, weighted_label: np.ndarray | None = None) -> float:
+        """The weighted AUC; ``weighted_label`` (``weight * label``) may be passed in when the same
+        draw serves several methods."""
+        wl = weight * self.label if weighted_label is None else weighted_label
+        pos = np.bincount(self.group, weights=wl, minlength=self.groups)
+        neg = np.bincount(self.group, weights=weight, minlength=self.groups) - pos
         total_pos, total_neg = pos.sum(), neg.sum()
         if total_pos <= 0 or total_neg <= 0:
             return math.nan
@@ -245,8 +245,9 @@ def compare_methods(
     for _ in range(draws if accounts.size else 0):
         per_account = np.bincount(rng.integers(0, accounts.size, accounts.size), minlength=accounts.size)
         weight = per_account[inverse].astype(np.float64)
+        weighted_label = weight * label
         for name, rk in ranked.items():
-            samples[name].append(rk.auc(weight))
+            samples[name].append(rk.auc(weight, weighted_label))
     auc = {}
     for name in ranked:
         low, high = _percentiles(samples[name])

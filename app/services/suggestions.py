@@ -36,7 +36,7 @@ from app.services.analysis import (
 )
 from app.services.scoring_config.active import get_active_model
 from app.services.scoring_config.catalog import measure_catalog
-from scoring.discovery import Judged, Proposal, candidate_measures, judge_candidates, proposal_table, propose
+from scoring.discovery import FIT_ROWS, Judged, Proposal, candidate_measures, proposal_table, propose
 from scoring.learning import MIN_PER_CLASS, TrainingSet, weight_matrix, weighted_scores
 from scoring.measures import Measure
 from scoring.model import Bands, ScoringModel
@@ -56,7 +56,7 @@ logger = logging.getLogger(__name__)
 #: At most this many candidate measures are generated.
 MAX_CANDIDATES = 60
 #: Bootstrap draws of each candidate's interval in the ranking (the headline comparison uses DRAWS).
-CANDIDATE_DRAWS = 200
+CANDIDATE_DRAWS = 100
 #: The headline methods, in the order the answer lists them.
 METHODS = ("proposal", "active", "best_single", "reference_lr")
 _CACHE_VERSION = 1
@@ -230,9 +230,10 @@ def observations(
 # --- the validation ----------------------------------------------------------------------------------
 
 
-def _reference_lr(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray) -> np.ndarray:
+def _reference_lr(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, seed: int) -> np.ndarray:
     """A plain logistic regression on every candidate (sign-preserving log1p, missing as the
-    training median, standardized): the reference a proposal has to stand next to."""
+    training median, standardized): the reference a proposal has to stand next to. Fitted on the
+    same seeded sample size as a proposal (``FIT_ROWS``)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -241,6 +242,9 @@ def _reference_lr(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray) 
         out = np.sign(x) * np.log1p(np.abs(x))
         return np.where(np.isfinite(out), out, median[None, :])
 
+    if train_y.size > FIT_ROWS:
+        rows = np.sort(np.random.default_rng(seed).choice(train_y.size, FIT_ROWS, replace=False))
+        train_x, train_y = train_x[rows], train_y[rows]
     logged = np.sign(train_x) * np.log1p(np.abs(train_x))
     with np.errstate(all="ignore"):
         median = np.nan_to_num(np.nanmedian(np.where(np.isfinite(logged), logged, np.nan), axis=0))
@@ -315,7 +319,7 @@ def _walk_forward(
             _risk_of_score(weighted_scores(active_scores[test], data.stage[test], active_w), active.neutral_score)
         )
         pooled["best_single"].append(proposal.judged[best].risk(tv[:, best]))
-        pooled["reference_lr"].append(_reference_lr(values[fold.train], ytr, tv))
+        pooled["reference_lr"].append(_reference_lr(values[fold.train], ytr, tv, seed))
         for j, jd in enumerate(proposal.judged):
             cand_risk[j].append(jd.risk(tv[:, j]))
         y_parts.append(label[test])
@@ -483,9 +487,8 @@ def suggest_config(
         raise TooFewOutcomes(str(exc), errors={"outcomes": [str(exc)]}) from None
     new = _new_config(active, proposal)
     chosen = {c.measure.name for c in proposal.chosen}
-    judged_all = judge_candidates(values, data.label)
     ranking = _ranking(
-        candidates, judged_all=judged_all, groups=proposal.groups, chosen=chosen, per_candidate=per_candidate, y=y,
+        candidates, judged_all=proposal.judged, groups=proposal.groups, chosen=chosen, per_candidate=per_candidate, y=y,
         accounts=accounts, seed=seed,
     )  # fmt: skip
     verdict = validation.get("verdict")
