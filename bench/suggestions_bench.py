@@ -157,9 +157,8 @@ def main() -> None:
         f"fit: {fit['observations']:,} observations of {fit['accounts']:,} accounts x {fit['candidates']} candidates "
         f"({fit['churned']:,} churned): {json.dumps(fit['seconds'])} (goal: whole suggestion < 120 s)"
     )
-    print(
-        f"  AUC {json.dumps(fit['auc'])}; {fit['measures']} measures; {fit['verdict']['message'] if fit['verdict'] else ''}"
-    )
+    verdict = fit["verdict"]["message"] if fit["verdict"] else ""
+    print(f"  AUC {json.dumps(fit['auc'])}; {fit['measures']} measures; {verdict}")
     if not args.skip_db:
         db = results["db"] = bench_db(args.pg_url, args.accounts, args.days)
         first, second = db["runs"]
