@@ -67,7 +67,7 @@ RISK_MULTIPLES = (2.0, math.sqrt(2.0), 1.0, 1.0 / math.sqrt(2.0), 0.5)
 CORRELATION_ROWS = 20_000
 #: A proposal is fitted on at most this many observations (a seeded sample beyond it): the
 #: thresholds and weights it fits settle long before, and the fit's time stays bounded.
-FIT_ROWS = 200_000
+FIT_ROWS = 100_000
 #: L2 pull of the log-weights toward equal weights in the weight fit.
 WEIGHT_L2 = 1e-3
 _SLUG = re.compile(r"[^a-z0-9]+")

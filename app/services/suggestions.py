@@ -24,7 +24,20 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.errors import DomainValidationError
-from app.models import Account, DailyUsage, JobKind, JobRequest, JobRequestStatus, Outcome
+from app.models import (
+    Account,
+    DailyUsage,
+    Feedback,
+    FeedbackKind,
+    Goal,
+    JobKind,
+    JobRequest,
+    JobRequestStatus,
+    LicenseSnapshot,
+    Outcome,
+    SupportTicket,
+    UsageSignal,
+)
 from app.services.analysis import (
     DEFAULT_HORIZON_DAYS,
     DEFAULT_PERIODIC_MONTHS,
@@ -35,10 +48,9 @@ from app.services.analysis import (
     build_training_data,
 )
 from app.services.scoring_config.active import get_active_model
-from app.services.scoring_config.catalog import measure_catalog
 from scoring.discovery import FIT_ROWS, Judged, Proposal, candidate_measures, proposal_table, propose
 from scoring.learning import MIN_PER_CLASS, TrainingSet, weight_matrix, weighted_scores
-from scoring.measures import Measure
+from scoring.measures import SIGNAL_PREFIX, SOURCES, Measure, source_info
 from scoring.model import Bands, ScoringModel
 from scoring.rules import RuleType
 from scoring.stage import STAGES
@@ -111,11 +123,43 @@ def _check_classes(label: np.ndarray, min_per_class: int, training: TrainingData
 
 
 def available_sources(session: Session) -> list[str]:
-    """Sources of the measure language that hold data, product signals by number of events."""
-    catalog = measure_catalog(session)
-    out = [s["source"] for s in catalog["sources"] if s["records"]]
-    signals = sorted(catalog["signals"], key=lambda s: (-s["events"], s["signal"]))
-    out += [s["source"] for s in signals if s["records"]]
+    """Sources of the measure language that hold data, product signals by number of events.
+
+    One existence probe per table (an index lookup, not a count of the table) and one aggregate
+    over the signals' covering index."""
+
+    def has(table: Any, *where: Any) -> bool:
+        return session.scalar(sa.select(sa.literal(1)).select_from(table).where(*where).limit(1)) is not None
+
+    family = {
+        "usage": has(DailyUsage),
+        "license": has(LicenseSnapshot),
+        "tickets": has(SupportTicket),
+        "goals": has(Goal),
+    }
+    feedback = {kind.value: has(Feedback, Feedback.kind == kind) for kind in FeedbackKind}
+    account = {
+        "account.tenure_days": has(Account, Account.contract_start.is_not(None)),
+        "account.arr": has(Account, Account.arr.is_not(None)),
+        "account.seats": has(Account, Account.seats_purchased.is_not(None)),
+        "account.days_to_renewal": has(Account, Account.renewal_date.is_not(None)),
+    }
+    out = []
+    for name, info in SOURCES.items():
+        if info.family == "feedback":
+            held = feedback.get(name.split(".", 1)[1], False)
+        elif info.family == "account":
+            held = account[name]
+        else:
+            held = family[info.family]
+        if held:
+            out.append(name)
+    signals = session.execute(
+        sa.select(UsageSignal.signal, sa.func.sum(UsageSignal.count).label("events"))
+        .group_by(UsageSignal.signal)
+        .order_by(sa.desc("events"), UsageSignal.signal)
+    ).all()
+    out += [f"{SIGNAL_PREFIX}{signal}" for signal, _ in signals if source_info(f"{SIGNAL_PREFIX}{signal}")]
     return out
 
 

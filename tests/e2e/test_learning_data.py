@@ -156,3 +156,19 @@ def test_cli_evaluate_and_suggest_print_the_figures_and_refuse_what_cannot_be_le
     trained = runner.invoke(args=["analysis", "train", *args])
     assert trained.exit_code == 0, trained.output
     assert trained.output.startswith("Churn model v1 trained on ")
+
+
+def test_the_sources_offered_to_discovery_are_those_the_catalog_shows_with_data(db_session: Session) -> None:
+    from app.services.scoring_config.catalog import measure_catalog
+    from app.services.suggestions import available_sources
+
+    with db_session.begin():
+        assert available_sources(db_session) == []
+        seed_demo(db_session, accounts=40, days=120, as_of=AS_OF, seed=2)
+    with db_session.begin():
+        catalog = measure_catalog(db_session)
+        got = available_sources(db_session)
+    held = [s["source"] for s in catalog["sources"] if s["records"]]
+    signals = [s["source"] for s in sorted(catalog["signals"], key=lambda s: (-s["events"], s["signal"]))]
+    assert got == held + signals
+    assert "feedback.nps" in got and any(s.startswith("signal.") for s in got)
