@@ -65,6 +65,8 @@ from scoring.validation import (
 
 logger = logging.getLogger(__name__)
 
+#: Observation dates computed at a time (PostgreSQL; each pass in a session of its own).
+ASSEMBLY_WORKERS = 2
 #: At most this many candidate measures are generated.
 MAX_CANDIDATES = 60
 #: Bootstrap draws of each candidate's interval in the ranking (the headline comparison uses DRAWS).
@@ -264,6 +266,7 @@ def observations(
         snap_days=snap_days,
         versioned=(version, full),
         outcome_observations=periodic_months == 0,
+        workers=ASSEMBLY_WORKERS,
     )
     if path is not None and cache_dir is not None:
         _prune(cache_dir, today)

@@ -172,3 +172,13 @@ def test_the_sources_offered_to_discovery_are_those_the_catalog_shows_with_data(
     signals = [s["source"] for s in sorted(catalog["signals"], key=lambda s: (-s["events"], s["signal"]))]
     assert got == held + signals
     assert "feedback.nps" in got and any(s.startswith("signal.") for s in got)
+
+
+def test_dates_computed_two_at_a_time_give_the_same_observations(db_session: Session) -> None:
+    with db_session.begin():
+        seed_demo(db_session, accounts=60, days=200, as_of=AS_OF, seed=4)
+    one = build(db_session, periodic_months=3)
+    two = build(db_session, periodic_months=3, workers=2)
+    assert by_row(two) == by_row(one)
+    assert two.skipped == one.skipped and two.outcomes == one.outcomes
+    assert np.array_equal(np.nan_to_num(two.data.raw_values, nan=-1), np.nan_to_num(one.data.raw_values, nan=-1))
