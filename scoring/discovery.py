@@ -371,7 +371,7 @@ def fit_score_weights(
         return value, np.concatenate([grad_v, [g.sum(), float(g @ x)]])
 
     start = np.concatenate([np.zeros(m), [math.log(base / (1 - base)), -1.0]])
-    result = minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": 500})
+    result = minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": 300, "ftol": 1e-7})
     v = result.x[:m]
     w = np.exp(v - v.max())
     weights = np.round(w / w.sum() * scale, 4)
