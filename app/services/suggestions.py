@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -216,18 +217,17 @@ def _store(path: Path, training: TrainingData) -> None:
             "seconds": training.seconds,
         }
         (tmp / "meta.json").write_text(json.dumps(meta))
-        tmp.rename(path)
-    except OSError as exc:  # a cache that cannot be written only costs time
+        tmp.rename(path)  # whole or not at all (another worker may have written it first)
+    except (OSError, ValueError) as exc:  # a cache that cannot be written only costs time
         logger.warning("learning cache not written to %s: %s", path, exc)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _prune(cache_dir: Path, today: dt.date) -> None:
     """Drop the cache entries of earlier days (each entry's folder name starts with its day)."""
     for entry in cache_dir.glob("*"):
         if entry.is_dir() and not entry.name.startswith(today.isoformat()):
-            for child in entry.glob("*"):
-                child.unlink(missing_ok=True)
-            entry.rmdir()
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def observations(
