@@ -450,6 +450,14 @@ class Proposal:
         return out
 
 
+def fit_rows(rows: np.ndarray, seed: int) -> np.ndarray:
+    """``rows`` (indices), or a seeded sample of ``FIT_ROWS`` of them in their order when more."""
+    if rows.size <= FIT_ROWS:
+        return rows
+    chosen: np.ndarray = np.sort(np.random.default_rng(seed).choice(rows, FIT_ROWS, replace=False))
+    return chosen
+
+
 def propose(
     values: np.ndarray,
     stage: np.ndarray,
@@ -467,7 +475,7 @@ def propose(
     Raises ``ValueError`` when nothing can be proposed."""
     label = np.asarray(label, dtype=bool)
     if label.size > FIT_ROWS:
-        rows = np.sort(np.random.default_rng(seed).choice(label.size, FIT_ROWS, replace=False))
+        rows = fit_rows(np.arange(label.size), seed)
         values, stage, label = values[rows], stage[rows], label[rows]
     judged = judge_candidates(values, label)
     groups = correlation_groups(values, seed=seed)

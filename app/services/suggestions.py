@@ -49,7 +49,7 @@ from app.services.analysis import (
     build_training_data,
 )
 from app.services.scoring_config.active import get_active_model
-from scoring.discovery import FIT_ROWS, Judged, Proposal, candidate_measures, proposal_table, propose
+from scoring.discovery import Judged, Proposal, candidate_measures, fit_rows, proposal_table, propose
 from scoring.learning import MIN_PER_CLASS, TrainingSet, weight_matrix, weighted_scores
 from scoring.measures import SIGNAL_PREFIX, SOURCES, Measure, source_info
 from scoring.model import Bands, ScoringModel
@@ -277,10 +277,10 @@ def observations(
 # --- the validation ----------------------------------------------------------------------------------
 
 
-def _reference_lr(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, seed: int) -> np.ndarray:
+def _reference_lr(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray) -> np.ndarray:
     """A plain logistic regression on every candidate (sign-preserving log1p, missing as the
-    training median, standardized): the reference a proposal has to stand next to. Fitted on the
-    same seeded sample size as a proposal (``FIT_ROWS``)."""
+    training median, standardized): the reference a proposal has to stand next to, fitted on the
+    same training observations as the proposal."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -289,9 +289,6 @@ def _reference_lr(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, 
         out = np.sign(x) * np.log1p(np.abs(x))
         return np.where(np.isfinite(out), out, median[None, :])
 
-    if train_y.size > FIT_ROWS:
-        rows = np.sort(np.random.default_rng(seed).choice(train_y.size, FIT_ROWS, replace=False))
-        train_x, train_y = train_x[rows], train_y[rows]
     logged = np.sign(train_x) * np.log1p(np.abs(train_x))
     with np.errstate(all="ignore"):
         median = np.nan_to_num(np.nanmedian(np.where(np.isfinite(logged), logged, np.nan), axis=0))
@@ -351,8 +348,9 @@ def _walk_forward(
             )
             fold_rows.append(info)
             continue
+        rows = fit_rows(np.flatnonzero(fold.train), seed)  # index first: no copy of the whole side
         try:
-            proposal = propose(values[fold.train], data.stage[fold.train], ytr, candidates,
+            proposal = propose(values[rows], data.stage[rows], label[rows], candidates,
                                min_per_class=min_per_class, seed=seed)  # fmt: skip
         except ValueError as exc:
             info["skipped"] = str(exc)
@@ -366,7 +364,7 @@ def _walk_forward(
             _risk_of_score(weighted_scores(active_scores[test], data.stage[test], active_w), active.neutral_score)
         )
         pooled["best_single"].append(proposal.judged[best].risk(tv[:, best]))
-        pooled["reference_lr"].append(_reference_lr(values[fold.train], ytr, tv, seed))
+        pooled["reference_lr"].append(_reference_lr(values[rows], label[rows], tv))
         for j, jd in enumerate(proposal.judged):
             cand_risk[j].append(jd.risk(tv[:, j]))
         y_parts.append(label[test])
