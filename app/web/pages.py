@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
 from marshmallow import ValidationError
 from werkzeug.wrappers import Response
 
@@ -39,7 +41,7 @@ from app.services.alerts.settings import AlertSettings
 from app.services.events import EventFilters, list_events
 from app.services.scoring_config.active import load_models
 from app.services.tasks import TaskFilters, list_play_runs, list_tasks, update_task
-from app.services.watchlist.listing import WatchlistFilters, list_watchlist, team_owners, watchlist_totals
+from app.services.watchlist.listing import WatchlistFilters, list_watchlist, watchlist_totals
 from app.services.watchlist.overrides import create_override, revoke_override
 from app.services.watchlist.pins import live_pin, pin_account, unpin_account
 from app.services.watchlist.score_change import score_change
@@ -77,7 +79,13 @@ def home() -> Response:
 @bp.get("/watchlist")
 @page(*ALL)
 def watchlist() -> Any:
-    """The at-risk list: filters, sorts, name search, totals, and each row's 30-day sparkline."""
+    """The at-risk list: filters, sorts, name search, totals, and each row's 30-day sparkline.
+
+    The whole page is rendered inside the API's read path and kept in its page cache under the
+    same stamp (PostgreSQL; app/services/watchlist/cache.py): the totals and the sparklines are
+    read in the page's snapshot, and a repeat of the same page by the same user, with nothing it
+    read changed since, is one indexed query. The session's CSRF token is not kept: the kept body
+    holds a marker in its place, swapped for this request's token."""
     args = {key: value for key, value in request.args.items() if value.strip()}
     args.pop("page", None)
     try:
@@ -85,25 +93,32 @@ def watchlist() -> Any:
     except ValidationError as exc:
         return render_template("web/watchlist.html", items=[], totals=None, errors=exc.messages, args=args,
                                series={}, next_cursor=None), 422  # fmt: skip
-    session = get_session()
     now = _now()
     filters = {key: query[key] for key in _FILTER_FIELDS if key in query}
-    # The API's read path, page cache included (PostgreSQL): the same JSON the endpoint answers.
-    body = orjson.loads(page_body(session, now, sort=query["sort"], limit=query["limit"], scope=query["scope"],
-                                  cursor=query.get("cursor"), team=query.get("team"), filters=filters))  # fmt: skip
-    items, next_cursor = body["items"], body["next_cursor"]
-    with session.begin():
-        owners = team_owners(session, query["team"]) if "team" in query else None
-        if owners is None and query["scope"] == "book" and "owner" not in query:
-            owners = default_owners(session)
+    token = generate_csrf()
+
+    def render(session: Any, items: list[dict[str, Any]], next_cursor: str | None, owners: Any) -> bytes:
         totals = watchlist_totals(
             session, filters=WatchlistFilters(**filters, owners=owners), now=now, falling_7d_points=_falling()
         )
         series = score_series(
             session, [item["account_id"] for item in items], since=now.date() - dt.timedelta(days=SPARK_DAYS)
         )
-    return render_template("web/watchlist.html", items=items, totals=totals, errors={}, args=args, series=series,
-                           next_cursor=next_cursor)  # fmt: skip
+        html = render_template("web/watchlist.html", items=items, totals=totals, errors={}, args=args,
+                               series=series, next_cursor=next_cursor)  # fmt: skip
+        return html.replace(token, _CSRF_MARK).encode()
+
+    # What else the page shows: who is signed in (name, role: the header and the forms) and its own path.
+    variant = ("page", current_user.get_id(), current_user.role.value, request.full_path)
+    body = page_body(get_session(), now, sort=query["sort"], limit=query["limit"], scope=query["scope"],
+                     cursor=query.get("cursor"), team=query.get("team"), filters=filters, render=render,
+                     variant=variant)  # fmt: skip
+    return Response(body.replace(_CSRF_MARK_BYTES, token.encode()), mimetype="text/html")
+
+
+#: Stands for the CSRF token in a kept watchlist page (never a token: tokens are base64 and dots).
+_CSRF_MARK = "@@csrf@@"
+_CSRF_MARK_BYTES = _CSRF_MARK.encode()
 
 
 @bp.get("/accounts/<int:account_id>")

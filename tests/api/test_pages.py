@@ -297,6 +297,41 @@ def test_pages_watchlist_searches_by_name_and_shows_totals_and_sparklines(
     assert listed and all(word.lower() in n.lower() for n in listed)
 
 
+def test_pages_watchlist_is_kept_per_user_with_each_session_s_token_and_dropped_on_a_change(
+    app: Flask, engine: sa.Engine, portfolio: Portfolio
+) -> None:
+    """The rendered page is kept under the JSON page's stamp (PostgreSQL): a repeat is a cache hit,
+    each session gets its own CSRF token in it (and the forms take it), another user gets their own
+    page, and a pin is on the next answer."""
+    admin, other = (sign_in(app.test_client(), portfolio.emails["admin"]) for _ in range(2))
+    csm = sign_in(app.test_client(), portfolio.emails["csm"])
+    path = "/watchlist?scope=all&sort=score"
+    first = admin.get(path).get_data(as_text=True)
+    cache = app.extensions.get("watchlist_cache")
+    hits = cache.hits if cache is not None else 0
+    again = admin.get(path).get_data(as_text=True)
+    if engine.dialect.name == "postgresql":
+        assert cache is not None and cache.hits == hits + 1, "the repeat is served from the page cache"
+    # The same page but for the token (signed with the time: each request's own).
+    assert _untokened(again) == _untokened(first) and "@@csrf@@" not in again
+    theirs = other.get(path).get_data(as_text=True)
+    # The second admin session is served the page the first one filled, with its own token in it:
+    # the first session's token is refused to it, the token in its page is taken (below).
+    refused = re.search(r'name="csrf_token" value="([^"]+)"', first).group(1)  # type: ignore[union-attr]
+    assert other.post("/accounts/1/unpin", data={"csrf_token": refused}).status_code == 400
+    assert "(csm)" in csm.get(path).get_data(as_text=True) and "(admin)" in theirs
+    account = int(re.findall(r'<a href="/accounts/(\d+)">', theirs)[0])
+    token = re.search(r'name="csrf_token" value="([^"]+)"', theirs).group(1)  # type: ignore[union-attr]
+    pinned = other.post(f"/accounts/{account}/pin", data={"reason": "kept page test", "csrf_token": token,
+                                                           "return_to": path})  # fmt: skip
+    assert pinned.status_code == 302 and pinned.headers["Location"] == path
+    assert "kept page test" in admin.get(path).get_data(as_text=True), "the change log drops the kept page"
+
+
+def _untokened(page: str) -> str:
+    return re.sub(r'name="csrf_token" value="[^"]+"', "", page)
+
+
 def test_pages_account_page_pins_completes_tasks_and_explains_a_change(
     app: Flask, engine: sa.Engine, portfolio: Portfolio
 ) -> None:
