@@ -129,7 +129,17 @@ def page_body(
         cache = _cache(connection)
         if cache is None:
             return read()
-        key = (sort, limit, cursor, team, owners, tuple(sorted(filters.items())), now.date(), falling_7d_points, variant)
+        key = (
+            sort,
+            limit,
+            cursor,
+            team,
+            owners,
+            tuple(sorted(filters.items())),
+            now.date(),
+            falling_7d_points,
+            variant,
+        )
         if (body := cache.get(connection, key, now)) is not None:
             return body
     with session.begin():

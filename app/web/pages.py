@@ -136,9 +136,11 @@ def _account_page(account_id: int, *, errors: dict[str, Any] | None = None, form
         require_in_book(session, account_id=account_id)
         detail = get_account(session, account_id, history_days=HISTORY_DAYS)
         freshness = measure_freshness(session, account_id)
-        events, _ = list_events(session, filters=EventFilters(), page=1, per_page=25, account_id=account_id)
-        runs, _ = list_play_runs(session, account_id, status=None, page=1, per_page=20)
-        alerts, _ = list_alerts(session, filters=AlertFilters(account=account_id), page=1, per_page=20)
+        # The newest of each (no totals: the page does not show them, and counting is a query each).
+        events, _ = list_events(session, filters=EventFilters(), page=1, per_page=25, account_id=account_id,
+                                count=False)  # fmt: skip
+        runs, _ = list_play_runs(session, account_id, status=None, page=1, per_page=20, count=False)
+        alerts, _ = list_alerts(session, filters=AlertFilters(account=account_id), page=1, per_page=20, count=False)
         detail["pin"] = live_pin(session, account_id, _now())
         health = detail.get("health") or {}
         bands = _bands(session, health.get("config_version"))
@@ -155,16 +157,11 @@ def _account_page(account_id: int, *, errors: dict[str, Any] | None = None, form
     return render_template("web/account.html", **context), status
 
 
-#: Band cut-offs by config version (a stored version never changes).
-_BANDS: dict[int, Any] = {}
-
-
 def _bands(session: Any, version: int | None) -> Any:
+    """The band cut-offs of a config version (its model is kept by load_models)."""
     if version is None:
         return None
-    if version not in _BANDS:
-        _BANDS[version] = load_models(session, {version})[version].bands
-    return _BANDS[version]
+    return load_models(session, {version})[version].bands
 
 
 def _chart(history: list[dict[str, Any]], events: list[dict[str, Any]], runs: list[dict[str, Any]],
