@@ -109,7 +109,7 @@ def wrk(url: str, header: str, *, duration: int) -> dict[str, Any]:
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
         "requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        "latency_ms": {p: _ms(v) for p, v in re.findall(r"^\s+(50|75|90|99)%\s+(\S+)$", out, flags=re.MULTILINE)},
+        "latency_ms": {p: _ms(v) for p, v in re.findall(r"^\s+(50|75|90|99)%\s+(\S+)\s*$", out, flags=re.MULTILINE)},
         "errors": int(non_2xx.group(1)) if non_2xx else 0,
     }
 
