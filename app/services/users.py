@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from app.auth import create_user
 from app.db import as_utc
-from app.errors import DomainValidationError, NotFound
+from app.errors import Conflict, DomainValidationError, NotFound
 from app.models import Role, User
 
 #: Roles a person may sign in to the pages with (ingest is for machines).
@@ -200,6 +200,19 @@ def set_password(session: Session, who: str, password: str, *, role: Role | None
     if not user.email:
         raise DomainValidationError("Users sign in with their email.", errors={"email": ["The user has no email."]})
     _store_password(user, password, now)
+    session.flush()
+    return user
+
+
+def set_disabled(session: Session, user_id: int, *, disabled: bool, actor_id: int | None) -> User:
+    """Disable a user (their sessions and API tokens stop working: both check ``disabled``) or enable
+    them again. An admin cannot disable themselves (the last way in could go with it)."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"No user {user_id}.")
+    if disabled and user.id == actor_id:
+        raise Conflict("You cannot disable yourself: ask another admin.")
+    user.disabled = disabled
     session.flush()
     return user
 

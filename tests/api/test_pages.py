@@ -98,6 +98,10 @@ def _post_matrix(p: Portfolio) -> list[tuple[str, str, dict[str, str], dict[str,
             {**refused, "admin": 200},
         ),
         ("web_console.activate", "/admin/config/versions/999/activate", {}, {**refused, "admin": 404}),
+        ("web_admin.user_state", "/admin/users/999999/disable", {"disabled": "true"}, {**refused, "admin": 404}),
+        ("web_admin.revoke", "/admin/tokens/revoke", {"prefix": "hs_nosuchtoken"}, {**refused, "admin": 404}),
+        ("web_console.replace_routing", "/admin/routing", {"version": "0", "document": "{"}, {**refused, "admin": 422}),
+        ("web_console.retry", "/admin/quarantine/retry", {}, {**refused, "admin": 200}),
         ("web_auth.sign_out", "/sign-out", {}, {role: 302 for role in ROLES}),
     ]
 
@@ -451,6 +455,77 @@ def test_pages_admin_changes_a_weight_previews_and_activates(
     rollback = admin.post("/admin/config/versions/1/activate", data={"csrf_token": csrf_token(admin, "/admin/config")})
     assert rollback.status_code == 302
     assert "version 1</strong>" in admin.get("/admin/config").get_data(as_text=True)
+    # The diff of the two versions is a table: the weight and the shares of its stage.
+    diff = admin.get("/admin/config?from=1&to=2").get_data(as_text=True)
+    assert 'id="diff-weights-established"' in diff and "<td>nps</td>" in diff and "<pre" not in diff
+    assert "nothing differs" in admin.get("/admin/config?from=1&to=1").get_data(as_text=True)
+
+
+def test_pages_admin_disables_a_user_and_revokes_a_token(app: Flask, engine: sa.Engine, portfolio: Portfolio) -> None:
+    from app.auth import create_token
+
+    admin = sign_in(app.test_client(), portfolio.emails["admin"])
+    csm = sign_in(app.test_client(), portfolio.emails["csm"])
+    with sessionmaker(bind=engine).begin() as session:
+        csm_id = session.scalar(sa.select(User.id).where(User.email == portfolio.emails["csm"]))
+        admin_id = session.scalar(sa.select(User.id).where(User.email == portfolio.emails["admin"]))
+        _, token = create_token(session, "page-token-user", Role.VIEWER, description="to revoke")
+    assert app.test_client().get("/api/v1/watchlist", headers=bearer(token)).status_code == 200
+    form = {"csrf_token": csrf_token(admin, "/admin/users")}
+    # Disabled: the CSM's session ends at once (this worker forgets), and they cannot sign in.
+    assert admin.post(f"/admin/users/{csm_id}/disable", data={**form, "disabled": "true"}).status_code == 302
+    assert csm.get("/watchlist").status_code == 302
+    again = app.test_client()
+    page = again.post("/sign-in", data={"email": portfolio.emails["csm"], "password": PASSWORD,
+                                        "csrf_token": csrf_token(again)})  # fmt: skip
+    assert page.status_code != 302
+    assert 'aria-label="Enable ' in admin.get("/admin/users").get_data(as_text=True)
+    assert admin.post(f"/admin/users/{csm_id}/disable", data={**form, "disabled": "false"}).status_code == 302
+    sign_in(app.test_client(), portfolio.emails["csm"])
+    # An admin does not lock themselves out; a bad value is refused with its message.
+    mine = admin.post(f"/admin/users/{admin_id}/disable", data={**form, "disabled": "true"})
+    assert mine.status_code == 409 and "cannot disable yourself" in mine.get_data(as_text=True)
+    assert admin.post(f"/admin/users/{csm_id}/disable", data={**form, "disabled": "maybe"}).status_code == 422
+    # Revoked: the API refuses the token; the page no longer offers to revoke it.
+    prefix = token[:9]
+    assert f'value="{prefix}"' in admin.get("/admin/users").get_data(as_text=True)
+    assert admin.post("/admin/tokens/revoke", data={**form, "prefix": prefix}).status_code == 302
+    assert app.test_client().get("/api/v1/watchlist", headers=bearer(token)).status_code == 401
+    assert f'value="{prefix}"' not in admin.get("/admin/users").get_data(as_text=True)
+    short = admin.post("/admin/tokens/revoke", data={**form, "prefix": "hs_"})
+    assert short.status_code == 422 and "first 7 characters" in short.get_data(as_text=True)
+
+
+def test_pages_admin_replaces_the_routing_and_retries_the_quarantine(app: Flask, portfolio: Portfolio) -> None:
+    import json
+
+    admin = sign_in(app.test_client(), portfolio.emails["admin"])
+    current = admin.get("/api/v1/alerts/routing", headers=bearer(_admin_token(app)))
+    body = current.get_json()
+    form = {"csrf_token": csrf_token(admin, "/admin/routing"), "version": str(body["version"])}
+    broken = admin.post("/admin/routing", data={**form, "document": '{"rules": [', "comment": "typo"})
+    text = broken.get_data(as_text=True)
+    assert broken.status_code == 422 and "Not valid JSON" in text and "{&#34;rules&#34;: [" in text
+    document = json.dumps(body["document"])
+    saved = admin.post("/admin/routing", data={**form, "document": document, "comment": "same, from the page"})
+    assert saved.status_code == 302
+    page = admin.get("/admin/routing").get_data(as_text=True)
+    assert f"Version {body['version'] + 1} by" in page and "same, from the page" in page
+    stale = admin.post("/admin/routing", data={**form, "document": document})
+    assert stale.status_code == 409 and "changed meanwhile" in stale.get_data(as_text=True)
+    retried = admin.post("/admin/quarantine/retry", data={"csrf_token": form["csrf_token"], "source": "crm"})
+    assert retried.status_code == 200 and 'id="retry-summary">Retried 0' in retried.get_data(as_text=True)
+
+
+def _admin_token(app: Flask) -> str:
+    from app.auth import create_token
+    from app.db import get_session
+
+    with app.app_context():
+        session = get_session()
+        with session.begin():
+            _, token = create_token(session, "page-routing-admin", Role.ADMIN, description="routing test")
+    return token
 
 
 def test_pages_team_page_shows_arr_by_band_and_moves_into_poor(
