@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 from app.errors import NotFound
 from app.models import Account
 
-
 #: The total of a list read with ``count=False``.
 UNCOUNTED = -1
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.models import Account, Event
-from app.services.common import page_of, rows, require_account
+from app.services.common import page_of, require_account, rows
 from app.services.scoring_config.active import get_active_model
 from scoring.rules import COMMON_FIELDS, describe
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from app.errors import Conflict, NotFound
 from app.models import Account, PlayDefinition, PlayRun, PlayRunStatus, Task, TaskStatus
 from app.services.audit import record
-from app.services.common import page_of, rows, require_account
+from app.services.common import page_of, require_account, rows
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,6 @@ from app.services.alerts.admin import get_routing, save_routing
 from app.services.alerts.settings import AlertSettings
 from app.services.audit import record
 from app.services.ingest.pull import list_quarantine, retry_quarantine
-from app.validation import JSONTooDeep, loads_json
 from app.services.jobs.requests import get_job_request, list_job_requests
 from app.services.jobs.runs import list_job_runs
 from app.services.scoring_config.versions import (
@@ -36,6 +35,7 @@ from app.services.scoring_config.versions import (
     list_versions,
     preview,
 )
+from app.validation import JSONTooDeep, loads_json
 from app.web.access import ADMIN, page
 from app.web.errors import guard
 

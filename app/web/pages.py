@@ -12,7 +12,6 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-import orjson
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
