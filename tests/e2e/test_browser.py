@@ -221,6 +221,20 @@ def test_browser_admin_pages_and_api_docs_offline(browser: Any, site: tuple[str,
     assert visit.page.inner_text("#job-status") in ("queued", "running", "succeeded")
     visit.open("/admin/config")
     assert "version 2" in visit.page.inner_text("main")
+    # The rest of the console: the diff as tables, routing, job runs, quarantine (axe on each).
+    visit.open("/admin/config?from=1&to=2")
+    assert visit.page.locator("#diff-weights-established").count() == 1
+    visit.check("admin-config-diff")
+    visit.open("/admin/routing")
+    assert visit.page.locator("#routing-document").count() == 1
+    visit.check("admin-routing")
+    visit.open("/admin/jobs")
+    visit.check("admin-jobs")
+    visit.open("/admin/quarantine")
+    visit.page.click("form[action='/admin/quarantine/retry'] button")
+    visit.page.wait_for_load_state("networkidle")
+    assert "Retried 0" in visit.page.inner_text("#retry-summary")
+    visit.check("admin-quarantine")
     visit.open("/api/v1/docs")
     visit.page.wait_for_selector(".swagger-ui .info")
     assert not visit.foreign  # Swagger UI from the vendored files, nothing from a CDN
