@@ -62,6 +62,9 @@ def _get_matrix(p: Portfolio) -> list[tuple[str, str, dict[str, int]]]:
         ("web_console.quarantine", "/admin/quarantine", ADMIN_ONLY),
         ("web_auth.sign_in", "/sign-in", {"anonymous": 200, "csm": 302, "manager": 302, "admin": 302, "viewer": 302}),
         ("web_auth.set_password", "/set-password?token=nope", {role: 404 for role in ROLES}),
+        # SSO is off unless configured (tests/e2e/test_sso.py runs it against a real provider).
+        ("web_auth.sso_start", "/sign-in/sso", {role: 404 for role in ROLES}),
+        ("web_auth.sso_callback", "/sign-in/sso/callback?code=x&state=y", {role: 404 for role in ROLES}),
     ]
 
 
