@@ -224,6 +224,7 @@ def test_browser_admin_pages_and_api_docs_offline(browser: Any, site: tuple[str,
     # The rest of the console: the diff as tables, routing, job runs, quarantine (axe on each).
     visit.open("/admin/config?from=1&to=2")
     assert visit.page.locator("#diff-weights-established").count() == 1
+    visit.page.locator("#diff").scroll_into_view_if_needed()  # the screenshot shows the diff
     visit.check("admin-config-diff")
     visit.open("/admin/routing")
     assert visit.page.locator("#routing-document").count() == 1
