@@ -156,6 +156,14 @@ def test_browser_csm_works_an_account(browser: Any, site: tuple[str, Portfolio],
     bands = visit.page.locator("#results tbody td:nth-child(2) .band").all_inner_texts()
     assert bands and set(bands) == {"poor"}, bands
     assert visit.same_page(), "the filter reloaded the page"
+    # The name search runs while typing (after a pause), in place too.
+    term = visit.page.locator("#results tbody td:first-child a").first.inner_text().split()[0][:4].lower()
+    visit.page.locator("#f-name").press_sequentially(term, delay=50)
+    visit.page.wait_for_url(f"**/watchlist?*name={term}*")
+    visit.page.wait_for_load_state("networkidle")
+    names = visit.page.locator("#results tbody td:first-child a").all_inner_texts()
+    assert names and all(term in n.lower() for n in names), (term, names)
+    assert visit.same_page(), "the search reloaded the page"
     visit.check("watchlist-filtered")
     visit.open(f"/accounts/{account_id}")
     assert visit.page.locator("#history-chart canvas").count() == 1  # uPlot drew the year
