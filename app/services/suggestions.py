@@ -70,8 +70,9 @@ logger = logging.getLogger(__name__)
 ASSEMBLY_WORKERS = 2
 #: At most this many candidate measures are generated.
 MAX_CANDIDATES = 60
-#: Bootstrap draws of each candidate's interval in the ranking (the headline comparison uses DRAWS).
-CANDIDATE_DRAWS = 100
+#: Bootstrap draws of each candidate's interval in the ranking, a normal interval from their spread
+#: (the headline comparison uses DRAWS and percentile intervals).
+CANDIDATE_DRAWS = 50
 #: The headline methods, in the order the answer lists them.
 METHODS = ("proposal", "active", "best_single", "reference_lr")
 _CACHE_VERSION = 1
@@ -444,7 +445,9 @@ def _ranking(
     churn rate by decile with intervals; its correlation group, and whether the proposal uses it."""
     tested: dict[str, Any] = {}
     if per_candidate and y.size:
-        comparison = compare_methods(per_candidate, y, accounts, draws=CANDIDATE_DRAWS, seed=seed).to_dict()
+        comparison = compare_methods(
+            per_candidate, y, accounts, draws=CANDIDATE_DRAWS, seed=seed, normal=True
+        ).to_dict()
         tested = comparison["auc"]
     rows = []
     for j, (c, jd) in enumerate(zip(candidates, judged_all, strict=True)):

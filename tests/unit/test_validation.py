@@ -139,3 +139,15 @@ def test_churn_by_decile_riskiest_first_with_intervals():
     assert all(d.churn_rate == 0.0 for d in table[1:])
     assert all(d.low <= d.churn_rate <= d.high for d in table)
     assert len(churn_by_decile(risk[:3], label[:3])) == 3
+
+
+def test_normal_intervals_centre_on_the_figure():
+    rng = np.random.default_rng(5)
+    account = np.repeat(np.arange(300), 2)
+    risk = rng.normal(size=600)
+    label = rng.random(600) < 1 / (1 + np.exp(-2 * risk))
+    out = compare_methods({"a": risk, "b": -risk}, label, account, reference="b", draws=40, normal=True)
+    a = out.auc["a"]
+    assert a.high - a.value == pytest.approx(a.value - a.low)
+    d = out.difference["a"]
+    assert d.high - d.value == pytest.approx(d.value - d.low) and d.low > 0
