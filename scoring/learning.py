@@ -1,5 +1,5 @@
-"""Learning from outcomes: training sets, a time-and-group split, suggested weights, a calibrated
-churn model and event lift, over arrays.
+"""Learning from outcomes: training sets, a time-and-group split, suggested weights and event lift,
+over arrays (the churn model is ``scoring/churn.py``).
 
 Pure: numpy and scikit-learn in, plain data out; no clock, no I/O, every seed passed in. The rows
 come from ``app/services/analysis.py``, which computes each observation's measures from the raw
@@ -26,9 +26,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
-from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import brier_score_loss, roc_auc_score
+from sklearn.metrics import roc_auc_score
 
 from scoring.model import ScoringModel
 from scoring.stage import STAGES
@@ -40,8 +39,6 @@ MIN_PER_CLASS = 30
 TEST_FRACTION = 0.3
 #: Inverse L2 regularization strength of every logistic regression (scikit-learn's ``C``).
 L2_C = 1.0
-#: Bins of the churn model's reliability table (equal width over 0-1).
-RELIABILITY_BINS = 10
 #: Coefficients at or below this are "no signal", not a contradicting direction.
 _COEF_EPS = 1e-9
 _EPOCH = dt.date(1970, 1, 1)
@@ -207,22 +204,6 @@ def centered_scores(measure_scores: np.ndarray, neutral_score: float = 50.0) -> 
 def _stage_columns(stage: np.ndarray) -> np.ndarray:
     columns: np.ndarray = (stage[:, None] == np.arange(len(STAGES))[None, :]).astype(np.float64)
     return columns
-
-
-def churn_feature_names(measure_names: Sequence[str]) -> tuple[str, ...]:
-    """The churn model's columns: each measure's centered score, whether it had data, the stage."""
-    return (
-        *(f"score:{name}" for name in measure_names),
-        *(f"missing:{name}" for name in measure_names),
-        *(f"stage:{stage.value}" for stage in STAGES),
-    )
-
-
-def churn_features(measure_scores: np.ndarray, stage: np.ndarray, neutral_score: float = 50.0) -> np.ndarray:
-    """The (k, 2m + stages) feature matrix of ``churn_feature_names`` for (k, m) measure scores."""
-    missing = np.isnan(measure_scores).astype(np.float64)
-    features: np.ndarray = np.hstack([centered_scores(measure_scores, neutral_score), missing, _stage_columns(stage)])
-    return features
 
 
 # --- the split ------------------------------------------------------------------------------------
@@ -555,146 +536,6 @@ def suggest_weights(
         horizon_poor_share_active=poor_share(active_w),
         validation_messages=validation_messages,
     )
-
-
-# --- the churn model ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ReliabilityBin:
-    """Observations whose predicted probability fell in ``[low, high)``: how many, the mean
-    prediction and the share that churned (a calibrated model has the two close)."""
-
-    low: float
-    high: float
-    observations: int
-    mean_predicted: float
-    observed_rate: float
-
-
-def reliability_table(probability: np.ndarray, label: np.ndarray, bins: int = RELIABILITY_BINS) -> list[ReliabilityBin]:
-    """Equal-width bins over 0-1 (the last one closed), empty bins left out."""
-    index = np.minimum((probability * bins).astype(np.int64), bins - 1)
-    count = np.bincount(index, minlength=bins)
-    mean = np.bincount(index, weights=probability, minlength=bins)
-    positives = np.bincount(index, weights=label.astype(np.float64), minlength=bins)
-    return [
-        ReliabilityBin(
-            round(i / bins, 6),
-            round((i + 1) / bins, 6),
-            int(count[i]),
-            round(float(mean[i] / count[i]), 6),
-            round(float(positives[i] / count[i]), 6),
-        )
-        for i in range(bins)
-        if count[i]
-    ]
-
-
-@dataclass(frozen=True, slots=True)
-class ChurnValidation:
-    """The churn model's figures on the later side of a time-and-group split."""
-
-    observations: int
-    churned: int
-    auc: float | None
-    brier: float | None
-    base_rate_brier: float | None  # the Brier score of always predicting the training churn rate
-    reliability: list[ReliabilityBin]
-    split: dict[str, Any]
-    note: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # the reliability bins become dicts too
-
-
-@dataclass(frozen=True, slots=True)
-class ChurnModelFit:
-    """A fitted churn model over ``feature_names`` and how it validated."""
-
-    estimator: Any  # a fitted CalibratedClassifierCV (a ``ProbabilityModel``)
-    feature_names: tuple[str, ...]
-    measure_names: tuple[str, ...]
-    neutral_score: float
-    counts: dict[str, int]
-    validation: ChurnValidation
-
-
-def _calibrated(C: float) -> CalibratedClassifierCV:
-    # Not class-balanced: balancing would move the probabilities away from the real churn rate,
-    # which is the one thing this model is for. Platt scaling over 3 folds (sorted, no shuffle).
-    return CalibratedClassifierCV(_logistic(C, balanced=False), method="sigmoid", cv=3)
-
-
-def fit_churn_model(
-    data: TrainingSet,
-    *,
-    neutral_score: float = 50.0,
-    min_per_class: int = MIN_PER_CLASS,
-    test_fraction: float = TEST_FRACTION,
-    seed: int = 0,
-    C: float = L2_C,
-) -> ChurnModelFit:
-    """A calibrated churn model (an L2 logistic regression with Platt scaling over 3 folds) fitted
-    on every observation, validated by the same procedure fitted on the earlier side of a
-    time-and-group split and scored on the later side (ROC AUC, Brier score, reliability table).
-
-    Raises ``NotEnoughOutcomes`` when the observations have fewer than ``min_per_class`` of a class.
-    """
-    churned = int(np.count_nonzero(data.label))
-    if not _has_both(data.label, min_per_class):
-        raise NotEnoughOutcomes(
-            f"Too few outcomes to train a churn model: {churned} churned and {data.size - churned} not "
-            f"churned observations; at least {min_per_class} of each are needed."
-        )
-    features = churn_features(data.measure_scores, data.stage, neutral_score)
-    split = time_group_split(data.observed_on, data.account_id, test_fraction=test_fraction, seed=seed)
-    y_train, y_test = data.label[split.train], data.label[split.test]
-    if _has_both(y_train, 3) and y_test.size:
-        estimator = _calibrated(C).fit(features[split.train], y_train)
-        p = estimator.predict_proba(features[split.test])[:, 1]
-        both = 0 < np.count_nonzero(y_test) < y_test.size
-        base = float(y_train.mean())
-        validation = ChurnValidation(
-            int(y_test.size),
-            int(np.count_nonzero(y_test)),
-            round(float(roc_auc_score(y_test, p)), 6) if both else None,
-            round(float(brier_score_loss(y_test, p)), 6),
-            round(float(np.mean((y_test - base) ** 2)), 6),
-            reliability_table(p, y_test),
-            split.counts(),
-            None if both else "Only one class among the later observations: no AUC.",
-        )
-    else:
-        validation = ChurnValidation(
-            int(y_test.size), int(np.count_nonzero(y_test)), None, None, None, [], split.counts(),
-            "Too few earlier or later observations for a time-respecting validation.",
-        )  # fmt: skip
-    estimator = _calibrated(C).fit(features, data.label)
-    return ChurnModelFit(
-        estimator, churn_feature_names(data.measure_names), data.measure_names, neutral_score, data.counts(), validation
-    )
-
-
-def align_measure_scores(measure_scores: np.ndarray, names: Sequence[str], target: Sequence[str]) -> np.ndarray:
-    """(k, len(target)) columns of (k, len(names)) ``measure_scores`` by name; NaN for a missing name."""
-    out = np.full((measure_scores.shape[0], len(target)), np.nan, dtype=np.float64)
-    position = {name: i for i, name in enumerate(names)}
-    for j, name in enumerate(target):
-        i = position.get(name)
-        if i is not None:
-            out[:, j] = measure_scores[:, i]
-    return out
-
-
-def predict_churn(
-    estimator: ProbabilityModel, measure_scores: np.ndarray, stage: np.ndarray, neutral_score: float = 50.0
-) -> np.ndarray:
-    """Churn probabilities of (k, m) measure scores (in the model's measure order), one call."""
-    if measure_scores.shape[0] == 0:
-        return np.empty(0, dtype=np.float64)
-    proba = np.asarray(estimator.predict_proba(churn_features(measure_scores, stage, neutral_score)))
-    return proba[:, 1].astype(np.float64)
 
 
 # --- event lift -----------------------------------------------------------------------------------
