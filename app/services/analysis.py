@@ -153,7 +153,7 @@ class _Outcomes:
     day: np.ndarray  # datetime64[D]
     churn: np.ndarray  # bool: the outcome is a churn
     churn_keys: np.ndarray
-    renewal_keys: np.ndarray  # renewed or churned: where a contract year ends
+    renewal_keys: np.ndarray  # renewed: where a contract year ended
     unknown_churn: np.ndarray  # churned now, with no churn outcome: when it churned is unknown
 
 
@@ -242,7 +242,10 @@ def _load_outcomes(session: Session, *, as_of: dt.date) -> _Outcomes:
     o_day = np.asarray(o_day_t, dtype="datetime64[D]")
     o_kind = np.asarray([OutcomeKind(k).value for k in o_kind_t], dtype=object)
     churn = o_kind == OutcomeKind.CHURNED.value
-    renewal_point = churn | (o_kind == OutcomeKind.RENEWED.value)
+    # Only renewals: a churn is not always at a renewal (a cancellation in the term, a notice given
+    # months ahead), and taking its day for the renewal date would put every observation in the
+    # horizon before a churn in the pre-renewal stage, a stage the scoring run would not have given.
+    renewal_point = o_kind == OutcomeKind.RENEWED.value
     # Churned now but no churn outcome: when it churned is unknown, so it is never observed.
     churned_now = np.asarray(
         session.scalars(sa.select(Account.id).where(Account.status == AccountStatus.CHURNED)).all(), dtype=np.int64
@@ -277,8 +280,8 @@ def _observe_on(
     pm = compute_measures(session, as_of=day, model=model, include_churned=True)
     ids = pm.account_id
     customer = _customers_on(pm, day64, outcomes)
-    # The renewal date as it stood on the day: the next renewal point (renewed or churned
-    # outcome) after it, else the account's current renewal date.
+    # The renewal date as it stood on the day: the next renewal (renewed outcome) after it, else
+    # the renewal date in force on the day (account history).
     next_renewal = _first_after(outcomes.renewal_keys, ids, day64)
     renewal = np.where(next_renewal >= 0, next_renewal.astype("datetime64[D]"), pm.renewal_date)
     stage = assign_stages(day, pm.contract_start, renewal, pm.first_value_on, model.stage_rules, term=pm.term)

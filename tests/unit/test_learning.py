@@ -1,5 +1,6 @@
 """The learning core: labels, observation dates, the time-and-group split, suggested weights (stage
-fits, pooled fallback, the minimum-data guard, direction flags), calibration, event lift."""
+fits, pooled fallback, the minimum-data guard, direction flags), event lift (the churn model:
+test_churn.py)."""
 
 from __future__ import annotations
 
@@ -14,19 +15,13 @@ from scoring.health import compute_health
 from scoring.learning import (
     NotEnoughOutcomes,
     TrainingSet,
-    align_measure_scores,
-    churn_feature_names,
-    churn_features,
     concat_training_sets,
     event_lift,
-    fit_churn_model,
     fit_stage_coefficients,
     label_churn,
     outcome_observation_days,
     periodic_observation_days,
-    predict_churn,
     ranking_metrics,
-    reliability_table,
     suggest_weights,
     time_group_split,
     weight_matrix,
@@ -174,8 +169,6 @@ def test_too_few_outcomes_is_refused_with_the_counts() -> None:
         fit_stage_coefficients(data.measure_scores, data.stage, data.label)
     with pytest.raises(NotEnoughOutcomes):
         suggest_weights(data, MODEL)
-    with pytest.raises(NotEnoughOutcomes):
-        fit_churn_model(data)
 
 
 def test_a_stage_with_too_few_outcomes_takes_the_pooled_fit_and_says_why() -> None:
@@ -270,44 +263,6 @@ def test_ranking_metrics() -> None:
     assert metrics.top_decile_lift == pytest.approx(9.5)
     one_class = ranking_metrics(np.array([50.0, 60.0]), np.array([False, False]), poor=40.0)
     assert one_class.auc is None and one_class.note and one_class.top_decile_lift is None
-
-
-# --- the churn model --------------------------------------------------------------------------------
-
-
-def test_the_churn_model_is_calibrated_on_data_with_known_probabilities() -> None:
-    data, truth = synthetic(6000, 3, seed=11, intercept=-2.0)
-    fit = fit_churn_model(data, seed=2)
-    predicted = predict_churn(fit.estimator, data.measure_scores, data.stage)
-    assert np.mean(np.abs(predicted - truth)) < 0.03
-    # Reliability: within each populated bin the mean prediction is near the observed churn rate.
-    table = reliability_table(predicted, data.label)
-    for row in table:
-        if row.observations >= 500:
-            assert abs(row.mean_predicted - row.observed_rate) < 0.04, row
-    v = fit.validation
-    assert v.auc is not None and v.auc > 0.75
-    assert v.brier is not None and v.base_rate_brier is not None and v.brier < v.base_rate_brier
-    assert sum(b.observations for b in v.reliability) == v.observations
-    assert fit.feature_names == churn_feature_names(MODEL.measure_names)
-    assert churn_features(data.measure_scores, data.stage).shape == (data.size, len(fit.feature_names))
-    assert fit.validation.to_dict()["split"]["test"] == v.observations
-
-
-def test_predict_churn_takes_any_probability_model() -> None:
-    class Half:
-        def predict_proba(self, X: np.ndarray) -> np.ndarray:
-            return np.full((X.shape[0], 2), 0.5)
-
-    scores = np.full((3, M), 50.0)
-    assert predict_churn(Half(), scores, np.zeros(3, np.int8)).tolist() == [0.5, 0.5, 0.5]
-    assert predict_churn(Half(), scores[:0], np.zeros(0, np.int8)).size == 0
-
-
-def test_align_measure_scores_by_name() -> None:
-    scores = np.array([[1.0, 2.0], [3.0, 4.0]])
-    out = align_measure_scores(scores, ["a", "b"], ["b", "c", "a"])
-    np.testing.assert_array_equal(out, [[2.0, np.nan, 1.0], [4.0, np.nan, 3.0]])
 
 
 # --- event lift -------------------------------------------------------------------------------------
