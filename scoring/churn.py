@@ -71,7 +71,8 @@ MIN_PER_CLASS = 30
 L2_C = 1.0
 #: Bins of the reliability table (equal width over 0-1).
 RELIABILITY_BINS = 10
-#: Fewer churned (or not churned) training observations than this in a fold: the fold is skipped.
+#: Fewer churned (or not churned) training observations than this in a fold (or than the caller's
+#: ``min_per_class``, when lower): the fold is skipped.
 MIN_FOLD_PER_CLASS = 10
 #: How many reasons an account's answer carries.
 TOP_REASONS = 5
@@ -224,7 +225,10 @@ class ChurnPredictor:
 
     def reasons(self, raw_values: np.ndarray, stage: np.ndarray, top: int = TOP_REASONS) -> list[list[dict[str, Any]]]:
         """Per row, the ``top`` reasons by size of contribution: each measure (value and missing
-        flag together) and the stage."""
+        flag together) and the stage. A predictor of another kind than the candidates' (a stand-in
+        whose estimator is not a calibrated scikit-learn model) gives no reasons."""
+        if self.kind not in CANDIDATES:
+            return [[] for _ in range(raw_values.shape[0])]
         c = self.contributions(raw_values, stage)
         m = len(self.measure_names)
         per_measure = c[:, :m] + c[:, m : 2 * m]
@@ -354,8 +358,8 @@ def check_outcomes(label: np.ndarray, min_per_class: int) -> None:
     else:
         detail = f"{churned} churned and {kept} not churned observations"
     raise NotEnoughOutcomes(
-        f"Too few outcomes to train a churn model: {detail}; at least {min_per_class} churned and "
-        f"{min_per_class} not churned observations are needed."
+        f"Too few outcomes to train a churn model: {detail}; at least {min_per_class} of each "
+        "(churned and not churned) are needed."
     )
 
 
@@ -380,6 +384,7 @@ def fit_churn_model(
     validation = validate_candidates(
         raw_values, stage, label, observed_on=observed_on, account_id=account_id, measure_names=measure_names,
         horizon_days=horizon_days, seed=seed, C=C, draws=draws,
+        min_fold_per_class=min(min_per_class, MIN_FOLD_PER_CLASS),
     )  # fmt: skip
     predictor = fit_predictor(validation.winner, raw_values, stage, label, measure_names, seed=seed, C=C)
     churned, kept = _class_counts(label)
@@ -404,6 +409,7 @@ def validate_candidates(
     seed: int = 0,
     C: float = L2_C,
     draws: int = 1000,
+    min_fold_per_class: int = MIN_FOLD_PER_CLASS,
 ) -> ChurnValidation:
     """Both candidates through the walk-forward folds (see the module doc); the winner and why."""
     label = np.asarray(label, dtype=bool)
@@ -415,10 +421,10 @@ def validate_candidates(
     for fold in folds:
         row = fold.counts(label)
         churned, kept = _class_counts(label[fold.train])
-        if min(churned, kept) < MIN_FOLD_PER_CLASS or not fold.test.any():
+        if min(churned, kept) < min_fold_per_class or not fold.test.any():
             row["skipped"] = (
                 f"{churned} churned and {kept} not churned training observations (at least "
-                f"{MIN_FOLD_PER_CLASS} of each are needed), {row['test']} test observations"
+                f"{min_fold_per_class} of each are needed), {row['test']} test observations"
             )
             fold_rows.append(row)
             continue
