@@ -98,10 +98,11 @@ def analysis_evaluate(as_of: dt.date | None, horizon_days: int, periodic_months:
     )
     _echo_weights_against_active(validation, s["active_version"])
     click.echo(
-        f"  churn model: ROC AUC {_figure(churn['auc'])}, Brier {_figure(churn['brier'], 4)} "
-        f"(always the base rate: {_figure(churn['base_rate_brier'], 4)}) on {churn['observations']} observations, "
-        f"{churn['churned']} churned"
+        f"  churn model ({churn['winner']}, walk-forward): ROC AUC {_figure(churn['auc'])}, Brier "
+        f"{_figure(churn['brier'], 4)} (always the base rate: {_figure(churn['base_rate_brier'], 4)}) on "
+        f"{churn['observations']} observations, {churn['churned']} churned"
     )
+    click.echo(f"  {churn['reason']}")
     for message in [*s["messages"], *(flag["message"] for flag in s["flags"])]:
         click.echo(f"  note: {message}")
 

@@ -141,8 +141,8 @@ def test_cli_evaluate_prints_the_figures_and_refuses_too_few_outcomes(
     result = runner.invoke(args=["analysis", "evaluate", *args])
     assert result.exit_code == 0, result.output
     assert "suggested weights vs active config v1" in result.output
-    for line in ("ROC AUC", "top-decile lift", "churned in the poor band", "churn model: ROC AUC"):
+    for line in ("ROC AUC", "top-decile lift", "churned in the poor band", "walk-forward): ROC AUC"):
         assert line in result.output
     trained = runner.invoke(args=["analysis", "train", *args])
     assert trained.exit_code == 0, trained.output
-    assert trained.output.startswith("Churn model v1 trained on ")
+    assert trained.output.startswith("Churn model v1 (") and " trained on " in trained.output
