@@ -727,9 +727,10 @@ def churn_scores(session: Session, *, portfolio: PortfolioMeasures, stage: np.nd
     """
     n = stage.shape[0]
     loaded = _load_predictor(session) if n else None
-    if loaded is None or loaded[1] is None:
+    predictor = None if loaded is None else loaded[1]
+    if loaded is None or predictor is None:
         return ChurnScores([None] * n, [None] * n, [None] * n)
-    version, predictor = loaded
+    version = loaded[0]
     raw = _aligned_raw(portfolio, predictor.measure_names)
     # Rounded before the product, so the stored expected value is the stored probability x ARR.
     probability = np.round(predictor.predict(raw, stage), 6)
