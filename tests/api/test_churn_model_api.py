@@ -104,7 +104,10 @@ def test_the_cli_training_says_when_no_observation_churned(runner: FlaskCliRunne
 
 def test_a_stored_model_of_the_older_format_is_ignored_with_a_note(client: FlaskClient, db_session: Session) -> None:
     with db_session.begin():
-        account_id = _accounts_with_usage(db_session, 1, dt.date(2026, 5, 1))[0]
+        # An account that barely uses the product: on the watchlist (its note is checked there too).
+        account = f.make_account(db_session, contract_start=dt.date(2025, 1, 1))
+        f.add_usage(db_session, account, dt.date(2026, 5, 1), AS_OF, active_users=0, logins=0, key_feature_uses=0)
+        account_id = account.id
         blob = io.BytesIO()
         joblib.dump({"an": "estimator of the old shape"}, blob)
         db_session.add(
@@ -127,3 +130,5 @@ def test_a_stored_model_of_the_older_format_is_ignored_with_a_note(client: Flask
     detail = client.get(f"/api/v1/accounts/{account_id}").get_json()
     assert detail["churn_probability"] is None and detail["churn_probability_note"] == note
     assert detail["churn_reasons"] is None
+    rows = client.get("/api/v1/watchlist?scope=all").get_json()["items"]
+    assert rows and all(row["churn_probability_note"] == note for row in rows)
