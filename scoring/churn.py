@@ -74,6 +74,10 @@ RELIABILITY_BINS = 10
 #: Fewer churned (or not churned) training observations than this in a fold (or than the caller's
 #: ``min_per_class``, when lower): the fold is skipped.
 MIN_FOLD_PER_CLASS = 10
+#: Each fit (of a fold or the final one) learns from at most this many observations, drawn at random
+#: (seeded) when there are more: the cost of a fit stays bounded on a large portfolio, and a model of
+#: a few dozen features gains little from more rows (the scaler and the medians use every row).
+MAX_FIT_ROWS = 100_000
 #: How many reasons an account's answer carries.
 TOP_REASONS = 5
 LOGISTIC = "logistic_regression"
@@ -153,7 +157,7 @@ def _base_estimator(kind: str, seed: int, C: float) -> Any:
 
         # Shallow, slow and regularized: outcomes are few, and a boosted model memorizes them fast.
         return HistGradientBoostingClassifier(
-            learning_rate=0.05, max_iter=200, max_leaf_nodes=15, min_samples_leaf=40, l2_regularization=1.0,
+            learning_rate=0.1, max_iter=100, max_leaf_nodes=15, min_samples_leaf=40, l2_regularization=1.0,
             early_stopping=True, validation_fraction=0.15, n_iter_no_change=15, random_state=seed,
         )  # fmt: skip
     raise ValueError(f"unknown candidate {kind!r}")
@@ -275,11 +279,15 @@ def fit_predictor(
     kind: str, raw_values: np.ndarray, stage: np.ndarray, label: np.ndarray, measure_names: Sequence[str], *,
     seed: int = 0, C: float = L2_C,
 ) -> ChurnPredictor:  # fmt: skip
-    """One candidate fitted and calibrated on the given rows (features standardized on them)."""
+    """One candidate fitted and calibrated on the given rows (features standardized on them; at most
+    ``MAX_FIT_ROWS`` of them, drawn from ``seed``, for the fit)."""
     scaler = FeatureScaler.fit(raw_values, stage)
     x = scaler.transform(raw_values, stage)
+    rows = np.arange(x.shape[0])
+    if rows.size > MAX_FIT_ROWS:
+        rows = np.sort(np.random.default_rng(seed).choice(rows.size, MAX_FIT_ROWS, replace=False))
     with _one_thread():
-        estimator = _calibrated(kind, seed, C).fit(x, label)
+        estimator = _calibrated(kind, seed, C).fit(x[rows], np.asarray(label)[rows])
     median = np.median(x, axis=0) if x.shape[0] else np.zeros(x.shape[1])
     return ChurnPredictor(kind, tuple(measure_names), churn_feature_names(measure_names), scaler, estimator, median)
 
