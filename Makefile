@@ -7,7 +7,9 @@ PORT ?= 5000
 DEMO_ACCOUNTS ?= 500
 # A year of raw data: each outcome's 90-day horizon, and the usage before it, is covered (learning from outcomes).
 DEMO_DAYS ?= 365
-DEMO_HISTORY_DAYS ?= 31
+# Score history: daily for the last DEMO_HISTORY_DAYS days (play effectiveness reads scores 30 and 90 days
+# after a play), weekly before (each outcome's score at its horizon, for the preview's AUC and event lift).
+DEMO_HISTORY_DAYS ?= 120
 # The demo's people sign in to the pages with this password (admin@example.com, cs-manager@example.com, the CSMs).
 DEMO_PASSWORD ?= healthscore-demo
 export FLASK_APP := wsgi
@@ -22,8 +24,8 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 install: $(VENV)/.installed
 
-## demo: install, migrate a SQLite database, seed demo data, score its last 31 days (so 7- and 30-day
-## changes show), then serve on http://$(HOST):$(PORT) with the scheduler running beside it: a live
+## demo: install, migrate a SQLite database, seed demo data, train the churn model, score its year (daily
+## for the last 120 days, weekly before), then serve on http://$(HOST):$(PORT) with the scheduler running beside it: a live
 ## feed writes today's usage into instance/inbox every minute, a file source pulls it, scores move
 demo: install
 	mkdir -p instance/inbox
@@ -31,7 +33,7 @@ demo: install
 	$(BIN)/flask demo seed --accounts $(DEMO_ACCOUNTS) --days $(DEMO_DAYS) --replace
 	$(BIN)/flask demo users --password "$(DEMO_PASSWORD)"
 	-$(BIN)/flask analysis train
-	$(BIN)/flask score run --days $(DEMO_HISTORY_DAYS)
+	$(BIN)/flask demo history --days $(DEMO_DAYS) --daily-days $(DEMO_HISTORY_DAYS)
 	$(BIN)/flask tokens create --user demo-admin --role admin --description "make demo" | tail -1 > instance/demo-token
 	printf '[[sources]]\nname = "demo-inbox"\ntype = "files"\nfolder = "inbox"\nevery_minutes = 1\n' > instance/sources.toml
 	@echo ""

@@ -1,5 +1,5 @@
-"""Learning from outcomes: training sets, a time-and-group split, a calibrated churn model and
-event lift, over arrays. (Suggested configs: ``scoring/discovery.py``; walk-forward validation:
+"""Learning from outcomes: training sets, weighted scores and event lift, over arrays. (Suggested
+configs: ``scoring/discovery.py``; the churn model: ``scoring/churn.py``; walk-forward validation:
 ``scoring/validation.py``.)
 
 Pure: numpy and scikit-learn in, plain data out; no clock, no I/O, every seed passed in. The rows
@@ -18,27 +18,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from scoring.stage import STAGES
 from scoring.validation import Z_95, wilson_interval
 
-#: Fewer observations than this of either class in a stage: that stage takes the pooled weights.
+#: Fewer observations than this of either class: too few to learn from (a stage with fewer takes
+#: the weights of all stages pooled).
 MIN_PER_CLASS = 30
-#: The share of observations (the latest ones) the validation tests on.
-TEST_FRACTION = 0.3
-#: Inverse L2 regularization strength of every logistic regression (scikit-learn's ``C``).
-L2_C = 1.0
-#: Bins of the churn model's reliability table (equal width over 0-1).
-RELIABILITY_BINS = 10
-#: Coefficients at or below this are "no signal", not a contradicting direction.
-_COEF_EPS = 1e-9
 _EPOCH = dt.date(1970, 1, 1)
 
 
@@ -188,105 +178,7 @@ def label_churn(
     return churned
 
 
-# --- features -------------------------------------------------------------------------------------
-
-
-def centered_scores(measure_scores: np.ndarray, neutral_score: float = 50.0) -> np.ndarray:
-    """Measure scores as regression features: ``(score - neutral) / 50``, 0 (neutral) without data,
-    so a missing measure moves the prediction as little as it moves the health score."""
-    x: np.ndarray = (np.asarray(measure_scores, dtype=np.float64) - neutral_score) / 50.0
-    x[np.isnan(x)] = 0.0
-    return x
-
-
-def _stage_columns(stage: np.ndarray) -> np.ndarray:
-    columns: np.ndarray = (stage[:, None] == np.arange(len(STAGES))[None, :]).astype(np.float64)
-    return columns
-
-
-def churn_feature_names(measure_names: Sequence[str]) -> tuple[str, ...]:
-    """The churn model's columns: each measure's centered score, whether it had data, the stage."""
-    return (
-        *(f"score:{name}" for name in measure_names),
-        *(f"missing:{name}" for name in measure_names),
-        *(f"stage:{stage.value}" for stage in STAGES),
-    )
-
-
-def churn_features(measure_scores: np.ndarray, stage: np.ndarray, neutral_score: float = 50.0) -> np.ndarray:
-    """The (k, 2m + stages) feature matrix of ``churn_feature_names`` for (k, m) measure scores."""
-    missing = np.isnan(measure_scores).astype(np.float64)
-    features: np.ndarray = np.hstack([centered_scores(measure_scores, neutral_score), missing, _stage_columns(stage)])
-    return features
-
-
-# --- the split ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Split:
-    """Train and test masks over the observations, and the first test date.
-
-    Every training observation is dated before ``cutoff`` and every test one on or after it; no
-    account has observations on both sides. ``dropped`` are the observations on the wrong side of
-    the cutoff for the side their account was given.
-    """
-
-    train: np.ndarray
-    test: np.ndarray
-    cutoff: dt.date | None
-
-    @property
-    def dropped(self) -> int:
-        return int(np.count_nonzero(~self.train & ~self.test))
-
-    def counts(self) -> dict[str, Any]:
-        return {
-            "train": int(np.count_nonzero(self.train)),
-            "test": int(np.count_nonzero(self.test)),
-            "dropped": self.dropped,
-            "cutoff": None if self.cutoff is None else self.cutoff.isoformat(),
-        }
-
-
-def time_group_split(
-    observed_on: np.ndarray, account_id: np.ndarray, *, test_fraction: float = TEST_FRACTION, seed: int = 0
-) -> Split:
-    """Train on earlier observations, test on later ones, each account on one side only.
-
-    The cutoff is the observation date below which about ``1 - test_fraction`` of the rows lie.
-    Accounts observed only before it train, accounts observed only from it test; an account
-    observed on both sides goes to the test side with probability ``test_fraction`` (drawn from
-    ``seed``) and loses its rows on the other side.
-    """
-    k = observed_on.shape[0]
-    none = np.zeros(k, dtype=bool)
-    if k == 0:
-        return Split(none, none.copy(), None)
-    days = epoch_days(observed_on)
-    cutoff = int(np.quantile(days, 1.0 - test_fraction, method="higher"))
-    if cutoff <= days.min():  # one date only, or nearly: no earlier side to train on
-        return Split(none, none.copy(), _EPOCH + dt.timedelta(days=cutoff))
-    late = days >= cutoff
-    accounts, inverse = np.unique(account_id, return_inverse=True)
-    has_early = np.bincount(inverse, weights=~late, minlength=accounts.size) > 0
-    has_late = np.bincount(inverse, weights=late, minlength=accounts.size) > 0
-    draw = np.random.default_rng(seed).random(accounts.size) < test_fraction
-    to_test = has_late & (~has_early | draw)
-    side = to_test[inverse]
-    return Split(~late & ~side, late & side, _EPOCH + dt.timedelta(days=cutoff))
-
-
 # --- weights and scores ---------------------------------------------------------------------------
-
-
-def _has_both(label: np.ndarray, min_per_class: int) -> bool:
-    churned = int(np.count_nonzero(label))
-    return churned >= min_per_class and label.size - churned >= min_per_class
-
-
-def _logistic(C: float, *, balanced: bool) -> LogisticRegression:
-    return LogisticRegression(C=C, class_weight="balanced" if balanced else None, max_iter=1000)
 
 
 def weight_matrix(weights: dict[str, dict[str, float]], measure_names: Sequence[str]) -> np.ndarray:
@@ -307,146 +199,6 @@ def weighted_scores(measure_scores: np.ndarray, stage: np.ndarray, weights: np.n
     weighted = np.where(has, measure_scores, 0.0) * w
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(total > 0, weighted.sum(axis=1) / total, np.nan)
-
-
-# --- the churn model ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ReliabilityBin:
-    """Observations whose predicted probability fell in ``[low, high)``: how many, the mean
-    prediction and the share that churned (a calibrated model has the two close)."""
-
-    low: float
-    high: float
-    observations: int
-    mean_predicted: float
-    observed_rate: float
-
-
-def reliability_table(probability: np.ndarray, label: np.ndarray, bins: int = RELIABILITY_BINS) -> list[ReliabilityBin]:
-    """Equal-width bins over 0-1 (the last one closed), empty bins left out."""
-    index = np.minimum((probability * bins).astype(np.int64), bins - 1)
-    count = np.bincount(index, minlength=bins)
-    mean = np.bincount(index, weights=probability, minlength=bins)
-    positives = np.bincount(index, weights=label.astype(np.float64), minlength=bins)
-    return [
-        ReliabilityBin(
-            round(i / bins, 6),
-            round((i + 1) / bins, 6),
-            int(count[i]),
-            round(float(mean[i] / count[i]), 6),
-            round(float(positives[i] / count[i]), 6),
-        )
-        for i in range(bins)
-        if count[i]
-    ]
-
-
-@dataclass(frozen=True, slots=True)
-class ChurnValidation:
-    """The churn model's figures on the later side of a time-and-group split."""
-
-    observations: int
-    churned: int
-    auc: float | None
-    brier: float | None
-    base_rate_brier: float | None  # the Brier score of always predicting the training churn rate
-    reliability: list[ReliabilityBin]
-    split: dict[str, Any]
-    note: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # the reliability bins become dicts too
-
-
-@dataclass(frozen=True, slots=True)
-class ChurnModelFit:
-    """A fitted churn model over ``feature_names`` and how it validated."""
-
-    estimator: Any  # a fitted CalibratedClassifierCV (a ``ProbabilityModel``)
-    feature_names: tuple[str, ...]
-    measure_names: tuple[str, ...]
-    neutral_score: float
-    counts: dict[str, int]
-    validation: ChurnValidation
-
-
-def _calibrated(C: float) -> CalibratedClassifierCV:
-    # Not class-balanced: balancing would move the probabilities away from the real churn rate,
-    # which is the one thing this model is for. Platt scaling over 3 folds (sorted, no shuffle).
-    return CalibratedClassifierCV(_logistic(C, balanced=False), method="sigmoid", cv=3)
-
-
-def fit_churn_model(
-    data: TrainingSet,
-    *,
-    neutral_score: float = 50.0,
-    min_per_class: int = MIN_PER_CLASS,
-    test_fraction: float = TEST_FRACTION,
-    seed: int = 0,
-    C: float = L2_C,
-) -> ChurnModelFit:
-    """A calibrated churn model (an L2 logistic regression with Platt scaling over 3 folds) fitted
-    on every observation, validated by the same procedure fitted on the earlier side of a
-    time-and-group split and scored on the later side (ROC AUC, Brier score, reliability table).
-
-    Raises ``NotEnoughOutcomes`` when the observations have fewer than ``min_per_class`` of a class.
-    """
-    churned = int(np.count_nonzero(data.label))
-    if not _has_both(data.label, min_per_class):
-        raise NotEnoughOutcomes(
-            f"Too few outcomes to train a churn model: {churned} churned and {data.size - churned} not "
-            f"churned observations; at least {min_per_class} of each are needed."
-        )
-    features = churn_features(data.measure_scores, data.stage, neutral_score)
-    split = time_group_split(data.observed_on, data.account_id, test_fraction=test_fraction, seed=seed)
-    y_train, y_test = data.label[split.train], data.label[split.test]
-    if _has_both(y_train, 3) and y_test.size:
-        estimator = _calibrated(C).fit(features[split.train], y_train)
-        p = estimator.predict_proba(features[split.test])[:, 1]
-        both = 0 < np.count_nonzero(y_test) < y_test.size
-        base = float(y_train.mean())
-        validation = ChurnValidation(
-            int(y_test.size),
-            int(np.count_nonzero(y_test)),
-            round(float(roc_auc_score(y_test, p)), 6) if both else None,
-            round(float(brier_score_loss(y_test, p)), 6),
-            round(float(np.mean((y_test - base) ** 2)), 6),
-            reliability_table(p, y_test),
-            split.counts(),
-            None if both else "Only one class among the later observations: no AUC.",
-        )
-    else:
-        validation = ChurnValidation(
-            int(y_test.size), int(np.count_nonzero(y_test)), None, None, None, [], split.counts(),
-            "Too few earlier or later observations for a time-respecting validation.",
-        )  # fmt: skip
-    estimator = _calibrated(C).fit(features, data.label)
-    return ChurnModelFit(
-        estimator, churn_feature_names(data.measure_names), data.measure_names, neutral_score, data.counts(), validation
-    )
-
-
-def align_measure_scores(measure_scores: np.ndarray, names: Sequence[str], target: Sequence[str]) -> np.ndarray:
-    """(k, len(target)) columns of (k, len(names)) ``measure_scores`` by name; NaN for a missing name."""
-    out = np.full((measure_scores.shape[0], len(target)), np.nan, dtype=np.float64)
-    position = {name: i for i, name in enumerate(names)}
-    for j, name in enumerate(target):
-        i = position.get(name)
-        if i is not None:
-            out[:, j] = measure_scores[:, i]
-    return out
-
-
-def predict_churn(
-    estimator: ProbabilityModel, measure_scores: np.ndarray, stage: np.ndarray, neutral_score: float = 50.0
-) -> np.ndarray:
-    """Churn probabilities of (k, m) measure scores (in the model's measure order), one call."""
-    if measure_scores.shape[0] == 0:
-        return np.empty(0, dtype=np.float64)
-    proba = np.asarray(estimator.predict_proba(churn_features(measure_scores, stage, neutral_score)))
-    return proba[:, 1].astype(np.float64)
 
 
 # --- event lift -----------------------------------------------------------------------------------

@@ -26,6 +26,9 @@ from app.models import (
     TicketStatus,
     UsageSignal,
 )
+from scoring.churn import FORMAT as CHURN_FORMAT
+from scoring.churn import ChurnPredictor, FeatureScaler, churn_feature_names
+from scoring.stage import STAGES
 
 _sequence = itertools.count(1)
 
@@ -161,14 +164,19 @@ class ConstantChurn:
 def add_churn_model(
     session: Session, *, probability: float = 0.25, version: int = 1, as_of: str = "2026-01-01"
 ) -> None:
-    """A stored churn model that predicts ``probability`` for everyone (trained "as of" ``as_of``)."""
+    """A stored churn model (of the current format, over no measure: the stage only) that predicts
+    ``probability`` for everyone (trained "as of" ``as_of``)."""
+    stages = len(STAGES)
+    scaler = FeatureScaler(np.zeros(0), np.zeros(stages), np.ones(stages))
+    names = churn_feature_names(())
+    predictor = ChurnPredictor("constant", (), names, scaler, ConstantChurn(probability), np.zeros(stages))
     blob = io.BytesIO()
-    joblib.dump(ConstantChurn(probability), blob)
+    joblib.dump(predictor, blob)
     session.add(
         ChurnModel(
             version=version, trained_by="test", horizon_days=90, config_version=1, neutral_score=50.0,
-            measure_names=[], feature_names=[], params={"as_of": as_of}, counts={}, validation={},
-            model=blob.getvalue(),
+            measure_names=[], feature_names=list(names), params={"as_of": as_of, "format": CHURN_FORMAT,
+            "kind": "constant"}, counts={}, validation={}, model=blob.getvalue(),
         )
     )  # fmt: skip
     session.flush()

@@ -35,7 +35,7 @@ from app.schemas.plays import NoQuerySchema
 from app.services.analysis import churn_model_info, compute_event_lift
 from app.services.jobs.requests import request_learning_job
 from app.services.predictions import evaluate_predictions
-from app.services.suggestions import check_learning_request, latest_signals
+from app.services.suggestions import latest_signals
 
 bp = Blueprint("analysis", __name__, url_prefix="/api/v1", description="Learning from outcomes")
 
@@ -46,11 +46,11 @@ _body_errors = body_refusals(
 
 def _queue(kind: JobKind, schema: Schema) -> tuple[JobRequest, int, dict[str, str]]:
     """Load the options and queue a ``kind`` job: the 202 answer with its Location. What can be
-    seen to fail (an as_of before any data, a horizon longer than the history) is a 422 at once."""
+    seen to fail (an as_of before any data, a horizon longer than the history, too few outcomes on
+    record) is a 422 at once: ``request_learning_job`` checks it."""
     options = _options(schema)
     session = get_session()
     with session.begin():
-        check_learning_request(session, as_of=options["as_of"], horizon_days=options["horizon_days"])
         queued = request_learning_job(session, kind, options, actor_name())
     return queued, 202, {"Location": job_request_url(queued.id)}
 

@@ -121,10 +121,11 @@ def analysis_evaluate(as_of: dt.date | None, horizon_days: int, periodic_months:
     churn = report["churn_model"]
     _echo_suggestion(report["suggestions"])
     click.echo(
-        f"  churn model: ROC AUC {_figure(churn['auc'])}, Brier {_figure(churn['brier'], 4)} "
-        f"(always the base rate: {_figure(churn['base_rate_brier'], 4)}) on {churn['observations']} observations, "
-        f"{churn['churned']} churned"
+        f"  churn model ({churn['winner']}, walk-forward): ROC AUC {_figure(churn['auc'])}, Brier "
+        f"{_figure(churn['brier'], 4)} (always the base rate: {_figure(churn['base_rate_brier'], 4)}) on "
+        f"{churn['observations']} observations, {churn['churned']} churned"
     )
+    click.echo(f"  {churn['reason']}")
 
 
 _METHOD_NAMES = {

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import click
 import sqlalchemy as sa
+from flask import current_app
 from flask.cli import AppGroup
+from sqlalchemy.orm import Session
 
 from app.cli.common import DATE, exit_cleanly_on_domain_error
 from app.db import session_factory
 from app.demo.seed import clear_demo, create_demo_users, seed_demo
 from app.errors import Conflict
 from app.models import Account, Role
+from app.pipeline.run import ScoringRunSummary, run_scoring
+from app.services.alerts.settings import AlertSettings
+from app.services.jobs.requests import lock_scoring_runs
+from app.services.jobs.runs import run_recorded
 from app.services.users import set_password
 
 demo_cli = AppGroup("demo", help="Demo data.")
@@ -66,3 +73,53 @@ def demo_users(manager: str, manager_email: str, password: str | None) -> None:
     click.echo(f"{len(created)} CSM user(s) created in {manager!r}'s team ({owners} account owners).")
     if password and csms:
         click.echo(f"Sign in as admin@example.com (admin), {manager_email} (manager) or {csms[0]} (a CSM).")
+
+
+def history_days(as_of: dt.date, *, days: int, daily_days: int, every: int) -> list[dt.date]:
+    """The days a demo history scores, oldest first: each of the last ``daily_days`` days up to
+    ``as_of``, and before them every ``every``-th day (counted back from ``as_of``) of the ``days``."""
+    return [
+        as_of - dt.timedelta(days=back) for back in range(days - 1, -1, -1) if back < daily_days or back % every == 0
+    ]
+
+
+def _score_day(session: Session, *, day: dt.date) -> ScoringRunSummary:
+    lock_scoring_runs(session)
+    return run_scoring(
+        session,
+        as_of=day,
+        alert_settings=AlertSettings.from_config(current_app.config),
+        today=dt.datetime.now(dt.UTC).date(),  # a day before today is a back-fill: no alerts
+    )
+
+
+@demo_cli.command("history")
+@click.option("--days", type=click.IntRange(1, 3_650), default=365, show_default=True, help="Days of history.")
+@click.option(
+    "--daily-days",
+    type=click.IntRange(0, 3_650),
+    default=120,
+    show_default=True,
+    help="Score each of the last DAILY_DAYS days (play effectiveness reads scores 30 and 90 days after a play).",
+)
+@click.option(
+    "--every",
+    type=click.IntRange(1, 365),
+    default=7,
+    show_default=True,
+    help="Before them, score every EVERY-th day (a score at each outcome's horizon, within the preview's 14 days).",
+)
+@click.option("--as-of", "as_of", type=DATE, default=None, help="The last day scored (default: today, UTC).")
+@exit_cleanly_on_domain_error
+def demo_history(days: int, daily_days: int, every: int, as_of: dt.date | None) -> None:
+    """Back-fill the demo's score history with the scoring run (oldest day first): daily for the
+    last days, sparser before, so the analytics that read stored scores (the preview's AUC at the
+    horizon, event lift, play effectiveness) have the year's outcomes to work on."""
+    as_of = as_of or dt.datetime.now(dt.UTC).date()
+    scored = history_days(as_of, days=days, daily_days=daily_days, every=every)
+    for day in scored:
+        run_recorded(
+            session_factory(), "score", {"as_of": day.isoformat()}, functools.partial(_score_day, day=day),
+            ScoringRunSummary.counts,
+        )  # fmt: skip
+    click.echo(f"Scored {len(scored)} days from {scored[0].isoformat()} to {scored[-1].isoformat()}.")

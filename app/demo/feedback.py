@@ -9,7 +9,7 @@ import numpy as np
 
 from app.demo.accounts import Contacts
 from app.demo.common import SOURCE, between, categorical, dates, epoch_day, numbered, offsets
-from app.demo.plan import CHURNED, DECLINING, DemoPlan, usage_level
+from app.demo.plan import DECLINING, DemoPlan, usage_level
 from app.demo.tickets import Tickets
 
 FEEDBACK_DAYS = 180
@@ -157,7 +157,7 @@ def _csm_sentiment(plan: DemoPlan, rng: np.random.Generator, *, first_day: int, 
     latent = (
         _SENTIMENT_BASE[arch][:, None] + _SENTIMENT_SLOPE[arch][:, None] * progress + rng.normal(0.0, 0.5, s_day.shape)
     )
-    churning = (plan.cohort == CHURNED)[:, None]
+    churning = plan.signals_churn[:, None]  # sentiment falls with the usage of a signalled churn
     latent = np.where(churning, np.minimum(latent, 4.0 - 2.5 * progress), latent)
     sentiment = np.clip(np.round(latent), 1, 5)
     account, cols = np.nonzero(valid)

@@ -226,9 +226,7 @@ def _write_history(run: _RunState) -> None:
     n = run.ids.size
     # Churn probability and expected ARR at risk from the newest churn model (None without one),
     # kept for every scored day so stored predictions can be judged against outcomes.
-    churn = churn_scores(
-        run.session, model=run.model, measure_scores=run.health.measure_scores, stage=run.stage, arr=run.portfolio.arr
-    )
+    churn = churn_scores(run.session, portfolio=run.portfolio, stage=run.stage)
     run.history_values = (
         run.id_list, [run.as_of] * n, [run.version] * n, run.stage_names, run.scores, run.band_names,
         run.completeness, run.measure_json, churn.probability, churn.expected_arr_at_risk, churn.version,

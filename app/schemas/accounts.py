@@ -93,6 +93,20 @@ class AccountSchema(ApiSchema):
     health = fields.Nested(HealthSchema, allow_none=True)
 
 
+class ChurnReasonSchema(ApiSchema):
+    """One reason behind an account's churn probability: a measure (its value and whether it had
+    data together) or the lifecycle stage, and how far it moves the calibrated log-odds of churn."""
+
+    feature = fields.String(metadata={"description": "A measure's name, or 'stage'."})
+    value = fields.Float(
+        allow_none=True, metadata={"description": "The measure's raw value (null: no data, or the stage)."}
+    )
+    contribution = fields.Float(
+        metadata={"description": "Change in the log-odds of churn against a typical account (positive: more risk)."}
+    )
+    effect = fields.String(metadata={"description": "raises_risk or lowers_risk."})
+
+
 class AccountDetailSchema(AccountSchema):
     health = fields.Nested(HealthWithDriversSchema, allow_none=True)
     override = fields.Nested(
@@ -111,6 +125,14 @@ class AccountDetailSchema(AccountSchema):
     )
     expected_arr_at_risk = fields.Float(allow_none=True, metadata={"description": "churn_probability x ARR."})
     churn_model_version = fields.Integer(allow_none=True)
+    churn_reasons = fields.List(
+        fields.Nested(ChurnReasonSchema),
+        allow_none=True,
+        metadata={
+            "description": "The churn model's top reasons for this probability, largest first (null: no probability). "
+            "docs/learning.md says how they are computed."
+        },
+    )
     churn_probability_note = fields.String(allow_none=True, metadata={"description": "Why the probability is null."})
 
 

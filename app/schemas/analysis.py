@@ -147,7 +147,7 @@ class ProposedMeasureSchema(ApiSchema):
 
 
 class RiskDecileSchema(ApiSchema):
-    decile = fields.Integer(metadata={"description": "1: the riskiest tenth."})
+    decile = fields.Integer(metadata={"description": "1: the riskiest tenth (of the pooled test observations)."})
     observations = fields.Integer()
     churned = fields.Integer()
     churn_rate = fields.Float()
@@ -203,6 +203,45 @@ class SignalsSchema(ApiSchema):
     signals = fields.List(fields.Nested(SignalSchema))
 
 
+class ReliabilityBinSchema(ApiSchema):
+    low = fields.Float()
+    high = fields.Float()
+    observations = fields.Integer()
+    mean_predicted = fields.Float()
+    observed_rate = fields.Float(
+        metadata={"description": "Share that churned: close to mean_predicted when calibrated."}
+    )
+
+
+class ChurnValidationSchema(ApiSchema):
+    """Walk-forward validation of both candidates (docs/learning.md, "The churn model")."""
+
+    folds = fields.List(
+        fields.Dict(),
+        metadata={"description": "Per fold: test window, train and test counts, and why it was skipped (if so)."},
+    )
+    comparison = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "Both candidates on the same pooled test observations: auc.{logistic_regression,"
+            "gradient_boosting} with 95 % intervals from a bootstrap over accounts, and the paired difference "
+            "(difference_vs_reference.gradient_boosting); null when no fold could be validated."
+        },
+    )
+    winner = fields.String(metadata={"description": "logistic_regression or gradient_boosting: the stored model."})
+    reason = fields.String(metadata={"description": "Why it won, with the figures."})
+    auc = fields.Float(allow_none=True, metadata={"description": "The winner's pooled walk-forward ROC AUC."})
+    brier = fields.Float(allow_none=True, metadata={"description": "The winner's Brier score there (calibrated)."})
+    base_rate_brier = fields.Float(
+        allow_none=True, metadata={"description": "Brier score of always predicting each fold's training churn rate."}
+    )
+    reliability = fields.List(fields.Nested(ReliabilityBinSchema))
+    deciles = fields.List(fields.Nested(RiskDecileSchema))
+    observations = fields.Integer()
+    churned = fields.Integer()
+    note = fields.String(allow_none=True)
+
+
 class ChurnModelSchema(ApiSchema):
     version = fields.Integer()
     trained_at = UtcDateTime()
@@ -213,9 +252,9 @@ class ChurnModelSchema(ApiSchema):
     feature_names = fields.List(fields.String())
     params = fields.Dict()
     counts = fields.Dict()
-    validation = fields.Dict(
-        metadata={"description": "auc, brier, base_rate_brier, a reliability table, the split (later observations)."}
-    )
+    format = fields.Integer(metadata={"description": "2: applied by the scoring run; 1: an older model, ignored."})
+    kind = fields.String(allow_none=True, metadata={"description": "logistic_regression or gradient_boosting."})
+    validation = fields.Nested(ChurnValidationSchema)
     seconds = fields.Dict(keys=fields.String(), values=fields.Float())
 
 

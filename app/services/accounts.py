@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import NotFound
 from app.models import Account, DailyUsage, Feedback, HealthScore, LatestScore, LicenseSnapshot, SupportTicket
-from app.services.analysis import churn_note, has_churn_model
+from app.services.analysis import churn_note, churn_reasons, has_churn_model
 from app.services.common import page_of
 from app.services.scoring_config.active import load_scored_models
 from app.services.watchlist.overrides import live_override
@@ -127,12 +127,20 @@ def get_account(session: Session, account_id: int, *, history_days: int = 90) ->
     ).all()
     override = live_override(session, account_id, dt.datetime.now(dt.UTC))
     probability = None if latest is None else latest.churn_probability
+    reasons = None
+    if latest is not None and probability is not None:
+        key = (latest.day, latest.config_version)
+        reasons = churn_reasons(
+            session, version=latest.churn_model_version, measure_values=list(latest.measure_values),
+            measure_names=load_scored_models(session, {key})[key].measure_names, stage=STAGE_CODE[latest.stage],
+        )  # fmt: skip
     return {
         **_account_fields(account),
         "health": health,
         "churn_probability": probability,
         "expected_arr_at_risk": None if latest is None else latest.expected_arr_at_risk,
         "churn_model_version": None if latest is None else latest.churn_model_version,
+        "churn_reasons": reasons,
         "churn_probability_note": None
         if probability is not None
         else churn_note(None, scored=latest is not None, model_exists=has_churn_model(session)),

@@ -27,25 +27,37 @@ from sqlalchemy.orm import Session
 
 from app.db import utcnow
 from app.errors import DomainValidationError
-from app.models import Account, AccountStatus, ChurnModel, Event, HealthScore, Outcome, OutcomeKind
+from app.models import (
+    Account,
+    AccountStatus,
+    ChurnModel,
+    DailyUsage,
+    Event,
+    Feedback,
+    HealthScore,
+    LicenseSnapshot,
+    Outcome,
+    OutcomeKind,
+    SupportTicket,
+    UsageSignal,
+)
 from app.pipeline.measures import PortfolioMeasures, compute_measures
 from app.services.scoring_config.active import get_active_model
+from scoring.churn import FORMAT as CHURN_FORMAT
+from scoring.churn import ChurnModelFit, ChurnPredictor, align_measure_values, fit_churn_model
+from scoring.churn import NotEnoughOutcomes as ChurnOutcomes
 from scoring.health import compute_health
 from scoring.learning import (
     MIN_PER_CLASS,
     NotEnoughOutcomes,
-    ProbabilityModel,
     RuleLift,
     TrainingSet,
-    align_measure_scores,
     concat_training_sets,
     epoch_days,
     event_lift,
-    fit_churn_model,
     label_churn,
     outcome_observation_days,
     periodic_observation_days,
-    predict_churn,
 )
 from scoring.model import ScoringModel
 from scoring.rules import Rule
@@ -139,7 +151,7 @@ class _Outcomes:
     day: np.ndarray  # datetime64[D]
     churn: np.ndarray  # bool: the outcome is a churn
     churn_keys: np.ndarray
-    renewal_keys: np.ndarray  # renewed or churned: where a contract year ends
+    renewal_keys: np.ndarray  # renewed: where a contract year ended
     unknown_churn: np.ndarray  # churned now, with no churn outcome: when it churned is unknown
 
 
@@ -257,7 +269,10 @@ def _load_outcomes(session: Session, *, as_of: dt.date) -> _Outcomes:
     o_day = np.asarray(o_day_t, dtype="datetime64[D]")
     o_kind = np.asarray([OutcomeKind(k).value for k in o_kind_t], dtype=object)
     churn = o_kind == OutcomeKind.CHURNED.value
-    renewal_point = churn | (o_kind == OutcomeKind.RENEWED.value)
+    # Only renewals: a churn is not always at a renewal (a cancellation in the term, a notice given
+    # months ahead), and taking its day for the renewal date would put every observation in the
+    # horizon before a churn in the pre-renewal stage, a stage the scoring run would not have given.
+    renewal_point = o_kind == OutcomeKind.RENEWED.value
     # Churned now but no churn outcome: when it churned is unknown, so it is never observed.
     churned_now = np.asarray(
         session.scalars(sa.select(Account.id).where(Account.status == AccountStatus.CHURNED)).all(), dtype=np.int64
@@ -292,8 +307,8 @@ def _observe_on(
     pm = compute_measures(session, as_of=day, model=model, include_churned=True)
     ids = pm.account_id
     customer = _customers_on(pm, day64, outcomes)
-    # The renewal date as it stood on the day: the next renewal point (renewed or churned
-    # outcome) after it, else the account's current renewal date.
+    # The renewal date as it stood on the day: the next renewal (renewed outcome) after it, else
+    # the renewal date in force on the day (account history).
     next_renewal = _first_after(outcomes.renewal_keys, ids, day64)
     renewal = np.where(next_renewal >= 0, next_renewal.astype("datetime64[D]"), pm.renewal_date)
     stage = assign_stages(day, pm.contract_start, renewal, pm.first_value_on, model.stage_rules, term=pm.term)
@@ -426,16 +441,53 @@ def evaluate_learning(
         min_per_class=min_per_class, seed=seed,
     )  # fmt: skip
     training = build_training_data(session, as_of=as_of, horizon_days=horizon_days, periodic_months=periodic_months)
-    try:
-        fit = fit_churn_model(
-            training.data, neutral_score=training.model.neutral_score, min_per_class=min_per_class, seed=seed
-        )
-    except NotEnoughOutcomes as exc:
-        raise _too_few(exc, training) from None
+    fit = _fit(training, min_per_class=min_per_class, seed=seed)
     return {"suggestions": suggestion, "churn_model": fit.validation.to_dict()}
 
 
 # --- the churn model ------------------------------------------------------------------------------
+
+OLD_FORMAT_NOTE = (
+    "The newest churn model (v{version}) was stored by an older version of the service (a model over "
+    "measure scores), which this version no longer applies: train a new one (POST "
+    "/api/v1/analysis/churn-model/train, or flask analysis train)."
+)
+
+
+def first_data_day(session: Session) -> dt.date | None:
+    """The earliest day anything the churn model or suggestions learn from is dated (usage,
+    signals, licenses, feedback, tickets, outcomes); None when there is nothing. One index-backed
+    ``min`` per table."""
+    days = [
+        session.scalar(sa.select(sa.func.min(column)))
+        for column in (DailyUsage.day, UsageSignal.day, LicenseSnapshot.day, Feedback.day, Outcome.day)
+    ]
+    opened = session.scalar(sa.select(sa.func.min(SupportTicket.opened_at)))
+    if opened is not None:
+        days.append(opened.date())
+    known = [d for d in days if d is not None]
+    return min(known) if known else None
+
+
+def check_history(session: Session, *, as_of: dt.date, horizon_days: int) -> None:
+    """Refuse at once (``TooFewOutcomes``, a 422 with field messages) an ``as_of`` before any data,
+    or a horizon longer than the history up to ``as_of``: the latest observation is dated
+    ``as_of - horizon_days`` and needs data on or before it."""
+    first = first_data_day(session)
+    if first is None:
+        message = "There is no data to learn from yet: no usage, signals, licenses, feedback, tickets or outcomes."
+        raise TooFewOutcomes(message, errors={"as_of": [message]})
+    if as_of < first:
+        message = f"as_of {as_of.isoformat()} is before any data: the first data is dated {first.isoformat()}."
+        raise TooFewOutcomes(message, errors={"as_of": [message]})
+    history = (as_of - first).days
+    if horizon_days > history:
+        message = (
+            f"horizon_days {horizon_days} is longer than the history: the data runs from {first.isoformat()} to "
+            f"as_of {as_of.isoformat()}, {history} days, and an observation needs its whole horizon after it; "
+            f"use at most {history} days or a later as_of."
+        )
+        raise TooFewOutcomes(message, errors={"horizon_days": [message]})
 
 
 def _model_fields(row: ChurnModel) -> dict[str, Any]:
@@ -445,12 +497,18 @@ def _model_fields(row: ChurnModel) -> dict[str, Any]:
         "trained_by": row.trained_by,
         "horizon_days": row.horizon_days,
         "config_version": row.config_version,
+        "format": _format(row.params),
+        "kind": row.params.get("kind"),
         "measure_names": list(row.measure_names),
         "feature_names": list(row.feature_names),
         "params": row.params,
         "counts": row.counts,
         "validation": row.validation,
     }
+
+
+def _format(params: dict[str, Any] | None) -> int:
+    return int((params or {}).get("format", 1))
 
 
 def train_churn_model(
@@ -464,21 +522,18 @@ def train_churn_model(
     seed: int = SEED,
     snap_days: int = SNAP_DAYS,
 ) -> dict[str, Any]:
-    """Train a calibrated churn model on the outcomes (and periodic observations), validate it on
-    a time-and-group split and store it as the next version (the scoring run uses the newest).
-    ``TooFewOutcomes`` when there is not enough to learn from; nothing is stored then."""
+    """Train a churn model on the outcomes (and periodic observations): both candidates compared
+    by walk-forward validation, the winner calibrated and stored as the next version (the scoring
+    run uses the newest). ``TooFewOutcomes`` when there is not enough to learn from (or ``as_of``
+    and the horizon leave no history); nothing is stored then."""
+    check_history(session, as_of=as_of, horizon_days=horizon_days)
     training = build_training_data(
         session, as_of=as_of, horizon_days=horizon_days, periodic_months=periodic_months, snap_days=snap_days
     )
     fit_start = time.perf_counter()
-    try:
-        fit = fit_churn_model(
-            training.data, neutral_score=training.model.neutral_score, min_per_class=min_per_class, seed=seed
-        )
-    except NotEnoughOutcomes as exc:
-        raise _too_few(exc, training) from None
+    fit = _fit(training, min_per_class=min_per_class, seed=seed)
     buffer = io.BytesIO()
-    joblib.dump(fit.estimator, buffer)
+    joblib.dump(fit.predictor, buffer)
     version = (session.scalar(sa.select(sa.func.max(ChurnModel.version))) or 0) + 1
     row = ChurnModel(
         version=version,
@@ -486,10 +541,13 @@ def train_churn_model(
         trained_by=actor,
         horizon_days=horizon_days,
         config_version=training.config_version,
-        neutral_score=fit.neutral_score,
-        measure_names=list(fit.measure_names),
-        feature_names=list(fit.feature_names),
+        neutral_score=training.model.neutral_score,
+        measure_names=list(fit.predictor.measure_names),
+        feature_names=list(fit.predictor.feature_names),
         params={
+            "format": CHURN_FORMAT,
+            "kind": fit.predictor.kind,
+            "calibration": "sigmoid (Platt), 3 folds, one base model refitted on every observation",
             "as_of": as_of.isoformat(),
             "periodic_months": periodic_months,
             "min_per_class": min_per_class,
@@ -507,6 +565,23 @@ def train_churn_model(
     return out
 
 
+def _fit(training: TrainingData, *, min_per_class: int, seed: int) -> ChurnModelFit:
+    """The churn model of a training set (``TooFewOutcomes`` with the counts when too few)."""
+    data = training.data
+    raw = data.raw_values if data.raw_values is not None else np.full(data.measure_scores.shape, np.nan)
+    try:
+        return fit_churn_model(
+            raw, data.stage, data.label, observed_on=data.observed_on, account_id=data.account_id,
+            measure_names=data.measure_names, horizon_days=training.horizon_days, min_per_class=min_per_class,
+            seed=seed,
+        )  # fmt: skip
+    except ChurnOutcomes as exc:
+        raise TooFewOutcomes(
+            f"{exc} Outcomes behind the observations: {training.outcomes}; horizon {training.horizon_days} days.",
+            errors={"outcomes": [str(exc)]},
+        ) from None
+
+
 @dataclass(frozen=True, slots=True)
 class TrainSummary:
     """What a training job reports (``job_runs.counts``)."""
@@ -517,6 +592,7 @@ class TrainSummary:
         r = self.result
         return {
             "version": r["version"],
+            "kind": r["kind"],
             "observations": r["counts"]["observations"],
             "churned": r["counts"]["churned"],
             "auc": r["validation"]["auc"],
@@ -526,12 +602,13 @@ class TrainSummary:
 
     def one_line(self) -> str:
         r = self.result
-        auc = r["validation"]["auc"]
-        brier = r["validation"]["brier"]
+        v = r["validation"]
+        auc = v["auc"]
+        brier = v["brier"]
         return (
-            f"Churn model v{r['version']} trained on {r['counts']['observations']} observations "
-            f"({r['counts']['churned']} churned); validation AUC {auc if auc is not None else 'n/a'}, "
-            f"Brier {brier if brier is not None else 'n/a'}"
+            f"Churn model v{r['version']} ({r['kind']}) trained on {r['counts']['observations']} observations "
+            f"({r['counts']['churned']} churned); walk-forward AUC {auc if auc is not None else 'n/a'}, "
+            f"Brier {brier if brier is not None else 'n/a'}. {v['reason']}"
         )
 
 
@@ -539,19 +616,36 @@ def churn_model_info(session: Session) -> dict[str, Any]:
     """The newest churn model's metadata and validation figures; ``model`` is None before any."""
     row = session.scalar(sa.select(ChurnModel).order_by(ChurnModel.version.desc()).limit(1))
     models = session.scalar(sa.select(sa.func.count()).select_from(ChurnModel)) or 0
-    return {
-        "model": None if row is None else _model_fields(row),
-        "versions": models,
-        "note": None if row else NO_MODEL_NOTE,
-    }
+    note = None
+    if row is None:
+        note = NO_MODEL_NOTE
+    elif _format(row.params) != CHURN_FORMAT:
+        note = OLD_FORMAT_NOTE.format(version=row.version)
+    return {"model": None if row is None else _model_fields(row), "versions": models, "note": note}
 
 
 @functools.lru_cache(maxsize=4)
-def _estimator(version: int, trained_at: dt.datetime, blob: bytes) -> ProbabilityModel:
+def _predictor(version: int, trained_at: dt.datetime, blob: bytes) -> ChurnPredictor:
     # Keyed by version and training time, so a version number reused by a rebuilt database
     # never serves the old model. The blob comes from this service's own table.
-    estimator: ProbabilityModel = joblib.load(io.BytesIO(blob))
-    return estimator
+    predictor: ChurnPredictor = joblib.load(io.BytesIO(blob))
+    return predictor
+
+
+def _load_predictor(session: Session, version: int | None = None) -> tuple[int, ChurnPredictor | None] | None:
+    """The newest churn model (or ``version``): (version, predictor), the predictor None when the
+    stored model is of an older format (logged); None when there is no such model."""
+    query = sa.select(ChurnModel.version, ChurnModel.trained_at, ChurnModel.params)
+    query = query.where(ChurnModel.version == version) if version is not None else query
+    row = session.execute(query.order_by(ChurnModel.version.desc()).limit(1)).first()
+    if row is None:
+        return None
+    found, trained_at, params = row
+    if _format(params) != CHURN_FORMAT:
+        logger.warning(OLD_FORMAT_NOTE.format(version=found))
+        return found, None
+    blob = session.scalar(sa.select(ChurnModel.model).where(ChurnModel.version == found)) or b""
+    return found, _predictor(found, trained_at, blob)
 
 
 @dataclass(frozen=True, slots=True)
@@ -564,44 +658,72 @@ class ChurnScores:
     version: list[int | None]
 
 
-def churn_scores(
-    session: Session, *, model: ScoringModel, measure_scores: np.ndarray, stage: np.ndarray, arr: np.ndarray
-) -> ChurnScores:
+def churn_scores(session: Session, *, portfolio: PortfolioMeasures, stage: np.ndarray) -> ChurnScores:
     """Churn probability and expected ARR at risk (probability x ARR) of every account the scoring
-    run scored, from the newest churn model, in one ``predict_proba`` over the matrix.
+    run scored, from the newest churn model, in one ``predict_proba`` over the portfolio.
 
-    ``measure_scores`` is the run's (m, n) matrix over ``model``'s measures; the churn model's own
-    measures are taken from it by name (a measure the active config lacks counts as no data).
+    The churn model's measures are read from ``portfolio`` by name (a measure the run did not
+    compute counts as no data). A stored model of an older format is ignored (logged): the
+    probabilities stay null and the notes say to retrain.
     """
     n = stage.shape[0]
-    row = session.execute(
-        sa.select(ChurnModel.version, ChurnModel.trained_at, ChurnModel.measure_names, ChurnModel.neutral_score)
-        .order_by(ChurnModel.version.desc())
-        .limit(1)
-    ).first()
-    if row is None or n == 0:
+    loaded = _load_predictor(session) if n else None
+    predictor = None if loaded is None else loaded[1]
+    if loaded is None or predictor is None:
         return ChurnScores([None] * n, [None] * n, [None] * n)
-    version, trained_at, names, neutral = row
-    blob = session.scalar(sa.select(ChurnModel.model).where(ChurnModel.version == version)) or b""
-    estimator = _estimator(version, trained_at, blob)
-    scores = align_measure_scores(measure_scores.T.astype(np.float64), model.measure_names, names)
+    version = loaded[0]
+    raw = _aligned_raw(portfolio, predictor.measure_names)
     # Rounded before the product, so the stored expected value is the stored probability x ARR.
-    probability = np.round(predict_churn(estimator, scores, stage, neutral), 6)
-    expected = np.round(probability * np.asarray(arr, dtype=np.float64), 2)
+    probability = np.round(predictor.predict(raw, stage), 6)
+    expected = np.round(probability * np.asarray(portfolio.arr, dtype=np.float64), 2)
     return ChurnScores(probability.tolist(), expected.tolist(), [version] * n)
 
 
-def churn_note(probability: float | None, *, scored: bool, model_exists: bool) -> str | None:
-    """Why an account's churn probability is null (None when it is not)."""
+def _aligned_raw(portfolio: PortfolioMeasures, names: tuple[str, ...]) -> np.ndarray:
+    """(n, len(names)) raw values of the portfolio's accounts; NaN for a measure it lacks."""
+    known = tuple(name for name in names if name in portfolio.raw)
+    values = portfolio.matrix(known).T.astype(np.float64) if known else np.empty((portfolio.account_id.size, 0))
+    return align_measure_values(values, known, names)
+
+
+def churn_reasons(
+    session: Session, *, version: int | None, measure_values: list[float | None], measure_names: tuple[str, ...],
+    stage: int,
+) -> list[dict[str, Any]] | None:  # fmt: skip
+    """An account's top reasons (contributions to the calibrated log-odds of churn) from the churn
+    model ``version`` that made its probability, over the raw values its score was computed from;
+    None when there is no such model or it is of an older format."""
+    if version is None:
+        return None
+    loaded = _load_predictor(session, version)
+    if loaded is None or loaded[1] is None:
+        return None
+    predictor = loaded[1]
+    values = np.asarray([[np.nan if v is None else v for v in measure_values]], dtype=np.float64)
+    raw = align_measure_values(values, measure_names, predictor.measure_names)
+    return predictor.reasons(raw, np.asarray([stage]))[0]
+
+
+def churn_note(probability: float | None, *, scored: bool, model_exists: bool | str) -> str | None:
+    """Why an account's churn probability is null (None when it is not). ``model_exists`` may be
+    the note of a stored model this version ignores (``has_churn_model``)."""
     if probability is not None:
         return None
     if not scored:
         return NO_SCORE_NOTE
+    if isinstance(model_exists, str):
+        return model_exists
     return NOT_SCORED_SINCE_NOTE if model_exists else NO_MODEL_NOTE
 
 
-def has_churn_model(session: Session) -> bool:
-    return session.scalar(sa.select(ChurnModel.version).limit(1)) is not None
+def has_churn_model(session: Session) -> bool | str:
+    """Whether a churn model exists; the old-format note when the newest is one this version ignores."""
+    row = session.execute(
+        sa.select(ChurnModel.version, ChurnModel.params).order_by(ChurnModel.version.desc()).limit(1)
+    ).first()
+    if row is None:
+        return False
+    return True if _format(row.params) == CHURN_FORMAT else OLD_FORMAT_NOTE.format(version=row.version)
 
 
 # --- event lift -----------------------------------------------------------------------------------

@@ -24,7 +24,6 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.errors import DomainValidationError
 from app.models import (
     Account,
     DailyUsage,
@@ -35,7 +34,6 @@ from app.models import (
     JobRequest,
     JobRequestStatus,
     LicenseSnapshot,
-    Outcome,
     SupportTicket,
     UsageSignal,
 )
@@ -47,6 +45,7 @@ from app.services.analysis import (
     TooFewOutcomes,
     TrainingData,
     build_training_data,
+    check_history,
 )
 from app.services.scoring_config.active import get_active_model
 from scoring.discovery import Judged, Proposal, candidate_measures, fit_rows, proposal_table, propose
@@ -78,31 +77,7 @@ METHODS = ("proposal", "active", "best_single", "reference_lr")
 _CACHE_VERSION = 1
 
 
-# --- bad input, found before anything is queued ----------------------------------------------------
-
-
-def check_learning_request(session: Session, *, as_of: dt.date, horizon_days: int) -> None:
-    """Refuse at once (422) an ``as_of`` before any data, and a horizon longer than the history:
-    the observations need ``horizon_days`` of history before ``as_of`` for any label to be known."""
-    first_usage = session.scalar(sa.select(sa.func.min(DailyUsage.day)))
-    first_outcome = session.scalar(sa.select(sa.func.min(Outcome.day)))
-    first_contract = session.scalar(sa.select(sa.func.min(Account.contract_start)))
-    firsts = [d for d in (first_usage, first_outcome, first_contract) if d is not None]
-    if not firsts:
-        message = "There is no data to learn from: no usage, outcomes or accounts with a contract start."
-        raise DomainValidationError(message, errors={"as_of": [message]})
-    first = min(firsts)
-    if as_of < first:
-        message = f"as_of {as_of.isoformat()} is before any data (the first is dated {first.isoformat()})."
-        raise DomainValidationError(message, errors={"as_of": [message]})
-    history = (as_of - first).days
-    if horizon_days >= history:
-        message = (
-            f"The horizon ({horizon_days} days) is not shorter than the history before as_of ({history} days, "
-            f"from {first.isoformat()}): no observation's outcome could be known. "
-            "Use a shorter horizon or a later as_of."
-        )
-        raise DomainValidationError(message, errors={"horizon_days": [message]})
+# --- bad input found once the observations are known ---------------------------------------------
 
 
 def _check_classes(label: np.ndarray, min_per_class: int, training: TrainingData) -> None:
@@ -507,7 +482,7 @@ def suggest_config(
     active config, the best single candidate and a plain logistic-regression reference, with the
     ranking of every candidate. Changes nothing (but the default config version on a fresh
     database). ``DomainValidationError``/``TooFewOutcomes`` (422) for what cannot be learned from."""
-    check_learning_request(session, as_of=as_of, horizon_days=horizon_days)
+    check_history(session, as_of=as_of, horizon_days=horizon_days)
     started = time.perf_counter()
     training, candidates, cached = observations(
         session, as_of=as_of, horizon_days=horizon_days, periodic_months=periodic_months, snap_days=snap_days,

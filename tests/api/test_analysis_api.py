@@ -257,14 +257,27 @@ def test_churn_probability_is_null_with_a_note_before_training_and_set_by_the_ne
     info = client.get("/api/v1/analysis/churn-model").get_json()
     assert info == {"model": None, "versions": 0, "note": NO_MODEL_NOTE}
 
-    trained = client.post("/api/v1/analysis/churn-model/train", json=LEARN)
+    # A small portfolio: folds with 5 churned training observations are validated (min_per_class 5).
+    trained = client.post("/api/v1/analysis/churn-model/train", json=LEARN | {"min_per_class": 5})
     model = queued_result(client, app, trained, "train-churn-model")
     assert model["version"] == 1 and model["horizon_days"] == 90 and model["config_version"] == 1
     assert model["trained_by"] == "test-admin"
     assert model["counts"]["churned"] >= 10
+    assert model["format"] == 2 and model["kind"] in {"logistic_regression", "gradient_boosting"}
     validation = model["validation"]
     assert validation["auc"] is not None and validation["brier"] is not None
+    assert validation["base_rate_brier"] is not None
     assert sum(b["observations"] for b in validation["reliability"]) == validation["observations"]
+    assert sum(d["observations"] for d in validation["deciles"]) == validation["observations"]
+    # Both candidates on the same pooled walk-forward observations, with intervals, and the winner.
+    comparison = validation["comparison"]
+    assert comparison["observations"] == validation["observations"] and comparison["reference"] == "logistic_regression"
+    for candidate in ("logistic_regression", "gradient_boosting"):
+        auc = comparison["auc"][candidate]
+        assert auc["low"] <= auc["value"] <= auc["high"]
+    assert validation["winner"] == model["kind"] and validation["reason"]
+    assert any(fold["skipped"] is None for fold in validation["folds"])
+    assert client.get("/api/v1/analysis/churn-model").get_json()["model"]["validation"] == validation
     run = demo.scalar(sa.select(JobRun).where(JobRun.job == "train-churn-model"))
     assert run is not None and run.status == "succeeded" and run.counts["version"] == 1
     assert run.params["job_request"] == trained.get_json()["id"] and run.params["requested_by"] == "test-admin"
@@ -287,6 +300,15 @@ def test_churn_probability_is_null_with_a_note_before_training_and_set_by_the_ne
     detail = client.get(f"/api/v1/accounts/{first}").get_json()
     assert detail["churn_probability"] is not None and detail["churn_probability_note"] is None
     assert detail["churn_model_version"] == 1
+    # Its reasons beside it: the largest contributions first, each a measure or the stage.
+    reasons = detail["churn_reasons"]
+    assert reasons and len(reasons) <= 5
+    sizes = [abs(r["contribution"]) for r in reasons]
+    assert sizes == sorted(sizes, reverse=True)
+    measures = set(model["measure_names"]) | {"stage"}
+    for reason in reasons:
+        assert reason["feature"] in measures
+        assert reason["effect"] == ("raises_risk" if reason["contribution"] > 0 else "lowers_risk")
 
 
 def test_watchlist_sorts_by_expected_arr_at_risk_with_a_cursor(client: FlaskClient, app: Flask, demo: Session) -> None:

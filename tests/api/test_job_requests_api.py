@@ -24,7 +24,8 @@ pytestmark = [pytest.mark.api, pytest.mark.db]
 
 AS_OF = dt.date(2026, 6, 30)
 IssueToken = Callable[..., str]
-#: Outcomes only (no periodic dates), 3 of each class needed: the counts let it through, the data
+#: Outcomes only (no periodic dates; dated early enough for a 90-day horizon before AS_OF), 3 of each
+#: class needed: the counts let it through, the data
 #: (accounts without any usage) then has no observation to learn from.
 OPTIONS = {"as_of": AS_OF.isoformat(), "periodic": False, "min_per_class": 3}
 
@@ -36,7 +37,7 @@ def outcomes(db_session: Session) -> None:
             account = f.make_account(db_session)
             kind = OutcomeKind.CHURNED if i % 2 else OutcomeKind.RENEWED
             db_session.add(Outcome(account_id=account.id, source="t", external_id=f"o{i}", kind=kind,
-                                   day=dt.date(2026, 5, 1)))  # fmt: skip
+                                   day=dt.date(2026, 3, 1)))  # fmt: skip
 
 
 def test_queueing_answers_202_with_the_request_and_its_location(client: FlaskClient, outcomes: None) -> None:
@@ -64,7 +65,7 @@ def test_a_request_that_fails_says_why(client: FlaskClient, app: Flask, outcomes
     failed = client.get(queued["url"]).get_json()
     assert failed["status"] == "failed" and failed["attempts"] == 1 and failed["result"] is None
     assert failed["error"].startswith("Too few outcomes to train a churn model: ")
-    assert "observations; at least 3 of each are needed." in failed["error"]
+    assert "observations; at least 3 of each (churned and not churned) are needed." in failed["error"]
     assert failed["finished_at"] and failed["job_run_id"] is not None
     run = client.get("/api/v1/jobs/runs?job=train-churn-model").get_json()["items"][0]
     assert run["id"] == failed["job_run_id"] and run["status"] == "failed" and run["error"] == failed["error"]

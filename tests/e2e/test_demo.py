@@ -195,9 +195,13 @@ def test_rows_are_consistent(make_db: EngineFactory) -> None:
         "open tickets": """
             SELECT count(*) FROM support_tickets
             WHERE (closed_at IS NULL) != (status IN ('open', 'pending')) OR closed_at < opened_at""",
+        # A churn at the renewal date, or before it (a contract ended in its term), never after.
         "churn outcome": """
             SELECT count(*) FROM accounts a LEFT JOIN outcomes o ON o.account_id = a.id AND o.kind = 'churned'
-            WHERE a.status = 'churned' AND (o.day IS NULL OR o.day != a.renewal_date)""",
+            WHERE a.status = 'churned' AND (o.day IS NULL OR o.day > a.renewal_date)""",
+        "churned once": """
+            SELECT count(*) FROM (SELECT account_id FROM outcomes WHERE kind = 'churned'
+                                  GROUP BY account_id HAVING count(*) > 1) AS twice""",
         "renewal passed": "SELECT count(*) FROM accounts WHERE status = 'active' AND renewal_date <= :d",
     }
     end = dt.datetime.combine(AS_OF + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)

@@ -146,7 +146,7 @@ def test_cli_evaluate_and_suggest_print_the_figures_and_refuse_what_cannot_be_le
     assert result.exit_code == 0, result.output
     assert f"Suggestion as of {AS_OF.isoformat()} (horizon 90 days, 6 monthly dates)" in result.output
     assert "Measures of the suggested config:" in result.output and "Ranks churn with AUC" in result.output
-    assert "churn model: ROC AUC" in result.output
+    assert "walk-forward): ROC AUC" in result.output
     assert ("Walk-forward validation" in result.output) != ("no validation" in result.output)
     out = tmp_path / "proposal.json"
     suggested = runner.invoke(args=["analysis", "suggest", *args, "--write", str(out)])
@@ -155,7 +155,7 @@ def test_cli_evaluate_and_suggest_print_the_figures_and_refuse_what_cannot_be_le
     assert set(body) == {"config", "comment"} and body["config"]["measures"]
     trained = runner.invoke(args=["analysis", "train", *args])
     assert trained.exit_code == 0, trained.output
-    assert trained.output.startswith("Churn model v1 trained on ")
+    assert trained.output.startswith("Churn model v1 (") and " trained on " in trained.output
 
 
 def test_the_sources_offered_to_discovery_are_those_the_catalog_shows_with_data(db_session: Session) -> None:

@@ -1,5 +1,5 @@
-"""The learning core: labels, observation dates, the time-and-group split, suggested weights (stage
-fits, pooled fallback, the minimum-data guard, direction flags), calibration, event lift."""
+"""The learning core: labels, observation dates, training sets, weighted scores, event lift (the
+churn model: test_churn.py; suggestions: test_discovery.py and test_suggestion_validation.py)."""
 
 from __future__ import annotations
 
@@ -7,31 +7,23 @@ import datetime as dt
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from scoring.health import compute_health
 from scoring.learning import (
     TrainingSet,
-    align_measure_scores,
-    churn_feature_names,
-    churn_features,
     concat_training_sets,
     event_lift,
-    fit_churn_model,
     label_churn,
     outcome_observation_days,
     periodic_observation_days,
-    predict_churn,
-    reliability_table,
-    time_group_split,
     weight_matrix,
     weighted_scores,
     wilson_interval,
 )
 from scoring.model import default_config_dict, model_from_dict
 from scoring.stage import STAGES
-from tests.support.examples import examples
 
 pytestmark = pytest.mark.unit
 
@@ -127,39 +119,6 @@ def test_training_set_checks_shapes_and_concatenates() -> None:
 # --- the split --------------------------------------------------------------------------------------
 
 
-@settings(max_examples=examples(60), deadline=None)
-@given(
-    st.lists(
-        st.tuples(st.integers(min_value=1, max_value=30), st.integers(min_value=0, max_value=400)),
-        min_size=1,
-        max_size=200,
-    ),
-    st.floats(min_value=0.1, max_value=0.5),
-    st.integers(min_value=0, max_value=2**32 - 1),
-)
-def test_split_respects_time_and_keeps_each_account_on_one_side(
-    rows: list[tuple[int, int]], test_fraction: float, seed: int
-) -> None:
-    account = np.array([a for a, _ in rows], dtype=np.int64)
-    observed = np.array([d for _, d in rows], dtype=np.int64).astype("datetime64[D]")
-    split = time_group_split(observed, account, test_fraction=test_fraction, seed=seed)
-    assert not np.any(split.train & split.test)
-    assert set(account[split.train].tolist()).isdisjoint(account[split.test].tolist())
-    if split.train.any() and split.test.any():
-        assert observed[split.train].max() < observed[split.test].min()
-        assert split.cutoff is not None
-        assert observed[split.test].min() >= np.datetime64(split.cutoff)
-    assert split.counts()["train"] + split.counts()["test"] + split.dropped == len(rows)
-
-
-def test_split_is_reproducible_from_its_seed() -> None:
-    data, _ = synthetic(200, 4)
-    a = time_group_split(data.observed_on, data.account_id, seed=5)
-    b = time_group_split(data.observed_on, data.account_id, seed=5)
-    assert np.array_equal(a.train, b.train) and np.array_equal(a.test, b.test)
-    assert 0 < a.test.sum() < a.train.sum()
-
-
 # --- suggested weights ------------------------------------------------------------------------------
 
 
@@ -175,41 +134,6 @@ def test_weighted_scores_match_the_health_score() -> None:
 
 
 # --- the churn model --------------------------------------------------------------------------------
-
-
-def test_the_churn_model_is_calibrated_on_data_with_known_probabilities() -> None:
-    data, truth = synthetic(6000, 3, seed=11, intercept=-2.0)
-    fit = fit_churn_model(data, seed=2)
-    predicted = predict_churn(fit.estimator, data.measure_scores, data.stage)
-    assert np.mean(np.abs(predicted - truth)) < 0.03
-    # Reliability: within each populated bin the mean prediction is near the observed churn rate.
-    table = reliability_table(predicted, data.label)
-    for row in table:
-        if row.observations >= 500:
-            assert abs(row.mean_predicted - row.observed_rate) < 0.04, row
-    v = fit.validation
-    assert v.auc is not None and v.auc > 0.75
-    assert v.brier is not None and v.base_rate_brier is not None and v.brier < v.base_rate_brier
-    assert sum(b.observations for b in v.reliability) == v.observations
-    assert fit.feature_names == churn_feature_names(MODEL.measure_names)
-    assert churn_features(data.measure_scores, data.stage).shape == (data.size, len(fit.feature_names))
-    assert fit.validation.to_dict()["split"]["test"] == v.observations
-
-
-def test_predict_churn_takes_any_probability_model() -> None:
-    class Half:
-        def predict_proba(self, X: np.ndarray) -> np.ndarray:
-            return np.full((X.shape[0], 2), 0.5)
-
-    scores = np.full((3, M), 50.0)
-    assert predict_churn(Half(), scores, np.zeros(3, np.int8)).tolist() == [0.5, 0.5, 0.5]
-    assert predict_churn(Half(), scores[:0], np.zeros(0, np.int8)).size == 0
-
-
-def test_align_measure_scores_by_name() -> None:
-    scores = np.array([[1.0, 2.0], [3.0, 4.0]])
-    out = align_measure_scores(scores, ["a", "b"], ["b", "c", "a"])
-    np.testing.assert_array_equal(out, [[2.0, np.nan, 1.0], [4.0, np.nan, 3.0]])
 
 
 # --- event lift -------------------------------------------------------------------------------------

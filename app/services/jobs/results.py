@@ -117,6 +117,8 @@ _CHURN_MODEL = _fields(
     feature_names=_list(STR),
     params=PLAIN,
     counts=PLAIN,
+    format=INT,
+    kind=STR,
     validation=PLAIN,
     seconds=_mapping(FLOAT),
 )

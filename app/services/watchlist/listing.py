@@ -53,7 +53,7 @@ from app.models import (
     User,
     WatchlistPin,
 )
-from app.services.analysis import churn_note
+from app.services.analysis import churn_note, has_churn_model
 from app.services.scoring_config.active import load_models
 from scoring.bands import Band
 from scoring.health import compute_health
@@ -187,7 +187,12 @@ def list_watchlist(
     more = len(rows) > limit
     rows = rows[:limit]
     drivers = _top_drivers(session, rows)
-    items = [_item(row, _open_runs(row.runs), drivers.get(row.id, []), today, falling_7d) for row in rows]
+    # A newest model this version ignores (an older format) is named in the notes; looked up only
+    # when a row on the page lacks a probability while a model exists.
+    model: bool | str = any(row.churn_probability is None and row.churn_model is not None for row in rows) and (
+        has_churn_model(session)
+    )
+    items = [_item(row, _open_runs(row.runs), drivers.get(row.id, []), today, falling_7d, model=model) for row in rows]
     next_cursor = encode_cursor(order, rows[-1].sort_key, rows[-1].id) if more and rows else None
     return items, next_cursor
 
@@ -400,7 +405,13 @@ _POOR, _AVERAGE = Band.POOR, Band.AVERAGE
 
 
 def _item(
-    row: Any, runs: list[dict[str, Any]], drivers: list[dict[str, Any]], today: dt.date, falling_7d: float
+    row: Any,
+    runs: list[dict[str, Any]],
+    drivers: list[dict[str, Any]],
+    today: dt.date,
+    falling_7d: float,
+    *,
+    model: bool | str = False,
 ) -> dict[str, Any]:
     # Unpacked once (in the select's order): a Row's attribute lookups were most of this function.
     (
@@ -462,7 +473,7 @@ def _item(
         "expected_arr_at_risk": expected_arr_at_risk,
         "churn_probability_note": None
         if churn_probability is not None
-        else churn_note(None, scored=stage is not None, model_exists=churn_model is not None),
+        else churn_note(None, scored=stage is not None, model_exists=model if churn_model is not None else False),
     }
 
 
