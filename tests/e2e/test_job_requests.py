@@ -458,6 +458,13 @@ def test_learning_requests_are_refused_at_once_when_the_outcomes_rule_them_out(
     }
     with factory.begin() as session, pytest.raises(TooFewOutcomes) as refused:
         request_learning_job(session, JobKind.TRAIN_CHURN_MODEL, options, "ann")
+    assert refused.value.errors == {"as_of": [refused.value.message]}
+    assert refused.value.message.startswith("There is no data to learn from yet")
+    with factory.begin() as session:  # a year of usage, but no outcome at all
+        account = f.make_account(session, contract_start=dt.date(2025, 1, 1))
+        f.add_usage(session, account, dt.date(2025, 6, 1), dt.date(2026, 6, 1))
+    with factory.begin() as session, pytest.raises(TooFewOutcomes) as refused:
+        request_learning_job(session, JobKind.TRAIN_CHURN_MODEL, options, "ann")
     assert refused.value.message == (
         "Too few outcomes to learn from: 0 churned and 0 not churned observations at most (0 churn and 0 other "
         "outcomes up to 2026-06-30, 0 monthly dates); at least 30 of each are needed."
