@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import NotFound
 from app.models import Account, DailyUsage, Feedback, HealthScore, LatestScore, LicenseSnapshot, SupportTicket
-from app.services.analysis import churn_note, has_churn_model
+from app.services.churn_state import churn_note, has_churn_model
 from app.services.common import page_of
 from app.services.scoring_config.active import load_scored_models
 from app.services.watchlist.overrides import live_override

@@ -28,6 +28,14 @@ from app.db import utcnow
 from app.errors import DomainValidationError
 from app.models import Account, AccountStatus, ChurnModel, Event, HealthScore, Outcome, OutcomeKind
 from app.pipeline.measures import PortfolioMeasures, compute_measures
+from app.services.churn_state import (  # noqa: F401 (re-exported: they lived here)
+    NO_MODEL_NOTE,
+    NO_SCORE_NOTE,
+    NOT_SCORED_SINCE_NOTE,
+    TRAIN_JOB,
+    churn_note,
+    has_churn_model,
+)
 from app.services.scoring_config.active import get_active_model
 from scoring.health import compute_health
 from scoring.learning import (
@@ -62,15 +70,7 @@ DEFAULT_PERIODIC_MONTHS = 12  # periodic observations by default: outcomes alone
 #: 90 days before a renewal in the pre-renewal stage, as the scoring run would place it.
 SNAP_DAYS = 1
 SEED = 0
-TRAIN_JOB = "train-churn-model"
 _KEY = 1_000_000  # account * _KEY + epoch day: one sortable key per (account, day)
-
-NO_MODEL_NOTE = (
-    "No churn model has been trained yet (POST /api/v1/analysis/churn-model/train, or flask analysis train)."
-)
-NOT_SCORED_SINCE_NOTE = "Not scored since the churn model was trained: the next scoring run adds it."
-NO_SCORE_NOTE = "The account has no score yet."
-
 
 class TooFewOutcomes(DomainValidationError):
     """Too few outcomes to learn from (422): the message says how many there are."""
@@ -640,19 +640,6 @@ def churn_scores(
     probability = np.round(predict_churn(estimator, scores, stage, neutral), 6)
     expected = np.round(probability * np.asarray(arr, dtype=np.float64), 2)
     return ChurnScores(probability.tolist(), expected.tolist(), [version] * n)
-
-
-def churn_note(probability: float | None, *, scored: bool, model_exists: bool) -> str | None:
-    """Why an account's churn probability is null (None when it is not)."""
-    if probability is not None:
-        return None
-    if not scored:
-        return NO_SCORE_NOTE
-    return NOT_SCORED_SINCE_NOTE if model_exists else NO_MODEL_NOTE
-
-
-def has_churn_model(session: Session) -> bool:
-    return session.scalar(sa.select(ChurnModel.version).limit(1)) is not None
 
 
 # --- event lift -----------------------------------------------------------------------------------
