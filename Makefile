@@ -12,7 +12,7 @@ DEMO_HISTORY_DAYS ?= 31
 DEMO_PASSWORD ?= healthscore-demo
 export FLASK_APP := wsgi
 
-.PHONY: install demo serve test test-unit lint bench bench-core bench-events bench-measures bench-ingest bench-sources bench-preview bench-watchlist bench-learning bench-alerts bench-external bench-pages bench-pit clean
+.PHONY: install demo serve test test-unit lint bench bench-core bench-report bench-events bench-measures bench-ingest bench-sources bench-preview bench-watchlist bench-learning bench-alerts bench-external bench-pages bench-pit clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -84,6 +84,14 @@ bench: install
 
 bench-core: install
 	$(BIN)/python -m bench.run_bench --core-only
+
+## bench-report: the suite (start-up, core, daily run first and steady at SIZE accounts, naive) written into
+## docs/performance.md; SIZE=10000 runs small, ROUNDS (>= 5), BACKENDS, REUSE=1 keeps the seeded PostgreSQL db
+SIZE ?= 100000
+ROUNDS ?= 5
+BACKENDS ?= postgresql,sqlite
+bench-report: install
+	$(BIN)/python -m bench.report --write --size $(SIZE) --rounds $(ROUNDS) --backends $(BACKENDS) $(if $(REUSE),--reuse)
 
 ## bench-events: the scoring run with all default rules and plays against the run alone (100k accounts)
 bench-events: install
