@@ -186,8 +186,14 @@ def bench_daily(backend: str, url: str, rounds: int) -> dict[str, Any]:
     }
 
 
+def _brief(row: dict[str, Any]) -> dict[str, Any]:
+    """A backend's daily figures without the per-run lists (for the progress line)."""
+    return {k: ({kk: vv for kk, vv in v.items() if kk != "runs"} if isinstance(v, dict) else v) for k, v in row.items()}
+
+
 def bench_naive(backend: str, url: str, rounds: int) -> dict[str, Any]:
-    runs = _alternate(rounds, {"naive": lambda: score(url, AS_OF, "--naive"), "alone": lambda: score(url, AS_OF, "--alone")})
+    kinds = {"naive": lambda: score(url, AS_OF, "--naive"), "alone": lambda: score(url, AS_OF, "--alone")}
+    runs = _alternate(rounds, kinds)
     ratio = [a["run_seconds"] / b["run_seconds"] for a, b in zip(runs["naive"], runs["alone"], strict=True)]
     return {
         "naive_run": spread([r["run_seconds"] for r in runs["naive"]]),
@@ -205,10 +211,28 @@ def _seeded(backend: str, pg_url: str, workdir: Path, size: int, reuse: bool) ->
     return url, seed(url, size, 90)
 
 
+def _merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """``old`` with ``new``'s parts (per backend for the daily run and the naive way); the header
+    (date, commit, command, load) lists both runs'."""
+    out = {**old}
+    for key in ("startup", "core"):
+        if key in new:
+            out[key] = new[key]
+    for key in ("daily", "naive"):
+        if key in new:
+            out[key] = {**old.get(key, {}), **new[key]}
+    for key in ("date", "commit", "command", "load_before", "load_after"):
+        out[key] = f"{old[key]}; then {new[key]}" if old.get(key) and old[key] != new[key] else new[key]
+    out["machine"] = new["machine"]
+    return out
+
+
 def commit_id() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True)
-    return out.stdout.strip() + ("+uncommitted changes" if dirty.stdout.strip() else "")
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], check=False, cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    out, dirty = git("rev-parse", "--short", "HEAD"), git("status", "--porcelain", "--untracked-files=no")
+    return out + ("+uncommitted changes" if dirty else "")
 
 
 def render(report: dict[str, Any]) -> str:
@@ -314,6 +338,11 @@ def main() -> None:
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/hs_bench_report")
     parser.add_argument("--reuse", action="store_true", help="PostgreSQL: start from a kept seeded copy.")
     parser.add_argument("--write", action="store_true", help="Write the tables into docs/performance.md.")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="Keep what bench/results/report.json holds of parts and backends this run skips (a suite run in pieces).",
+    )
     args = parser.parse_args()
     if args.rounds < 5:
         parser.error("--rounds must be at least 5: a ratio from fewer rounds is a lucky draw")
@@ -338,9 +367,10 @@ def main() -> None:
             report["daily"] = {}
             for backend in backends:
                 url, seeded = _seeded(backend, args.pg_url, Path(tmp), args.size, args.reuse)
-                row = {"accounts": args.size, "usage_rows": seeded["usage_rows"], **bench_daily(backend, url, args.rounds)}
+                row = {"accounts": args.size, "usage_rows": seeded["usage_rows"]}
+                row.update(bench_daily(backend, url, args.rounds))
                 report["daily"][backend] = row
-                print(backend, json.dumps({k: v for k, v in row.items() if k not in {"runs"}}, default=str)[:3000], flush=True)
+                print(backend, json.dumps(_brief(row), default=str), flush=True)
         if "naive" in parts and args.naive_size:
             report["naive"] = {}
             for backend in backends:
@@ -349,6 +379,8 @@ def main() -> None:
                 report["naive"][backend] = {"accounts": args.naive_size, **bench_naive(backend, url, args.rounds)}
                 print(backend, "naive", json.dumps(report["naive"][backend]), flush=True)
     report["load_after"] = load()
+    if args.merge and (RESULTS / "report.json").exists():
+        report = _merged(json.loads((RESULTS / "report.json").read_text()), report)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "report.json").write_text(json.dumps(report, indent=2, default=str))
     section = render(report)

@@ -72,6 +72,7 @@ SNAP_DAYS = 1
 SEED = 0
 _KEY = 1_000_000  # account * _KEY + epoch day: one sortable key per (account, day)
 
+
 class TooFewOutcomes(DomainValidationError):
     """Too few outcomes to learn from (422): the message says how many there are."""
 

@@ -37,8 +37,8 @@ from app.errors import DomainError, NotFound
 from app.models import JobKind, JobRequest, JobRequestStatus, JobRun, JobStatus, LatestScore
 from app.pipeline.run import ScoringRunSummary, run_scoring
 from app.services.alerts.settings import AlertSettings
-from app.services.churn_state import TRAIN_JOB
 from app.services.audit import record
+from app.services.churn_state import TRAIN_JOB
 from app.services.common import page_of
 from app.services.jobs.results import churn_model_result, run_summary_result, suggestions_result
 
