@@ -145,7 +145,7 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def bench_daily(backend: str, url: str, rounds: int) -> dict[str, Any]:
+def bench_daily(backend: str, url: str, rounds: int, *, first_evaluation: bool = True) -> dict[str, Any]:
     day = AS_OF
     first_day, steady_day = day - dt.timedelta(days=1), day
     vacuum = "VACUUM" if backend == "postgresql" else "SELECT 1"
@@ -158,31 +158,31 @@ def bench_daily(backend: str, url: str, rounds: int) -> dict[str, Any]:
 
         return run
 
-    first = _alternate(
-        rounds,
-        {"first": rolled_back(on=first_day), "burst": rolled_back("--fire-on-first-day", on=first_day)},
-    )
+    kinds = {"first": rolled_back(on=first_day), "burst": rolled_back("--fire-on-first-day", on=first_day)}
+    first = _alternate(rounds, kinds) if first_evaluation else {}
     score(url, first_day - dt.timedelta(days=1))  # committed: the first evaluation
     score(url, first_day)  # committed: a steady day
     _maintain(url, "VACUUM ANALYZE" if backend == "postgresql" else "ANALYZE")
     steady = _alternate(rounds, {"steady": rolled_back(on=steady_day), "alone": rolled_back("--alone", on=steady_day)})
     ratio = [a["wall_seconds"] / b["wall_seconds"] for a, b in zip(steady["steady"], steady["alone"], strict=True)]
     ratio_run = [a["run_seconds"] / b["run_seconds"] for a, b in zip(steady["steady"], steady["alone"], strict=True)]
-    first_over_steady = statistics.median(r["wall_seconds"] for r in first["first"]) / statistics.median(
-        r["wall_seconds"] for r in steady["steady"]
-    )
-    burst_over_steady = statistics.median(r["wall_seconds"] for r in first["burst"]) / statistics.median(
-        r["wall_seconds"] for r in steady["steady"]
-    )
+    out: dict[str, Any] = {}
+    if first:
+        steady_median = statistics.median(r["wall_seconds"] for r in steady["steady"])
+        out = {
+            "first_evaluation": _summary(first["first"]),
+            "first_evaluation_every_rule": _summary(first["burst"]),
+            "first_over_steady": round(statistics.median(r["wall_seconds"] for r in first["first"]) / steady_median, 2),
+            "every_rule_over_steady": round(
+                statistics.median(r["wall_seconds"] for r in first["burst"]) / steady_median, 2
+            ),
+        }
     return {
-        "first_evaluation": _summary(first["first"]),
-        "first_evaluation_every_rule": _summary(first["burst"]),
+        **out,
         "steady": _summary(steady["steady"]),
         "alone": _summary(steady["alone"]),
         "events_ratio_whole_process": spread(ratio),
         "events_ratio_run": spread(ratio_run),
-        "first_over_steady": round(first_over_steady, 2),
-        "every_rule_over_steady": round(burst_over_steady, 2),
     }
 
 
@@ -202,13 +202,15 @@ def bench_naive(backend: str, url: str, rounds: int) -> dict[str, Any]:
     }
 
 
-def _seeded(backend: str, pg_url: str, workdir: Path, size: int, reuse: bool) -> tuple[str, dict[str, Any]]:
+def _seeded(
+    backend: str, pg_url: str, workdir: Path, size: int, days: int, *, reuse: bool
+) -> tuple[str, dict[str, Any]]:
     if backend == "postgresql" and reuse:
         from bench.events_bench import _seeded as kept
 
-        return kept(backend, pg_url, workdir, size, 90, reuse=True)
+        return kept(backend, pg_url, workdir, size, days, reuse=True)
     url = fresh_database(backend, pg_url, workdir, size)
-    return url, seed(url, size, 90)
+    return url, seed(url, size, days)
 
 
 def _merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -266,8 +268,8 @@ def render(report: dict[str, Any]) -> str:
             f"(min {core['min_seconds']} s), peak allocation {core['peak_alloc_mib']} MiB. Goal: under 0.25 s, 200 MB.",
             "",
         ]
-    for backend, row in report.get("daily", {}).items():
-        size = row["accounts"]
+    for row in report.get("daily", {}).values():
+        backend, size = row["backend"], row["accounts"]
         lines += [
             f"### The daily run, {backend}, {size:,} accounts ({row['usage_rows']:,} usage rows)",
             "",
@@ -280,6 +282,8 @@ def render(report: dict[str, Any]) -> str:
             ("first_evaluation", "first evaluation (never scored; quiet first day, as shipped)"),
             ("first_evaluation_every_rule", "first evaluation, every rule firing on the first day"),
         ):
+            if key not in row:
+                continue
             s = row[key]
             w = s["wrote"]
             lines.append(
@@ -291,11 +295,14 @@ def render(report: dict[str, Any]) -> str:
             "",
             f"- events, plays and alerts ratio (steady / without, whole process): "
             f"{fmt(row['events_ratio_whole_process'], 'x')}; of the run alone {fmt(row['events_ratio_run'], 'x')}.",
-            f"- first evaluation / steady state (medians): {row['first_over_steady']}x as shipped, "
-            f"{row['every_rule_over_steady']}x with every rule firing.",
             f"- steady state's steps (median seconds): {steps}.",
-            "",
         ]
+        if "first_over_steady" in row:
+            lines.append(
+                f"- first evaluation / steady state (medians): {row['first_over_steady']}x as shipped, "
+                f"{row['every_rule_over_steady']}x with every rule firing."
+            )
+        lines.append("")
     for backend, row in report.get("naive", {}).items():
         lines += [
             f"### The naive way, {backend}, {row['accounts']:,} accounts",
@@ -334,7 +341,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--backends", default="postgresql,sqlite")
     parser.add_argument("--naive-size", type=int, default=2_000, help="0 skips the naive comparison.")
-    parser.add_argument("--only", default="startup,core,daily,naive", help="Which parts (comma-separated).")
+    parser.add_argument(
+        "--only",
+        default="startup,core,daily,naive",
+        help="Which parts (comma-separated): startup, core, daily, naive; steady: the daily run's steady state only.",
+    )
+    parser.add_argument("--days", type=int, default=90, help="Days of usage per account.")
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/hs_bench_report")
     parser.add_argument("--reuse", action="store_true", help="PostgreSQL: start from a kept seeded copy.")
     parser.add_argument("--write", action="store_true", help="Write the tables into docs/performance.md.")
@@ -363,19 +375,19 @@ def main() -> None:
         print("core", json.dumps(report["core"]), flush=True)
     backends = args.backends.split(",")
     with tempfile.TemporaryDirectory(prefix="hs-bench-report-") as tmp:
-        if "daily" in parts:
+        if "daily" in parts or "steady" in parts:
             report["daily"] = {}
             for backend in backends:
-                url, seeded = _seeded(backend, args.pg_url, Path(tmp), args.size, args.reuse)
-                row = {"accounts": args.size, "usage_rows": seeded["usage_rows"]}
-                row.update(bench_daily(backend, url, args.rounds))
-                report["daily"][backend] = row
+                url, seeded = _seeded(backend, args.pg_url, Path(tmp), args.size, args.days, reuse=args.reuse)
+                row = {"backend": backend, "accounts": args.size, "usage_rows": seeded["usage_rows"]}
+                row.update(bench_daily(backend, url, args.rounds, first_evaluation="daily" in parts))
+                report["daily"][f"{backend}-{args.size}"] = row
                 print(backend, json.dumps(_brief(row), default=str), flush=True)
         if "naive" in parts and args.naive_size:
             report["naive"] = {}
             for backend in backends:
                 url = fresh_database(backend, args.pg_url + "_naive", Path(tmp), args.naive_size)
-                seed(url, args.naive_size, 90)
+                seed(url, args.naive_size, args.days)
                 report["naive"][backend] = {"accounts": args.naive_size, **bench_naive(backend, url, args.rounds)}
                 print(backend, "naive", json.dumps(report["naive"][backend]), flush=True)
     report["load_after"] = load()
