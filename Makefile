@@ -12,7 +12,7 @@ DEMO_HISTORY_DAYS ?= 31
 DEMO_PASSWORD ?= healthscore-demo
 export FLASK_APP := wsgi
 
-.PHONY: install demo serve test test-unit lint bench bench-core bench-report bench-million bench-events bench-measures bench-ingest bench-sources bench-preview bench-watchlist bench-learning bench-alerts bench-external bench-pages bench-pit clean
+.PHONY: install demo serve test test-unit lint bench bench-core bench-report bench-million bench-events bench-measures bench-ingest bench-sources bench-preview bench-watchlist bench-learning bench-suggestions bench-alerts bench-external bench-pages bench-pit clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -119,6 +119,10 @@ bench-ingest: install
 ## and the data assembly from raw tables on PostgreSQL (hs_bench_learning; --skip-db for the fit only)
 bench-learning: install
 	$(BIN)/python -m bench.learning_bench
+
+## bench-suggestions: suggestions at 100k accounts x 12 months x 60 candidates (arrays), and twice on PostgreSQL (hs_bench_suggestions)
+bench-suggestions: install
+	$(BIN)/python -m bench.suggestions_bench
 
 ## bench-preview: the scoring-config preview with backtest over 100k accounts (PostgreSQL, hs_bench_preview)
 bench-preview: install

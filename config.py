@@ -108,6 +108,7 @@ class Config:
     CHURN_MODEL_RETRAIN_CRON: str = "0 3 1 * *"  # crontab, UTC: 03:00 on the 1st of each month
     CHURN_MODEL_HORIZON_DAYS: int = 90  # the model foresees a churn within this many days
     CHURN_MODEL_PERIODIC_MONTHS: int = 12  # monthly observations added to the outcomes (0: outcomes only)
+    LEARNING_CACHE_DIR: str | None = None  # the day's learning observations (default: <instance>/cache/learning)
     # Alerts
     PUBLIC_BASE_URL: str = "http://127.0.0.1:5000"
     SLACK_WEBHOOK_URL: str | None = None
@@ -148,6 +149,11 @@ class Config:
     WEB_LINK_HOURS: int = 72
     SIGN_IN_LIMIT_ACCOUNT: str = "5 per minute;20 per hour"
     SIGN_IN_LIMIT_ADDRESS: str = "20 per minute"
+    # Single sign-on through OpenID Connect (app/web/sso.py): on when an issuer is given. People
+    # sign in as the user whose email the provider vouches for (email_verified).
+    OIDC_ISSUER: str = ""  # e.g. https://login.example.com/realms/cs (its /.well-known/openid-configuration)
+    OIDC_CLIENT_ID: str = ""
+    OIDC_CLIENT_SECRET: str = ""
     WATCHLIST_FALLING_7D_POINTS: int = 2  # an average account falling this many points in 7 days is listed
     LOG_LEVEL: str = "INFO"
     TESTING: bool = False
@@ -240,6 +246,8 @@ class Config:
             problems.append("METRICS_TOKEN is too short (use at least 16 random characters)")
         if self.WEB_SESSION_MINUTES < 1 or self.WEB_LINK_HOURS < 1:
             problems.append("WEB_SESSION_MINUTES and WEB_LINK_HOURS must be at least 1")
+        if self.OIDC_ISSUER and not (self.OIDC_CLIENT_ID and self.OIDC_CLIENT_SECRET):
+            problems.append("OIDC_ISSUER needs OIDC_CLIENT_ID and OIDC_CLIENT_SECRET")
         if self.SMTP_SECURITY not in {"none", "starttls", "ssl"}:
             problems.append(f"SMTP_SECURITY must be none, starttls or ssl, got {self.SMTP_SECURITY!r}")
         if problems:

@@ -112,6 +112,13 @@ def session_factory() -> sessionmaker[Session]:
     return factory
 
 
+def learning_cache_dir() -> Path:
+    """Where learning keeps the day's observations (``LEARNING_CACHE_DIR``, by default the
+    instance folder's cache/learning): a second suggestion on the same day reads them back."""
+    configured = current_app.config.get("LEARNING_CACHE_DIR")
+    return Path(configured) if configured else Path(current_app.instance_path) / "cache" / "learning"
+
+
 def get_session() -> Session:
     """The request's session, created on first use (flaskr's ``get_db``)."""
     if "db_session" not in g:

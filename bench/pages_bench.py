@@ -8,9 +8,11 @@
    product's ``wsgi:app``; signs in the admin through the real form (CSRF and all) for a session
    cookie, and makes an admin API token.
 3. Loads with ``wrk`` (8 connections, 2 threads, ``--duration`` s, ``--latency``) one after the
-   other: the watchlist page ``/watchlist`` and the JSON endpoint serving its data
+   other, in ``--rounds`` alternated rounds (each page back to back with the JSON endpoint serving
+   its data, the pair's order swapped every other round): the watchlist page ``/watchlist`` and
    ``/api/v1/watchlist``; the account page ``/accounts/<id>`` (a year of history) and
-   ``/api/v1/accounts/<id>?history_days=365``.
+   ``/api/v1/accounts/<id>?history_days=365``. Reports each figure's median, min and max over the
+   rounds, the worst round's p99, each round's page/JSON ratio and the load average.
 4. Measures what the account page transfers: its HTML and every asset it loads, gzip-compressed
    (level 6, what a reverse proxy in front would send) and raw; and that each of them is of this
    origin.
@@ -30,6 +32,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -106,7 +109,7 @@ def wrk(url: str, header: str, *, duration: int) -> dict[str, Any]:
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
         "requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        "latency_ms": {p: _ms(v) for p, v in re.findall(r"^\s+(50|75|90|99)%\s+(\S+)$", out, flags=re.MULTILINE)},
+        "latency_ms": {p: _ms(v) for p, v in re.findall(r"^\s+(50|75|90|99)%\s+(\S+)\s*$", out, flags=re.MULTILINE)},
         "errors": int(non_2xx.group(1)) if non_2xx else 0,
     }
 
@@ -131,12 +134,50 @@ def transfer(base: str, path: str, cookie: str) -> dict[str, Any]:
     }
 
 
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"median": round(statistics.median(values), 3), "min": round(min(values), 3), "max": round(max(values), 3)}
+
+
+def summarize(rounds: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
+    """Per load: req/s and p99 over the rounds (median, min, max; the worst round's p99 is the max);
+    per page: its ratio to its JSON endpoint in each round (median, min, max)."""
+    summary: dict[str, Any] = {}
+    for name in names:
+        summary[name] = {
+            "requests_per_second": _spread([r[name]["requests_per_second"] for r in rounds]),
+            "p99_ms": _spread([r[name]["latency_ms"].get("99", 0.0) for r in rounds]),
+            "errors": sum(r[name]["errors"] for r in rounds),
+        }
+    for page, json_ in (("watchlist_page", "watchlist_json"), ("account_page", "account_json")):
+        ratios = [r[page]["requests_per_second"] / r[json_]["requests_per_second"] for r in rounds]
+        summary[f"{page}_ratio"] = _spread(ratios)
+    summary["load_average_1m"] = _spread([r["load_average"][0] for r in rounds])
+    return summary
+
+
+def report(summary: dict[str, Any]) -> list[str]:
+    lines = [f"over {len(summary)} figures; median [min-max] of the rounds:"]
+    for name in ("watchlist_page", "watchlist_json", "account_page", "account_json"):
+        rps, p99 = summary[name]["requests_per_second"], summary[name]["p99_ms"]
+        lines.append(f"  {name:15} {rps['median']:8.1f} req/s [{rps['min']:.1f}-{rps['max']:.1f}]  "
+                     f"p99 {p99['median']:6.1f} ms [{p99['min']:.1f}-{p99['max']:.1f}] (worst round {p99['max']:.1f})  "
+                     f"errors {summary[name]['errors']}")  # fmt: skip
+    for page in ("watchlist_page", "account_page"):
+        r = summary[f"{page}_ratio"]
+        lines.append(f"  {page} / its JSON: {r['median']:.2f}x [{r['min']:.2f}-{r['max']:.2f}]")
+    la = summary["load_average_1m"]
+    lines.append(f"  load average (1 min) at the rounds' ends: {la['median']:.2f} [{la['min']:.2f}-{la['max']:.2f}]")
+    lines[0] = "summary, median [min-max] over the rounds:"
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default=os.environ.get("HS_BENCH_PAGES_URL", DEFAULT_URL))
     parser.add_argument("--accounts", type=int, default=500)
     parser.add_argument("--history-days", type=int, default=365)
-    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--duration", type=int, default=10, help="seconds of each wrk load")
+    parser.add_argument("--rounds", type=int, default=5, help="alternated rounds (at least 5 for a figure)")
     parser.add_argument("--reuse", action="store_true", help="keep the database of an earlier run")
     args = parser.parse_args()
     from config import normalize_database_url
@@ -159,15 +200,24 @@ def main() -> None:
             "account_page": (f"{base}/accounts/{account}", f"Cookie: {cookie}"),
             "account_json": (f"{base}/api/v1/accounts/{account}?history_days=365", f"Authorization: Bearer {token}"),
         }
-        for name, (target, header) in loads.items():
-            results[name] = wrk(target, header, duration=args.duration)
-            r = results[name]
-            print(f"{name:15} {r['requests_per_second']:8.1f} req/s  p50 {r['latency_ms'].get('50', 0):6.1f} ms  "
-                  f"p99 {r['latency_ms'].get('99', 0):6.1f} ms  errors {r['errors']}")  # fmt: skip
-        for page, json_ in (("watchlist_page", "watchlist_json"), ("account_page", "account_json")):
-            ratio = results[page]["requests_per_second"] / results[json_]["requests_per_second"]
-            results[f"{page}_ratio"] = round(ratio, 3)
-            print(f"{page} / {json_}: {ratio:.2f}x")
+        rounds: list[dict[str, Any]] = []
+        for number in range(1, args.rounds + 1):
+            # Alternated: each round runs every load once, the page and its JSON back to back (the
+            # pair's order swapped every other round), so a busy spell on the shared machine falls on
+            # both sides of a ratio.
+            order = list(loads) if number % 2 else ["watchlist_json", "watchlist_page", "account_json", "account_page"]
+            one = {name: wrk(*loads[name], duration=args.duration) for name in order}
+            one["load_average"] = os.getloadavg()
+            rounds.append(one)
+            print(f"round {number}: load average {' '.join(f'{x:.2f}' for x in one['load_average'])}")
+            for name in loads:
+                r = one[name]
+                print(f"  {name:15} {r['requests_per_second']:8.1f} req/s  p50 {r['latency_ms'].get('50', 0):6.1f} ms  "
+                      f"p99 {r['latency_ms'].get('99', 0):6.1f} ms  errors {r['errors']}")  # fmt: skip
+        results["rounds"] = rounds
+        results["summary"] = summarize(rounds, list(loads))
+        for line in report(results["summary"]):
+            print(line)
         results["account_transfer"] = transfer(base, f"/accounts/{account}", cookie)
         t = results["account_transfer"]
         print(f"account page transfer: {t['gzip_bytes'] / 1024:.1f} KB gzip ({t['raw_bytes'] / 1024:.1f} KB raw), "

@@ -1,5 +1,6 @@
-"""Learning from outcomes: training sets, a time-and-group split, suggested weights, a calibrated
-churn model and event lift, over arrays.
+"""Learning from outcomes: training sets, a time-and-group split, a calibrated churn model and
+event lift, over arrays. (Suggested configs: ``scoring/discovery.py``; walk-forward validation:
+``scoring/validation.py``.)
 
 Pure: numpy and scikit-learn in, plain data out; no clock, no I/O, every seed passed in. The rows
 come from ``app/services/analysis.py``, which computes each observation's measures from the raw
@@ -11,19 +12,13 @@ Vocabulary:
   and lifecycle stage as of that date;
 - its **label** is whether the account churned within the horizon after the date, i.e. has a
   ``churned`` outcome dated in ``(date, date + horizon]``. A downgrade is not a churn.
-
-Measure scores are already oriented by their configured direction (100 is good whichever way
-the raw value runs), so a model of churn risk should give every measure score a *negative*
-coefficient. A positive one means that, in these outcomes, accounts churned *more* as the measure
-looked better: the measure is flagged and gets no weight. It is never flipped.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -31,8 +26,8 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from scoring.model import ScoringModel
 from scoring.stage import STAGES
+from scoring.validation import Z_95, wilson_interval
 
 #: Fewer observations than this of either class in a stage: that stage takes the pooled weights.
 MIN_PER_CLASS = 30
@@ -40,8 +35,6 @@ MIN_PER_CLASS = 30
 TEST_FRACTION = 0.3
 #: Inverse L2 regularization strength of every logistic regression (scikit-learn's ``C``).
 L2_C = 1.0
-#: Wilson / normal quantile of the 95 % intervals.
-Z_95 = 1.959963984540054
 #: Bins of the churn model's reliability table (equal width over 0-1).
 RELIABILITY_BINS = 10
 #: Coefficients at or below this are "no signal", not a contradicting direction.
@@ -73,7 +66,9 @@ class TrainingSet:
 
     ``observed_on``: (k,) ``datetime64[D]``; ``account_id``: (k,) int64; ``stage``: (k,) stage
     codes into ``STAGES``; ``measure_scores``: (k, m) float64 0-100, NaN where the measure had
-    no data on that date; ``label``: (k,) bool, churned within the horizon after the date.
+    no data on that date; ``label``: (k,) bool, churned within the horizon after the date;
+    ``raw_values``: (k, m) the measures' raw values behind the scores (NaN: no data), or None when
+    the rows were made from scores alone.
     """
 
     observed_on: np.ndarray
@@ -82,6 +77,7 @@ class TrainingSet:
     measure_scores: np.ndarray
     label: np.ndarray
     measure_names: tuple[str, ...]
+    raw_values: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         k = self.label.shape[0]
@@ -89,6 +85,8 @@ class TrainingSet:
             raise ValueError(
                 f"measure_scores must be ({k}, {len(self.measure_names)}), got {self.measure_scores.shape}"
             )
+        if self.raw_values is not None and self.raw_values.shape != self.measure_scores.shape:
+            raise ValueError("raw_values must have the shape of measure_scores")
         for name in ("observed_on", "account_id", "stage"):
             if getattr(self, name).shape != (k,):
                 raise ValueError(f"{name} must have one entry per observation")
@@ -108,6 +106,7 @@ class TrainingSet:
             self.measure_scores[rows],
             self.label[rows],
             self.measure_names,
+            None if self.raw_values is None else self.raw_values[rows],
         )
 
     def counts(self) -> dict[str, int]:
@@ -138,6 +137,7 @@ def concat_training_sets(parts: Sequence[TrainingSet], measure_names: tuple[str,
         np.concatenate([p.measure_scores for p in parts]),
         np.concatenate([p.label for p in parts]),
         measure_names,
+        None if any(p.raw_values is None for p in parts) else np.concatenate([p.raw_values for p in parts]),
     )
 
 
@@ -277,7 +277,7 @@ def time_group_split(
     return Split(~late & ~side, late & side, _EPOCH + dt.timedelta(days=cutoff))
 
 
-# --- fitting weights ------------------------------------------------------------------------------
+# --- weights and scores ---------------------------------------------------------------------------
 
 
 def _has_both(label: np.ndarray, min_per_class: int) -> bool:
@@ -287,123 +287,6 @@ def _has_both(label: np.ndarray, min_per_class: int) -> bool:
 
 def _logistic(C: float, *, balanced: bool) -> LogisticRegression:
     return LogisticRegression(C=C, class_weight="balanced" if balanced else None, max_iter=1000)
-
-
-@dataclass(frozen=True, slots=True)
-class StageFit:
-    """One stage's learned coefficients (one per measure score; negative: protects against churn)."""
-
-    stage: str
-    source: str  # "stage": fitted on the stage's own observations; "pooled": every stage's
-    churned: int
-    not_churned: int
-    coefficients: tuple[float, ...]
-    message: str | None
-
-
-def fit_stage_coefficients(
-    measure_scores: np.ndarray,
-    stage: np.ndarray,
-    label: np.ndarray,
-    *,
-    neutral_score: float = 50.0,
-    min_per_class: int = MIN_PER_CLASS,
-    C: float = L2_C,
-) -> list[StageFit]:
-    """A class-balanced L2 logistic regression of churn on the measure scores, per stage.
-
-    A stage with fewer than ``min_per_class`` observations of either class takes the pooled fit
-    (every stage's observations, with a stage intercept each) and a message saying so. Raises
-    ``NotEnoughOutcomes`` when even the pooled observations are too few.
-    """
-    x = centered_scores(measure_scores, neutral_score)
-    churned = int(np.count_nonzero(label))
-    if not _has_both(label, min_per_class):
-        raise NotEnoughOutcomes(
-            f"Too few outcomes to learn from: {churned} churned and {label.size - churned} not churned "
-            f"observations; at least {min_per_class} of each are needed."
-        )
-    pooled: tuple[float, ...] | None = None
-    fits = []
-    for code, stage_name in enumerate(STAGES):
-        rows = stage == code
-        y = label[rows]
-        pos = int(np.count_nonzero(y))
-        neg = int(y.size) - pos
-        if _has_both(y, min_per_class):
-            model = _logistic(C, balanced=True).fit(x[rows], y)
-            fits.append(StageFit(stage_name.value, "stage", pos, neg, tuple(model.coef_[0].tolist()), None))
-            continue
-        if pooled is None:
-            model = _logistic(C, balanced=True).fit(np.hstack([x, _stage_columns(stage)]), label)
-            pooled = tuple(model.coef_[0, : x.shape[1]].tolist())
-        short = "churned" if pos < min_per_class else "not churned"
-        fits.append(
-            StageFit(
-                stage_name.value,
-                "pooled",
-                pos,
-                neg,
-                pooled,
-                f"Stage {stage_name.value}: {pos} churned and {neg} not churned observations, fewer than "
-                f"{min_per_class} {short}; its weights come from all stages pooled.",
-            )
-        )
-    return fits
-
-
-@dataclass(frozen=True, slots=True)
-class DirectionFlag:
-    """A measure whose learned direction contradicts its configured one, in one stage."""
-
-    stage: str
-    measure: str
-    configured_direction: str
-    coefficient: float
-    message: str
-
-
-def weights_from_fits(
-    fits: Sequence[StageFit], model: ScoringModel
-) -> tuple[dict[str, dict[str, float]], list[DirectionFlag], list[str]]:
-    """Turn coefficients into non-negative weights on each stage's scale.
-
-    A measure's weight is ``-coefficient`` where that is positive, scaled so the stage's weights
-    sum to what the model's weights for the stage sum to (the default config's sum to 100), and
-    rounded to 4 decimals. A positive coefficient is flagged and weighs 0. A stage with no negative
-    coefficient at all keeps the model's weights (and a message says so).
-    """
-    weights: dict[str, dict[str, float]] = {}
-    flags = []
-    notes = []
-    for fit in fits:
-        stage = next(s for s in STAGES if s.value == fit.stage)
-        current = model.weights.get(stage, {})
-        scale = sum(current.values()) or 100.0
-        coef = np.asarray(fit.coefficients, dtype=np.float64)
-        for measure, c in zip(model.measures, coef.tolist(), strict=True):
-            if c > _COEF_EPS:
-                flags.append(
-                    DirectionFlag(
-                        fit.stage,
-                        measure.name,
-                        measure.direction.value,
-                        round(c, 6),
-                        f"Stage {fit.stage}: churn rose as {measure.name} scored better (configured "
-                        f"{measure.direction.value}; coefficient {c:+.4f}): weight set to 0, not flipped.",
-                    )
-                )
-        raw = np.clip(-coef, 0.0, None)
-        raw[raw <= _COEF_EPS] = 0.0
-        if raw.sum() <= 0:
-            weights[fit.stage] = {m.name: float(current.get(m.name, 0.0)) for m in model.measures}
-            notes.append(f"Stage {fit.stage}: no measure protects against churn in these outcomes; weights unchanged.")
-            continue
-        scaled = np.round(raw / raw.sum() * scale, 4)
-        if scaled.sum() <= 0:  # every weight rounded away: keep the largest
-            scaled[int(np.argmax(raw))] = scale
-        weights[fit.stage] = {m.name: float(w) for m, w in zip(model.measures, scaled.tolist(), strict=True)}
-    return weights, flags, notes
 
 
 def weight_matrix(weights: dict[str, dict[str, float]], measure_names: Sequence[str]) -> np.ndarray:
@@ -424,142 +307,6 @@ def weighted_scores(measure_scores: np.ndarray, stage: np.ndarray, weights: np.n
     weighted = np.where(has, measure_scores, 0.0) * w
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(total > 0, weighted.sum(axis=1) / total, np.nan)
-
-
-# --- ranking metrics ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RankingMetrics:
-    """How well a health score ranks churn on some observations (risk: ``100 - score``).
-
-    ``auc``: ROC AUC (None with ``note`` when one class is missing); ``top_decile_lift``: the churn
-    rate among the 10 % lowest scores over the churn rate of all; ``churned_in_poor_share``: the
-    share of churned observations whose score was in the poor band.
-    """
-
-    observations: int
-    churned: int
-    auc: float | None
-    top_decile_lift: float | None
-    churned_in_poor_share: float | None
-    note: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def top_decile_lift(risk: np.ndarray, label: np.ndarray) -> float | None:
-    """Churn rate of the riskiest tenth (at least one row; ties broken by position) over the overall rate."""
-    churned = int(np.count_nonzero(label))
-    if risk.size == 0 or churned == 0:
-        return None
-    top = max(1, math.ceil(risk.size / 10))
-    order = np.argsort(-risk, kind="stable")[:top]
-    return float(np.count_nonzero(label[order]) / top / (churned / risk.size))
-
-
-def ranking_metrics(score: np.ndarray, label: np.ndarray, poor: float) -> RankingMetrics:
-    """Metrics of health scores (NaN rows left out) against churn labels."""
-    ok = ~np.isnan(score)
-    s, y = score[ok], label[ok]
-    churned = int(np.count_nonzero(y))
-    note = None
-    auc = None
-    if s.size == 0:
-        note = "No observation has a score."
-    elif churned in (0, s.size):
-        note = "Only one class among the observations: AUC needs churned and not churned ones."
-    else:
-        auc = round(float(roc_auc_score(y, 100.0 - s)), 6)
-    lift = top_decile_lift(100.0 - s, y)
-    in_poor = None if churned == 0 else round(int(np.count_nonzero((s < poor) & y)) / churned, 6)
-    return RankingMetrics(int(s.size), churned, auc, None if lift is None else round(lift, 4), in_poor, note)
-
-
-# --- suggestions ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Suggestion:
-    """Suggested weights for ``model``'s measures, and how they and the model's own weights
-    ranked churn on the later observations of a time-and-group split."""
-
-    weights: dict[str, dict[str, float]]
-    stage_fits: list[StageFit]
-    flags: list[DirectionFlag]
-    messages: list[str]
-    counts: dict[str, int]
-    split: dict[str, Any]
-    validation_proposed: RankingMetrics | None
-    validation_active: RankingMetrics | None
-    horizon_poor_share_proposed: float | None
-    horizon_poor_share_active: float | None
-    validation_messages: list[str] = field(default_factory=list)
-
-
-def suggest_weights(
-    data: TrainingSet,
-    model: ScoringModel,
-    *,
-    min_per_class: int = MIN_PER_CLASS,
-    test_fraction: float = TEST_FRACTION,
-    seed: int = 0,
-    C: float = L2_C,
-) -> Suggestion:
-    """Fit suggested weights on every observation, and validate the procedure on a time-and-group
-    split: fitted on the earlier side, proposed and active weights scored on the later side.
-
-    ``data.measure_names`` must be ``model.measure_names``. Raises ``NotEnoughOutcomes`` when all
-    the observations together have fewer than ``min_per_class`` of a class.
-    """
-    if data.measure_names != model.measure_names:
-        raise ValueError("the training set's measures must be the model's, in its order")
-    fits = fit_stage_coefficients(
-        data.measure_scores, data.stage, data.label, neutral_score=model.neutral_score, min_per_class=min_per_class, C=C
-    )
-    weights, flags, notes = weights_from_fits(fits, model)
-    messages = [f.message for f in fits if f.message] + notes
-    active_w = weight_matrix({s.value: w for s, w in model.weights.items()}, model.measure_names)
-    poor = model.bands.poor
-
-    def poor_share(w: np.ndarray) -> float | None:
-        return ranking_metrics(
-            weighted_scores(data.measure_scores, data.stage, w), data.label, poor
-        ).churned_in_poor_share
-
-    split = time_group_split(data.observed_on, data.account_id, test_fraction=test_fraction, seed=seed)
-    proposed_m = active_m = None
-    validation_messages = []
-    train, test = data.subset(split.train), data.subset(split.test)
-    try:
-        train_fits = fit_stage_coefficients(
-            train.measure_scores, train.stage, train.label, neutral_score=model.neutral_score,
-            min_per_class=min_per_class, C=C,
-        )  # fmt: skip
-    except NotEnoughOutcomes as exc:
-        validation_messages.append(f"No validation: the earlier observations alone are too few. {exc}")
-    else:
-        train_weights, _, _ = weights_from_fits(train_fits, model)
-        w = weight_matrix(train_weights, model.measure_names)
-        proposed_s = weighted_scores(test.measure_scores, test.stage, w)
-        active_s = weighted_scores(test.measure_scores, test.stage, active_w)
-        both = ~np.isnan(proposed_s) & ~np.isnan(active_s)  # the same rows for both
-        proposed_m = ranking_metrics(proposed_s[both], test.label[both], poor)
-        active_m = ranking_metrics(active_s[both], test.label[both], poor)
-    return Suggestion(
-        weights=weights,
-        stage_fits=fits,
-        flags=flags,
-        messages=messages,
-        counts=data.counts(),
-        split=split.counts(),
-        validation_proposed=proposed_m,
-        validation_active=active_m,
-        horizon_poor_share_proposed=poor_share(weight_matrix(weights, model.measure_names)),
-        horizon_poor_share_active=poor_share(active_w),
-        validation_messages=validation_messages,
-    )
 
 
 # --- the churn model ------------------------------------------------------------------------------
@@ -703,17 +450,6 @@ def predict_churn(
 
 
 # --- event lift -----------------------------------------------------------------------------------
-
-
-def wilson_interval(successes: np.ndarray, trials: np.ndarray, z: float = Z_95) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval of a proportion, elementwise (NaN where ``trials`` is 0)."""
-    n = trials.astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = successes / n
-        denominator = 1.0 + z * z / n
-        centre = (p + z * z / (2.0 * n)) / denominator
-        half = z * np.sqrt(p * (1.0 - p) / n + z * z / (4.0 * n * n)) / denominator
-    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ skipped with a message saying so, unless ``HS_REQUIRE_POSTGRES=1`` (CI), where t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -74,8 +75,8 @@ def db_session(engine: sa.Engine) -> Iterator[Session]:
 
 
 @pytest.fixture
-def app(engine: sa.Engine, database_url: str) -> Iterator[Flask]:
-    app = create_app(TestConfig(DATABASE_URL=database_url))
+def app(engine: sa.Engine, database_url: str, tmp_path: Path) -> Iterator[Flask]:
+    app = create_app(TestConfig(DATABASE_URL=database_url, LEARNING_CACHE_DIR=str(tmp_path / "learning-cache")))
     yield app
     app.extensions["engine"].dispose()
 

@@ -17,7 +17,7 @@ from marshmallow import RAISE, Schema, ValidationError
 from app.api.body import body_refusals, json_body_doc, load_json_body
 from app.auth import ADMIN, READ, access, actor_name
 from app.db import get_session
-from app.errors import DomainValidationError
+from app.errors import DomainValidationError, NotFound
 from app.limits import expensive_limit, limiter
 from app.models import JobKind, JobRequest, Role
 from app.schemas.analysis import (
@@ -27,6 +27,7 @@ from app.schemas.analysis import (
     EventLiftSchema,
     PredictionQualitySchema,
     PredictionsQuerySchema,
+    SignalsSchema,
     SuggestionsRequestSchema,
 )
 from app.schemas.jobs import LOCATION, JobRequestSchema, job_request_url
@@ -42,10 +43,14 @@ _body_errors = body_refusals(
 
 
 def _queue(kind: JobKind, schema: Schema) -> tuple[JobRequest, int, dict[str, str]]:
-    """Load the options and queue a ``kind`` job: the 202 answer with its Location."""
+    """Load the options and queue a ``kind`` job: the 202 answer with its Location. What can be
+    seen to fail (an as_of before any data, a horizon longer than the history) is a 422 at once."""
+    from app.services.suggestions import check_learning_request  # the learning code: scikit-learn, on demand
+
     options = _options(schema)
     session = get_session()
     with session.begin():
+        check_learning_request(session, as_of=options["as_of"], horizon_days=options["horizon_days"])
         queued = request_learning_job(session, kind, options, actor_name())
     return queued, 202, {"Location": job_request_url(queued.id)}
 
@@ -69,15 +74,39 @@ def _options(schema: Schema) -> dict[str, Any]:
 @_body_errors
 @bp.doc(**json_body_doc(SuggestionsRequestSchema, required=False))
 def suggestions() -> tuple[JobRequest, int, dict[str, str]]:
-    """Queue suggested per-stage weights learned from outcomes (class-balanced L2 logistic
-    regression per stage, pooled where a stage has too few outcomes), with ROC AUC, top-decile lift
-    and the share of churned in the poor band for the proposal and the active config side by side,
-    from a validation that trains on earlier observations and tests on later ones, keeping each
-    account's on one side. Answers at once (202) with the job request (its URL is the Location);
-    once it succeeded its ``result`` holds the suggestions, whose ``new_version`` is the body to
-    POST to /scoring/config/versions. Changes nothing. Too few outcomes: 422 at once when the
-    counts on record rule it out, else the request fails saying so."""
+    """Queue a suggested config learned from outcomes: candidate measures generated from every
+    source and signal the portfolio holds (windows of 7, 28 and 90 days, per user and per seat,
+    change, days since), judged against churn, grouped by correlation, and at most 12 kept, with
+    directions, thresholds from the fitted risk curve, per-stage weights fitted to the score's own
+    arithmetic, and band cut-offs. Validated walk-forward (trained before each test window, on
+    other accounts) next to the active config, the best single candidate and a plain
+    logistic-regression reference, with bootstrap intervals over accounts, and a verdict that says
+    when the proposal is not shown better. Answers at once (202) with the job request (its URL is
+    the Location); once it succeeded its ``result`` holds the suggestion, whose ``new_version`` is
+    the body to POST to /scoring/config/versions, and the ranking of every candidate (also at GET
+    /analysis/signals). Changes nothing. 422 at once for an as_of before any data, a horizon longer
+    than the history, or too few outcomes on record; else the request fails saying why."""
     return _queue(JobKind.SUGGESTIONS, SuggestionsRequestSchema())
+
+
+@bp.get("/analysis/signals")
+@access(*ADMIN)
+@bp.arguments(NoQuerySchema, location="query", unknown=RAISE)
+@bp.response(200, SignalsSchema)
+def signals(_query: dict[str, Any]) -> dict[str, Any]:
+    """Every candidate measure of the newest succeeded suggestion, best first, for a person to
+    read: its definition, the direction learned, its training AUC, and on the walk-forward test
+    observations its AUC with a bootstrap interval, top-decile lift, churn rate by decile with
+    Wilson intervals, its correlation group and whether the proposal uses it. 404 until a
+    suggestion has run (POST /scoring/suggestions)."""
+    from app.services.suggestions import latest_signals  # the learning code: scikit-learn, on demand
+
+    session = get_session()
+    with session.begin():
+        found = latest_signals(session)
+    if found is None:
+        raise NotFound("No suggestion has run yet: POST /api/v1/scoring/suggestions ranks the candidates.")
+    return found
 
 
 @bp.get("/analysis/event-lift")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import orjson
@@ -75,6 +76,11 @@ def list_(
     return Response(body, mimetype="application/json")
 
 
+#: Renders a watchlist page's items (session, items, next cursor, the owners the page is limited to)
+#: into the body to answer and keep.
+Render = Callable[[Session, list[dict[str, Any]], str | None, tuple[str, ...] | None], bytes]
+
+
 def page_body(
     session: Session,
     now: dt.datetime,
@@ -85,9 +91,15 @@ def page_body(
     cursor: str | None,
     team: str | None,
     filters: dict[str, Any],
+    render: Render | None = None,
+    variant: Hashable = None,
 ) -> bytes:
     """The page's JSON: from this worker's cache when provably current (app/services/watchlist/cache.py),
-    else read (and kept). The watchlist page (app/web/pages.py) reads the same JSON, cache included."""
+    else read (and kept).
+
+    ``render`` turns the page's items into another body kept under the same stamp, in the same
+    snapshot (the watchlist page, app/web/pages.py, renders its HTML with it); ``variant`` tells
+    its bodies apart in the cache (whatever else the body depends on: the user, the page's path)."""
 
     falling_7d_points = current_app.config.get("WATCHLIST_FALLING_7D_POINTS", 2)
 
@@ -101,6 +113,8 @@ def page_body(
             now=now,
             falling_7d_points=falling_7d_points,
         )
+        if render is not None:
+            return render(session, items, next_cursor, owners)
         # The items are JSON-ready (tests check them against the schema): dumping 50 rows through
         # marshmallow cost more than the rest of the request, and the standard library's encoder of
         # a ~50 kB body ~0.5 ms more; orjson writes the same JSON (UTF-8, not \u escapes) in a tenth.
@@ -115,7 +129,17 @@ def page_body(
         cache = _cache(connection)
         if cache is None:
             return read()
-        key = (sort, limit, cursor, team, owners, tuple(sorted(filters.items())), now.date(), falling_7d_points)
+        key = (
+            sort,
+            limit,
+            cursor,
+            team,
+            owners,
+            tuple(sorted(filters.items())),
+            now.date(),
+            falling_7d_points,
+            variant,
+        )
         if (body := cache.get(connection, key, now)) is not None:
             return body
     with session.begin():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
@@ -74,12 +75,45 @@ def analysis_train(as_of: dt.date | None, horizon_days: int, periodic_months: in
     click.echo(summary.one_line())
 
 
+@analysis_cli.command("suggest")
+@_learning_options
+@click.option(
+    "--write",
+    "write_to",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Write the proposed version (the body for POST /api/v1/scoring/config/versions) to this file.",
+)
+@exit_cleanly_on_domain_error
+def analysis_suggest(
+    as_of: dt.date | None, horizon_days: int, periodic_months: int, min_per_class: int, write_to: str | None
+) -> None:
+    """Propose a config from outcomes (measure discovery) and print its walk-forward validation next
+    to the active config, the best single candidate and a logistic-regression reference, with the
+    measures it chose and why. Stores nothing (--write saves the proposal to a file)."""
+    from app.db import learning_cache_dir
+    from app.services.suggestions import suggest_config
+
+    as_of = as_of or dt.datetime.now(dt.UTC).date()
+    with session_factory().begin() as session:
+        answer = suggest_config(
+            session, as_of=as_of, horizon_days=horizon_days, periodic_months=periodic_months,
+            min_per_class=min_per_class, cache_dir=learning_cache_dir(),
+        )  # fmt: skip
+    _echo_suggestion(answer)
+    if write_to:
+        with open(write_to, "w", encoding="utf-8") as out:
+            json.dump(answer["new_version"], out, indent=2, default=str)
+        click.echo(f"Proposed version written to {write_to}.")
+
+
 @analysis_cli.command("evaluate")
 @_learning_options
 @exit_cleanly_on_domain_error
 def analysis_evaluate(as_of: dt.date | None, horizon_days: int, periodic_months: int, min_per_class: int) -> None:
-    """Print the validation figures: suggested weights against the active config (ROC AUC, top-decile
-    lift, churned in the poor band) and a churn model (ROC AUC, Brier score). Stores nothing."""
+    """Print the validation figures: a suggested config against the active config (walk-forward
+    ROC AUC with intervals, beside the best single candidate and a logistic-regression reference)
+    and a churn model (ROC AUC, Brier score). Stores nothing."""
     from app.services.analysis import evaluate_learning  # scikit-learn, on demand
 
     as_of = as_of or dt.datetime.now(dt.UTC).date()
@@ -88,25 +122,55 @@ def analysis_evaluate(as_of: dt.date | None, horizon_days: int, periodic_months:
             session, as_of=as_of, horizon_days=horizon_days, periodic_months=periodic_months,
             min_per_class=min_per_class,
         )  # fmt: skip
-    s, churn = report["suggestions"], report["churn_model"]
-    data, validation = s["data"], s["validation"]
-    split = validation["split"]
-    click.echo(f"Learning from outcomes as of {as_of} (horizon {horizon_days} days, {periodic_months} monthly dates)")
-    click.echo(
-        f"  {data['observations']} observations ({data['churned']} churned) of {data['accounts']} accounts: "
-        f"{data['outcome_observations']} before {data['outcomes']} outcomes, {data['periodic_observations']} periodic"
-    )
-    click.echo(
-        f"Validation: fitted on observations before {split['cutoff']}, tested on {split['test']} later ones "
-        f"of other accounts ({split['dropped']} left out so no account is on both sides)"
-    )
-    _echo_weights_against_active(validation, s["active_version"])
+    churn = report["churn_model"]
+    _echo_suggestion(report["suggestions"])
     click.echo(
         f"  churn model: ROC AUC {_figure(churn['auc'])}, Brier {_figure(churn['brier'], 4)} "
         f"(always the base rate: {_figure(churn['base_rate_brier'], 4)}) on {churn['observations']} observations, "
         f"{churn['churned']} churned"
     )
-    for message in [*s["messages"], *(flag["message"] for flag in s["flags"])]:
+
+
+_METHOD_NAMES = {
+    "proposal": "suggested config",
+    "active": "active config",
+    "best_single": "best single candidate",
+    "reference_lr": "logistic regression (reference)",
+}
+
+
+def _echo_suggestion(s: dict[str, Any]) -> None:
+    """A suggestion's data, its walk-forward comparison (or why there is none) and its measures."""
+    data, validation = s["data"], s["validation"]
+    click.echo(
+        f"Suggestion as of {s['as_of']} (horizon {s['horizon_days']} days, {s['periodic_months']} monthly dates): "
+        f"{data['observations']} observations ({data['churned']} churned) of {data['accounts']} accounts, "
+        f"{data['candidates']} candidate measures{' (observations from the day cache)' if data.get('cached') else ''}"
+    )
+    comparison = validation["comparison"]
+    if comparison is None:
+        for message in validation["messages"]:
+            click.echo(f"  {message}")
+    else:
+        click.echo(
+            f"Walk-forward validation: {comparison['observations']} test observations ({comparison['churned']} "
+            f"churned) of {comparison['accounts']} accounts; 95% intervals from {comparison['draws']} draws of accounts"
+        )
+        click.echo(f"  {'method':<34}{'ROC AUC':>9}{'interval':>17}{'vs active':>11}{'lift@10%':>10}")
+        for method, name in _METHOD_NAMES.items():
+            auc = comparison["auc"][method]
+            diff = comparison["difference_vs_reference"].get(method)
+            span = f"{_figure(auc['low'])}-{_figure(auc['high'])}"
+            vs = "" if diff is None else f"{diff['value']:+.3f}"
+            lift = validation["top_decile_lift"].get(method)
+            click.echo(f"  {name:<34}{_figure(auc['value']):>9}{span:>17}{vs:>11}{_figure(lift, 2):>10}")
+        click.echo(f"  {validation['verdict']['message']}")
+    click.echo("Measures of the suggested config:")
+    for m in s["measures"]:
+        weights = ", ".join(f"{stage} {w:g}" for stage, w in m["weights"].items())
+        click.echo(f"  {m['measure']['name']} ({m['measure']['direction']}; weights {weights})")
+        click.echo(f"    {m['reason']}")
+    for message in s["messages"]:
         click.echo(f"  note: {message}")
 
 
@@ -153,23 +217,3 @@ def analysis_predictions(
             f"  model v{m['version']} (trained as of {m['trained_as_of']}): {m['predictions']} predictions, "
             f"{m['out_of_sample']} made on or after its training day"
         )
-
-
-def _echo_weights_against_active(validation: dict[str, Any], active_version: object) -> None:
-    """The suggested weights' test figures beside the active config's, or why there are none."""
-    proposed, active = validation["proposed"], validation["active"]
-    if proposed is None or active is None:
-        click.echo("  suggested weights: " + " ".join(validation["messages"]))
-        return
-    title = f"suggested weights vs active config v{active_version}"
-    click.echo(f"  {title:<44}{'proposed':>10}{'active':>10}")
-    click.echo(f"  {'ROC AUC':<44}{_figure(proposed['auc']):>10}{_figure(active['auc']):>10}")
-    click.echo(
-        f"  {'top-decile lift':<44}{_figure(proposed['top_decile_lift'], 2):>10}"
-        f"{_figure(active['top_decile_lift'], 2):>10}"
-    )
-    click.echo(
-        f"  {'churned in the poor band':<44}{_figure(proposed['churned_in_poor_share'], percent=True):>10}"
-        f"{_figure(active['churned_in_poor_share'], percent=True):>10}"
-    )
-    click.echo(f"  ({proposed['observations']} test observations, {proposed['churned']} churned)")

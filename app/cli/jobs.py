@@ -11,7 +11,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from app.cli.common import exit_cleanly_on_domain_error
-from app.db import session_factory
+from app.db import learning_cache_dir, session_factory
 from app.services.alerts.settings import AlertSettings
 from app.services.jobs.registry import JOB_REQUESTS_SECONDS, find_job, job_specs, run_job
 from app.services.jobs.requests import JobRequestWorker
@@ -56,7 +56,10 @@ def jobs_work(loop: bool, once: bool) -> None:
         raise click.UsageError("Use --loop or --once, not both.")
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     worker = JobRequestWorker(
-        session_factory(), alert_settings=AlertSettings.from_config(app.config), worker=f"cli:{os.getpid()}"
+        session_factory(),
+        alert_settings=AlertSettings.from_config(app.config),
+        worker=f"cli:{os.getpid()}",
+        cache_dir=learning_cache_dir(),
     )
     failed = ran = 0
     try:

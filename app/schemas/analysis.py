@@ -96,43 +96,77 @@ class PredictionsQuerySchema(ApiSchema):
 # --- output ---------------------------------------------------------------------------------------
 
 
-class RankingSchema(ApiSchema):
-    observations = fields.Integer()
+class IntervalSchema(ApiSchema):
+    value = fields.Float(allow_none=True)
+    low = fields.Float(allow_none=True, metadata={"description": "2.5th percentile of the bootstrap draws."})
+    high = fields.Float(allow_none=True, metadata={"description": "97.5th percentile of the bootstrap draws."})
+
+
+class ComparisonSchema(ApiSchema):
+    observations = fields.Integer(metadata={"description": "Pooled walk-forward test observations."})
     churned = fields.Integer()
-    auc = fields.Float(allow_none=True, metadata={"description": "ROC AUC of (100 - score) against churn."})
-    top_decile_lift = fields.Float(
-        allow_none=True, metadata={"description": "Churn rate of the 10 % lowest scores over the overall rate."}
+    accounts = fields.Integer()
+    draws = fields.Integer(metadata={"description": "Bootstrap draws, each resampling accounts."})
+    auc = fields.Dict(
+        keys=fields.String(),
+        values=fields.Nested(IntervalSchema),
+        metadata={"description": "ROC AUC per method: proposal, active, best_single, reference_lr."},
     )
-    churned_in_poor_share = fields.Float(allow_none=True)
-    note = fields.String(allow_none=True)
+    reference = fields.String(allow_none=True)
+    difference_vs_reference = fields.Dict(
+        keys=fields.String(),
+        values=fields.Nested(IntervalSchema),
+        metadata={"description": "Each method's AUC minus the reference's, over the same draws (paired)."},
+    )
 
 
-class ValidationSchema(ApiSchema):
-    split = fields.Dict(metadata={"description": "train, test, dropped observations and the cutoff date."})
-    proposed = fields.Nested(RankingSchema, allow_none=True)
-    active = fields.Nested(RankingSchema, allow_none=True)
+class VerdictSchema(ApiSchema):
+    improvement = fields.Boolean(
+        metadata={"description": "The proposal's AUC beats the active config's beyond its interval."}
+    )
+    worse = fields.Boolean(
+        metadata={"description": "The proposal's AUC is below the active config's beyond its interval."}
+    )
+    message = fields.String()
+
+
+class WalkForwardSchema(ApiSchema):
+    folds = fields.List(fields.Dict(), metadata={"description": "Each fold's window, counts, and why it was skipped."})
+    comparison = fields.Nested(ComparisonSchema, allow_none=True)
+    top_decile_lift = fields.Dict(keys=fields.String(), values=fields.Float(allow_none=True))
+    verdict = fields.Nested(VerdictSchema, allow_none=True)
     messages = fields.List(fields.String())
 
 
-class StageFitSchema(ApiSchema):
-    stage = fields.String()
-    source = fields.String(metadata={"description": "stage: fitted on the stage's observations; pooled: all stages."})
-    churned = fields.Integer()
-    not_churned = fields.Integer()
-    coefficients = fields.Dict(
-        keys=fields.String(),
-        values=fields.Float(),
-        metadata={"description": "Per measure; negative: a better score, less churn (the configured direction)."},
+class ProposedMeasureSchema(ApiSchema):
+    measure = fields.Dict(
+        metadata={"description": "The measure as the config holds it (direction, thresholds fitted)."}
     )
-    message = fields.String(allow_none=True)
+    reason = fields.String()
+    weights = fields.Dict(keys=fields.String(), values=fields.Float(), metadata={"description": "Per stage."})
 
 
-class FlagSchema(ApiSchema):
-    stage = fields.String()
+class RiskDecileSchema(ApiSchema):
+    decile = fields.Integer(metadata={"description": "1: the riskiest tenth."})
+    observations = fields.Integer()
+    churned = fields.Integer()
+    churn_rate = fields.Float()
+    low = fields.Float(metadata={"description": "Wilson 95 % interval of the churn rate."})
+    high = fields.Float()
+
+
+class SignalSchema(ApiSchema):
     measure = fields.String()
-    configured_direction = fields.String()
-    coefficient = fields.Float()
-    message = fields.String()
+    label = fields.String()
+    definition = fields.Dict(metadata={"description": "Source, aggregate, window, per, form, transform..."})
+    direction = fields.String(metadata={"description": "Learned on the training observations."})
+    coverage = fields.Float(metadata={"description": "Share of the observations with data."})
+    train_auc = fields.Float()
+    test_auc = fields.Nested(IntervalSchema, allow_none=True)
+    top_decile_lift = fields.Float(allow_none=True)
+    deciles = fields.List(fields.Nested(RiskDecileSchema))
+    group = fields.Integer(metadata={"description": "Correlation group: candidates measuring the same thing."})
+    chosen = fields.Boolean(metadata={"description": "The proposal uses it."})
 
 
 class NewVersionBodySchema(ApiSchema):
@@ -140,40 +174,33 @@ class NewVersionBodySchema(ApiSchema):
     comment = fields.String()
 
 
-class SharesSchema(ApiSchema):
-    proposed = fields.Float(allow_none=True)
-    active = fields.Float(allow_none=True)
-
-
-class WeightsSideBySideSchema(ApiSchema):
-    proposed = fields.Dict(keys=fields.String(), values=fields.Dict(keys=fields.String(), values=fields.Float()))
-    active = fields.Dict(keys=fields.String(), values=fields.Dict(keys=fields.String(), values=fields.Float()))
-
-
 class SuggestionsSchema(ApiSchema):
     as_of = fields.Date()
     horizon_days = fields.Integer()
-    periodic_months = fields.Integer(metadata={"description": "0: outcome observations only."})
+    periodic_months = fields.Integer()
     active_version = fields.Integer()
-    data = fields.Dict(metadata={"description": "Observations, churned, accounts, outcomes, skipped..."})
-    stages = fields.List(fields.Nested(StageFitSchema))
-    flags = fields.List(
-        fields.Nested(FlagSchema),
-        metadata={"description": "Measures whose learned direction contradicts the configured one (weight 0)."},
-    )
+    data = fields.Dict(metadata={"description": "Observations, churned, accounts, candidates, cached..."})
+    measures = fields.List(fields.Nested(ProposedMeasureSchema), metadata={"description": "What the proposal uses."})
+    bands = fields.Dict(metadata={"description": "The proposal's band cut-offs."})
     messages = fields.List(fields.String())
     validation = fields.Nested(
-        ValidationSchema, metadata={"description": "Fitted on earlier observations, tested on later ones."}
+        WalkForwardSchema, metadata={"description": "Walk-forward: trained before each window, tested in it."}
     )
-    churned_in_poor_share = fields.Nested(
-        SharesSchema, metadata={"description": "Churned observations in the poor band at the horizon (all of them)."}
-    )
-    weights = fields.Nested(WeightsSideBySideSchema)
+    signals = fields.List(fields.Nested(SignalSchema), metadata={"description": "Every candidate, best first."})
     new_version = fields.Nested(
         NewVersionBodySchema, metadata={"description": "The body for POST /api/v1/scoring/config/versions, as is."}
     )
     suggested_author = fields.String()
     seconds = fields.Dict(keys=fields.String(), values=fields.Float())
+
+
+class SignalsSchema(ApiSchema):
+    request_id = fields.Integer(metadata={"description": "The suggestions request that ranked them."})
+    finished_at = UtcDateTime()
+    as_of = fields.String()
+    horizon_days = fields.Integer()
+    observations = fields.Integer(allow_none=True)
+    signals = fields.List(fields.Nested(SignalSchema))
 
 
 class ChurnModelSchema(ApiSchema):

@@ -162,18 +162,23 @@ def score_series(session: Session, account_ids: list[int], *, since: dt.date) ->
 
 def measure_freshness(session: Session, account_id: int) -> dict[str, dt.date | None]:
     """The newest day of each kind of raw data the account's measures read (how fresh they are)."""
-    require = session.get(Account, account_id)
-    if require is None:
-        raise NotFound(f"Account {account_id} does not exist.")
     kinds = {
         "usage": (DailyUsage.day, DailyUsage.account_id),
         "licenses": (LicenseSnapshot.day, LicenseSnapshot.account_id),
         "tickets": (SupportTicket.opened_at, SupportTicket.account_id),
         "feedback": (Feedback.day, Feedback.account_id),
     }
+    # One round trip: the account (None when it does not exist) and each kind's newest day.
+    newest = [
+        sa.select(sa.func.max(day)).where(owner == account_id).scalar_subquery().label(kind)
+        for kind, (day, owner) in kinds.items()
+    ]
+    row = session.execute(sa.select(Account.id, *newest).where(Account.id == account_id)).first()
+    if row is None:
+        raise NotFound(f"Account {account_id} does not exist.")
     fresh: dict[str, dt.date | None] = {}
-    for kind, (day, owner) in kinds.items():
-        value = session.scalar(sa.select(sa.func.max(day)).where(owner == account_id))
+    for kind in kinds:
+        value = getattr(row, kind)
         fresh[kind] = value.date() if isinstance(value, dt.datetime) else value
     return fresh
 

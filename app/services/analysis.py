@@ -16,6 +16,7 @@ import functools
 import io
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,9 +43,7 @@ from scoring.learning import (
     MIN_PER_CLASS,
     NotEnoughOutcomes,
     ProbabilityModel,
-    RankingMetrics,
     RuleLift,
-    Suggestion,
     TrainingSet,
     align_measure_scores,
     concat_training_sets,
@@ -55,7 +54,6 @@ from scoring.learning import (
     outcome_observation_days,
     periodic_observation_days,
     predict_churn,
-    suggest_weights,
 )
 from scoring.model import ScoringModel
 from scoring.rules import Rule
@@ -153,6 +151,13 @@ class _Tally:
     periodic_observations: int = 0
     outcomes_used: int = 0
 
+    def add(self, other: _Tally) -> None:
+        for key, value in other.skipped.items():
+            self.skipped[key] = self.skipped.get(key, 0) + value
+        self.outcome_observations += other.outcome_observations
+        self.periodic_observations += other.periodic_observations
+        self.outcomes_used += other.outcomes_used
+
 
 def build_training_data(
     session: Session,
@@ -161,6 +166,9 @@ def build_training_data(
     horizon_days: int = DEFAULT_HORIZON_DAYS,
     periodic_months: int = 0,
     snap_days: int = SNAP_DAYS,
+    versioned: tuple[int, ScoringModel] | None = None,
+    outcome_observations: bool = True,
+    workers: int = 1,
 ) -> TrainingData:
     """Observations of accounts, with the active config's measure scores as of each date.
 
@@ -174,22 +182,31 @@ def build_training_data(
     An account is observed on a date only when it is a customer then: its contract started on or
     before the date and it had not churned (its last churn outcome is not on or after its contract
     start and on or before the date). Observations with no measure data at all are skipped.
+
+    ``versioned``: (version, model) whose measures to compute; the active config when None (measure
+    discovery passes a model of candidate measures). ``outcome_observations=False``: periodic
+    observations only (one label meaning, churn within the horizon from any day; and a pass per
+    monthly date instead of one per outcome date). ``workers`` > 1 on PostgreSQL: the dates' passes
+    run that many at a time, each in a read-only session of its own (the database does the work;
+    two passes use two of its cores).
     """
     start = time.perf_counter()
-    config_version, model = get_active_model(session)
+    config_version, model = versioned if versioned is not None else get_active_model(session)
     outcomes = _load_outcomes(session, as_of=as_of)
     observed = outcome_observation_days(outcomes.day, horizon_days, snap_days)
+    if not outcome_observations:  # no outcome's date matches any day
+        observed = np.full(observed.shape, np.datetime64("NaT"), dtype="datetime64[D]")
     periodic = (
         set(periodic_observation_days(as_of - dt.timedelta(days=horizon_days), periodic_months))
         if periodic_months > 0
         else set()
     )
-    dates = sorted({*observed.tolist(), *periodic})
+    dates = sorted({*observed[~np.isnat(observed)].tolist(), *periodic})
     tally = _Tally()
-    parts: list[TrainingSet] = []
-    for day in dates:
-        part = _observe_on(
-            session,
+
+    def observe(on: Session, day: dt.date, day_tally: _Tally) -> TrainingSet | None:
+        return _observe_on(
+            on,
             day,
             model=model,
             outcomes=outcomes,
@@ -197,10 +214,24 @@ def build_training_data(
             periodic=day in periodic,
             horizon_days=horizon_days,
             snap_days=snap_days,
-            tally=tally,
+            tally=day_tally,
         )
-        if part is not None:
-            parts.append(part)
+
+    engine = session.get_bind()
+    if workers > 1 and len(dates) > 1 and engine.dialect.name == "postgresql":
+
+        def observe_apart(day: dt.date) -> tuple[TrainingSet | None, _Tally]:
+            day_tally = _Tally()
+            with Session(bind=engine) as own, own.begin():
+                return observe(own, day, day_tally), day_tally
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(observe_apart, dates))
+        for _, day_tally in results:
+            tally.add(day_tally)
+        parts = [part for part, _ in results if part is not None]
+    else:
+        parts = [part for day in dates if (part := observe(session, day, tally)) is not None]
     return TrainingData(
         data=concat_training_sets(parts, model.measure_names),
         config_version=config_version,
@@ -267,7 +298,8 @@ def _observe_on(
     next_renewal = _first_after(outcomes.renewal_keys, ids, day64)
     renewal = np.where(next_renewal >= 0, next_renewal.astype("datetime64[D]"), pm.renewal_date)
     stage = assign_stages(day, pm.contract_start, renewal, pm.first_value_on, model.stage_rules, term=pm.term)
-    result = compute_health(pm.matrix(names), stage, model)
+    raw = pm.matrix(names)
+    result = compute_health(raw, stage, model)
     scores = result.measure_scores.T.astype(np.float64)  # (n, m)
     has_data = ~np.all(np.isnan(scores), axis=1)
 
@@ -285,7 +317,7 @@ def _observe_on(
     tally.outcome_observations += int(np.count_nonzero(is_outcome_row))
     tally.periodic_observations += int(np.count_nonzero(~is_outcome_row))
     tally.outcomes_used += int(np.count_nonzero(np.isin(outcome_accounts, account[is_outcome_row])))
-    return TrainingSet(when, account, stage[rows], scores[rows], label, names)
+    return TrainingSet(when, account, stage[rows], scores[rows], label, names, raw.T[rows].astype(np.float64))
 
 
 def _customers_on(pm: PortfolioMeasures, day64: np.datetime64, outcomes: _Outcomes) -> np.ndarray:
@@ -327,92 +359,7 @@ def _churn_labels(
     return np.where(is_outcome_row, label_outcome | label, label)
 
 
-# --- suggestions ----------------------------------------------------------------------------------
-
-
-def _metrics(metrics: RankingMetrics | None) -> dict[str, Any] | None:
-    return None if metrics is None else metrics.to_dict()
-
-
-def suggestion_comment(training: TrainingData) -> str:
-    text = f"suggested from {training.outcomes} outcomes"
-    if training.periodic_observations:
-        text += f" and {training.periodic_observations} periodic observations"
-    return f"{text} (horizon {training.horizon_days} days, as of {training.as_of.isoformat()})"
-
-
-def suggest_config(
-    session: Session,
-    *,
-    as_of: dt.date,
-    horizon_days: int = DEFAULT_HORIZON_DAYS,
-    periodic_months: int = DEFAULT_PERIODIC_MONTHS,
-    min_per_class: int = MIN_PER_CLASS,
-    seed: int = SEED,
-    snap_days: int = SNAP_DAYS,
-) -> dict[str, Any]:
-    """Suggested per-stage weights for the active config, learned from outcomes, with the
-    validation of proposed and active weights side by side and a body ready for
-    ``POST /api/v1/scoring/config/versions``. Writes nothing but the default config version on a
-    fresh database. ``TooFewOutcomes`` when there is not enough to learn from."""
-    training = build_training_data(
-        session, as_of=as_of, horizon_days=horizon_days, periodic_months=periodic_months, snap_days=snap_days
-    )
-    fit_start = time.perf_counter()
-    try:
-        suggestion = suggest_weights(training.data, training.model, min_per_class=min_per_class, seed=seed)
-    except NotEnoughOutcomes as exc:
-        raise _too_few(exc, training) from None
-    return _suggestion_answer(training, suggestion, round(time.perf_counter() - fit_start, 3))
-
-
-def _suggestion_answer(training: TrainingData, suggestion: Suggestion, fit_seconds: float) -> dict[str, Any]:
-    model = training.model
-    proposed = model.to_dict() | {"weights": suggestion.weights}
-    comment = suggestion_comment(training)
-    return {
-        "as_of": training.as_of,
-        "horizon_days": training.horizon_days,
-        "periodic_months": training.periodic_months,
-        "active_version": training.config_version,
-        "data": training.counts(),
-        "stages": [
-            {
-                "stage": fit.stage,
-                "source": fit.source,
-                "churned": fit.churned,
-                "not_churned": fit.not_churned,
-                "coefficients": dict(zip(model.measure_names, fit.coefficients, strict=True)),
-                "message": fit.message,
-            }
-            for fit in suggestion.stage_fits
-        ],
-        "flags": [
-            {
-                "stage": f.stage,
-                "measure": f.measure,
-                "configured_direction": f.configured_direction,
-                "coefficient": f.coefficient,
-                "message": f.message,
-            }
-            for f in suggestion.flags
-        ],
-        "messages": suggestion.messages,
-        "validation": {
-            "split": suggestion.split,
-            "proposed": _metrics(suggestion.validation_proposed),
-            "active": _metrics(suggestion.validation_active),
-            "messages": suggestion.validation_messages,
-        },
-        "churned_in_poor_share": {
-            "proposed": suggestion.horizon_poor_share_proposed,
-            "active": suggestion.horizon_poor_share_active,
-        },
-        "weights": {"proposed": suggestion.weights, "active": {s.value: dict(w) for s, w in model.weights.items()}},
-        "new_version": {"config": proposed, "comment": comment},
-        "suggested_author": "suggestions",
-        "seconds": {"data": training.seconds, "fit": fit_seconds},
-    }
+# --- suggestions (app/services/suggestions.py builds them) --------------------------------------
 
 
 def check_enough_outcomes(session: Session, *, as_of: dt.date, periodic_months: int, min_per_class: int) -> None:
@@ -471,20 +418,22 @@ def evaluate_learning(
     min_per_class: int = MIN_PER_CLASS,
     seed: int = SEED,
 ) -> dict[str, Any]:
-    """The validation figures of suggested weights (against the active config's) and of a churn
-    model, from one set of observations; stores nothing. ``TooFewOutcomes`` when there is not
-    enough to learn from."""
+    """The validation figures of a suggested config (walk-forward, against the active config) and
+    of a churn model; stores nothing. ``TooFewOutcomes`` when there is not enough to learn from."""
+    from app.services.suggestions import suggest_config
+
+    suggestion = suggest_config(
+        session, as_of=as_of, horizon_days=horizon_days, periodic_months=periodic_months,
+        min_per_class=min_per_class, seed=seed,
+    )  # fmt: skip
     training = build_training_data(session, as_of=as_of, horizon_days=horizon_days, periodic_months=periodic_months)
-    fit_start = time.perf_counter()
     try:
-        suggestion = suggest_weights(training.data, training.model, min_per_class=min_per_class, seed=seed)
         fit = fit_churn_model(
             training.data, neutral_score=training.model.neutral_score, min_per_class=min_per_class, seed=seed
         )
     except NotEnoughOutcomes as exc:
         raise _too_few(exc, training) from None
-    answer = _suggestion_answer(training, suggestion, round(time.perf_counter() - fit_start, 3))
-    return {"suggestions": answer, "churn_model": fit.validation.to_dict()}
+    return {"suggestions": suggestion, "churn_model": fit.validation.to_dict()}
 
 
 # --- the churn model ------------------------------------------------------------------------------

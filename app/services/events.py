@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.models import Account, Event
-from app.services.common import page_of, require_account
+from app.services.common import page_of, require_account, rows
 from app.services.scoring_config.active import get_active_model
 from scoring.rules import COMMON_FIELDS, describe
 
@@ -49,11 +49,18 @@ _EVENT_COLUMNS = (
 
 
 def list_events(
-    session: Session, *, filters: EventFilters, page: int, per_page: int, account_id: int | None = None
+    session: Session,
+    *,
+    filters: EventFilters,
+    page: int,
+    per_page: int,
+    account_id: int | None = None,
+    count: bool = True,
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of events, newest first, each with its account's name and owner.
 
     ``account_id``: only that account's events (``NotFound`` when there is no such account).
+    ``count=False``: the total is not counted (``UNCOUNTED``).
     """
     if account_id is not None:
         require_account(session, account_id)
@@ -75,9 +82,9 @@ def list_events(
     elif filters.owners is not None:
         query = query.where(Account.owner.in_(filters.owners))
     statement, total = page_of(
-        session, query, order_by=(Event.day.desc(), Event.id.desc()), page=page, per_page=per_page
+        session, query, order_by=(Event.day.desc(), Event.id.desc()), page=page, per_page=per_page, count=count
     )
-    return [row._asdict() for row in session.execute(statement)], total
+    return [row._asdict() for row in rows(session, statement)], total
 
 
 # --- rules --------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from app.errors import Conflict, NotFound
 from app.models import Account, PlayDefinition, PlayRun, PlayRunStatus, Task, TaskStatus
 from app.services.audit import record
-from app.services.common import page_of, require_account
+from app.services.common import page_of, require_account, rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,9 +180,10 @@ _RUN_COLUMNS = (
 
 
 def list_play_runs(
-    session: Session, account_id: int, *, status: str | None, page: int, per_page: int
+    session: Session, account_id: int, *, status: str | None, page: int, per_page: int, count: bool = True
 ) -> tuple[list[dict[str, Any]], int]:
-    """One page of an account's play runs, newest first, each with its tasks in order."""
+    """One page of an account's play runs, newest first, each with its tasks in order
+    (``count=False``: the total is not counted)."""
     require_account(session, account_id)
     query = (
         sa.select(*_RUN_COLUMNS)
@@ -192,15 +193,21 @@ def list_play_runs(
     if status is not None:
         query = query.where(PlayRun.status == status)
     statement, total = page_of(
-        session, query, order_by=(PlayRun.started_on.desc(), PlayRun.id.desc()), page=page, per_page=per_page
+        session,
+        query,
+        order_by=(PlayRun.started_on.desc(), PlayRun.id.desc()),
+        page=page,
+        per_page=per_page,
+        count=count,
     )
-    runs = [{**row._asdict(), "tasks": []} for row in session.execute(statement)]
+    runs = [{**row._asdict(), "tasks": []} for row in rows(session, statement)]
     by_id = {run["id"]: run for run in runs}
     if by_id:
-        tasks = session.execute(
+        tasks = rows(
+            session,
             sa.select(Task.id, Task.play_run_id, *_TASK_FIELDS)
             .where(Task.play_run_id.in_(by_id))
-            .order_by(Task.play_run_id, Task.position)
+            .order_by(Task.play_run_id, Task.position),
         )
         for task in tasks:
             by_id[task.play_run_id]["tasks"].append(task._asdict())

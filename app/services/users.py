@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from app.auth import create_user
 from app.db import as_utc
-from app.errors import DomainValidationError, NotFound
+from app.errors import Conflict, DomainValidationError, NotFound
 from app.models import Role, User
 
 #: Roles a person may sign in to the pages with (ingest is for machines).
@@ -70,15 +70,42 @@ def _web_user(user: User) -> WebUser:
     return WebUser(user.id, user.name, user.email, user.role, session_id(user))
 
 
+#: Ends the session id of a sign-in through SSO (app/web/sso.py): such a user may have no password.
+SSO_MARK = ".sso"
+
+
 def load_web_user(session: Session, sid: str) -> WebUser | None:
     """The user a session cookie stands for, or None (unknown, disabled, no role, password changed)."""
-    user_id, _, _ = sid.partition(".")
+    sso = sid.endswith(SSO_MARK)
+    stamped = sid.removesuffix(SSO_MARK)
+    user_id, _, _ = stamped.partition(".")
     if not user_id.isdigit():
         return None
     user = session.get(User, int(user_id))
-    if user is None or user.disabled or user.role not in SIGN_IN_ROLES or user.password_hash is None:
+    if user is None or user.disabled or user.role not in SIGN_IN_ROLES:
         return None
-    return _web_user(user) if session_id(user) == sid else None
+    if user.password_hash is None and not sso:
+        return None
+    if session_id(user) != stamped:
+        return None
+    return _sso_user(user) if sso else _web_user(user)
+
+
+def _sso_user(user: User) -> WebUser:
+    web = _web_user(user)
+    return WebUser(web.id, web.name, web.email, web.role, web.session_id + SSO_MARK)
+
+
+def sso_sign_in(session: Session, claims: dict[str, object]) -> WebUser | None:
+    """The user an OpenID Connect ID token's claims stand for: the one whose email the provider
+    says it verified (``email_verified``), when they may sign in; None otherwise."""
+    email = claims.get("email")
+    if claims.get("email_verified") is not True or not isinstance(email, str) or not email.strip():
+        return None
+    user = session.scalar(sa.select(User).where(sa.func.lower(User.email) == email.strip().lower()))
+    if user is None or user.disabled or user.role not in SIGN_IN_ROLES:
+        return None
+    return _sso_user(user)
 
 
 def check_password(session: Session, email: str, password: str) -> WebUser | None:
@@ -207,6 +234,19 @@ def set_password(session: Session, who: str, password: str, *, role: Role | None
     if not user.email:
         raise DomainValidationError("Users sign in with their email.", errors={"email": ["The user has no email."]})
     _store_password(user, password, now)
+    session.flush()
+    return user
+
+
+def set_disabled(session: Session, user_id: int, *, disabled: bool, actor_id: int | None) -> User:
+    """Disable a user (their sessions and API tokens stop working: both check ``disabled``) or enable
+    them again. An admin cannot disable themselves (the last way in could go with it)."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"No user {user_id}.")
+    if disabled and user.id == actor_id:
+        raise Conflict("You cannot disable yourself: ask another admin.")
+    user.disabled = disabled
     session.flush()
     return user
 

@@ -1,18 +1,19 @@
-"""The admin console: users (invite, reset links), tokens, job runs (the rest is the API for now)."""
+"""The admin console's people: users (invite, reset links, disable and enable) and API tokens (revoke)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, current_app, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
-from app.auth import list_tokens
+from app.auth import actor_name, clear_token_cache, current_principal, list_tokens, revoke_token
 from app.db import get_session
 from app.errors import Conflict, DomainValidationError, NotFound
 from app.models import Role
-from app.services.users import SIGN_IN_ROLES, invite_user, list_sign_in_users, reset_link
-from app.web.access import ADMIN, page
+from app.services.audit import record
+from app.services.users import SIGN_IN_ROLES, invite_user, list_sign_in_users, reset_link, set_disabled
+from app.web.access import ADMIN, forget_users, page
 from app.web.errors import guard
 
 bp = guard(Blueprint("web_admin", __name__, url_prefix="/admin"))
@@ -84,3 +85,42 @@ def reset() -> Any:
         user, token = reset_link(session, who, now=_now(), hours=int(current_app.config["WEB_LINK_HOURS"]))
         name = user.name
     return _users_page(link={"name": name, "url": _link_url(token), "kind": "password reset"})
+
+
+@bp.post("/users/<int:user_id>/disable")
+@page(*ADMIN)
+def user_state(user_id: int) -> Any:
+    """Disable a user (``disabled=true``: their sessions and tokens stop) or enable them again."""
+    disabled = request.form.get("disabled", "")
+    if disabled not in ("true", "false"):
+        return _users_page(errors={"disabled": ["Must be true or false."]}, status=422)
+    session = get_session()
+    try:
+        with session.begin():
+            user = set_disabled(session, user_id, disabled=disabled == "true", actor_id=current_principal().user_id)
+            record(session, actor=actor_name(), action="user.disable" if user.disabled else "user.enable",
+                   target=f"user:{user.name}")  # fmt: skip
+    except Conflict as exc:
+        return _users_page(errors={"disabled": [exc.message]}, status=409)
+    # This worker forgets at once; the others within TOKEN_CACHE_SECONDS (as for a revoked token).
+    forget_users()
+    clear_token_cache()
+    return redirect(url_for("web_admin.users"))
+
+
+@bp.post("/tokens/revoke")
+@page(*ADMIN)
+def revoke() -> Any:
+    """Revoke the live API tokens starting with ``prefix`` (as the tokens table shows it)."""
+    prefix = request.form.get("prefix", "").strip()
+    session = get_session()
+    try:
+        with session.begin():
+            count = revoke_token(session, prefix)
+            record(session, actor=actor_name(), action="token.revoke", target=f"token:{prefix}",
+                   details={"revoked": count})  # fmt: skip
+    except (DomainValidationError, NotFound) as exc:
+        return _users_page(
+            errors={"prefix": [exc.message]}, status=422 if isinstance(exc, DomainValidationError) else 404
+        )
+    return redirect(url_for("web_admin.users"))

@@ -1,23 +1,30 @@
-"""The admin console: scoring config versions and their diff, a change (weights per stage and
-band cut-offs) as a form with its preview, activation with its rescore's progress, rollback;
-alert routing, job runs and the quarantine (read-only pages)."""
+"""The admin console: scoring config versions and their diff (a table), a change (weights per stage
+and band cut-offs) as a form with its preview, activation with its rescore's progress, rollback;
+the alert routing (read and replace, as ``PUT /api/v1/alerts/routing``), job runs and requests
+(read, as the API), and the quarantine (read, and retry as ``POST /api/v1/ingest/quarantine/retry``)."""
 
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import math
 from typing import Any
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from marshmallow import ValidationError
 from werkzeug.wrappers import Response
 
 from app.auth import actor_name
 from app.db import get_session
+from app.errors import Conflict, DomainValidationError
+from app.schemas.alerts import RoutingUpdateSchema
 from app.schemas.config_admin import NewVersionSchema, PreviewSchema
-from app.services.alerts.admin import get_routing
-from app.services.ingest.pull import list_quarantine
+from app.schemas.ingest import QuarantineFilterSchema
+from app.services.alerts.admin import get_routing, save_routing
+from app.services.alerts.settings import AlertSettings
+from app.services.audit import record
+from app.services.ingest.pull import list_quarantine, retry_quarantine
 from app.services.jobs.requests import get_job_request, list_job_requests
 from app.services.jobs.runs import list_job_runs
 from app.services.scoring_config.versions import (
@@ -28,6 +35,7 @@ from app.services.scoring_config.versions import (
     list_versions,
     preview,
 )
+from app.validation import JSONTooDeep, loads_json
 from app.web.access import ADMIN, page
 from app.web.errors import guard
 
@@ -77,8 +85,7 @@ def _console(*, errors: dict[str, list[str]] | None = None, result: dict[str, An
             diff = diff_versions(session, int(request.args["from"]), int(request.args["to"]))
     values = request.form if request.method == "POST" else {}
     return render_template("web/admin_config.html", active=active, versions=versions, errors=errors or {},
-                           values=values, result=result, diff=diff and json.dumps(diff, indent=2, default=str),
-                           args=request.args), status  # fmt: skip
+                           values=values, result=result, diff=diff, args=request.args), status  # fmt: skip
 
 
 @bp.get("/config")
@@ -158,19 +165,79 @@ def jobs() -> Any:
 @bp.get("/routing")
 @page(*ADMIN)
 def routing() -> Any:
+    """The routing document (who hears about what) and its version, as a form to replace it."""
+    return _routing_page()
+
+
+def _routing_page(*, errors: dict[str, Any] | None = None, status: int = 200) -> Any:
     session = get_session()
     with session.begin():
         current = get_routing(session)
     document = json.dumps(current["document"], indent=2, default=str)
-    return render_template("web/admin_routing.html", routing=current, document=document)
+    values = request.form if errors else {}
+    return render_template("web/admin_routing.html", routing=current, document=values.get("document", document),
+                           comment=values.get("comment", ""), errors=_flatten(errors or {})), status  # fmt: skip
+
+
+@bp.post("/routing")
+@page(*ADMIN)
+def replace_routing() -> Any:
+    """A new routing version from the form's document (the API's rules: 422 with the field's message,
+    409 when someone saved a version meanwhile); the typed document is kept on a refusal."""
+    try:
+        document = loads_json(request.form.get("document", ""))
+    except (ValueError, JSONTooDeep) as exc:
+        return _routing_page(errors={"document": [f"Not valid JSON: {exc}"]}, status=422)
+    fields = {"version": request.form.get("version", ""), "document": document,
+              "comment": request.form.get("comment", "")}  # fmt: skip
+    try:
+        body = RoutingUpdateSchema().load(fields)
+    except ValidationError as exc:
+        return _routing_page(errors=exc.messages if isinstance(exc.messages, dict) else {"document": exc.messages},
+                             status=422)  # fmt: skip
+    session = get_session()
+    try:
+        with session.begin():
+            save_routing(session, body["document"], version=body["version"], comment=body["comment"],
+                         actor=actor_name(), settings=AlertSettings.from_config(current_app.config))  # fmt: skip
+    except DomainValidationError as exc:
+        return _routing_page(errors=exc.errors or {"document": [exc.message]}, status=422)
+    except Conflict as exc:
+        return _routing_page(errors={"version": [exc.message]}, status=409)
+    return redirect(url_for("web_console.routing"))
 
 
 @bp.get("/quarantine")
 @page(*ADMIN)
 def quarantine() -> Any:
+    """Rejected records with their reasons, and the form that validates them again."""
+    return _quarantine_page()
+
+
+def _quarantine_page(*, summary: Any = None, errors: dict[str, Any] | None = None, status: int = 200) -> Any:
     session = get_session()
     with session.begin():
         records, total = list_quarantine(session, source=None, kind=None, page=1, per_page=100)
         rows = [{"id": r.id, "source": r.source, "kind": r.kind, "reasons": r.errors, "at": r.quarantined_at}
                 for r in records]  # fmt: skip
-    return render_template("web/admin_quarantine.html", rows=rows, total=total)
+    return render_template("web/admin_quarantine.html", rows=rows, total=total, summary=summary,
+                           errors=errors or {}, values=request.form), status  # fmt: skip
+
+
+@bp.post("/quarantine/retry")
+@page(*ADMIN)
+def retry() -> Any:
+    """Validate the quarantined records again (all, or one source or kind); those that land leave."""
+    try:
+        filters = QuarantineFilterSchema().load(
+            {k: v for k in ("source", "kind") if (v := request.form.get(k, "").strip())}
+        )
+    except ValidationError as exc:
+        return _quarantine_page(errors=exc.messages if isinstance(exc.messages, dict) else {}, status=422)
+    session = get_session()
+    with session.begin():
+        summary = retry_quarantine(session, source=filters.get("source"), kind=filters.get("kind"),
+                                   now=dt.datetime.now(dt.UTC))  # fmt: skip
+        record(session, actor=actor_name(), action="ingest.quarantine_retry", target="ingest:quarantine",
+               details={**filters, "landed": summary.landed})  # fmt: skip
+    return _quarantine_page(summary=summary)

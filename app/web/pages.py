@@ -12,8 +12,9 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-import orjson
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
 from marshmallow import ValidationError
 from werkzeug.wrappers import Response
 
@@ -39,7 +40,7 @@ from app.services.alerts.settings import AlertSettings
 from app.services.events import EventFilters, list_events
 from app.services.scoring_config.active import load_models
 from app.services.tasks import TaskFilters, list_play_runs, list_tasks, update_task
-from app.services.watchlist.listing import WatchlistFilters, list_watchlist, team_owners, watchlist_totals
+from app.services.watchlist.listing import WatchlistFilters, list_watchlist, watchlist_totals
 from app.services.watchlist.overrides import create_override, revoke_override
 from app.services.watchlist.pins import live_pin, pin_account, unpin_account
 from app.services.watchlist.score_change import score_change
@@ -77,7 +78,13 @@ def home() -> Response:
 @bp.get("/watchlist")
 @page(*ALL)
 def watchlist() -> Any:
-    """The at-risk list: filters, sorts, name search, totals, and each row's 30-day sparkline."""
+    """The at-risk list: filters, sorts, name search, totals, and each row's 30-day sparkline.
+
+    The whole page is rendered inside the API's read path and kept in its page cache under the
+    same stamp (PostgreSQL; app/services/watchlist/cache.py): the totals and the sparklines are
+    read in the page's snapshot, and a repeat of the same page by the same user, with nothing it
+    read changed since, is one indexed query. The session's CSRF token is not kept: the kept body
+    holds a marker in its place, swapped for this request's token."""
     args = {key: value for key, value in request.args.items() if value.strip()}
     args.pop("page", None)
     try:
@@ -85,25 +92,32 @@ def watchlist() -> Any:
     except ValidationError as exc:
         return render_template("web/watchlist.html", items=[], totals=None, errors=exc.messages, args=args,
                                series={}, next_cursor=None), 422  # fmt: skip
-    session = get_session()
     now = _now()
     filters = {key: query[key] for key in _FILTER_FIELDS if key in query}
-    # The API's read path, page cache included (PostgreSQL): the same JSON the endpoint answers.
-    body = orjson.loads(page_body(session, now, sort=query["sort"], limit=query["limit"], scope=query["scope"],
-                                  cursor=query.get("cursor"), team=query.get("team"), filters=filters))  # fmt: skip
-    items, next_cursor = body["items"], body["next_cursor"]
-    with session.begin():
-        owners = team_owners(session, query["team"]) if "team" in query else None
-        if owners is None and query["scope"] == "book" and "owner" not in query:
-            owners = default_owners(session)
+    token = generate_csrf()
+
+    def render(session: Any, items: list[dict[str, Any]], next_cursor: str | None, owners: Any) -> bytes:
         totals = watchlist_totals(
             session, filters=WatchlistFilters(**filters, owners=owners), now=now, falling_7d_points=_falling()
         )
         series = score_series(
             session, [item["account_id"] for item in items], since=now.date() - dt.timedelta(days=SPARK_DAYS)
         )
-    return render_template("web/watchlist.html", items=items, totals=totals, errors={}, args=args, series=series,
-                           next_cursor=next_cursor)  # fmt: skip
+        html = render_template("web/watchlist.html", items=items, totals=totals, errors={}, args=args,
+                               series=series, next_cursor=next_cursor)  # fmt: skip
+        return html.replace(token, _CSRF_MARK).encode()
+
+    # What else the page shows: who is signed in (name, role: the header and the forms) and its own path.
+    variant = ("page", current_user.get_id(), current_user.role.value, request.full_path)
+    body = page_body(get_session(), now, sort=query["sort"], limit=query["limit"], scope=query["scope"],
+                     cursor=query.get("cursor"), team=query.get("team"), filters=filters, render=render,
+                     variant=variant)  # fmt: skip
+    return Response(body.replace(_CSRF_MARK_BYTES, token.encode()), mimetype="text/html")
+
+
+#: Stands for the CSRF token in a kept watchlist page (never a token: tokens are base64 and dots).
+_CSRF_MARK = "@@csrf@@"
+_CSRF_MARK_BYTES = _CSRF_MARK.encode()
 
 
 @bp.get("/accounts/<int:account_id>")
@@ -121,9 +135,11 @@ def _account_page(account_id: int, *, errors: dict[str, Any] | None = None, form
         require_in_book(session, account_id=account_id)
         detail = get_account(session, account_id, history_days=HISTORY_DAYS)
         freshness = measure_freshness(session, account_id)
-        events, _ = list_events(session, filters=EventFilters(), page=1, per_page=25, account_id=account_id)
-        runs, _ = list_play_runs(session, account_id, status=None, page=1, per_page=20)
-        alerts, _ = list_alerts(session, filters=AlertFilters(account=account_id), page=1, per_page=20)
+        # The newest of each (no totals: the page does not show them, and counting is a query each).
+        events, _ = list_events(session, filters=EventFilters(), page=1, per_page=25, account_id=account_id,
+                                count=False)  # fmt: skip
+        runs, _ = list_play_runs(session, account_id, status=None, page=1, per_page=20, count=False)
+        alerts, _ = list_alerts(session, filters=AlertFilters(account=account_id), page=1, per_page=20, count=False)
         detail["pin"] = live_pin(session, account_id, _now())
         health = detail.get("health") or {}
         bands = _bands(session, health.get("config_version"))
@@ -140,16 +156,11 @@ def _account_page(account_id: int, *, errors: dict[str, Any] | None = None, form
     return render_template("web/account.html", **context), status
 
 
-#: Band cut-offs by config version (a stored version never changes).
-_BANDS: dict[int, Any] = {}
-
-
 def _bands(session: Any, version: int | None) -> Any:
+    """The band cut-offs of a config version (its model is kept by load_models)."""
     if version is None:
         return None
-    if version not in _BANDS:
-        _BANDS[version] = load_models(session, {version})[version].bands
-    return _BANDS[version]
+    return load_models(session, {version})[version].bands
 
 
 def _chart(history: list[dict[str, Any]], events: list[dict[str, Any]], runs: list[dict[str, Any]],

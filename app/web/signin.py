@@ -1,20 +1,25 @@
-"""Sign in, sign out, and setting a password from a one-time link (an invitation or a reset)."""
+"""Sign in (password, or SSO through OpenID Connect when configured), sign out, and setting a password
+from a one-time link (an invitation or a reset)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+import requests
+from authlib.common.errors import AuthlibBaseError
+from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
+from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
 
 from app.db import get_session
 from app.errors import DomainValidationError, NotFound
 from app.limits import limiter
-from app.services.users import MIN_PASSWORD, check_password, set_password_with_link, user_for_link
+from app.services.users import MIN_PASSWORD, check_password, set_password_with_link, sso_sign_in, user_for_link
 from app.web.access import SignedIn, forget_users, safe_next
 from app.web.errors import guard
+from app.web.sso import callback_url, client, sso_enabled
 
 bp = guard(Blueprint("web_auth", __name__))
 
@@ -52,7 +57,7 @@ def sign_in() -> Any:
     if request.method == "GET":
         if current_user.is_authenticated:
             return redirect(target)
-        return render_template("web/sign_in.html", next=target, email="", error=None)
+        return render_template("web/sign_in.html", next=target, email="", error=None, sso=sso_enabled())
     email = request.form.get("email", "").strip()
     password = request.form.get("password", "")
     db = get_session()
@@ -60,7 +65,60 @@ def sign_in() -> Any:
         user = check_password(db, email, password) if email and password else None
     if user is None:
         error = "Email or password is wrong." if email and password else "Give your email and password."
-        return render_template("web/sign_in.html", next=target, email=email, error=error), 401
+        return render_template("web/sign_in.html", next=target, email=email, error=error, sso=sso_enabled()), 401
+    _start_session(SignedIn(user))
+    return redirect(target)
+
+
+SSO_REFUSED = (
+    "The identity provider signed you in, but there is no user here with that verified email, or "
+    "the user is disabled. Ask an admin to invite you with the email your provider gives."
+)
+
+
+def _sso_claims() -> dict[str, Any]:
+    """The checked ID token's claims; the email from the userinfo endpoint when the ID token leaves
+    it out (providers may), for the same subject only."""
+    sso = client()
+    token = sso.authorize_access_token()
+    claims = dict(token.get("userinfo") or {})
+    if "email" not in claims:
+        info = sso.userinfo(token=token)
+        if info.get("sub") == claims.get("sub"):
+            claims.update({key: info[key] for key in ("email", "email_verified") if key in info})
+    return claims
+
+
+@bp.get("/sign-in/sso")
+def sso_start() -> Any:
+    """Off to the OpenID Connect provider (404 when SSO is not configured)."""
+    if not sso_enabled():
+        abort(404)
+    session["sso_next"] = safe_next(request.args.get("next"))
+    return client().authorize_redirect(callback_url(url_for("web_auth.sso_callback")))
+
+
+@bp.get("/sign-in/sso/callback")
+@limiter.limit(_address_limit)
+def sso_callback() -> Any:
+    """Back from the provider: the code exchanged for tokens, the ID token checked (Authlib), and
+    the person signed in as the user with the verified email; refused (403) otherwise."""
+    if not sso_enabled():
+        abort(404)
+    target = safe_next(session.get("sso_next"))
+    try:
+        claims = _sso_claims()
+    except (AuthlibBaseError, JoseError, requests.RequestException) as exc:
+        # A refused or replayed answer (state, nonce, signature, issuer, audience, expiry), or the
+        # provider out of reach: nobody is signed in.
+        reason = getattr(exc, "error", None) or type(exc).__name__
+        message = f"The sign-in with SSO failed ({reason}). Try again."
+        return render_template("web/sign_in.html", next=target, email="", error=message, sso=True), 400
+    db = get_session()
+    with db.begin():
+        user = sso_sign_in(db, claims)
+    if user is None:
+        return render_template("web/sign_in.html", next=target, email="", error=SSO_REFUSED, sso=True), 403
     _start_session(SignedIn(user))
     return redirect(target)
 

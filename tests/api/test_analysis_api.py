@@ -66,32 +66,96 @@ def queued_result(client: FlaskClient, app: Flask, response: TestResponse, kind:
 # --- suggestions ------------------------------------------------------------------------------------
 
 
-def test_suggestions_compare_proposal_and_active_and_the_proposal_posts_as_a_version(
+def test_suggestions_propose_a_config_validated_walk_forward_and_it_posts_as_a_version(
     client: FlaskClient, app: Flask, demo: Session
 ) -> None:
+    assert client.get("/api/v1/analysis/signals").status_code == 404  # nothing ranked yet
     body = queued_result(client, app, client.post("/api/v1/scoring/suggestions", json=LEARN), "suggestions")
     assert body["as_of"] == AS_OF.isoformat()
     assert body["horizon_days"] == 90 and body["periodic_months"] == 6 and body["active_version"] == 1
     data = body["data"]
     assert data["churned"] >= 10 and data["not_churned"] > data["churned"]
-    assert data["outcome_observations"] > 0 and data["periodic_observations"] > 0
-    assert {s["stage"] for s in body["stages"]} == {"onboarding", "established", "pre_renewal"}
-    assert all(s["source"] in {"stage", "pooled"} for s in body["stages"])
+    assert data["periodic_observations"] == data["observations"] and data["candidates"] >= 30
+    assert data["cached"] is False
+    # At most 12 measures, each in the measure language with a fitted direction and thresholds.
+    assert 1 <= len(body["measures"]) <= 12
+    for m in body["measures"]:
+        assert m["measure"]["source"] and m["measure"]["direction"] in {"higher_is_better", "lower_is_better"}
+        assert m["measure"]["thresholds"] == sorted(m["measure"]["thresholds"])
+        assert set(m["weights"]) == {"onboarding", "established", "pre_renewal"}
+        assert m["reason"].startswith("Ranks churn with AUC")
     validation = body["validation"]
-    assert validation["split"]["train"] > 0 and validation["split"]["test"] > 0
-    for side in ("proposed", "active"):
-        assert 0.5 < validation[side]["auc"] <= 1.0
-        assert validation[side]["top_decile_lift"] >= 1.0
-    assert set(body["churned_in_poor_share"]) == {"proposed", "active"}
-    for flag in body["flags"]:
-        assert body["weights"]["proposed"][flag["stage"]][flag["measure"]] == 0.0
+    assert len(validation["folds"]) == 3
+    comparison = validation["comparison"]
+    if comparison is not None:
+        assert set(comparison["auc"]) == {"proposal", "active", "best_single", "reference_lr"}
+        for interval in comparison["auc"].values():
+            assert interval["low"] <= interval["value"] <= interval["high"]
+        assert isinstance(validation["verdict"]["improvement"], bool)
+    else:
+        assert "no validation" in validation["messages"][0]
+    # Every candidate ranked, the chosen ones marked.
+    signals = body["signals"]
+    assert len(signals) == data["candidates"]
+    assert {s["measure"] for s in signals if s["chosen"]} == {m["measure"]["name"] for m in body["measures"]}
+    # A second suggestion the same day (same active config) reads the day's observations back.
+    again = queued_result(client, app, client.post("/api/v1/scoring/suggestions", json=LEARN), "suggestions")
+    assert again["data"]["cached"] is True
+    assert again["data"]["observations"] == data["observations"] and again["measures"] == body["measures"]
     new_version = body["new_version"]
-    assert new_version["comment"].startswith(f"suggested from {data['outcomes']} outcomes")
-    # Applying it is creating a version through the existing API, body as is.
+    assert new_version["comment"].startswith("suggested from ")
+    # Applying it is creating a version through the existing API, body as is; it activates and scores.
     created = client.post("/api/v1/scoring/config/versions", json=new_version)
     assert created.status_code == 201, created.get_json()
-    assert created.get_json()["comment"] == new_version["comment"]
-    assert created.get_json()["config"]["weights"] == body["weights"]["proposed"]
+    version = created.get_json()["version"]
+    assert client.post(f"/api/v1/scoring/config/versions/{version}/activate").status_code in {200, 202}
+    [rescore] = work_requests(app)  # the activation's rescore, with the proposed config
+    assert not rescore.failed, rescore
+    with demo.begin():
+        summary = run_scoring(demo, as_of=AS_OF)
+    assert summary.config_version == version and summary.accounts_scored > 0
+    # The ranking is readable afterwards, from the newest suggestion.
+    ranked = client.get("/api/v1/analysis/signals")
+    assert ranked.status_code == 200
+    assert ranked.get_json()["signals"] == signals and ranked.get_json()["as_of"] == AS_OF.isoformat()
+
+
+def test_an_as_of_before_any_data_or_a_horizon_past_the_history_is_a_422(
+    client: FlaskClient, db_session: Session
+) -> None:
+    with db_session.begin():
+        account = f.make_account(db_session, contract_start=dt.date(2026, 3, 1))
+        f.add_usage(db_session, account, dt.date(2026, 3, 1), dt.date(2026, 6, 1))
+    early = client.post("/api/v1/scoring/suggestions", json={"as_of": "2025-01-01"})
+    assert early.status_code == 422
+    assert early.get_json()["errors"]["as_of"] == [
+        "as_of 2025-01-01 is before any data (the first is dated 2026-03-01)."
+    ]
+    long = client.post("/api/v1/analysis/churn-model/train", json={"as_of": "2026-06-01", "horizon_days": 120})
+    assert long.status_code == 422
+    assert "not shorter than the history before as_of (92 days" in long.get_json()["errors"]["horizon_days"][0]
+    assert client.get("/api/v1/jobs/requests").get_json()["total"] == 0
+
+
+def test_every_account_churned_or_none_fails_the_request_saying_so(
+    client: FlaskClient, app: Flask, db_session: Session
+) -> None:
+    with db_session.begin():
+        for i in range(40):
+            account = f.make_account(db_session, contract_start=dt.date(2025, 1, 1))
+            f.add_usage(db_session, account, dt.date(2025, 1, 1), dt.date(2026, 6, 1))
+            db_session.add(Outcome(account_id=account.id, source="t", external_id=f"r{i}", kind=OutcomeKind.RENEWED,
+                                   day=dt.date(2026, 1, 1)))  # fmt: skip
+    queued = client.post("/api/v1/scoring/suggestions", json={"as_of": AS_OF.isoformat(), "periodic_months": 6,
+                                                                "min_per_class": 1})  # fmt: skip
+    if queued.status_code == 422:  # the counts on record already rule it out
+        assert "churn" in queued.get_json()["message"]
+        return
+    assert queued.status_code == 202
+    [outcome] = work_requests(app)
+    assert outcome.failed
+    request = client.get(queued.get_json()["url"]).get_json()
+    assert request["status"] == "failed" and "None of the" in request["error"] and "churned" in request["error"]
 
 
 def test_too_few_outcomes_is_a_422_saying_how_many(client: FlaskClient, db_session: Session) -> None:

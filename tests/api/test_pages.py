@@ -62,6 +62,9 @@ def _get_matrix(p: Portfolio) -> list[tuple[str, str, dict[str, int]]]:
         ("web_console.quarantine", "/admin/quarantine", ADMIN_ONLY),
         ("web_auth.sign_in", "/sign-in", {"anonymous": 200, "csm": 302, "manager": 302, "admin": 302, "viewer": 302}),
         ("web_auth.set_password", "/set-password?token=nope", {role: 404 for role in ROLES}),
+        # SSO is off unless configured (tests/e2e/test_sso.py runs it against a real provider).
+        ("web_auth.sso_start", "/sign-in/sso", {role: 404 for role in ROLES}),
+        ("web_auth.sso_callback", "/sign-in/sso/callback?code=x&state=y", {role: 404 for role in ROLES}),
     ]
 
 
@@ -98,6 +101,10 @@ def _post_matrix(p: Portfolio) -> list[tuple[str, str, dict[str, str], dict[str,
             {**refused, "admin": 200},
         ),
         ("web_console.activate", "/admin/config/versions/999/activate", {}, {**refused, "admin": 404}),
+        ("web_admin.user_state", "/admin/users/999999/disable", {"disabled": "true"}, {**refused, "admin": 404}),
+        ("web_admin.revoke", "/admin/tokens/revoke", {"prefix": "hs_nosuchtoken"}, {**refused, "admin": 404}),
+        ("web_console.replace_routing", "/admin/routing", {"version": "0", "document": "{"}, {**refused, "admin": 422}),
+        ("web_console.retry", "/admin/quarantine/retry", {}, {**refused, "admin": 200}),
         ("web_auth.sign_out", "/sign-out", {}, {role: 302 for role in ROLES}),
     ]
 
@@ -297,6 +304,41 @@ def test_pages_watchlist_searches_by_name_and_shows_totals_and_sparklines(
     assert listed and all(word.lower() in n.lower() for n in listed)
 
 
+def test_pages_watchlist_is_kept_per_user_with_each_session_s_token_and_dropped_on_a_change(
+    app: Flask, engine: sa.Engine, portfolio: Portfolio
+) -> None:
+    """The rendered page is kept under the JSON page's stamp (PostgreSQL): a repeat is a cache hit,
+    each session gets its own CSRF token in it (and the forms take it), another user gets their own
+    page, and a pin is on the next answer."""
+    admin, other = (sign_in(app.test_client(), portfolio.emails["admin"]) for _ in range(2))
+    csm = sign_in(app.test_client(), portfolio.emails["csm"])
+    path = "/watchlist?scope=all&sort=score"
+    first = admin.get(path).get_data(as_text=True)
+    cache = app.extensions.get("watchlist_cache")
+    hits = cache.hits if cache is not None else 0
+    again = admin.get(path).get_data(as_text=True)
+    if engine.dialect.name == "postgresql":
+        assert cache is not None and cache.hits == hits + 1, "the repeat is served from the page cache"
+    # The same page but for the token (signed with the time: each request's own).
+    assert _untokened(again) == _untokened(first) and "@@csrf@@" not in again
+    theirs = other.get(path).get_data(as_text=True)
+    # The second admin session is served the page the first one filled, with its own token in it:
+    # the first session's token is refused to it, the token in its page is taken (below).
+    refused = re.search(r'name="csrf_token" value="([^"]+)"', first).group(1)  # type: ignore[union-attr]
+    assert other.post("/accounts/1/unpin", data={"csrf_token": refused}).status_code == 400
+    assert "(csm)" in csm.get(path).get_data(as_text=True) and "(admin)" in theirs
+    account = int(re.findall(r'<a href="/accounts/(\d+)">', theirs)[0])
+    token = re.search(r'name="csrf_token" value="([^"]+)"', theirs).group(1)  # type: ignore[union-attr]
+    pinned = other.post(f"/accounts/{account}/pin", data={"reason": "kept page test", "csrf_token": token,
+                                                           "return_to": path})  # fmt: skip
+    assert pinned.status_code == 302 and pinned.headers["Location"] == path
+    assert "kept page test" in admin.get(path).get_data(as_text=True), "the change log drops the kept page"
+
+
+def _untokened(page: str) -> str:
+    return re.sub(r'name="csrf_token" value="[^"]+"', "", page)
+
+
 def test_pages_account_page_pins_completes_tasks_and_explains_a_change(
     app: Flask, engine: sa.Engine, portfolio: Portfolio
 ) -> None:
@@ -416,6 +458,77 @@ def test_pages_admin_changes_a_weight_previews_and_activates(
     rollback = admin.post("/admin/config/versions/1/activate", data={"csrf_token": csrf_token(admin, "/admin/config")})
     assert rollback.status_code == 302
     assert "version 1</strong>" in admin.get("/admin/config").get_data(as_text=True)
+    # The diff of the two versions is a table: the weight and the shares of its stage.
+    diff = admin.get("/admin/config?from=1&to=2").get_data(as_text=True)
+    assert 'id="diff-weights-established"' in diff and "<td>nps</td>" in diff and "<pre" not in diff
+    assert "nothing differs" in admin.get("/admin/config?from=1&to=1").get_data(as_text=True)
+
+
+def test_pages_admin_disables_a_user_and_revokes_a_token(app: Flask, engine: sa.Engine, portfolio: Portfolio) -> None:
+    from app.auth import create_token
+
+    admin = sign_in(app.test_client(), portfolio.emails["admin"])
+    csm = sign_in(app.test_client(), portfolio.emails["csm"])
+    with sessionmaker(bind=engine).begin() as session:
+        csm_id = session.scalar(sa.select(User.id).where(User.email == portfolio.emails["csm"]))
+        admin_id = session.scalar(sa.select(User.id).where(User.email == portfolio.emails["admin"]))
+        _, token = create_token(session, "page-token-user", Role.VIEWER, description="to revoke")
+    assert app.test_client().get("/api/v1/watchlist", headers=bearer(token)).status_code == 200
+    form = {"csrf_token": csrf_token(admin, "/admin/users")}
+    # Disabled: the CSM's session ends at once (this worker forgets), and they cannot sign in.
+    assert admin.post(f"/admin/users/{csm_id}/disable", data={**form, "disabled": "true"}).status_code == 302
+    assert csm.get("/watchlist").status_code == 302
+    again = app.test_client()
+    page = again.post("/sign-in", data={"email": portfolio.emails["csm"], "password": PASSWORD,
+                                        "csrf_token": csrf_token(again)})  # fmt: skip
+    assert page.status_code != 302
+    assert 'aria-label="Enable ' in admin.get("/admin/users").get_data(as_text=True)
+    assert admin.post(f"/admin/users/{csm_id}/disable", data={**form, "disabled": "false"}).status_code == 302
+    sign_in(app.test_client(), portfolio.emails["csm"])
+    # An admin does not lock themselves out; a bad value is refused with its message.
+    mine = admin.post(f"/admin/users/{admin_id}/disable", data={**form, "disabled": "true"})
+    assert mine.status_code == 409 and "cannot disable yourself" in mine.get_data(as_text=True)
+    assert admin.post(f"/admin/users/{csm_id}/disable", data={**form, "disabled": "maybe"}).status_code == 422
+    # Revoked: the API refuses the token; the page no longer offers to revoke it.
+    prefix = token[:9]
+    assert f'value="{prefix}"' in admin.get("/admin/users").get_data(as_text=True)
+    assert admin.post("/admin/tokens/revoke", data={**form, "prefix": prefix}).status_code == 302
+    assert app.test_client().get("/api/v1/watchlist", headers=bearer(token)).status_code == 401
+    assert f'value="{prefix}"' not in admin.get("/admin/users").get_data(as_text=True)
+    short = admin.post("/admin/tokens/revoke", data={**form, "prefix": "hs_"})
+    assert short.status_code == 422 and "first 7 characters" in short.get_data(as_text=True)
+
+
+def test_pages_admin_replaces_the_routing_and_retries_the_quarantine(app: Flask, portfolio: Portfolio) -> None:
+    import json
+
+    admin = sign_in(app.test_client(), portfolio.emails["admin"])
+    current = admin.get("/api/v1/alerts/routing", headers=bearer(_admin_token(app)))
+    body = current.get_json()
+    form = {"csrf_token": csrf_token(admin, "/admin/routing"), "version": str(body["version"])}
+    broken = admin.post("/admin/routing", data={**form, "document": '{"rules": [', "comment": "typo"})
+    text = broken.get_data(as_text=True)
+    assert broken.status_code == 422 and "Not valid JSON" in text and "{&#34;rules&#34;: [" in text
+    document = json.dumps(body["document"])
+    saved = admin.post("/admin/routing", data={**form, "document": document, "comment": "same, from the page"})
+    assert saved.status_code == 302
+    page = admin.get("/admin/routing").get_data(as_text=True)
+    assert f"Version {body['version'] + 1} by" in page and "same, from the page" in page
+    stale = admin.post("/admin/routing", data={**form, "document": document})
+    assert stale.status_code == 409 and "changed meanwhile" in stale.get_data(as_text=True)
+    retried = admin.post("/admin/quarantine/retry", data={"csrf_token": form["csrf_token"], "source": "crm"})
+    assert retried.status_code == 200 and 'id="retry-summary">Retried 0' in retried.get_data(as_text=True)
+
+
+def _admin_token(app: Flask) -> str:
+    from app.auth import create_token
+    from app.db import get_session
+
+    with app.app_context():
+        session = get_session()
+        with session.begin():
+            _, token = create_token(session, "page-routing-admin", Role.ADMIN, description="routing test")
+    return token
 
 
 def test_pages_team_page_shows_arr_by_band_and_moves_into_poor(

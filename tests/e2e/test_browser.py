@@ -92,6 +92,13 @@ class Visit:
         self.page.click("main button[type=submit]")
         self.page.wait_for_load_state("networkidle")
 
+    def keep_page(self) -> None:
+        """Mark this page's window: a full load forgets the mark, an htmx swap keeps it."""
+        self.page.evaluate("() => { window.__kept = true; }")
+
+    def same_page(self) -> bool:
+        return bool(self.page.evaluate("() => window.__kept === true"))
+
     def check(self, name: str) -> None:
         """axe on the page as it is, then the screenshot (when asked for)."""
         # From this origin, as any page script: the pages' CSP (script-src 'self') refuses inline code.
@@ -141,17 +148,37 @@ def test_browser_csm_works_an_account(browser: Any, site: tuple[str, Portfolio],
     visit.sign_in(portfolio.emails["csm"])
     assert visit.page.url.endswith("/watchlist")
     visit.check("watchlist")
+    # htmx: a filter updates the table in place (the page is not loaded again) and the address.
+    visit.keep_page()
+    visit.page.select_option("#f-band", "poor")
+    visit.page.wait_for_url("**/watchlist?*band=poor*")
+    visit.page.wait_for_load_state("networkidle")
+    bands = visit.page.locator("#results tbody td:nth-child(2) .band").all_inner_texts()
+    assert bands and set(bands) == {"poor"}, bands
+    assert visit.same_page(), "the filter reloaded the page"
+    # The name search runs while typing (after a pause), in place too.
+    term = visit.page.locator("#results tbody td:first-child a").first.inner_text().split()[0][:4].lower()
+    visit.page.locator("#f-name").press_sequentially(term, delay=50)
+    visit.page.wait_for_url(f"**/watchlist?*name={term}*")
+    visit.page.wait_for_load_state("networkidle")
+    names = visit.page.locator("#results tbody td:first-child a").all_inner_texts()
+    assert names and all(term in n.lower() for n in names), (term, names)
+    assert visit.same_page(), "the search reloaded the page"
+    visit.check("watchlist-filtered")
     visit.open(f"/accounts/{account_id}")
     assert visit.page.locator("#history-chart canvas").count() == 1  # uPlot drew the year
     visit.check("account")
+    # Pin, complete a task and acknowledge an alert in place (htmx), the chart never drawn again.
+    visit.keep_page()
     visit.page.fill("#pin-reason", "Renewal call next week")
     visit.page.click("#pin-h ~ form button[type=submit]")
-    visit.page.wait_for_load_state("networkidle")
-    assert "Pinned: Renewal call next week" in visit.page.content()
+    visit.page.wait_for_selector("#pin >> text=Pinned: Renewal call next week")
     visit.page.click(f"form[action='/tasks/{task_id}'] button")
-    visit.page.wait_for_load_state("networkidle")
+    visit.page.wait_for_selector(f"form[action='/tasks/{task_id}'] >> text=Reopen")
     visit.page.click(f"form[action='/alerts/{alert_id}/acknowledge'] button")
-    visit.page.wait_for_load_state("networkidle")
+    visit.page.wait_for_selector(f"form[action='/alerts/{alert_id}/acknowledge']", state="detached")
+    assert visit.same_page(), "a form reloaded the page"
+    visit.check("account-after")
     with sessionmaker(bind=engine).begin() as session:
         assert session.get(Task, task_id).status is TaskStatus.DONE  # type: ignore[union-attr]
         assert session.get(Alert, alert_id).acknowledged_at is not None  # type: ignore[union-attr]
@@ -202,7 +229,49 @@ def test_browser_admin_pages_and_api_docs_offline(browser: Any, site: tuple[str,
     assert visit.page.inner_text("#job-status") in ("queued", "running", "succeeded")
     visit.open("/admin/config")
     assert "version 2" in visit.page.inner_text("main")
+    # The rest of the console: the diff as tables, routing, job runs, quarantine (axe on each).
+    visit.open("/admin/config?from=1&to=2")
+    assert visit.page.locator("#diff-weights-established").count() == 1
+    visit.page.locator("#diff").scroll_into_view_if_needed()  # the screenshot shows the diff
+    visit.check("admin-config-diff")
+    visit.open("/admin/routing")
+    assert visit.page.locator("#routing-document").count() == 1
+    visit.check("admin-routing")
+    visit.open("/admin/jobs")
+    visit.check("admin-jobs")
+    visit.open("/admin/quarantine")
+    visit.page.click("form[action='/admin/quarantine/retry'] button")
+    visit.page.wait_for_load_state("networkidle")
+    assert "Retried 0" in visit.page.inner_text("#retry-summary")
+    visit.check("admin-quarantine")
     visit.open("/api/v1/docs")
     visit.page.wait_for_selector(".swagger-ui .info")
     assert not visit.foreign  # Swagger UI from the vendored files, nothing from a CDN
     visit.page.screenshot(path=str(SHOTS / "api-docs.png")) if os.environ.get("HS_SCREENSHOTS") == "1" else None
+
+
+def test_browser_forms_work_without_a_script(browser: Any, site: tuple[str, Portfolio], engine: sa.Engine) -> None:
+    """Without JavaScript (no htmx): the filters are a GET form, pin and task are POSTs and redirects."""
+    base, portfolio = site
+    account_id, task_id, _ = _work_account(engine, portfolio.csm_owner)
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    try:
+        page.goto(base + "/watchlist")
+        page.fill("#email", portfolio.emails["csm"])
+        page.fill("#password", PASSWORD)
+        page.click("main button[type=submit]")
+        page.select_option("#f-band", "poor")
+        page.click("form.filters button[type=submit]")
+        assert "band=poor" in page.url
+        assert set(page.locator("#results tbody td:nth-child(2) .band").all_inner_texts()) <= {"poor"}
+        page.goto(f"{base}/accounts/{account_id}")
+        page.fill("#pin-reason", "No script needed")
+        page.click("#pin-h ~ form button[type=submit]")
+        assert page.url.endswith(f"/accounts/{account_id}") and "Pinned: No script needed" in page.content()
+        page.click(f"form[action='/tasks/{task_id}'] button")
+        assert page.url.endswith(f"/accounts/{account_id}")
+    finally:
+        context.close()
+    with sessionmaker(bind=engine).begin() as session:
+        assert session.get(Task, task_id).status is TaskStatus.DONE  # type: ignore[union-attr]

@@ -29,7 +29,8 @@ from app.models import (
 from app.pipeline.run import run_scoring
 from app.schemas.analysis import SuggestionsSchema
 from app.services.alerts.settings import AlertSettings
-from app.services.analysis import TooFewOutcomes, suggest_config
+from app.services.analysis import TooFewOutcomes
+from app.services.suggestions import suggest_config
 from app.services.jobs import requests as job_requests
 from app.services.jobs.registry import score_today
 from app.services.jobs.requests import (

@@ -5,6 +5,8 @@ stood on the day, and the scoring run still skips churned accounts."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -129,20 +131,54 @@ def test_the_stage_uses_the_renewal_date_that_stood_on_the_day(db_session: Sessi
     assert training.outcomes == 1 and training.outcome_observations == 1
 
 
-def test_cli_evaluate_prints_the_figures_and_refuses_too_few_outcomes(
-    runner: FlaskCliRunner, db_session: Session
+def test_cli_evaluate_and_suggest_print_the_figures_and_refuse_what_cannot_be_learned(
+    runner: FlaskCliRunner, db_session: Session, tmp_path: Path
 ) -> None:
     refused = runner.invoke(args=["analysis", "evaluate", "--as-of", AS_OF.isoformat()])
     assert refused.exit_code == 1
-    assert "Too few outcomes to learn from: 0 churned and 0 not churned observations" in refused.output
+    assert "There is no data to learn from" in refused.output
     with db_session.begin():
         seed_demo(db_session, accounts=250, days=300, as_of=AS_OF, seed=3)
+    early = runner.invoke(args=["analysis", "suggest", "--as-of", "2020-01-01"])
+    assert early.exit_code == 1 and "is before any data" in early.output
     args = ["--as-of", AS_OF.isoformat(), "--periodic-months", "6", "--min-per-class", "10"]
     result = runner.invoke(args=["analysis", "evaluate", *args])
     assert result.exit_code == 0, result.output
-    assert "suggested weights vs active config v1" in result.output
-    for line in ("ROC AUC", "top-decile lift", "churned in the poor band", "churn model: ROC AUC"):
-        assert line in result.output
+    assert f"Suggestion as of {AS_OF.isoformat()} (horizon 90 days, 6 monthly dates)" in result.output
+    assert "Measures of the suggested config:" in result.output and "Ranks churn with AUC" in result.output
+    assert "churn model: ROC AUC" in result.output
+    assert ("Walk-forward validation" in result.output) != ("no validation" in result.output)
+    out = tmp_path / "proposal.json"
+    suggested = runner.invoke(args=["analysis", "suggest", *args, "--write", str(out)])
+    assert suggested.exit_code == 0, suggested.output
+    body = json.loads(out.read_text())
+    assert set(body) == {"config", "comment"} and body["config"]["measures"]
     trained = runner.invoke(args=["analysis", "train", *args])
     assert trained.exit_code == 0, trained.output
     assert trained.output.startswith("Churn model v1 trained on ")
+
+
+def test_the_sources_offered_to_discovery_are_those_the_catalog_shows_with_data(db_session: Session) -> None:
+    from app.services.scoring_config.catalog import measure_catalog
+    from app.services.suggestions import available_sources
+
+    with db_session.begin():
+        assert available_sources(db_session) == []
+        seed_demo(db_session, accounts=40, days=120, as_of=AS_OF, seed=2)
+    with db_session.begin():
+        catalog = measure_catalog(db_session)
+        got = available_sources(db_session)
+    held = [s["source"] for s in catalog["sources"] if s["records"]]
+    signals = [s["source"] for s in sorted(catalog["signals"], key=lambda s: (-s["events"], s["signal"]))]
+    assert got == held + signals
+    assert "feedback.nps" in got and any(s.startswith("signal.") for s in got)
+
+
+def test_dates_computed_two_at_a_time_give_the_same_observations(db_session: Session) -> None:
+    with db_session.begin():
+        seed_demo(db_session, accounts=60, days=200, as_of=AS_OF, seed=4)
+    one = build(db_session, periodic_months=3)
+    two = build(db_session, periodic_months=3, workers=2)
+    assert by_row(two) == by_row(one)
+    assert two.skipped == one.skipped and two.outcomes == one.outcomes
+    assert np.array_equal(np.nan_to_num(two.data.raw_values, nan=-1), np.nan_to_num(one.data.raw_values, nan=-1))

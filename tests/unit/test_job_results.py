@@ -34,20 +34,29 @@ def test_run_summary_result_is_the_schemas_dump():
 
 
 def test_suggestions_result_is_the_schemas_dump():
-    ranking = {"observations": 40, "churned": 8, "auc": np.float64(0.71), "top_decile_lift": None,
-               "churned_in_poor_share": 0.5, "note": None, "extra": 1}  # fmt: skip
+    interval = {"value": np.float64(0.71), "low": 0.6, "high": None, "extra": 1}
     suggestions = {
         "as_of": AS_OF, "horizon_days": 90, "periodic_months": 0, "active_version": 2,
-        "data": {"observations": 40, "observation_dates": ["2026-01-01"]},
-        "stages": [{"stage": "onboarding", "source": "pooled", "churned": 8, "not_churned": 32,
-                    "coefficients": {"nps": np.float64(-0.3)}, "message": None}],
-        "flags": [{"stage": "established", "measure": "nps", "configured_direction": "higher_is_better",
-                   "coefficient": np.float64(0.1), "message": "contradicts"}],
+        "data": {"observations": 40, "observation_dates": ["2026-01-01"], "cached": False},
+        "measures": [{"measure": {"name": "logins_28d", "thresholds": [1.0, 2.0]}, "reason": "ranks",
+                      "weights": {"onboarding": np.float64(12.5)}}],
+        "bands": {"poor": 40.0, "good": 70.0},
         "messages": ["m"],
-        "validation": {"split": {"train": 30, "cutoff": "2025-12-01"}, "proposed": ranking, "active": None,
-                       "messages": []},
-        "churned_in_poor_share": {"proposed": 0.4, "active": None},
-        "weights": {"proposed": {"onboarding": {"nps": 1}}, "active": {"onboarding": {"nps": np.float64(2.5)}}},
+        "validation": {
+            "folds": [{"test_from": "2026-01-01", "train": 30}],
+            "comparison": {"observations": 40, "churned": np.int64(8), "accounts": 20, "draws": 100,
+                           "auc": {"proposal": interval, "active": interval}, "reference": "active",
+                           "difference_vs_reference": {"proposal": interval}},
+            "top_decile_lift": {"proposal": np.float64(2.5), "active": None},
+            "verdict": {"improvement": False, "worse": False, "message": "not better"},
+            "messages": [],
+        },
+        "signals": [{"measure": "logins_28d", "label": "l", "definition": {"source": "usage.logins"},
+                     "direction": "higher_is_better", "coverage": 0.9, "train_auc": np.float64(0.7),
+                     "test_auc": interval, "top_decile_lift": None,
+                     "deciles": [{"decile": 1, "observations": np.int64(4), "churned": 2, "churn_rate": 0.5,
+                                  "low": 0.1, "high": 0.9}],
+                     "group": np.int64(3), "chosen": True}],
         "new_version": {"config": {"weights": {}}, "comment": "learned"},
         "suggested_author": "suggestions",
         "seconds": {"data": 0.5, "fit": np.float64(0.25)},

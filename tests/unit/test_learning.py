@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from scoring.health import compute_health
 from scoring.learning import (
-    NotEnoughOutcomes,
     TrainingSet,
     align_measure_scores,
     churn_feature_names,
@@ -20,18 +19,14 @@ from scoring.learning import (
     concat_training_sets,
     event_lift,
     fit_churn_model,
-    fit_stage_coefficients,
     label_churn,
     outcome_observation_days,
     periodic_observation_days,
     predict_churn,
-    ranking_metrics,
     reliability_table,
-    suggest_weights,
     time_group_split,
     weight_matrix,
     weighted_scores,
-    weights_from_fits,
     wilson_interval,
 )
 from scoring.model import default_config_dict, model_from_dict
@@ -168,86 +163,6 @@ def test_split_is_reproducible_from_its_seed() -> None:
 # --- suggested weights ------------------------------------------------------------------------------
 
 
-def test_too_few_outcomes_is_refused_with_the_counts() -> None:
-    data, _ = synthetic(20, 1, intercept=-3.0)
-    with pytest.raises(NotEnoughOutcomes, match=r"churned and \d+ not churned observations; at least 30 of each"):
-        fit_stage_coefficients(data.measure_scores, data.stage, data.label)
-    with pytest.raises(NotEnoughOutcomes):
-        suggest_weights(data, MODEL)
-    with pytest.raises(NotEnoughOutcomes):
-        fit_churn_model(data)
-
-
-def test_a_stage_with_too_few_outcomes_takes_the_pooled_fit_and_says_why() -> None:
-    # Almost all observations established; 40 onboarding, 0 pre-renewal.
-    stage = np.full(3000 * 2, 1, dtype=np.int8)
-    stage[:40] = 0
-    data, _ = synthetic(3000, 2, stage=stage)
-    fits = {f.stage: f for f in fit_stage_coefficients(data.measure_scores, data.stage, data.label)}
-    assert fits["established"].source == "stage" and fits["established"].message is None
-    assert fits["onboarding"].source == "pooled"
-    assert fits["pre_renewal"].source == "pooled"
-    assert fits["pre_renewal"].message == (
-        "Stage pre_renewal: 0 churned and 0 not churned observations, fewer than 30 churned; "
-        "its weights come from all stages pooled."
-    )
-    assert "Stage onboarding:" in (fits["onboarding"].message or "")
-    assert fits["onboarding"].coefficients == fits["pre_renewal"].coefficients
-    # min_per_class is a parameter: at 1 the onboarding stage has enough of each.
-    few = fit_stage_coefficients(data.measure_scores, data.stage, data.label, min_per_class=1)
-    assert {f.stage: f.source for f in few}["onboarding"] == "stage"
-
-
-def test_a_measure_whose_learned_direction_contradicts_the_config_is_flagged_and_weighs_nothing() -> None:
-    truth = -np.ones(M)
-    contrary = MODEL.measure_names.index("nps")
-    truth[contrary] = +1.5  # better NPS score, more churn: contradicts higher_is_better
-    data, _ = synthetic(3000, 3, truth=truth)
-    suggestion = suggest_weights(data, MODEL, seed=3)
-    flagged = {(f.stage, f.measure) for f in suggestion.flags}
-    assert {(s.value, "nps") for s in STAGES} <= flagged
-    flag = next(f for f in suggestion.flags if f.measure == "nps")
-    assert flag.coefficient > 0 and flag.configured_direction == "higher_is_better"
-    assert "weight set to 0, not flipped" in flag.message
-    for stage in STAGES:
-        weights = suggestion.weights[stage.value]
-        assert weights["nps"] == 0.0
-        assert all(w >= 0 for w in weights.values())
-        # On the stage's scale: the default config's weights sum to 100 in every stage.
-        assert sum(weights.values()) == pytest.approx(sum(MODEL.weights[stage].values()), abs=1e-2)
-    # The proposal is a valid config.
-    proposed = MODEL.to_dict() | {"weights": suggestion.weights}
-    assert model_from_dict(proposed).measure_names == MODEL.measure_names
-
-
-def test_suggested_weights_beat_weights_that_ignore_the_signal() -> None:
-    truth = np.zeros(M)
-    truth[MODEL.measure_names.index("csm_sentiment")] = -3.0
-    truth[MODEL.measure_names.index("open_ticket_load")] = -2.0
-    data, _ = synthetic(4000, 3, truth=truth)
-    suggestion = suggest_weights(data, MODEL, seed=1)
-    proposed, active = suggestion.validation_proposed, suggestion.validation_active
-    assert proposed is not None and active is not None
-    assert proposed.auc is not None and active.auc is not None
-    assert proposed.auc > active.auc + 0.05
-    assert proposed.top_decile_lift is not None and active.top_decile_lift is not None
-    assert proposed.top_decile_lift > active.top_decile_lift
-    assert proposed.observations == active.observations == suggestion.split["test"]
-    top = max(suggestion.weights["established"], key=suggestion.weights["established"].__getitem__)
-    assert top == "csm_sentiment"
-    assert suggestion.counts["observations"] == data.size
-
-
-def test_weights_stay_when_no_measure_protects() -> None:
-    data, _ = synthetic(3000, 2, truth=np.full(M, 0.8))
-    weights, flags, notes = weights_from_fits(
-        fit_stage_coefficients(data.measure_scores, data.stage, data.label), MODEL
-    )
-    assert notes and "weights unchanged" in notes[0]
-    assert weights["established"] == dict(MODEL.weights[STAGES[1]])
-    assert len(flags) == 3 * M
-
-
 def test_weighted_scores_match_the_health_score() -> None:
     rng = np.random.default_rng(4)
     raw = np.vstack([rng.uniform(m.thresholds[0] - 1, m.thresholds[-1] + 1, 500) for m in MODEL.measures])
@@ -257,19 +172,6 @@ def test_weighted_scores_match_the_health_score() -> None:
     w = weight_matrix({s.value: v for s, v in MODEL.weights.items()}, MODEL.measure_names)
     ours = weighted_scores(result.measure_scores.T.astype(np.float64), stage, w)
     np.testing.assert_allclose(ours, result.score, atol=1e-3, equal_nan=True)
-
-
-def test_ranking_metrics() -> None:
-    score = np.array([10.0, 20.0, 80.0, 90.0, np.nan] + [70.0] * 15)
-    label = np.array([True, True, False, False, True] + [False] * 15)
-    metrics = ranking_metrics(score, label, poor=40.0)
-    assert metrics.observations == 19 and metrics.churned == 2
-    assert metrics.auc == 1.0
-    assert metrics.churned_in_poor_share == 1.0
-    # The riskiest tenth (2 of 19) are both churns: 2/2 over 2/19.
-    assert metrics.top_decile_lift == pytest.approx(9.5)
-    one_class = ranking_metrics(np.array([50.0, 60.0]), np.array([False, False]), poor=40.0)
-    assert one_class.auc is None and one_class.note and one_class.top_decile_lift is None
 
 
 # --- the churn model --------------------------------------------------------------------------------

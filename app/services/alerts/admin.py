@@ -18,7 +18,7 @@ from app.models import Account, Alert, AlertRoutingVersion, AlertStatus
 from app.services.alerts.dispatch import acknowledge
 from app.services.alerts.settings import AlertSettings
 from app.services.audit import record
-from app.services.common import page_of
+from app.services.common import page_of, rows
 
 _COLUMNS = (
     Alert.id, Alert.dedupe_key, Alert.kind, Alert.status, Alert.channel, Alert.delivered_via, Alert.recipient,
@@ -62,13 +62,18 @@ def _query(filters: AlertFilters) -> Any:
 
 
 def list_alerts(
-    session: Session, *, filters: AlertFilters, page: int, per_page: int
+    session: Session, *, filters: AlertFilters, page: int, per_page: int, count: bool = True
 ) -> tuple[list[dict[str, Any]], int]:
-    """One page of alerts, newest first."""
+    """One page of alerts, newest first (``count=False``: the total is not counted)."""
     statement, total = page_of(
-        session, _query(filters), order_by=(Alert.created_at.desc(), Alert.id.desc()), page=page, per_page=per_page
+        session,
+        _query(filters),
+        order_by=(Alert.created_at.desc(), Alert.id.desc()),
+        page=page,
+        per_page=per_page,
+        count=count,
     )
-    return [row._asdict() for row in session.execute(statement)], total
+    return [row._asdict() for row in rows(session, statement)], total
 
 
 def get_alert(session: Session, alert_id: int, *, filters: AlertFilters | None = None) -> dict[str, Any]:

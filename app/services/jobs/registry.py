@@ -23,7 +23,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from app.db import session_factory, utcnow
+from app.db import learning_cache_dir, session_factory, utcnow
 from app.demo.feed import write_demo_feed
 from app.models import JobRequestStatus
 from app.pipeline.run import ScoringRunSummary, run_scoring
@@ -98,7 +98,9 @@ class RequestedJobs:
 
     def run(self) -> list[WorkOutcome]:
         if self.worker is None:
-            self.worker = JobRequestWorker(session_factory(), alert_settings=self.settings, worker=self.name)
+            self.worker = JobRequestWorker(
+                session_factory(), alert_settings=self.settings, worker=self.name, cache_dir=learning_cache_dir()
+            )
         # Starts no new request after a minute, so the next pass (and its log line) comes soon.
         return self.worker.run_due(max_seconds=60)
 

@@ -27,6 +27,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -320,6 +321,7 @@ class ExecutionContext:
     alert_settings: AlertSettings
     today: dt.date
     worker: str
+    cache_dir: Path | None = None  # where learning keeps the day's observations (None: no cache)
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,13 +362,15 @@ def _learning_options(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def execute_suggestions(session: Session, request: Claimed, context: ExecutionContext) -> Executed:
-    """Suggested weights; the result is the body ``POST /scoring/suggestions`` answered when it
-    was synchronous."""
-    del context
-    from app.services.analysis import suggest_config  # the learning code: scikit-learn, on demand
+    """A suggested config (measure discovery, walk-forward validated); the result is the body of
+    ``Suggestions`` in app/schemas/analysis.py. The day's observations are cached in ``cache_dir``."""
+    from app.services.suggestions import suggest_config
 
-    result = suggestions_result(suggest_config(session, **_learning_options(request.params)))
-    return Executed(result=result, summary=f"suggested weights, {result['new_version']['comment']}")
+    answer = suggest_config(
+        session, **_learning_options(request.params), cache_dir=context.cache_dir, today=context.today
+    )
+    result = suggestions_result(answer)
+    return Executed(result=result, summary=f"suggested config, {result['new_version']['comment']}")
 
 
 def execute_train_churn_model(session: Session, request: Claimed, context: ExecutionContext) -> Executed:
@@ -443,8 +447,10 @@ class JobRequestWorker:
         lease: dt.timedelta = LEASE,
         renew_seconds: float = RENEW_SECONDS,
         executors: Mapping[JobKind, Executor] | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
         self.factory = factory
+        self.cache_dir = cache_dir
         self.alert_settings = alert_settings
         self.worker = worker
         self.clock = clock
@@ -474,7 +480,9 @@ class JobRequestWorker:
 
     def run(self, claimed: Claimed) -> WorkOutcome:
         """Run a claimed request and record how it ended; never raises for a job's failure."""
-        context = ExecutionContext(alert_settings=self.alert_settings, today=self.clock().date(), worker=self.worker)
+        context = ExecutionContext(
+            alert_settings=self.alert_settings, today=self.clock().date(), worker=self.worker, cache_dir=self.cache_dir
+        )
         run_id: int | None = None
         try:
             job = JOB_NAMES.get(claimed.kind)

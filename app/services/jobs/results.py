@@ -62,24 +62,46 @@ _RUN_SUMMARY = _fields(
     seconds=_mapping(FLOAT),
 )
 
-_RANKING = _fields(
-    observations=INT, churned=INT, auc=FLOAT, top_decile_lift=FLOAT, churned_in_poor_share=FLOAT, note=STR
+_INTERVAL = _fields(value=FLOAT, low=FLOAT, high=FLOAT)
+_DECILE = _fields(decile=INT, observations=INT, churned=INT, churn_rate=FLOAT, low=FLOAT, high=FLOAT)
+_SIGNAL = _fields(
+    measure=STR,
+    label=STR,
+    definition=PLAIN,
+    direction=STR,
+    coverage=FLOAT,
+    train_auc=FLOAT,
+    test_auc=_INTERVAL,
+    top_decile_lift=FLOAT,
+    deciles=_list(_DECILE),
+    group=INT,
+    chosen=_or_none(bool),
 )
-_WEIGHTS = _mapping(_mapping(FLOAT))
 _SUGGESTIONS = _fields(
     as_of=DATE,
     horizon_days=INT,
     periodic_months=INT,
     active_version=INT,
     data=PLAIN,
-    stages=_list(
-        _fields(stage=STR, source=STR, churned=INT, not_churned=INT, coefficients=_mapping(FLOAT), message=STR)
-    ),
-    flags=_list(_fields(stage=STR, measure=STR, configured_direction=STR, coefficient=FLOAT, message=STR)),
+    measures=_list(_fields(measure=PLAIN, reason=STR, weights=_mapping(FLOAT))),
+    bands=PLAIN,
     messages=_list(STR),
-    validation=_fields(split=PLAIN, proposed=_RANKING, active=_RANKING, messages=_list(STR)),
-    churned_in_poor_share=_fields(proposed=FLOAT, active=FLOAT),
-    weights=_fields(proposed=_WEIGHTS, active=_WEIGHTS),
+    validation=_fields(
+        folds=_list(PLAIN),
+        comparison=_fields(
+            observations=INT,
+            churned=INT,
+            accounts=INT,
+            draws=INT,
+            auc=_mapping(_INTERVAL),
+            reference=STR,
+            difference_vs_reference=_mapping(_INTERVAL),
+        ),
+        top_decile_lift=_mapping(FLOAT),
+        verdict=_fields(improvement=_or_none(bool), worse=_or_none(bool), message=STR),
+        messages=_list(STR),
+    ),
+    signals=_list(_SIGNAL),
     new_version=_fields(config=PLAIN, comment=STR),
     suggested_author=STR,
     seconds=_mapping(FLOAT),
@@ -107,7 +129,7 @@ def run_summary_result(as_of: dt.date, counts: Mapping[str, Any]) -> dict[str, A
 
 
 def suggestions_result(suggestions: Mapping[str, Any]) -> dict[str, Any]:
-    """Suggested weights, as ``POST /scoring/suggestions`` answered them."""
+    """A suggested config, as the ``Suggestions`` schema dumps it."""
     result: dict[str, Any] = _SUGGESTIONS(suggestions)
     return result
 

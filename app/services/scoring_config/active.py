@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -52,7 +53,25 @@ def load_models(session: Session, versions: set[int]) -> dict[int, ScoringModel]
             ScoringConfigVersion.version.in_(versions)
         )
     ).all()
-    return {version: model_from_dict(config) for version, config in rows}
+    return {version: _model(config) for version, config in rows}
+
+
+#: Models by their config's text (sorted keys): a stored version never changes, and building and
+#: checking a model costs a few ms an account page. Keyed by content, not number: version 3 of one
+#: database is not version 3 of another (tests, benchmarks).
+_MODELS: dict[bytes, ScoringModel] = {}
+_MODELS_MAX = 64
+
+
+def _model(config: dict[str, Any]) -> ScoringModel:
+    key = orjson.dumps(config, option=orjson.OPT_SORT_KEYS)
+    model = _MODELS.get(key)
+    if model is None:
+        model = model_from_dict(config)
+        if len(_MODELS) >= _MODELS_MAX:
+            _MODELS.clear()
+        _MODELS[key] = model
+    return model
 
 
 def load_scored_models(session: Session, keys: set[tuple[dt.date, int]]) -> dict[tuple[dt.date, int], ScoringModel]:
