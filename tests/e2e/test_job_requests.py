@@ -30,7 +30,6 @@ from app.pipeline.run import run_scoring
 from app.schemas.analysis import SuggestionsSchema
 from app.services.alerts.settings import AlertSettings
 from app.services.analysis import TooFewOutcomes
-from app.services.suggestions import suggest_config
 from app.services.jobs import requests as job_requests
 from app.services.jobs.registry import score_today
 from app.services.jobs.requests import (
@@ -46,6 +45,7 @@ from app.services.jobs.requests import (
     request_learning_job,
 )
 from app.services.scoring_config.versions import activate_version, create_version
+from app.services.suggestions import suggest_config
 from scoring.model import default_config_dict
 from tests import factories as f
 

@@ -167,7 +167,6 @@ def test_channel_recipients():
     )
 
 
-
 def errors_of(data: Any, **kwargs: Any) -> dict[str, list[str]]:
     errors = check_routing(data, **kwargs)
     with pytest.raises(RoutingError) as info:
