@@ -14,7 +14,7 @@ DEMO_HISTORY_DAYS ?= 120
 DEMO_PASSWORD ?= healthscore-demo
 export FLASK_APP := wsgi
 
-.PHONY: install demo serve test test-unit lint bench bench-core bench-events bench-measures bench-ingest bench-sources bench-preview bench-watchlist bench-learning bench-suggestions bench-alerts bench-external bench-pages bench-pit clean
+.PHONY: install demo serve test test-unit lint bench bench-core bench-report bench-million bench-events bench-measures bench-ingest bench-sources bench-preview bench-watchlist bench-learning bench-suggestions bench-alerts bench-external bench-pages bench-pit clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -86,6 +86,20 @@ bench: install
 
 bench-core: install
 	$(BIN)/python -m bench.run_bench --core-only
+
+## bench-report: the suite (start-up, core, daily run first and steady at SIZE accounts, naive) written into
+## docs/performance.md; SIZE=10000 runs small, ROUNDS (>= 5), BACKENDS, REUSE=1 keeps the seeded PostgreSQL db
+SIZE ?= 100000
+ROUNDS ?= 5
+BACKENDS ?= postgresql,sqlite
+bench-report: install
+	$(BIN)/python -m bench.report --write --size $(SIZE) --rounds $(ROUNDS) --backends $(BACKENDS) $(if $(REUSE),--reuse)
+
+## bench-million: the steady-state daily run on PostgreSQL at 1,000,000 accounts with 90 days of usage (about 65 M usage
+## rows; seeding takes the better part of an hour, REUSE=1 keeps a copy), added to the generated tables
+bench-million: install
+	$(BIN)/python -m bench.report --write --merge --only steady --size 1000000 --backends postgresql --rounds $(ROUNDS) \
+		--pg-url postgresql://postgres@127.0.0.1:5432/hs_bench_million $(if $(REUSE),--reuse)
 
 ## bench-events: the scoring run with all default rules and plays against the run alone (100k accounts)
 bench-events: install

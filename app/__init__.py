@@ -9,20 +9,25 @@ from flask import Flask
 from flask.logging import default_handler
 from werkzeug.routing import IntegerConverter, Map
 
-from app.api import init_api
-from app.cli import register_cli
-from app.db import init_db
-from app.errors import register_error_handlers
-from app.headers import init_headers
-from app.limits import init_limits
-from app.ops import init_ops
 from app.validation import MAX_INT
-from app.web import init_web
 from config import Config, ConfigError, config_from_env
 
 
 def create_app(config: Config | None = None) -> Flask:
-    """Build the app. Opens no connection, starts no scheduler and runs no migration."""
+    """Build the app. Opens no connection, starts no scheduler and runs no migration.
+
+    The app's parts are imported here, not at the top of the package: importing any ``app.*``
+    module (the scoring run, a job, a benchmark) runs this file first, and would otherwise load
+    the whole web app with it (the API, its schemas, the pages, the CLI: about a second)."""
+    from app.api import init_api
+    from app.cli import register_cli
+    from app.db import init_db
+    from app.errors import register_error_handlers
+    from app.headers import init_headers
+    from app.limits import init_limits
+    from app.ops import init_ops
+    from app.web import init_web
+
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the schemas' field order
     load_config(app, config)

@@ -14,7 +14,6 @@ from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from app import migrate
 from app.auth import authenticate, bearer_token
 from app.db import get_engine, get_session
 from app.errors import error_body
@@ -49,6 +48,8 @@ def healthz() -> Response:
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
     """200 when the install can serve, 503 naming what is wrong (a readiness probe)."""
+    from app import migrate  # alembic: imported by the probe, not by every process importing the app
+
     now = dt.datetime.now(dt.UTC)
     try:
         with get_engine().connect() as connection:

@@ -25,7 +25,7 @@ from app.models import (
     SupportTicket,
     UsageSignal,
 )
-from app.pipeline.measures import PRIORITY_WEIGHT
+from app.pipeline.sources import PRIORITY_WEIGHT
 from app.services.scoring_config.active import get_active_model
 from scoring.measures import Direction
 from scoring.stage import LifecycleStage

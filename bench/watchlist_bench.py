@@ -22,7 +22,11 @@
    joined to their latest score) as JSON; loads it with the same ``wrk`` command.
 
 Prints each: requests/s, latency percentiles, errors (non-2xx and socket errors), and the ratios.
-The goal (issue 6): no errors, p99 under 25 ms, watchlist at least 60 % of the bare req/s.
+The goal (issue 6): no errors, p99 under 25 ms, watchlist at least 60 % of the bare req/s. The
+ratio is taken like for like (the bare endpoint reads the database on every request, so the
+product with its page cache off), per round, as median, min and max over the rounds (5 by
+default); the cached page's ratio is printed beside it, and the p99 is the worst round's and the
+median round's.
 ``--reuse`` skips step 1 when the database exists (from an earlier run; it is migrated to the
 current schema). ``--rounds N`` keeps the servers up and alternates the loads N times, reporting
 the round of median ratio (and every round): on a shared 2-core machine one 30 s load after the
@@ -39,6 +43,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -425,7 +430,7 @@ def main() -> None:
         help="A fourth load of the cached watchlist while a pin is toggled this often (seconds; 0: none).",
     )
     parser.add_argument(
-        "--rounds", type=int, default=1, help="Alternate the two loads this many times; report the median round."
+        "--rounds", type=int, default=5, help="Alternate the loads this many times (ratios need at least 5)."
     )
     args = parser.parse_args()
     if not args.reuse:
@@ -442,10 +447,23 @@ def main() -> None:
         print(_line("writes", result["with_writes"]) + f"  ({result['with_writes']['writes']} pin changes)")
     print(_line("uncached", result["uncached"]) + f"  ratio {result['uncached_ratio']:.2f}")
     print(_line("bare", result["bare"]))
-    watch = result["watchlist"]
-    goal = watch["errors"] == 0 and watch["latency_ms"]["99"] < 25 and result["ratio"] >= 0.6
-    print(f"watchlist / bare = {result['ratio']:.2f} (goal >= 0.60), p99 {watch['latency_ms']['99']:.2f} ms "
-          f"(goal < 25), errors {watch['errors']} (goal 0): {'MET' if goal else 'NOT MET'}")  # fmt: skip
+    # Like for like: the bare endpoint reads the database on every request, so the product is
+    # compared with it with its page cache off; the cached page's ratio is reported beside it.
+    rounds = result["rounds"]
+    like = sorted(r["uncached_ratio"] for r in rounds)
+    cached = sorted(r["ratio"] for r in rounds)
+    p99 = sorted(r["watchlist"]["latency_ms"]["99"] for r in rounds)
+    errors = sum(r["watchlist"]["errors"] for r in rounds)
+    result["summary"] = {
+        "uncached_over_bare": {"median": statistics.median(like), "min": like[0], "max": like[-1]},
+        "cached_over_bare": {"median": statistics.median(cached), "min": cached[0], "max": cached[-1]},
+        "cached_p99_ms": {"median": statistics.median(p99), "worst_round": p99[-1]},
+    }
+    goal = errors == 0 and p99[-1] < 25 and statistics.median(like) >= 0.6
+    print(f"like for like (cache off) / bare = {statistics.median(like):.2f} ({like[0]:.2f}-{like[-1]:.2f}) "
+          f"over {len(rounds)} rounds (goal >= 0.60); with the page cache {statistics.median(cached):.2f} "
+          f"({cached[0]:.2f}-{cached[-1]:.2f}); cached p99 median {statistics.median(p99):.2f} ms, worst round "
+          f"{p99[-1]:.2f} ms (goal < 25), errors {errors} (goal 0): {'MET' if goal else 'NOT MET'}")  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "watchlist.json").write_text(
         json.dumps(

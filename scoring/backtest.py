@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 from scoring.bands import BANDS, NO_BAND, Band
 from scoring.health import compute_health
@@ -149,6 +148,10 @@ def churn_auc(score: np.ndarray, churned: np.ndarray) -> tuple[float | None, str
         return None, "Only renewals among the outcomes used: AUC needs churned accounts too."
     if positives == score.size:
         return None, "Only churns among the outcomes used: AUC needs renewed accounts too."
+    # Imported here: scikit-learn brings scipy, two seconds of start-up for every process that
+    # imports the config service (the web app, the CLI), and only a backtest needs it.
+    from sklearn.metrics import roc_auc_score
+
     return float(roc_auc_score(churned.astype(np.int8), 100.0 - score)), None
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
+from apispec import APISpec
 from flask import Flask
-from flask_smorest import Api
+from flask_smorest import Api, Blueprint
 
 from app.api import (
     accounts,
@@ -21,9 +25,43 @@ from app.api import (
 from app.auth import AccessDocPlugin, init_auth
 
 
+class LazyDocApi(Api):  # type: ignore[misc]
+    """flask-smorest's ``Api`` with the OpenAPI document built when first read (``/api/openapi.json``,
+    ``flask openapi print``) rather than in ``create_app``: documenting every view converts each
+    marshmallow schema, about a third of a second that every process (each CLI command, each web
+    worker) paid at start-up. Blueprints are registered with the app at once, as before; only their
+    documentation waits, and is added in the same order, so the document is the same."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._pending: list[tuple[Blueprint, str, Any]] = []
+        self._lock = threading.Lock()
+        self._spec: APISpec | None = None
+        super().__init__(*args, **kwargs)
+
+    @property
+    def spec(self) -> APISpec | None:
+        if self._pending and not self._lock.locked():
+            with self._lock:
+                while self._pending:
+                    blp, name, parameters = self._pending.pop(0)
+                    blp.register_views_in_doc(self, self._app, self._spec, name=name, parameters=parameters)
+                    self._spec.tag({"name": name, "description": blp.description})  # type: ignore[union-attr]
+        return self._spec
+
+    @spec.setter
+    def spec(self, value: APISpec | None) -> None:
+        self._spec = value
+
+    def register_blueprint(self, blp: Blueprint, *, parameters: Any = None, **options: Any) -> None:
+        name = options.get("name", blp.name)
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
+        self._app.register_blueprint(blp, **options)
+        self._pending.append((blp, name, parameters))
+
+
 def init_api(app: Flask) -> Api:
     plugin = AccessDocPlugin()
-    api = Api(app, spec_kwargs={"extra_plugins": [plugin]})
+    api = LazyDocApi(app, spec_kwargs={"extra_plugins": [plugin]})
     init_auth(app, api, plugin)
     api.register_blueprint(accounts.bp)
     api.register_blueprint(jobs.bp)

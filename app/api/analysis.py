@@ -32,10 +32,8 @@ from app.schemas.analysis import (
 )
 from app.schemas.jobs import LOCATION, JobRequestSchema, job_request_url
 from app.schemas.plays import NoQuerySchema
-from app.services.analysis import churn_model_info, compute_event_lift
 from app.services.jobs.requests import request_learning_job
 from app.services.predictions import evaluate_predictions
-from app.services.suggestions import latest_signals
 
 bp = Blueprint("analysis", __name__, url_prefix="/api/v1", description="Learning from outcomes")
 
@@ -99,6 +97,8 @@ def signals(_query: dict[str, Any]) -> dict[str, Any]:
     observations its AUC with a bootstrap interval, top-decile lift, churn rate by decile with
     Wilson intervals, its correlation group and whether the proposal uses it. 404 until a
     suggestion has run (POST /scoring/suggestions)."""
+    from app.services.suggestions import latest_signals  # the learning code: scikit-learn, on demand
+
     session = get_session()
     with session.begin():
         found = latest_signals(session)
@@ -114,6 +114,8 @@ def signals(_query: dict[str, Any]) -> dict[str, Any]:
 def event_lift(window_days: int) -> dict[str, Any]:
     """For each event rule: how much more often accounts churned when the event fired in the
     ``window_days`` before the outcome than all outcomes did (lift, counts, a Wilson 95 % interval)."""
+    from app.services.analysis import compute_event_lift  # the learning code: scikit-learn, on demand
+
     session = get_session()
     with session.begin():
         return compute_event_lift(session, window_days=window_days)
@@ -139,6 +141,8 @@ def predictions(as_of: dt.date | None, **query: Any) -> dict[str, Any]:
 def churn_model(_query: dict[str, Any]) -> dict[str, Any]:
     """The newest churn model: when and on what it was trained, and its validation figures (ROC
     AUC, Brier score, a reliability table) on later observations than it was fitted on."""
+    from app.services.analysis import churn_model_info  # the learning code: scikit-learn, on demand
+
     session = get_session()
     with session.begin():
         return churn_model_info(session)

@@ -12,7 +12,7 @@ from flask.cli import AppGroup
 
 from app.cli.common import DATE, exit_cleanly_on_domain_error
 from app.db import session_factory
-from app.services.analysis import TRAIN_JOB, TrainSummary, evaluate_learning, train_churn_model
+from app.services.churn_state import TRAIN_JOB
 from app.services.jobs.runs import run_recorded
 from app.services.predictions import evaluate_predictions
 
@@ -53,6 +53,8 @@ def _figure(value: float | None, digits: int = 3, *, percent: bool = False) -> s
 @exit_cleanly_on_domain_error
 def analysis_train(as_of: dt.date | None, horizon_days: int, periodic_months: int, min_per_class: int) -> None:
     """Train a churn model now and store it as the newest version (recorded in job_runs)."""
+    from app.services.analysis import TrainSummary, train_churn_model  # scikit-learn, on demand
+
     as_of = as_of or dt.datetime.now(dt.UTC).date()
     summary = run_recorded(
         session_factory(),
@@ -112,6 +114,8 @@ def analysis_evaluate(as_of: dt.date | None, horizon_days: int, periodic_months:
     """Print the validation figures: a suggested config against the active config (walk-forward
     ROC AUC with intervals, beside the best single candidate and a logistic-regression reference)
     and a churn model (ROC AUC, Brier score). Stores nothing."""
+    from app.services.analysis import evaluate_learning  # scikit-learn, on demand
+
     as_of = as_of or dt.datetime.now(dt.UTC).date()
     with session_factory().begin() as session:
         report = evaluate_learning(

@@ -1,11 +1,13 @@
-"""``flask db``: schema migrations (alembic)."""
+"""``flask db``: schema migrations (alembic).
+
+Each command imports ``app.migrate`` when it runs: alembic (with Mako and Pygments) is a quarter
+of a second of start-up that the other commands and the web app do not need."""
 
 from __future__ import annotations
 
 import click
 from flask.cli import AppGroup
 
-from app import migrate
 from app.db import get_engine
 
 db_cli = AppGroup("db", help="Database schema migrations (alembic).")
@@ -15,6 +17,8 @@ db_cli = AppGroup("db", help="Database schema migrations (alembic).")
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
     """Apply migrations up to REVISION (default: head)."""
+    from app import migrate
+
     engine = get_engine()
     migrate.upgrade(engine, revision)
     click.echo(
@@ -26,6 +30,8 @@ def db_upgrade(revision: str) -> None:
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:
     """Revert migrations down to REVISION ("base" for an empty database)."""
+    from app import migrate
+
     engine = get_engine()
     migrate.downgrade(engine, revision)
     click.echo(f"Database at revision {migrate.current_revision(engine) or 'base'}")
@@ -34,6 +40,8 @@ def db_downgrade(revision: str) -> None:
 @db_cli.command("current")
 def db_current() -> None:
     """Show the database's revision and the code's head."""
+    from app import migrate
+
     engine = get_engine()
     click.echo(f"database: {migrate.current_revision(engine) or 'base'}; code head: {migrate.head_revision()}")
 
@@ -41,6 +49,8 @@ def db_current() -> None:
 @db_cli.command("check")
 def db_check() -> None:
     """Fail when the models and the migrated database disagree."""
+    from app import migrate
+
     differences = migrate.schema_differences(get_engine())
     if differences:
         for diff in differences:

@@ -37,7 +37,7 @@ from app.pipeline.events import first_scored_day, gather_inputs, previous_latest
 from app.pipeline.measures import PortfolioMeasures, compute_measures
 from app.pipeline.plays import PlayRunCounts, TaskAssignees, load_plays, play_history, start_play_runs
 from app.services.alerts.settings import AlertSettings
-from app.services.analysis import churn_scores
+from app.services.churn_state import has_churn_model
 from app.services.scoring_config.active import get_active_model
 from playbooks.plays import Play, PlayHistory, match_plays
 from scoring.health import BANDS, NO_BAND, HealthResult, compute_health
@@ -226,13 +226,26 @@ def _write_history(run: _RunState) -> None:
     n = run.ids.size
     # Churn probability and expected ARR at risk from the newest churn model (None without one),
     # kept for every scored day so stored predictions can be judged against outcomes.
-    churn = churn_scores(run.session, portfolio=run.portfolio, stage=run.stage)
+    churn = _churn_columns(run)
     run.history_values = (
         run.id_list, [run.as_of] * n, [run.version] * n, run.stage_names, run.scores, run.band_names,
-        run.completeness, run.measure_json, churn.probability, churn.expected_arr_at_risk, churn.version,
+        run.completeness, run.measure_json, *churn,
     )  # fmt: skip
     bulk_insert(run.session, HealthScore.__table__, _HISTORY_COLUMNS, zip(*run.history_values, strict=True))  # type: ignore[arg-type]
     _write_calibration(run)
+
+
+def _churn_columns(run: _RunState) -> tuple[list[Any], list[Any], list[Any]]:
+    """Probability, expected ARR at risk and model version per account: all None without a churn
+    model; with one, the learning service applies it (imported here, on demand: it brings
+    scikit-learn and scipy, two seconds of start-up the run does not pay without a model)."""
+    if has_churn_model(run.session) is not True:  # none, or only one of an older format
+        none: list[Any] = [None] * run.ids.size
+        return none, none, none
+    from app.services.analysis import churn_scores
+
+    churn = churn_scores(run.session, portfolio=run.portfolio, stage=run.stage)
+    return churn.probability, churn.expected_arr_at_risk, churn.version
 
 
 def _write_calibration(run: _RunState) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import NotFound
 from app.models import Account, DailyUsage, Feedback, HealthScore, LatestScore, LicenseSnapshot, SupportTicket
-from app.services.analysis import churn_note, churn_reasons, has_churn_model
+from app.services.churn_state import churn_note, has_churn_model
 from app.services.common import page_of
 from app.services.scoring_config.active import load_scored_models
 from app.services.watchlist.overrides import live_override
@@ -129,6 +129,8 @@ def get_account(session: Session, account_id: int, *, history_days: int = 90) ->
     probability = None if latest is None else latest.churn_probability
     reasons = None
     if latest is not None and probability is not None:
+        from app.services.analysis import churn_reasons  # the learning code: scikit-learn, on demand
+
         key = (latest.day, latest.config_version)
         reasons = churn_reasons(
             session, version=latest.churn_model_version, measure_values=list(latest.measure_values),

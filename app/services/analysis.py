@@ -42,6 +42,16 @@ from app.models import (
     UsageSignal,
 )
 from app.pipeline.measures import PortfolioMeasures, compute_measures
+from app.services.churn_state import (  # noqa: F401 (re-exported: they lived here)
+    NO_MODEL_NOTE,
+    NO_SCORE_NOTE,
+    NOT_SCORED_SINCE_NOTE,
+    OLD_FORMAT_NOTE,
+    TRAIN_JOB,
+    churn_note,
+    has_churn_model,
+    model_format,
+)
 from app.services.scoring_config.active import get_active_model
 from scoring.churn import FORMAT as CHURN_FORMAT
 from scoring.churn import ChurnModelFit, ChurnPredictor, align_measure_values, fit_churn_model
@@ -72,14 +82,7 @@ DEFAULT_PERIODIC_MONTHS = 12  # periodic observations by default: outcomes alone
 #: 90 days before a renewal in the pre-renewal stage, as the scoring run would place it.
 SNAP_DAYS = 1
 SEED = 0
-TRAIN_JOB = "train-churn-model"
 _KEY = 1_000_000  # account * _KEY + epoch day: one sortable key per (account, day)
-
-NO_MODEL_NOTE = (
-    "No churn model has been trained yet (POST /api/v1/analysis/churn-model/train, or flask analysis train)."
-)
-NOT_SCORED_SINCE_NOTE = "Not scored since the churn model was trained: the next scoring run adds it."
-NO_SCORE_NOTE = "The account has no score yet."
 
 
 class TooFewOutcomes(DomainValidationError):
@@ -447,12 +450,6 @@ def evaluate_learning(
 
 # --- the churn model ------------------------------------------------------------------------------
 
-OLD_FORMAT_NOTE = (
-    "The newest churn model (v{version}) was stored by an older version of the service (a model over "
-    "measure scores), which this version no longer applies: train a new one (POST "
-    "/api/v1/analysis/churn-model/train, or flask analysis train)."
-)
-
 
 def first_data_day(session: Session) -> dt.date | None:
     """The earliest day anything the churn model or suggestions learn from is dated (usage,
@@ -497,7 +494,7 @@ def _model_fields(row: ChurnModel) -> dict[str, Any]:
         "trained_by": row.trained_by,
         "horizon_days": row.horizon_days,
         "config_version": row.config_version,
-        "format": _format(row.params),
+        "format": model_format(row.params),
         "kind": row.params.get("kind"),
         "measure_names": list(row.measure_names),
         "feature_names": list(row.feature_names),
@@ -505,10 +502,6 @@ def _model_fields(row: ChurnModel) -> dict[str, Any]:
         "counts": row.counts,
         "validation": row.validation,
     }
-
-
-def _format(params: dict[str, Any] | None) -> int:
-    return int((params or {}).get("format", 1))
 
 
 def train_churn_model(
@@ -619,7 +612,7 @@ def churn_model_info(session: Session) -> dict[str, Any]:
     note = None
     if row is None:
         note = NO_MODEL_NOTE
-    elif _format(row.params) != CHURN_FORMAT:
+    elif model_format(row.params) != CHURN_FORMAT:
         note = OLD_FORMAT_NOTE.format(version=row.version)
     return {"model": None if row is None else _model_fields(row), "versions": models, "note": note}
 
@@ -641,7 +634,7 @@ def _load_predictor(session: Session, version: int | None = None) -> tuple[int, 
     if row is None:
         return None
     found, trained_at, params = row
-    if _format(params) != CHURN_FORMAT:
+    if model_format(params) != CHURN_FORMAT:
         logger.warning(OLD_FORMAT_NOTE.format(version=found))
         return found, None
     blob = session.scalar(sa.select(ChurnModel.model).where(ChurnModel.version == found)) or b""
@@ -702,28 +695,6 @@ def churn_reasons(
     values = np.asarray([[np.nan if v is None else v for v in measure_values]], dtype=np.float64)
     raw = align_measure_values(values, measure_names, predictor.measure_names)
     return predictor.reasons(raw, np.asarray([stage]))[0]
-
-
-def churn_note(probability: float | None, *, scored: bool, model_exists: bool | str) -> str | None:
-    """Why an account's churn probability is null (None when it is not). ``model_exists`` may be
-    the note of a stored model this version ignores (``has_churn_model``)."""
-    if probability is not None:
-        return None
-    if not scored:
-        return NO_SCORE_NOTE
-    if isinstance(model_exists, str):
-        return model_exists
-    return NOT_SCORED_SINCE_NOTE if model_exists else NO_MODEL_NOTE
-
-
-def has_churn_model(session: Session) -> bool | str:
-    """Whether a churn model exists; the old-format note when the newest is one this version ignores."""
-    row = session.execute(
-        sa.select(ChurnModel.version, ChurnModel.params).order_by(ChurnModel.version.desc()).limit(1)
-    ).first()
-    if row is None:
-        return False
-    return True if _format(row.params) == CHURN_FORMAT else OLD_FORMAT_NOTE.format(version=row.version)
 
 
 # --- event lift -----------------------------------------------------------------------------------

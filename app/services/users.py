@@ -11,6 +11,7 @@ ends every session signed in before (see ``session_id``).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -32,8 +33,14 @@ MAX_PASSWORD = 1024
 
 # argon2id with the library's defaults (RFC 9106 low-memory profile: 64 MiB, 3 passes).
 _hasher = PasswordHasher()
-# Verified when no user matches, so an unknown email costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when no user matches, so an unknown email costs as long as a wrong password.
+    Made on first use, not at import: an argon2 hash takes about half a second, which every
+    process importing the app (each CLI command) paid."""
+    return _hasher.hash("not a password of anyone")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +112,7 @@ def check_password(session: Session, email: str, password: str) -> WebUser | Non
     """The user when ``email`` and ``password`` match a user who may sign in; None otherwise (the
     same answer, and about the same time, whether the email is unknown or the password wrong)."""
     user = session.scalar(sa.select(User).where(sa.func.lower(User.email) == email.strip().lower()))
-    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    stored = user.password_hash if user is not None and user.password_hash else _dummy_hash()
     try:
         _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):

@@ -31,7 +31,6 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from app.errors import DomainValidationError
 from app.sources.base import KINDS, Source
 from app.sources.files import FileSource
-from app.sources.http import HttpSource
 from app.sources.sql import SqlSource
 
 _NAME = validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,63}$", error="Use lowercase letters, digits, - and _.")
@@ -108,6 +107,8 @@ def load_sources(path: str | None, env: Mapping[str, str] | None = None) -> list
                 folder = file.parent / folder
             source: Source = FileSource(entry["name"], folder, tuple(entry.get("kinds", KINDS)))
         elif entry["type"] == "http":
+            from app.sources.http import HttpSource  # requests: imported when a file names an HTTP source
+
             token = None
             if "token_env" in entry:
                 token = env.get(entry["token_env"])

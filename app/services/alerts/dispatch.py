@@ -36,8 +36,6 @@ from alerts.retry import next_delay
 from alerts.routing import Routing
 from alerts.safety import redact_url
 from alerts.signing import sign_ack
-from alerts.slack import SlackChannel
-from alerts.webhook import WebhookChannel
 from app.db import as_utc
 from app.models import Alert, AlertStatus
 from app.services.alerts.settings import CHANNEL_PREFIX, AlertSettings, Directory, active_routing, alert_group
@@ -124,6 +122,11 @@ class Channels:
             return self._log
         insecure = self.settings.allow_insecure_webhooks
         timeout = self.settings.http_timeout
+        # The HTTP channels are imported when a dispatcher first builds one: they bring requests
+        # and urllib3, start-up that every process importing the app (each CLI command) paid.
+        from alerts.slack import SlackChannel
+        from alerts.webhook import WebhookChannel
+
         if spec.type == ChannelType.SLACK:
             return SlackChannel(url, timeout=timeout, allow_insecure=insecure)
         secret = self.settings.env.get(spec.secret_env or "", "")

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
@@ -30,12 +30,15 @@ from app.pipeline.run import ScoringRunSummary, run_scoring
 from app.services.alerts.digest import queue_digests
 from app.services.alerts.dispatch import DispatchCounts, Dispatcher
 from app.services.alerts.settings import AlertSettings
-from app.services.analysis import TRAIN_JOB, TrainSummary, train_churn_model
+from app.services.churn_state import TRAIN_JOB
 from app.services.ingest.pull import PullSummary, pull_source
 from app.services.jobs.requests import JobRequestWorker, WorkOutcome, lock_scoring_runs
 from app.services.jobs.runs import run_recorded
 from app.sources.base import Source
 from app.sources.config import load_sources
+
+if TYPE_CHECKING:
+    from app.services.analysis import TrainSummary
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +130,8 @@ def digests(session: Session, now: dt.datetime, *, alert_settings: AlertSettings
 
 def train_churn(session: Session, now: dt.datetime, *, horizon_days: int, periodic_months: int) -> TrainSummary:
     """Retrain the churn model on the outcomes up to today (the scoring run uses the newest)."""
+    from app.services.analysis import TrainSummary, train_churn_model  # scikit-learn, on demand
+
     result = train_churn_model(
         session, as_of=now.date(), actor="scheduler", horizon_days=horizon_days, periodic_months=periodic_months
     )
@@ -200,7 +205,7 @@ def _churn_retraining(config: Mapping[str, Any]) -> JobSpec:
         id=TRAIN_JOB,
         description=f"Retrain the churn model ({config['CHURN_MODEL_RETRAIN_CRON']} UTC)",
         work=train_churn,
-        counts=TrainSummary.counts,
+        counts=lambda summary: summary.counts(),  # a TrainSummary
         trigger=CronTrigger.from_crontab(str(config["CHURN_MODEL_RETRAIN_CRON"]), timezone=dt.UTC),
         misfire_grace_time=24 * 3600,  # monthly: a day late is still worth it
         params={

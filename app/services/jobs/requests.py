@@ -38,14 +38,8 @@ from app.errors import DomainError, NotFound
 from app.models import JobKind, JobRequest, JobRequestStatus, JobRun, JobStatus, LatestScore
 from app.pipeline.run import ScoringRunSummary, run_scoring
 from app.services.alerts.settings import AlertSettings
-from app.services.analysis import (
-    TRAIN_JOB,
-    TrainSummary,
-    check_enough_outcomes,
-    check_history,
-    train_churn_model,
-)
 from app.services.audit import record
+from app.services.churn_state import TRAIN_JOB
 from app.services.common import page_of
 from app.services.jobs.results import churn_model_result, run_summary_result, suggestions_result
 
@@ -154,6 +148,8 @@ def request_learning_job(session: Session, kind: JobKind, options: Mapping[str, 
     instead of queuing a second one (it will answer the same question), so repeated clicks or a
     client retrying never pile up work. Audited (``job_request.create`` or ``job_request.join``).
     """
+    from app.services.analysis import check_enough_outcomes, check_history  # scikit-learn, on demand
+
     check_history(session, as_of=options["as_of"], horizon_days=options["horizon_days"])
     check_enough_outcomes(
         session,
@@ -382,6 +378,8 @@ def execute_train_churn_model(session: Session, request: Claimed, context: Execu
     """Train and store a churn model for the requester; the result is the body the training
     endpoint answered when it was synchronous."""
     del context
+    from app.services.analysis import TrainSummary, train_churn_model  # scikit-learn, on demand
+
     trained = train_churn_model(session, actor=request.requested_by, **_learning_options(request.params))
     summary = TrainSummary(trained)
     result = churn_model_result(trained)

@@ -53,7 +53,7 @@ from app.models import (
     User,
     WatchlistPin,
 )
-from app.services.analysis import churn_note, has_churn_model
+from app.services.churn_state import churn_note, has_churn_model
 from app.services.scoring_config.active import load_models
 from scoring.bands import Band
 from scoring.health import compute_health
