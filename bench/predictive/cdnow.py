@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.external.observations import monthly_dates
 from bench.predictive.panel import Panel
 
 WHEEL = "lifetimes==0.11.3"
@@ -84,12 +85,6 @@ def churn_day(purchase_days: list[dt.date], data_end: dt.date = DATA_END, gap: i
 def literal_label(purchase_days: list[dt.date], day: dt.date, horizon: int) -> bool:
     """The plain label: no purchase in ``(day, day + horizon]``."""
     return not any(day < p <= day + dt.timedelta(days=horizon) for p in purchase_days)
-
-
-def monthly(first: dt.date, last: dt.date) -> list[dt.date]:
-    from bench.external.observations import monthly_dates
-
-    return monthly_dates(first, last)
 
 
 def build(
@@ -174,13 +169,15 @@ def build(
         account_records=account_records,
     )
     last_date = DATA_END - dt.timedelta(days=horizon)
-    panel.dates = [d for d in monthly(first_date, last_date) if d + dt.timedelta(days=horizon) <= cut or d >= cut]
+    panel.dates = [d for d in monthly_dates(first_date, last_date) if d + dt.timedelta(days=horizon) <= cut or d >= cut]
     obs = panel.observations()
-    for row, day, label in zip(obs.account.tolist(), obs.day.astype(dt.date).tolist(), obs.churned.tolist(), strict=True):
+    for row, day, label in zip(
+        obs.account.tolist(), obs.day.astype(dt.date).tolist(), obs.churned.tolist(), strict=True
+    ):
         literal_differences += int(literal_label(history[row], day, horizon) != label)
     panel.meta = {
         "source": f"{WHEEL}: {MEMBER}",
-        "customers_in_file": int(len(by_customer)),
+        "customers_in_file": len(by_customer),
         "accounts": int(customers.size),
         "sample_seed": seed,
         "churn_rule": f"churn on p + {GAP_DAYS} for the first purchase day p with no purchase in (p, p + {GAP_DAYS}]",

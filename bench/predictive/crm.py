@@ -25,7 +25,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import gzip
+import itertools
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,7 +144,8 @@ def build(cache: Path, *, cut: dt.date | None = None, horizon: int = 90) -> Pane
         for row in np.flatnonzero(start <= day).tolist():
             plan = plan_on(row, as_of)
             running = [s for s in subs_of[row] if s.start <= as_of < s.end] or [plan]
-            churned = churn_days[row] is not None and churn_days[row] <= as_of
+            ended = churn_days[row]
+            churned = ended is not None and ended <= as_of
             record: dict[str, Any] = {
                 "external_id": ids[row],
                 "name": f"crm6 customer {int(account_ids[row])}",
@@ -166,7 +169,7 @@ def build(cache: Path, *, cut: dt.date | None = None, horizon: int = 90) -> Pane
 
         outcomes = []
         for row, plans in enumerate(plans_of):
-            for previous, current in zip(plans, plans[1:], strict=False):
+            for previous, current in itertools.pairwise(plans):
                 if within(current.start) and current.start > previous.start:
                     kind = renewal_kind(previous, current)
                     outcomes.append(
@@ -228,8 +231,6 @@ def load(cache_dir: Path, log: Path, *, accounts: int, seed: int, months: int, p
     seconds = 0.0
     if not churnsim.is_cached(cache):
         print(f"generating ChurnSim {MODEL} (~{accounts} accounts, {months} months) into {cache} ...", flush=True)
-        import time
-
         started = time.perf_counter()
         churnsim.generate(cache, accounts=accounts, seed=seed, pg_url=pg_url, log=log, model=MODEL, months=months)
         seconds = time.perf_counter() - started

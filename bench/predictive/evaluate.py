@@ -99,12 +99,15 @@ def stored_values(
     values = np.full(len(obs), np.nan)
     for k, (row, day) in enumerate(zip(obs.account.tolist(), days, strict=True)):
         found = table.get((panel.ids[row], day))
-        if found is not None and found[column] is not None:
-            values[k] = float(found[column])
+        value = None if found is None else found[column]
+        if value is not None:
+            values[k] = float(value)
     return values, np.isnan(values)
 
 
-def _figure(name: str, risk: np.ndarray, obs: Observations, fit: np.ndarray, test: np.ndarray, draws: int, **extra: Any) -> dict[str, Any]:
+def _figure(
+    name: str, risk: np.ndarray, obs: Observations, fit: np.ndarray, test: np.ndarray, *, draws: int, **extra: Any
+) -> dict[str, Any]:
     interval = bootstrap_auc(obs.churned[test], risk[test], obs.account[test], draws=draws)
     earlier = roc_auc(obs.churned[fit], risk[fit]) if fit.any() else float("nan")
     return {
@@ -122,7 +125,7 @@ def evaluate(panel: Panel, stored: Stored, *, draws: int) -> dict[str, Any]:
     fit, test = panel.earlier(obs), panel.later(obs)
     if not test.any() or obs.churned[test].all() or not obs.churned[test].any():
         raise ValueError(f"{panel.name}: the later period needs churned and not-churned observations")
-    figures = []
+    figures: list[dict[str, Any]] = []
     for arm, label in (("suggested", "health score, suggested config"), ("default", "health score, default config")):
         scores, missing = stored_values(panel, obs, stored, arm, 0)
         if arm == "suggested" and missing[test].all():
@@ -130,8 +133,10 @@ def evaluate(panel: Panel, stored: Stored, *, draws: int) -> dict[str, Any]:
             continue
         risk = -np.where(missing, NEUTRAL_SCORE, scores)
         # The earlier period was scored with the default config only.
-        figures.append(_figure(label, risk, obs, fit & (arm == "default"), test, draws,
-                               later_without_score=int(missing[test].sum())))  # fmt: skip
+        earlier = fit & (arm == "default")
+        figures.append(
+            _figure(label, risk, obs, earlier, test, draws=draws, later_without_score=int(missing[test].sum()))
+        )
     for arm in ("default", "suggested"):
         probability, missing = stored_values(panel, obs, stored, arm, 1)
         label = f"churn probability (scored with the {arm} config)"
@@ -140,14 +145,18 @@ def evaluate(panel: Panel, stored: Stored, *, draws: int) -> dict[str, Any]:
             continue
         # An observation without one gets the median of the others (a middle rank), counted.
         filled = np.where(missing, np.nanmedian(probability[test]), probability)
-        figures.append(_figure(label, filled, obs, np.zeros_like(fit), test, draws,
-                               later_without_probability=int(missing[test].sum())))  # fmt: skip
+        without = int(missing[test].sum())
+        figures.append(
+            _figure(label, filled, obs, np.zeros_like(fit), test, draws=draws, later_without_probability=without)
+        )
     values = candidates(panel, obs)
     name, sign, _ = best_candidate(values, obs.churned, fit)
     how = "higher is riskier" if sign > 0 else "lower is riskier"
-    figures.append(_figure(f"best single candidate: {name} ({how})", sign * values[name], obs, fit, test, draws,
+    figures.append(_figure(f"best single candidate: {name} ({how})", sign * values[name], obs, fit, test, draws=draws,
                            candidate=name))  # fmt: skip
-    figures.append(_figure("logistic regression, log1p 28d counts", reference(panel, obs, fit), obs, fit, test, draws))
+    figures.append(
+        _figure("logistic regression, log1p 28d counts", reference(panel, obs, fit), obs, fit, test, draws=draws)
+    )
     by_method = {f["method"]: f for f in figures}
     return {
         "observations": {
@@ -165,6 +174,7 @@ def evaluate(panel: Panel, stored: Stored, *, draws: int) -> dict[str, Any]:
 def goals(by_method: dict[str, dict[str, Any]]) -> dict[str, bool | None]:
     """Issue 15's goals on the later period: the suggested score at least the reference minus
     0.02 and above the best single candidate; the churn probability at least the reference."""
+
     def auc(prefix: str) -> float | None:
         for name, figure in by_method.items():
             if name.startswith(prefix):

@@ -94,7 +94,10 @@ def learn(service: Service, panel: Panel) -> dict[str, Any]:
     out: dict[str, Any] = {"request": body, "suggested_version": None}
     started = time.perf_counter()
     queued: dict[str, int] = {}
-    for name, path in (("suggestions", "/api/v1/scoring/suggestions"), ("churn_model", "/api/v1/analysis/churn-model/train")):
+    for name, path in (
+        ("suggestions", "/api/v1/scoring/suggestions"),
+        ("churn_model", "/api/v1/analysis/churn-model/train"),
+    ):
         status, answer = service.post(path, body)
         if status == 202:
             queued[name] = int(answer["id"])

@@ -141,10 +141,3 @@ class Panel:
             for kind, items in self.extra_records(after, through).items():
                 out.setdefault(kind, []).extend(items)
         return out
-
-
-def window_counts(panel: Panel, rows: np.ndarray, days: np.ndarray, window: int) -> np.ndarray:
-    """For each observation, every signal's count over the ``window`` days ending on its day."""
-    from bench.external.observations import window_sums
-
-    return window_sums(panel.cube, panel.first_day, rows, days, window)

@@ -100,7 +100,8 @@ def print_table(report: dict[str, Any]) -> None:
         counts = result["observations"]
         print(
             f"\n{name}: later period {counts['later']} observations of {counts['later_accounts']} accounts,"
-            f" {counts['later_churned']} churned; earlier period {counts['earlier']} ({counts['earlier_churned']} churned)"
+            f" {counts['later_churned']} churned; earlier period {counts['earlier']}"
+            f" ({counts['earlier_churned']} churned)"
         )
         print(f"  {'method (later period)':<62} {'ROC AUC':>8}  {'95% interval':<13} {'earlier':>7}")
         for figure in result["figures"]:

