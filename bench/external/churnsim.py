@@ -120,11 +120,21 @@ def _admin(pg_url: str) -> psycopg.Connection:
 
 
 def generate(
-    cache: Path, *, accounts: int, seed: int, pg_url: str, log: Path, model: str = MODEL, months: int | None = None
+    cache: Path,
+    *,
+    accounts: int,
+    seed: int,
+    pg_url: str,
+    log: Path,
+    model: str = MODEL,
+    months: int | None = None,
+    parallel: int = 1,
 ) -> dict:
     """Simulate ``model`` (for ``months`` months from its start, default its own period) into a
     scratch database ``hs_churnsim_<pid>`` (dropped afterwards, also on failure), export to
-    ``cache`` and return the metadata. ``cache`` must not hold a finished export."""
+    ``cache`` and return the metadata. ``cache`` must not hold a finished export. ``parallel``:
+    the simulator's ``n_parallel`` (customers simulated in that many processes; its id counter
+    is shared through a file lock)."""
     product = MODELS[model]
     end = product.end_after(months)
     cache.mkdir(parents=True, exist_ok=True)
@@ -152,6 +162,8 @@ def generate(
                 overrides = [f"--config-name={model}", *overrides]
             if end != product.end:
                 overrides.append(f"end_date='{end.isoformat()}'")
+            if parallel > 1:
+                overrides.append(f"n_parallel={parallel}")
             started = time.perf_counter()
             with log.open("a") as out:
                 subprocess.run(
@@ -172,6 +184,7 @@ def generate(
         "simulated_start": product.start.isoformat(),
         "simulated_end": end.isoformat(),
         "simulation_seconds": round(seconds, 1),
+        "n_parallel": parallel,
     }
     (cache / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return meta

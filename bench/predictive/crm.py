@@ -93,7 +93,7 @@ def renewal_kind(previous: Subscription, current: Subscription) -> str:
     return "renewed"
 
 
-def build(cache: Path, *, cut: dt.date | None = None, horizon: int = 90) -> Panel:
+def build(cache: Path, *, cut: dt.date | None = None, horizon: int = 60) -> Panel:
     meta = json.loads((cache / "meta.json").read_text())
     start_day = dt.date.fromisoformat(meta["simulated_start"])
     simulated_end = dt.date.fromisoformat(meta["simulated_end"])
@@ -225,13 +225,17 @@ def build(cache: Path, *, cut: dt.date | None = None, horizon: int = 90) -> Pane
     return panel
 
 
-def load(cache_dir: Path, log: Path, *, accounts: int, seed: int, months: int, pg_url: str) -> tuple[Panel, float]:
+def load(
+    cache_dir: Path, log: Path, *, accounts: int, seed: int, months: int, pg_url: str, parallel: int = 1
+) -> tuple[Panel, float]:
     """The panel (generating the data on first use: that many seconds, else 0)."""
     cache = cache_dir / churnsim.cache_name(MODEL, accounts, seed, months)
     seconds = 0.0
     if not churnsim.is_cached(cache):
         print(f"generating ChurnSim {MODEL} (~{accounts} accounts, {months} months) into {cache} ...", flush=True)
         started = time.perf_counter()
-        churnsim.generate(cache, accounts=accounts, seed=seed, pg_url=pg_url, log=log, model=MODEL, months=months)
+        churnsim.generate(
+            cache, accounts=accounts, seed=seed, pg_url=pg_url, log=log, model=MODEL, months=months, parallel=parallel
+        )
         seconds = time.perf_counter() - started
     return build(cache), seconds

@@ -61,9 +61,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--churnsim-cache", type=Path, default=CACHE / "external",
         help="ChurnSim's virtualenv and generated data, shared with bench.external (%(default)s)",
     )  # fmt: skip
-    parser.add_argument("--cdnow-accounts", type=_bounded(200, 23_570), default=10_000, help="sampled (10000)")
-    parser.add_argument("--crm-accounts", type=_bounded(100, 100_000), default=1_000, help="about this many (1000)")
-    parser.add_argument("--crm-months", type=_bounded(9, 24), default=15, help="simulated months (15)")
+    parser.add_argument("--cdnow-accounts", type=_bounded(200, 23_570), default=5_000, help="sampled (5000)")
+    parser.add_argument("--crm-accounts", type=_bounded(100, 100_000), default=600, help="about this many (600)")
+    parser.add_argument("--crm-months", type=_bounded(9, 24), default=12, help="simulated months (12)")
+    parser.add_argument(
+        "--crm-parallel", type=_bounded(1, 16), default=3, help="simulator processes when generating (3)"
+    )
     parser.add_argument("--telco-accounts", type=_bounded(200, 7_043), default=7_043, help="sampled (all 7043)")
     parser.add_argument("--seed", type=int, default=1, help="samples, splits and the simulator's seed (1)")
     parser.add_argument("--draws", type=_bounded(10, 100_000), default=1_000, help="bootstrap draws (1000)")
@@ -86,7 +89,13 @@ def load_panel(name: str, args: argparse.Namespace, log: Path) -> tuple[Panel, f
     if name == "telco":
         return telco.load(args.cache_dir / "telco", log, accounts=args.telco_accounts, seed=args.seed), 0.0
     return crm.load(
-        args.churnsim_cache, log, accounts=args.crm_accounts, seed=args.seed, months=args.crm_months, pg_url=args.pg_url
+        args.churnsim_cache,
+        log,
+        accounts=args.crm_accounts,
+        seed=args.seed,
+        months=args.crm_months,
+        pg_url=args.pg_url,
+        parallel=args.crm_parallel,
     )
 
 

@@ -274,4 +274,4 @@ def test_arguments_refuse_bad_values(argv: list[str], message: str, capsys: pyte
 def test_arguments_defaults_and_dataset_list() -> None:
     args = parse_args(["--out", "x", "--datasets", "telco,cdnow,telco"])
     assert args.datasets == ["telco", "cdnow"]
-    assert args.cdnow_accounts == 10_000 and args.crm_accounts == 1_000 and args.telco_accounts == 7_043
+    assert args.cdnow_accounts == 5_000 and args.crm_accounts == 600 and args.telco_accounts == 7_043
