@@ -275,3 +275,23 @@ def test_arguments_defaults_and_dataset_list() -> None:
     args = parse_args(["--out", "x", "--datasets", "telco,cdnow,telco"])
     assert args.datasets == ["telco", "cdnow"]
     assert args.cdnow_accounts == 5_000 and args.crm_accounts == 600 and args.telco_accounts == 7_043
+
+
+# --- ChurnSim models ------------------------------------------------------------------------------
+
+
+def test_churnsim_models_periods_and_cache_names() -> None:
+    from bench.external import churnsim
+
+    crm6 = churnsim.MODELS["crm6"]
+    assert crm6.end_after(None) == D(2024, 1, 1)
+    assert crm6.end_after(12) == D(2023, 1, 1)
+    assert crm6.end_after(15) == D(2023, 4, 1)
+    assert churnsim.months_between(crm6.start, crm6.end_after(15)) == 15
+    assert churnsim.cache_name("crm6", 600, 1, 12) == "crm6-a600-s1-m12"
+    assert churnsim.cache_name("socialnet7", 3000, 1) == "socialnet7-a3000-s1"  # bench.external's folders
+    initial = churnsim.initial_customers_for(600, 12, crm6.growth)
+    assert initial == 375
+    assert abs(churnsim.total_customers(initial, 12, crm6.growth) - 600) <= 12
+    # socialnet7's defaults are unchanged: 2,046 initial customers give 3,000 accounts
+    assert churnsim.initial_customers_for(3000) == 2046
