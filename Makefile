@@ -14,7 +14,7 @@ DEMO_HISTORY_DAYS ?= 120
 DEMO_PASSWORD ?= healthscore-demo
 export FLASK_APP := wsgi
 
-.PHONY: install demo serve test test-unit lint bench bench-core bench-report bench-million bench-events bench-measures bench-ingest bench-sources bench-preview bench-watchlist bench-learning bench-suggestions bench-alerts bench-external bench-pages bench-pit clean
+.PHONY: install demo serve test test-unit lint bench bench-core bench-report bench-million bench-events bench-measures bench-ingest bench-sources bench-preview bench-watchlist bench-learning bench-suggestions bench-alerts bench-external bench-pages bench-pit clean bench-predictive
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -151,6 +151,12 @@ EXT_ACCOUNTS ?= 3000
 EXT_OUT ?= instance/bench-external
 bench-external: install
 	$(BIN)/python -m bench.external.run --accounts $(EXT_ACCOUNTS) --out $(EXT_OUT) $(if $(EXT_CONFIG),--config $(EXT_CONFIG))
+
+## bench-predictive: what the service learns from outcomes (suggestions, churn model, as of a cut date) on CDNOW,
+## ChurnSim's crm6 and IBM Telco, loaded through the ingest API; later-period AUCs with intervals (docs/benchmark-predictive.md)
+PRED_OUT ?= instance/bench-predictive
+bench-predictive: install
+	$(BIN)/python -m bench.predictive --out $(PRED_OUT) $(if $(PRED_DATASETS),--datasets $(PRED_DATASETS)) $(PRED_ARGS)
 
 ## bench-pages: the watchlist and account pages under wrk (8 connections) against their JSON endpoints, and what the
 ## account page transfers (demo portfolio, a year of scored history; PostgreSQL hs_bench_pages); REUSE=1 keeps the db
