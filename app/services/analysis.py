@@ -443,7 +443,10 @@ def evaluate_learning(
         session, as_of=as_of, horizon_days=horizon_days, periodic_months=periodic_months,
         min_per_class=min_per_class, seed=seed,
     )  # fmt: skip
-    training = build_training_data(session, as_of=as_of, horizon_days=horizon_days, periodic_months=periodic_months)
+    training = build_training_data(
+        session, as_of=as_of, horizon_days=horizon_days, periodic_months=periodic_months,
+        outcome_observations=periodic_months == 0, workers=2,
+    )  # fmt: skip
     fit = _fit(training, min_per_class=min_per_class, seed=seed)
     return {"suggestions": suggestion, "churn_model": fit.validation.to_dict()}
 
@@ -520,9 +523,14 @@ def train_churn_model(
     run uses the newest). ``TooFewOutcomes`` when there is not enough to learn from (or ``as_of``
     and the horizon leave no history); nothing is stored then."""
     check_history(session, as_of=as_of, horizon_days=horizon_days)
+    # Periodic observations only when there are any: an outcome observation sits exactly its horizon
+    # before the outcome, and where churn is declared after a span of inactivity (CDNOW's 90 days
+    # without a purchase) that day is the last active one: a tell the later period does not have,
+    # which taught the model that recent activity means churn (AUC 0.28 there, docs/learning.md).
     training = build_training_data(
-        session, as_of=as_of, horizon_days=horizon_days, periodic_months=periodic_months, snap_days=snap_days
-    )
+        session, as_of=as_of, horizon_days=horizon_days, periodic_months=periodic_months, snap_days=snap_days,
+        outcome_observations=periodic_months == 0, workers=2,
+    )  # fmt: skip
     fit_start = time.perf_counter()
     fit = _fit(training, min_per_class=min_per_class, seed=seed)
     buffer = io.BytesIO()
