@@ -31,7 +31,7 @@ from app.schemas.analysis import (
 )
 from app.schemas.jobs import LOCATION, JobRequestSchema, job_request_url
 from app.schemas.plays import NoQuerySchema
-from app.services.analysis import churn_model_info, compute_event_lift
+from app.services.analysis import check_history, churn_model_info, compute_event_lift
 from app.services.jobs.requests import request_learning_job
 from app.services.predictions import evaluate_predictions
 
@@ -43,10 +43,12 @@ _body_errors = body_refusals(
 
 
 def _queue(kind: JobKind, schema: Schema) -> tuple[JobRequest, int, dict[str, str]]:
-    """Load the options and queue a ``kind`` job: the 202 answer with its Location."""
+    """Load the options and queue a ``kind`` job: the 202 answer with its Location. An ``as_of``
+    before any data, or a horizon longer than the history, is a 422 at once."""
     options = _options(schema)
     session = get_session()
     with session.begin():
+        check_history(session, as_of=options["as_of"], horizon_days=options["horizon_days"])
         queued = request_learning_job(session, kind, options, actor_name())
     return queued, 202, {"Location": job_request_url(queued.id)}
 

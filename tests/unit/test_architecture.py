@@ -15,7 +15,7 @@ pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
 
 #: What the pure core may import besides the standard library.
-CORE_ALLOWED = frozenset({"numpy", "sklearn", "scipy", "joblib", "scoring", "playbooks"})
+CORE_ALLOWED = frozenset({"numpy", "sklearn", "scipy", "joblib", "threadpoolctl", "scoring", "playbooks"})
 #: What alerts/ may not import: it renders and sends, and never touches the web app or the database.
 ALERTS_FORBIDDEN = frozenset({"flask", "flask_smorest", "sqlalchemy", "app"})
 

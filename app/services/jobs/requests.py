@@ -41,7 +41,6 @@ from app.services.analysis import (
     TRAIN_JOB,
     TrainSummary,
     check_enough_outcomes,
-    check_history,
     suggest_config,
     train_churn_model,
 )
@@ -154,7 +153,6 @@ def request_learning_job(session: Session, kind: JobKind, options: Mapping[str, 
     instead of queuing a second one (it will answer the same question), so repeated clicks or a
     client retrying never pile up work. Audited (``job_request.create`` or ``job_request.join``).
     """
-    check_history(session, as_of=options["as_of"], horizon_days=options["horizon_days"])
     check_enough_outcomes(
         session,
         as_of=options["as_of"],
