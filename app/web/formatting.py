@@ -7,13 +7,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from flask import Flask
+from jinja2 import Undefined
 from markupsafe import Markup, escape
 
 DASH = "\u2013"  # what a missing value shows
 
 
+def _missing(value: Any) -> bool:
+    """None, or a field the page's data does not have (an account never scored has no health)."""
+    return value is None or isinstance(value, Undefined)
+
+
 def money(value: Any) -> str:
-    if value is None:
+    if _missing(value):
         return DASH
     amount = float(value)
     if abs(amount) >= 1_000_000:
@@ -24,19 +30,19 @@ def money(value: Any) -> str:
 
 
 def number(value: Any, digits: int = 1) -> str:
-    return DASH if value is None else f"{float(value):.{digits}f}"
+    return DASH if _missing(value) else f"{float(value):.{digits}f}"
 
 
 def signed(value: Any) -> str:
-    return DASH if value is None else f"{float(value):+.1f}"
+    return DASH if _missing(value) else f"{float(value):+.1f}"
 
 
 def percent(value: Any) -> str:
-    return DASH if value is None else f"{float(value) * 100:.0f}%"
+    return DASH if _missing(value) else f"{float(value) * 100:.0f}%"
 
 
 def day(value: Any) -> str:
-    if value is None:
+    if _missing(value):
         return DASH
     if isinstance(value, str):
         return value[:10]

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import sessionmaker
 
 from app.demo.seed import seed_demo
-from app.models import Account, Role, User
+from app.models import Account, Alert, Role, Task, TaskStatus, User
 from app.pipeline.run import run_scoring
 from app.services.users import set_password
 
@@ -44,7 +44,18 @@ def make_portfolio(engine: sa.Engine, *, accounts: int = 30, history_days: int =
     found = Portfolio()
     with factory.begin() as session:
         owners = sorted(o for o in session.scalars(sa.select(Account.owner).distinct()) if o)
-        csm, outsider = owners[0], owners[-1]
+        # The CSM: the first owner with an account that has an open task and an alert awaiting
+        # acknowledgement (the browser test works one), else the first owner.
+        working = session.scalars(
+            sa.select(Account.owner)
+            .join(Task, Task.account_id == Account.id)
+            .join(Alert, Alert.account_id == Account.id)
+            .where(Task.status == TaskStatus.OPEN, Alert.requires_ack, Alert.acknowledged_at.is_(None))
+            .order_by(Account.owner)
+            .limit(1)
+        ).first()
+        csm = working if working and working != owners[-1] else owners[0]
+        outsider = owners[-1]
         manager = set_password(session, "maya@example.com", PASSWORD, role=Role.MANAGER, now=now)
         for owner in owners:
             user = set_password(session, owner, PASSWORD, role=Role.CSM, now=now)
