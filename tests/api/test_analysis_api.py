@@ -22,12 +22,14 @@ from app.models.enums import OutcomeKind
 from app.pipeline.run import run_scoring
 from app.schemas import MAX_INT
 from app.services.analysis import NO_MODEL_NOTE, NOT_SCORED_SINCE_NOTE
+from app.services.users import set_password
 from scoring.bands import Band
 from scoring.rules import RuleKind, Severity
 from scoring.stage import LifecycleStage
 from tests import factories as f
 from tests.support.auth import bearer
 from tests.support.job_requests import work_requests
+from tests.support.web import PASSWORD, sign_in
 
 pytestmark = [pytest.mark.api, pytest.mark.db]
 
@@ -309,6 +311,13 @@ def test_churn_probability_is_null_with_a_note_before_training_and_set_by_the_ne
     for reason in reasons:
         assert reason["feature"] in measures
         assert reason["effect"] == ("raises_risk" if reason["contribution"] > 0 else "lowers_risk")
+    # The account page shows the top three beside the probability.
+    with demo.begin():
+        set_password(demo, "admin@example.com", PASSWORD, role=Role.ADMIN, now=dt.datetime.now(dt.UTC))
+    page = sign_in(app.test_client(), "admin@example.com").get(f"/accounts/{first}").get_data(as_text=True)
+    top = reasons[0]
+    effect = "raises" if top["effect"] == "raises_risk" else "lowers"
+    assert f"{top['feature'].replace('_', ' ')}" in page and f"{effect} the risk" in page
 
 
 def test_watchlist_sorts_by_expected_arr_at_risk_with_a_cursor(client: FlaskClient, app: Flask, demo: Session) -> None:
