@@ -59,8 +59,9 @@ from typing import Any
 
 import numpy as np
 
+from scoring.measures import signed_log1p
 from scoring.stage import STAGES
-from scoring.validation import Comparison, churn_by_decile, compare_methods, walk_forward_folds
+from scoring.validation import Comparison, churn_by_decile, compare_methods, sample_rows, walk_forward_folds
 
 #: The stored model's format: a ``ChurnPredictor`` over raw values (1 was a bare estimator over
 #: centered measure scores; such stored models are ignored with a message).
@@ -90,13 +91,6 @@ class NotEnoughOutcomes(ValueError):
 
 
 # --- features -------------------------------------------------------------------------------------
-
-
-def signed_log1p(values: np.ndarray) -> np.ndarray:
-    """``sign(x) * log(1 + |x|)``, elementwise (NaN stays NaN): monotone, odd, 0 at 0."""
-    x = np.asarray(values, dtype=np.float64)
-    out: np.ndarray = np.sign(x) * np.log1p(np.abs(x))
-    return out
 
 
 def churn_feature_names(measure_names: Sequence[str]) -> tuple[str, ...]:
@@ -283,9 +277,7 @@ def fit_predictor(
     ``MAX_FIT_ROWS`` of them, drawn from ``seed``, for the fit)."""
     scaler = FeatureScaler.fit(raw_values, stage)
     x = scaler.transform(raw_values, stage)
-    rows = np.arange(x.shape[0])
-    if rows.size > MAX_FIT_ROWS:
-        rows = np.sort(np.random.default_rng(seed).choice(rows.size, MAX_FIT_ROWS, replace=False))
+    rows = sample_rows(np.arange(x.shape[0]), MAX_FIT_ROWS, seed)
     with _one_thread():
         estimator = _calibrated(kind, seed, C).fit(x[rows], np.asarray(label)[rows])
     median = np.median(x, axis=0) if x.shape[0] else np.zeros(x.shape[1])

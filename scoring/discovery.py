@@ -49,7 +49,7 @@ from scoring.measures import (
     source_info,
 )
 from scoring.stage import STAGES
-from scoring.validation import roc_auc
+from scoring.validation import roc_auc, sample_rows
 
 #: Windows (days) of the daily-series candidates.
 WINDOWS = (7, 28, 90)
@@ -451,11 +451,8 @@ class Proposal:
 
 
 def fit_rows(rows: np.ndarray, seed: int) -> np.ndarray:
-    """``rows`` (indices), or a seeded sample of ``FIT_ROWS`` of them in their order when more."""
-    if rows.size <= FIT_ROWS:
-        return rows
-    chosen: np.ndarray = np.sort(np.random.default_rng(seed).choice(rows, FIT_ROWS, replace=False))
-    return chosen
+    """The rows a proposal is fitted on: all of ``rows``, or a seeded sample of ``FIT_ROWS``."""
+    return sample_rows(rows, FIT_ROWS, seed)
 
 
 def propose(

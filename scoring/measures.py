@@ -457,6 +457,14 @@ def evaluation_order(measures: tuple[Measure, ...]) -> list[Measure]:
 # --- values: the derived forms, and the 0-100 mapping -----------------------------------------------
 
 
+def signed_log1p(values: np.ndarray) -> np.ndarray:
+    """``sign(x) * log(1 + |x|)``, elementwise (NaN stays NaN): monotone, odd, 0 at 0. The measure
+    language's ``log1p`` transform, and how the learning code compresses counts."""
+    x = np.asarray(values, dtype=np.float64)
+    out: np.ndarray = np.sign(x) * np.log1p(np.abs(x))
+    return out
+
+
 def finish_values(measures: tuple[Measure, ...], base: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Raw values of every measure from the source measures' ``base`` values (NaN: no data):
     ratios in dependency order, then each measure's transform and missing rule. A ratio reads its
@@ -471,7 +479,7 @@ def finish_values(measures: tuple[Measure, ...], base: dict[str, np.ndarray]) ->
         else:
             value = base[m.name]
         if m.transform == "log1p":
-            value = np.sign(value) * np.log1p(np.abs(value))
+            value = signed_log1p(value)
         if m.missing is Missing.ZERO:
             value = np.where(np.isnan(value), 0.0, value)
         values[m.name] = value

@@ -122,6 +122,15 @@ def walk_forward_folds(
     return out
 
 
+def sample_rows(rows: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    """``rows`` (ascending indices), or a seeded sample of ``limit`` of them, ascending, when more:
+    what a fit learns from when the observations outnumber what it needs."""
+    if rows.size <= limit:
+        return rows
+    chosen: np.ndarray = np.sort(np.random.default_rng(seed).choice(rows, limit, replace=False))
+    return chosen
+
+
 # --- AUC, weighted, with ties ---------------------------------------------------------------------
 
 

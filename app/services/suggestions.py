@@ -50,7 +50,7 @@ from app.services.analysis import (
 from app.services.scoring_config.active import get_active_model
 from scoring.discovery import Judged, Proposal, candidate_measures, fit_rows, proposal_table, propose
 from scoring.learning import MIN_PER_CLASS, TrainingSet, weight_matrix, weighted_scores
-from scoring.measures import SIGNAL_PREFIX, SOURCES, Measure, source_info
+from scoring.measures import SIGNAL_PREFIX, SOURCES, Measure, signed_log1p, source_info
 from scoring.model import Bands, ScoringModel
 from scoring.rules import RuleType
 from scoring.stage import STAGES
@@ -262,10 +262,10 @@ def _reference_lr(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray) 
     from sklearn.preprocessing import StandardScaler
 
     def prepare(x: np.ndarray, median: np.ndarray) -> np.ndarray:
-        out = np.sign(x) * np.log1p(np.abs(x))
+        out = signed_log1p(x)
         return np.where(np.isfinite(out), out, median[None, :])
 
-    logged = np.sign(train_x) * np.log1p(np.abs(train_x))
+    logged = signed_log1p(train_x)
     with np.errstate(all="ignore"):
         median = np.nan_to_num(np.nanmedian(np.where(np.isfinite(logged), logged, np.nan), axis=0))
     fit = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))

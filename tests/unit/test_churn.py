@@ -22,8 +22,8 @@ from scoring.churn import (
     fit_predictor,
     reliability_table,
     replacement_contributions,
-    signed_log1p,
 )
+from scoring.measures import signed_log1p
 from scoring.stage import STAGES
 
 NAMES = ("logins", "tickets", "nps", "trend")
