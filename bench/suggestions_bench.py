@@ -17,6 +17,10 @@ day's cached observations, in under 20 s. What this measures, each timed on its 
    assembles the observations (12 monthly ``compute_measures`` passes over the active measures
    plus every candidate) and fits; the second reads the day's cache and fits.
 
+``--reuse`` starts from a copy of the seeded database an earlier ``--reuse`` run kept (see
+bench/events_bench.py); ``--existing`` uses the database at ``--pg-url`` as it is (a suggestion
+only reads), so repeated timings skip the copy; ``--skip-fit`` times the PostgreSQL part only.
+
 Results print and are written to ``bench/results/suggestions.json``.
 """
 
@@ -37,7 +41,8 @@ from sqlalchemy.orm import sessionmaker
 
 from app.db import make_engine
 from app.services.suggestions import _ranking, _walk_forward, suggest_config
-from bench.run_bench import AS_OF, RESULTS, fresh_database, seed
+from bench.events_bench import _seeded
+from bench.run_bench import AS_OF, RESULTS
 from scoring.discovery import candidate_measures, propose
 from scoring.learning import TrainingSet
 from scoring.model import default_config_dict, model_from_dict
@@ -108,9 +113,11 @@ def bench_fit(accounts: int, months: int, candidates: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def bench_db(pg_url: str, accounts: int, days: int) -> dict[str, Any]:
-    url = fresh_database("postgresql", pg_url, RESULTS, accounts)
-    seeded = seed(url, accounts, days)
+def bench_db(pg_url: str, accounts: int, days: int, *, reuse: bool = False, existing: bool = False) -> dict[str, Any]:
+    if existing:  # a suggestion only reads (but the default config version on a fresh database)
+        url, seeded = pg_url, {"existing": pg_url}
+    else:
+        url, seeded = _seeded("postgresql", pg_url, RESULTS, accounts, days, reuse=reuse)
     engine = make_engine(url)
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     runs = []
@@ -142,6 +149,13 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=20_000, help="Accounts of the PostgreSQL run.")
     parser.add_argument("--days", type=int, default=480, help="Days of raw history of the PostgreSQL run.")
     parser.add_argument("--skip-db", action="store_true", help="Measure the fit only.")
+    parser.add_argument("--skip-fit", action="store_true", help="Measure the PostgreSQL run only.")
+    parser.add_argument(
+        "--existing", action="store_true", help="--pg-url is seeded already (by a --reuse run): use it as it is."
+    )
+    parser.add_argument(
+        "--reuse", action="store_true", help="Start from a copy of the seeded database an earlier --reuse run kept."
+    )
     parser.add_argument(
         "--pg-url",
         default=os.environ.get("HS_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/hs_bench_suggestions"),
@@ -152,15 +166,16 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "load_average": os.getloadavg(),
     }
-    fit = results["fit"] = bench_fit(args.fit_accounts, args.months, args.candidates)
-    print(
-        f"fit: {fit['observations']:,} observations of {fit['accounts']:,} accounts x {fit['candidates']} candidates "
-        f"({fit['churned']:,} churned): {json.dumps(fit['seconds'])} (goal: whole suggestion < 120 s)"
-    )
-    verdict = fit["verdict"]["message"] if fit["verdict"] else ""
-    print(f"  AUC {json.dumps(fit['auc'])}; {fit['measures']} measures; {verdict}")
+    if not args.skip_fit:
+        fit = results["fit"] = bench_fit(args.fit_accounts, args.months, args.candidates)
+        print(
+            f"fit: {fit['observations']:,} observations of {fit['accounts']:,} accounts x {fit['candidates']} "
+            f"candidates ({fit['churned']:,} churned): {json.dumps(fit['seconds'])} (goal: whole suggestion < 120 s)"
+        )
+        verdict = fit["verdict"]["message"] if fit["verdict"] else ""
+        print(f"  AUC {json.dumps(fit['auc'])}; {fit['measures']} measures; {verdict}")
     if not args.skip_db:
-        db = results["db"] = bench_db(args.pg_url, args.accounts, args.days)
+        db = results["db"] = bench_db(args.pg_url, args.accounts, args.days, reuse=args.reuse, existing=args.existing)
         first, second = db["runs"]
         print(
             f"PostgreSQL, {db['accounts']:,} accounts x {db['raw_days']} days: {db['observations']:,} observations, "
