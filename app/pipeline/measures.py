@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,11 +19,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.models import Account, AccountStatus, DailyUsage, Outcome, OutcomeKind, SupportTicket, UsageSignal
-from app.pipeline.accounts import accounts_as_of
+from app.pipeline.accounts import AccountsAsOf, accounts_as_of
 from app.pipeline.arrays import align, day_column, fetch_rows, float_columns, scatter
 from app.pipeline.sources import (
     Need,
     Values,
+    reach_of,
     read_feedback,
     read_goals,
     read_license,
@@ -107,15 +109,73 @@ def compute_measures(
     over daily usage. ``include_churned`` keeps accounts whose status is churned *now* (the status
     is today's, not as of ``as_of``): learning from outcomes observes accounts before they churned.
     """
+    (portfolio,) = compute_measures_over(
+        session, dates=[as_of], model=model, usage_windows=usage_windows, include_churned=include_churned
+    )
+    return portfolio
+
+
+def compute_measures_over(
+    session: Session,
+    *,
+    dates: Sequence[dt.date],
+    model: ScoringModel,
+    usage_windows: frozenset[tuple[str, int]] = frozenset(),
+    include_churned: bool = False,
+) -> Iterator[PortfolioMeasures]:
+    """``compute_measures`` on each of ``dates`` in turn (learning's observation dates): the same
+    values as one call per date, with what does not depend on the date read once for them all (the
+    first day of each account's signals, tickets and first value; the first usage day of the
+    accounts with no usage row in a date's scan). A generator: one date's arrays at a time."""
     # Core execution on the session's connection: these are plain column queries, and the ORM
     # result machinery would only add per-row overhead.
     conn = session.connection()
     _tune_postgresql(conn)
-    accounts = _accounts(conn, as_of=as_of, include_churned=include_churned)
-    ids = accounts.ids
-    first_value_on = _first_value_on(conn, as_of=as_of, signal=model.stage_rules.first_value_signal, ids=ids)
     plan = _Plan.of(model.measures, usage_windows)
-    read = _read(conn, as_of=as_of, ids=ids, plan=plan)
+    usage_needs = set(plan.needs["usage"])
+    scanned = Need("rows", "", reach_of(n for n in usage_needs if n.op != "latest"))
+    usage_needs.add(scanned)  # an account with a row in the scan has used the product by the day
+    signal_from = _first_days(conn, UsageSignal.day, UsageSignal.account_id) if plan.signals_ever else None
+    tickets_from = _first_days(conn, SupportTicket.opened_at, SupportTicket.account_id) if plan.tickets_ever else None
+    last = max(dates, default=None)
+    first_value = _first_value_days(conn, as_of=last, signal=model.stage_rules.first_value_signal) if last else None
+    used_from: dict[int, float] = {}  # first usage day (epoch seconds) of the accounts probed so far
+    for day in dates:
+        dated = accounts_as_of(conn, as_of=day, include_churned=include_churned)
+        ids = dated.ids
+        usage = read_usage(conn, as_of=day, ids=ids, needs=usage_needs)
+        in_scan = usage[scanned] > 0
+        ever_used = in_scan | _used_by(conn, ids[~in_scan], day, used_from, ids)
+        needs = plan.needs
+        read = _Read(
+            usage=usage,
+            signal=read_signals(conn, as_of=day, ids=ids, needs=needs["signal"]) if needs["signal"] else {},
+            tickets=read_tickets(conn, as_of=day, ids=ids, needs=needs["tickets"]) if needs["tickets"] else {},
+            feedback=read_feedback(conn, as_of=day, ids=ids, needs=needs["feedback"]) if needs["feedback"] else {},
+            license=read_license(conn, as_of=day, ids=ids, needs=needs["license"]) if needs["license"] else {},
+            goals=read_goals(conn, as_of=day, ids=ids) if plan.goals else None,
+            signals_ever=None if signal_from is None else _on_or_before(signal_from, ids, day),
+            tickets_ever=None if tickets_from is None else _on_or_before(tickets_from, ids, day),
+        )
+        yield _portfolio(
+            day,
+            _Accounts.of(dated, ever_used),
+            read,
+            model=model,
+            usage_windows=usage_windows,
+            first_value_on=_first_value_on(first_value, ids, day),
+        )
+
+
+def _portfolio(
+    as_of: dt.date,
+    accounts: _Accounts,
+    read: _Read,
+    *,
+    model: ScoringModel,
+    usage_windows: frozenset[tuple[str, int]],
+    first_value_on: np.ndarray,
+) -> PortfolioMeasures:
     ctx = _Context(as_of, accounts, read)
     base = {m.name: _base_value(m, ctx) for m in model.measures if m.ratio is None}
     raw = finish_values(model.measures, base)
@@ -130,7 +190,7 @@ def compute_measures(
     }
     return PortfolioMeasures(
         as_of,
-        ids,
+        accounts.ids,
         accounts.arr,
         accounts.contract_start,
         accounts.renewal_date,
@@ -258,32 +318,71 @@ class _Read:
     tickets_ever: np.ndarray | None
 
 
-def _read(conn: sa.Connection, *, as_of: dt.date, ids: np.ndarray, plan: _Plan) -> _Read:
-    needs = plan.needs
-    return _Read(
-        usage=read_usage(conn, as_of=as_of, ids=ids, needs=needs["usage"]),
-        signal=read_signals(conn, as_of=as_of, ids=ids, needs=needs["signal"]) if needs["signal"] else {},
-        tickets=read_tickets(conn, as_of=as_of, ids=ids, needs=needs["tickets"]) if needs["tickets"] else {},
-        feedback=read_feedback(conn, as_of=as_of, ids=ids, needs=needs["feedback"]) if needs["feedback"] else {},
-        license=read_license(conn, as_of=as_of, ids=ids, needs=needs["license"]) if needs["license"] else {},
-        goals=read_goals(conn, as_of=as_of, ids=ids) if plan.goals else None,
-        signals_ever=_ever(conn, UsageSignal, UsageSignal.day <= as_of, ids) if plan.signals_ever else None,
-        tickets_ever=(
-            _ever(conn, SupportTicket, SupportTicket.opened_at < _end_ts(as_of), ids) if plan.tickets_ever else None
-        ),
-    )
+# --- first days: whether an account had any row by a date ---------------------------------------------
 
 
-def _end_ts(as_of: dt.date) -> dt.datetime:
-    return dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+#: Accounts looked up at a time by id (a bounded IN list on both databases).
+_ID_CHUNK = 5_000
 
 
-def _ever(conn: sa.Connection, table: Any, cond: sa.ColumnElement[bool], ids: np.ndarray) -> np.ndarray:
-    """Per account: whether ``table`` has a row meeting ``cond`` (an index probe per account)."""
-    probe = sa.select(sa.literal(1)).where(table.account_id == Account.id, cond).exists()
-    rows = fetch_rows(conn, sa.select(Account.id).where(probe))
+def _first_days(conn: sa.Connection, day: Any, account_id: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Every account's first ``day`` (a date or a timestamp) in a table: (account ids ascending,
+    epoch seconds of the first day or moment), one grouped pass."""
+    rows = fetch_rows(conn, sa.select(account_id, sa.func.min(day)).group_by(account_id).order_by(account_id))
     found = np.array([r[0] for r in rows], dtype=np.int64)
-    return np.isin(ids, found)
+    return found, _epoch_seconds([r[1] for r in rows])
+
+
+def _epoch_seconds(values: list[Any]) -> np.ndarray:
+    """Dates (PostgreSQL ``date``, SQLite ISO text) or timestamps as epoch seconds (UTC)."""
+    out = np.empty(len(values), dtype=np.float64)
+    for i, value in enumerate(values):
+        v = value
+        if v is None:
+            out[i] = np.nan
+            continue
+        if isinstance(v, str):
+            v = dt.datetime.fromisoformat(v) if len(v) > 10 else dt.date.fromisoformat(v)
+        if isinstance(v, dt.datetime):
+            out[i] = (v if v.tzinfo else v.replace(tzinfo=dt.UTC)).timestamp()
+        else:
+            out[i] = (v.toordinal() - _EPOCH_ORDINAL) * 86400.0
+    return out
+
+
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
+
+def _on_or_before(first: tuple[np.ndarray, np.ndarray] | None, ids: np.ndarray, day: dt.date) -> np.ndarray:
+    """Per account of ``ids``: its first row (``_first_days``) is on or before ``day``."""
+    if first is None:
+        return np.zeros(ids.size, dtype=bool)
+    found, seconds = first
+    end = (day.toordinal() - _EPOCH_ORDINAL + 1) * 86400.0  # the first moment after the day
+    return scatter(ids, found, (seconds < end).astype(np.float64), fill=0.0) > 0
+
+
+def _used_by(
+    conn: sa.Connection, missing: np.ndarray, day: dt.date, known: dict[int, float], ids: np.ndarray
+) -> np.ndarray:
+    """Per account of ``ids``: whether one of ``missing`` (accounts without a usage row in the day's
+    scan) has a usage row on or before ``day``, from its first usage day: an index seek each for the
+    accounts not looked up before (``known`` keeps them, NaN when they have no usage at all)."""
+    new = [int(a) for a in missing.tolist() if int(a) not in known]
+    first = sa.select(sa.func.min(DailyUsage.day)).where(DailyUsage.account_id == Account.id).scalar_subquery()
+    for start in range(0, len(new), _ID_CHUNK):
+        chunk = new[start : start + _ID_CHUNK]
+        rows = fetch_rows(conn, sa.select(Account.id, first).where(Account.id.in_(chunk)))
+        seconds = _epoch_seconds([r[1] for r in rows])
+        known.update({int(r[0]): s for r, s in zip(rows, seconds, strict=True)})
+        known.update({a: np.nan for a in chunk if a not in known})
+    if not missing.size:
+        return np.zeros(ids.size, dtype=bool)
+    end = (day.toordinal() - _EPOCH_ORDINAL + 1) * 86400.0
+    firsts = np.array([known[int(a)] for a in missing.tolist()], dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        used = firsts < end
+    return scatter(ids, missing.astype(np.int64), used.astype(np.float64), fill=0.0) > 0
 
 
 # --- values: one measure from what was read --------------------------------------------------------
@@ -482,48 +581,46 @@ class _Accounts:
     plan: np.ndarray  # object
     segment: np.ndarray  # object
 
-
-def _accounts(conn: sa.Connection, *, as_of: dt.date, include_churned: bool) -> _Accounts:
-    """The accounts to score with their dated fields as of the day (``accounts_as_of``), and
-    whether they ever had usage (an index probe each), placed by id on the first query's accounts."""
-    dated = accounts_as_of(conn, as_of=as_of, include_churned=include_churned)
-    has_usage = sa.select(sa.literal(1)).where(DailyUsage.account_id == Account.id, DailyUsage.day <= as_of).exists()
-    rows = fetch_rows(
-        conn,
-        sa.select(Account.id, sa.case((has_usage, 1), else_=0))
-        .where(sa.true() if include_churned else not_churned_by(as_of))
-        .order_by(Account.id),
-    )
-    found, usage = float_columns(rows, 2)
-    ids = dated.ids
-    return _Accounts(
-        ids=ids,
-        arr=dated.arr,
-        seats=dated.seats,
-        ever_used=scatter(ids, found.astype(np.int64), usage, fill=0.0) > 0,
-        contract_start=dated.contract_start,
-        renewal_date=dated.renewal_date,
-        owner=dated.owner,
-        term=dated.term,
-        plan=dated.plan,
-        segment=dated.segment,
-    )
+    @classmethod
+    def of(cls, dated: AccountsAsOf, ever_used: np.ndarray) -> _Accounts:
+        return cls(
+            ids=dated.ids,
+            arr=dated.arr,
+            seats=dated.seats,
+            ever_used=ever_used,
+            contract_start=dated.contract_start,
+            renewal_date=dated.renewal_date,
+            owner=dated.owner,
+            term=dated.term,
+            plan=dated.plan,
+            segment=dated.segment,
+        )
 
 
 # --- usage signals: first value ------------------------------------------------------------------
 
 
-def _first_value_on(conn: sa.Connection, *, as_of: dt.date, signal: str, ids: np.ndarray) -> np.ndarray:
-    """The first day of the configured product signal (NaT when not reached by as_of)."""
+def _first_value_days(conn: sa.Connection, *, as_of: dt.date, signal: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each account's first day of the configured product signal on or before ``as_of``: (account ids,
+    datetime64[D] days)."""
     rows = fetch_rows(
         conn,
         sa.select(UsageSignal.account_id, sa.func.min(UsageSignal.day))
         .where(UsageSignal.signal == signal, UsageSignal.day <= as_of)
         .group_by(UsageSignal.account_id),
     )
+    if not rows:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype="datetime64[D]")
+    (found,) = float_columns([(r[0],) for r in rows], 1)
+    return found.astype(np.int64), day_column(rows, 1)
+
+
+def _first_value_on(first: tuple[np.ndarray, np.ndarray] | None, ids: np.ndarray, as_of: dt.date) -> np.ndarray:
+    """The first day of the configured product signal (NaT when not reached by ``as_of``)."""
     first_value_on = np.full(ids.size, np.datetime64("NaT"), dtype="datetime64[D]")
-    if rows:
-        (found,) = float_columns([(r[0],) for r in rows], 1)
-        pos, ok = align(ids, found.astype(np.int64))
-        first_value_on[pos[ok]] = day_column(rows, 1)[ok]
+    if first is not None and first[0].size:
+        found, days = first
+        pos, ok = align(ids, found)
+        ok &= days <= np.datetime64(as_of, "D")
+        first_value_on[pos[ok]] = days[ok]
     return first_value_on

@@ -85,6 +85,9 @@ def _reach(needs: Iterable[Need]) -> int | None:
     return reach
 
 
+reach_of = _reach
+
+
 def _since(column: Any, as_of: dt.date, reach: int | None) -> sa.ColumnElement[bool]:
     if reach is None:
         return column <= as_of

@@ -41,7 +41,7 @@ from app.models import (
     SupportTicket,
     UsageSignal,
 )
-from app.pipeline.measures import PortfolioMeasures, compute_measures
+from app.pipeline.measures import PortfolioMeasures, compute_measures_over
 from app.services.churn_state import (  # noqa: F401 (re-exported: they lived here)
     NO_MODEL_NOTE,
     NO_SCORE_NOTE,
@@ -218,10 +218,10 @@ def build_training_data(
     dates = sorted({*observed[~np.isnat(observed)].tolist(), *periodic})
     tally = _Tally()
 
-    def observe(on: Session, day: dt.date, day_tally: _Tally) -> TrainingSet | None:
+    def observe(pm: PortfolioMeasures, day_tally: _Tally) -> TrainingSet | None:
+        day = pm.as_of
         return _observe_on(
-            on,
-            day,
+            pm,
             model=model,
             outcomes=outcomes,
             outcome_accounts=outcomes.account[observed == np.datetime64(day, "D")],
@@ -231,21 +231,28 @@ def build_training_data(
             tally=day_tally,
         )
 
+    def observe_all(on: Session, chunk: list[dt.date], chunk_tally: _Tally) -> list[TrainingSet]:
+        measured = compute_measures_over(on, dates=chunk, model=model, include_churned=True)
+        return [part for pm in measured if (part := observe(pm, chunk_tally)) is not None]
+
     engine = session.get_bind()
     if workers > 1 and len(dates) > 1 and engine.dialect.name == "postgresql":
+        # ``workers`` runs of consecutive dates, each reading what does not depend on the date once.
+        size = -(-len(dates) // workers)
+        chunks = [dates[i : i + size] for i in range(0, len(dates), size)]
 
-        def observe_apart(day: dt.date) -> tuple[TrainingSet | None, _Tally]:
-            day_tally = _Tally()
+        def observe_apart(chunk: list[dt.date]) -> tuple[list[TrainingSet], _Tally]:
+            chunk_tally = _Tally()
             with Session(bind=engine) as own, own.begin():
-                return observe(own, day, day_tally), day_tally
+                return observe_all(own, chunk, chunk_tally), chunk_tally
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(observe_apart, dates))
-        for _, day_tally in results:
-            tally.add(day_tally)
-        parts = [part for part, _ in results if part is not None]
+            results = list(pool.map(observe_apart, chunks))
+        for _, chunk_tally in results:
+            tally.add(chunk_tally)
+        parts = [part for chunk_parts, _ in results for part in chunk_parts]
     else:
-        parts = [part for day in dates if (part := observe(session, day, tally)) is not None]
+        parts = observe_all(session, dates, tally)
     return TrainingData(
         data=concat_training_sets(parts, model.measure_names),
         config_version=config_version,
@@ -291,8 +298,7 @@ def _load_outcomes(session: Session, *, as_of: dt.date) -> _Outcomes:
 
 
 def _observe_on(
-    session: Session,
-    day: dt.date,
+    pm: PortfolioMeasures,
     *,
     model: ScoringModel,
     outcomes: _Outcomes,
@@ -305,9 +311,9 @@ def _observe_on(
     """The observations on one date (None when there are none): the accounts of the outcomes observed
     then (``outcome_accounts``), or every account on a periodic date, kept when they are customers
     with measure data; ``tally`` counts them and what was skipped."""
+    day = pm.as_of
     day64 = np.datetime64(day, "D")
     names = model.measure_names
-    pm = compute_measures(session, as_of=day, model=model, include_churned=True)
     ids = pm.account_id
     customer = _customers_on(pm, day64, outcomes)
     # The renewal date as it stood on the day: the next renewal (renewed outcome) after it, else
