@@ -35,6 +35,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -210,8 +211,26 @@ def _seeded(
         from bench.events_bench import _seeded as kept
 
         return kept(backend, pg_url, workdir, size, days, reuse=True)
+    if reuse:  # SQLite: a copy of a seeded file kept in bench/results (seeded now when there is none)
+        return _sqlite_copy(workdir, size, days)
     url = fresh_database(backend, pg_url, workdir, size)
     return url, seed(url, size, days)
+
+
+def _sqlite_copy(workdir: Path, size: int, days: int) -> tuple[str, dict[str, Any]]:
+    kept = RESULTS / f"sqlite-seed-{size}-{days}.db"
+    meta = kept.with_suffix(".json")
+    if not (kept.exists() and meta.exists()):
+        RESULTS.mkdir(exist_ok=True)
+        url = fresh_database("sqlite", "", RESULTS, size)
+        seeded = seed(url, size, days)
+        Path(sa.make_url(url).database or "").rename(kept)
+        meta.write_text(json.dumps(seeded))
+    target = workdir / f"bench-{size}.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(kept, target)
+    return f"sqlite:///{target}", {**json.loads(meta.read_text()), "reused": str(kept)}
 
 
 def _merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -349,7 +368,9 @@ def main() -> None:
     )
     parser.add_argument("--days", type=int, default=90, help="Days of usage per account.")
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/hs_bench_report")
-    parser.add_argument("--reuse", action="store_true", help="PostgreSQL: start from a kept seeded copy.")
+    parser.add_argument(
+        "--reuse", action="store_true", help="Start from a kept seeded copy (a PostgreSQL template, a SQLite file)."
+    )
     parser.add_argument("--write", action="store_true", help="Write the tables into docs/performance.md.")
     parser.add_argument(
         "--merge",

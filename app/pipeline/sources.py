@@ -179,17 +179,20 @@ def _series_column(
     cond: sa.ColumnElement[bool] | None = None if whole else _in_window(day, as_of, need, bounded=True)
     if narrow is not None:
         cond = narrow if cond is None else sa.and_(cond, narrow)
+    # FILTER clauses (PostgreSQL, SQLite 3.30+) rather than CASE inside the aggregate: a row outside
+    # the window skips the aggregate's step instead of adding a zero (10-20 % of the statement).
     if need.op == "rows":
-        return sa.func.count() if cond is None else sa.func.sum(sa.case((cond, 1), else_=0))
+        return sa.func.count() if cond is None else sa.func.count().filter(cond)
     positive = value > 0 if cond is None else sa.and_(cond, value > 0)
     if need.op == "sum":
-        return sa.func.sum(value) if cond is None else sa.func.sum(sa.case((cond, value), else_=0))
+        # coalesce: 0, not NULL, for an account with rows in the scan but none in the window.
+        return sa.func.sum(value) if cond is None else sa.func.coalesce(sa.func.sum(value).filter(cond), 0)
     if need.op == "days":
-        return sa.func.sum(sa.case((positive, 1), else_=0))
+        return sa.func.count().filter(positive)
     if need.op == "max":
-        return sa.func.max(value) if cond is None else sa.func.max(sa.case((cond, value), else_=None))
+        return sa.func.max(value) if cond is None else sa.func.max(value).filter(cond)
     if need.op == "last":
-        return sa.func.max(sa.case((positive, day), else_=None))
+        return sa.func.max(day).filter(positive)
     raise ValueError(f"unknown daily-series aggregate {need.op!r}")
 
 
@@ -223,6 +226,8 @@ def _latest_many(
     if not wanted:
         return []
     order = [table.day.desc()] + ([tiebreak.desc()] if tiebreak is not None else [])
+    if conn.dialect.name == "postgresql" and len(wanted) > 1:
+        return _latest_lateral(conn, table, wanted, as_of=as_of, ids=ids, order=order)
     columns = []
     for value, need, where in wanted:
         latest = sa.select(value).where(table.account_id == Account.id, _in_window(table.day, as_of, need))
@@ -232,6 +237,39 @@ def _latest_many(
     rows = fetch_rows(conn, sa.select(Account.id, *columns))
     found, *values = float_columns(rows, 1 + len(wanted))
     return [scatter(ids, found.astype(np.int64), v) for v in values]
+
+
+def _latest_lateral(
+    conn: sa.Connection,
+    table: Any,
+    wanted: Sequence[tuple[Any, Need, sa.ColumnElement[bool] | None]],
+    *,
+    as_of: dt.date,
+    ids: np.ndarray,
+    order: list[Any],
+) -> list[np.ndarray]:
+    """``_latest_many`` on PostgreSQL: the values sharing a window and filter come from ONE index seek
+    per account (a ``LATERAL`` subquery returning the latest row's columns), not one seek per value
+    (license snapshots' three latest seat counts: 3.0-3.3 s to 1.4-1.6 s at 100,000 accounts)."""
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, (_, need, where) in enumerate(wanted):
+        narrow = None if where is None else str(where.compile(compile_kwargs={"literal_binds": True}))
+        groups.setdefault((need.days, need.offset, narrow), []).append(i)
+    out: list[np.ndarray] = [np.empty(0)] * len(wanted)
+    for members in groups.values():
+        _, need, where = wanted[members[0]]
+        latest = sa.select(*(wanted[i][0].label(f"v{j}") for j, i in enumerate(members))).where(
+            table.account_id == Account.id, _in_window(table.day, as_of, need)
+        )
+        if where is not None:
+            latest = latest.where(where)
+        row = latest.order_by(*order).limit(1).lateral()
+        statement = sa.select(Account.id, *row.c).select_from(Account).outerjoin(row, sa.true())
+        rows = fetch_rows(conn, statement)
+        found, *values = float_columns(rows, 1 + len(members))
+        for i, v in zip(members, values, strict=True):
+            out[i] = scatter(ids, found.astype(np.int64), v)
+    return out
 
 
 # --- license snapshots ------------------------------------------------------------------------------
