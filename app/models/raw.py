@@ -83,7 +83,9 @@ class Feedback(Base):
     __tablename__ = "feedback"
     __table_args__ = (
         sa.UniqueConstraint("source", "external_id"),
-        sa.Index("ix_feedback_account_id_kind_day", "account_id", "kind", "day"),
+        # The measures' windowed reads, and each account's latest of a kind (newest day, then
+        # newest id) as one backward index-only seek: the score is in the index.
+        sa.Index("ix_feedback_account_id_kind_day_id_score", "account_id", "kind", "day", "id", "score"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

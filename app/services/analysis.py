@@ -2,7 +2,7 @@
 (trained, stored, and applied by the scoring run) and event lift.
 
 The training data is computed, never read from score history: for each observation date, one
-``compute_measures`` pass (a fixed number of set-based queries, whatever the number of accounts)
+``compute_measures_over`` pass (a fixed number of set-based queries, whatever the number of accounts)
 reads the raw tables as of that date and ``compute_health`` turns the values into measure scores
 with the active config. Nothing dated after an observation date enters its features; the
 accounts table's current state enters only as documented in docs/learning.md (the renewal date
