@@ -265,7 +265,12 @@ def test_churn_probability_is_null_with_a_note_before_training_and_set_by_the_ne
     assert model["version"] == 1 and model["horizon_days"] == 90 and model["config_version"] == 1
     assert model["trained_by"] == "test-admin"
     assert model["counts"]["churned"] >= 10
-    assert model["format"] == 2 and model["kind"] in {"logistic_regression", "gradient_boosting"}
+    assert model["format"] == 3 and model["kind"] in {"logistic_regression", "gradient_boosting"}
+    # It learned from the config's measures and the discovered candidates, kept at most 16 (the best
+    # of each correlated group), and stores what computes each (a ratio's parts too).
+    assert model["params"]["candidates"] > 11 and 1 <= len(model["measure_names"]) <= 16
+    defined = {m["name"] for m in model["params"]["measures"]}
+    assert set(model["measure_names"]) <= defined
     validation = model["validation"]
     assert validation["auc"] is not None and validation["brier"] is not None
     assert validation["base_rate_brier"] is not None
@@ -302,6 +307,11 @@ def test_churn_probability_is_null_with_a_note_before_training_and_set_by_the_ne
     detail = client.get(f"/api/v1/accounts/{first}").get_json()
     assert detail["churn_probability"] is not None and detail["churn_probability_note"] is None
     assert detail["churn_model_version"] == 1
+    # The run computed the model's own measures and kept them with the latest score.
+    stored = demo.scalar(sa.select(LatestScore.churn_values).where(LatestScore.account_id == first))
+    demo.rollback()
+    assert stored is not None and len(stored) == len(model["measure_names"])
+    assert any(v is not None for v in stored)
     # Its reasons beside it: the largest contributions first, each a measure or the stage.
     reasons = detail["churn_reasons"]
     assert reasons and len(reasons) <= 5

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from scoring.churn import (
+    FORMAT,
     BOOSTING,
     LOGISTIC,
     ChurnPredictor,
@@ -159,7 +160,7 @@ def test_on_a_linear_world_the_logistic_regression_is_kept_and_calibrated() -> N
     assert v.auc is not None and v.auc > 0.7 and v.auc == pytest.approx(comparison["auc"][LOGISTIC]["value"], abs=1e-4)
     # Calibrated: better than the base rate, and close to the known probabilities.
     assert v.brier is not None and v.base_rate_brier is not None and v.brier < v.base_rate_brier
-    predicted = result.predictor.predict(data["raw"], data["stage"])
+    predicted = result.predictor.predict(data["raw"][:, result.columns], data["stage"])
     assert np.mean(np.abs(predicted - truth)) < 0.03
     for row in reliability_table(predicted, data["label"]):
         if row.observations >= 500:
@@ -185,7 +186,7 @@ def test_without_a_fold_to_validate_the_logistic_regression_is_kept_and_the_note
     v = result.validation
     assert v.winner == LOGISTIC and v.auc is None and v.comparison is None
     assert v.note is not None and v.note.startswith("No walk-forward validation")
-    assert result.predictor.predict(data["raw"][:3], data["stage"][:3]).shape == (3,)
+    assert result.predictor.predict(data["raw"][:3, result.columns], data["stage"][:3]).shape == (3,)
 
 
 # --- contributions --------------------------------------------------------------------------------
@@ -287,6 +288,6 @@ def test_a_predictor_survives_a_pickle_round_trip(fitted: dict[str, ChurnPredict
         buffer = io.BytesIO()
         joblib.dump(predictor, buffer)
         loaded: ChurnPredictor = joblib.load(io.BytesIO(buffer.getvalue()))
-        assert loaded.format == 2 and loaded.measure_names == NAMES
+        assert loaded.format == FORMAT == 3 and loaded.measure_names == NAMES
         np.testing.assert_array_equal(loaded.predict(raw, stage), predictor.predict(raw, stage))
         assert loaded.reasons(raw, stage) == predictor.reasons(raw, stage)
