@@ -254,7 +254,10 @@ def _churn_columns(run: _RunState) -> tuple[list[Any], list[Any], list[Any]]:
     from app.services.analysis import churn_scores
 
     churn = churn_scores(run.session, portfolio=run.portfolio, stage=run.stage)
-    run.churn_values = measure_json(churn.values.T) if churn.values is not None else [None] * run.ids.size
+    values: list[str | None] = [None] * run.ids.size
+    if churn.values is not None:
+        values = list(measure_json(churn.values.T))
+    run.churn_values = values
     return churn.probability, churn.expected_arr_at_risk, churn.version
 
 

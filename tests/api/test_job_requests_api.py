@@ -73,8 +73,9 @@ def test_a_request_that_fails_says_why(client: FlaskClient, app: Flask, db_sessi
     failed = client.get(queued["url"]).get_json()
     assert failed["status"] == "failed" and failed["attempts"] == 1 and failed["result"] is None
     assert failed["error"].startswith("Too few outcomes to train a churn model: ")
-    assert "0 churned and 0 not churned observations; at least 3 of each (churned and not churned) are needed." in (
-        failed["error"]
+    assert (
+        "0 churned and 0 not churned observations; at least 3 of each (churned and not churned) are needed."
+        in (failed["error"])
     )
     assert failed["finished_at"] and failed["job_run_id"] is not None
     run = client.get("/api/v1/jobs/runs?job=train-churn-model").get_json()["items"][0]

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from scoring.churn import (
-    FORMAT,
     BOOSTING,
+    FORMAT,
     LOGISTIC,
     ChurnPredictor,
     FeatureScaler,
