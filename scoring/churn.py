@@ -60,7 +60,7 @@ from typing import Any
 import numpy as np
 
 from scoring.discovery import MIN_COVERAGE, correlation_groups, judge_candidates
-from scoring.measures import Measure, measure_from_dict, signed_log1p
+from scoring.measures import Measure, evaluation_order, measure_from_dict, same_values, signed_log1p
 from scoring.stage import STAGES
 from scoring.validation import Comparison, churn_by_decile, compare_methods, sample_rows, walk_forward_folds
 
@@ -195,15 +195,33 @@ def measure_definitions(chosen: Sequence[str], measures: Sequence[Measure]) -> t
     return tuple(m.to_dict() for m in measures if m.name in needed)
 
 
-def run_measures(definitions: Sequence[Mapping[str, Any]]) -> tuple[Measure, ...]:
-    """The churn model's measures as a scoring run computes them beside the config's: each renamed
-    ``RUN_PREFIX + name`` (ratios' parts too), so none collides with a config measure."""
-    out = []
-    for data in definitions:
-        measure = measure_from_dict(data)
-        ratio = None if measure.ratio is None else (RUN_PREFIX + measure.ratio[0], RUN_PREFIX + measure.ratio[1])
-        out.append(replace(measure, name=RUN_PREFIX + measure.name, ratio=ratio))
-    return tuple(out)
+@dataclass(frozen=True, slots=True)
+class RunMeasures:
+    """What a scoring run computes to apply the churn model: ``measures`` to add to the config's,
+    and ``names``, each model measure's name in the run (a config measure's, or its own)."""
+
+    measures: tuple[Measure, ...]
+    names: dict[str, str]
+
+
+def run_measures(definitions: Sequence[Mapping[str, Any]], config: Sequence[Measure] = ()) -> RunMeasures:
+    """The churn model's measures as a scoring run computes them beside the ``config``'s: one that
+    computes the same raw values as a config measure (``same_values``; a ratio over the same parts)
+    is read from it, the others are added, renamed ``RUN_PREFIX + name`` (ratios' parts too), so none
+    collides with a config measure."""
+    own = tuple(measure_from_dict(data) for data in definitions)
+    names: dict[str, str] = {}
+    added: list[Measure] = []
+    for measure in evaluation_order(own):
+        ratio = None if measure.ratio is None else (names[measure.ratio[0]], names[measure.ratio[1]])
+        candidate = replace(measure, ratio=ratio)
+        same = next((m for m in config if same_values(m, candidate)), None)
+        if same is not None:
+            names[measure.name] = same.name
+            continue
+        names[measure.name] = RUN_PREFIX + measure.name
+        added.append(replace(candidate, name=RUN_PREFIX + measure.name))
+    return RunMeasures(tuple(added), names)
 
 
 # --- the candidates -------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from app.services.alerts.settings import AlertSettings
 from app.services.churn_state import churn_run_measures, has_churn_model
 from app.services.scoring_config.active import get_active_model
 from playbooks.plays import Play, PlayHistory, match_plays
+from scoring.churn import RunMeasures
 from scoring.health import BANDS, NO_BAND, HealthResult, compute_health
 from scoring.model import ScoringModel
 from scoring.rules import RuleEvaluation, evaluate_rules, rule_needs
@@ -130,6 +131,7 @@ class _RunState:
     version: int = field(init=False)
     model: ScoringModel = field(init=False)
     portfolio: PortfolioMeasures = field(init=False)
+    churn_inputs: RunMeasures | None = field(init=False)  # the churn model's measures in this run
     # score: the result, and its columns as stored
     stage: np.ndarray = field(init=False)
     health: HealthResult = field(init=False)
@@ -182,7 +184,8 @@ _LATEST_COLUMNS = (*_HISTORY_COLUMNS, "score_change_7d", "score_change_30d", "ru
 def _measure(run: _RunState) -> None:
     """The config's measures, and the churn model's own (renamed, unweighted) in the same pass."""
     run.version, run.model = get_active_model(run.session)
-    extra = churn_run_measures(run.session)
+    run.churn_inputs = churn_run_measures(run.session, run.model.measures)
+    extra = () if run.churn_inputs is None else run.churn_inputs.measures
     computed = run.model
     if extra:
         weights = {stage: {**w, **{m.name: 0.0 for m in extra}} for stage, w in run.model.weights.items()}
@@ -253,7 +256,8 @@ def _churn_columns(run: _RunState) -> tuple[list[Any], list[Any], list[Any]]:
         return none, none, none
     from app.services.analysis import churn_scores
 
-    churn = churn_scores(run.session, portfolio=run.portfolio, stage=run.stage)
+    names = None if run.churn_inputs is None else run.churn_inputs.names
+    churn = churn_scores(run.session, portfolio=run.portfolio, stage=run.stage, names=names)
     values: list[str | None] = [None] * run.ids.size
     if churn.values is not None:
         values = list(measure_json(churn.values.T))

@@ -685,14 +685,16 @@ class ChurnScores:
     values: np.ndarray | None = None  # (n, f) the model's inputs, its ``measure_names`` order
 
 
-def churn_scores(session: Session, *, portfolio: PortfolioMeasures, stage: np.ndarray) -> ChurnScores:
+def churn_scores(
+    session: Session, *, portfolio: PortfolioMeasures, stage: np.ndarray, names: dict[str, str] | None = None
+) -> ChurnScores:
     """Churn probability and expected ARR at risk (probability x ARR) of every account the scoring
     run scored, from the newest churn model, in one ``predict_proba`` over the portfolio.
 
-    The churn model's measures are read from ``portfolio`` under their run names
-    (``scoring.churn.RUN_PREFIX``: the run computes them beside the config's; one it did not compute
-    counts as no data). A stored model of an older format is ignored (logged): the probabilities
-    stay null and the notes say to retrain.
+    The churn model's measures are read from ``portfolio`` under their run ``names``
+    (``scoring.churn.run_measures``: the run computes them beside the config's, or reads a config
+    measure that computes the same; one it did not compute counts as no data). A stored model of an
+    older format is ignored (logged): the probabilities stay null and the notes say to retrain.
     """
     n = stage.shape[0]
     loaded = _load_predictor(session) if n else None
@@ -700,7 +702,8 @@ def churn_scores(session: Session, *, portfolio: PortfolioMeasures, stage: np.nd
     if loaded is None or predictor is None:
         return ChurnScores([None] * n, [None] * n, [None] * n)
     version = loaded[0]
-    raw = _aligned_raw(portfolio, tuple(RUN_PREFIX + name for name in predictor.measure_names))
+    known = names or {}
+    raw = _aligned_raw(portfolio, tuple(known.get(name, RUN_PREFIX + name) for name in predictor.measure_names))
     # Rounded before the product, so the stored expected value is the stored probability x ARR.
     probability = np.round(predictor.predict(raw, stage), 6)
     expected = np.round(probability * np.asarray(portfolio.arr, dtype=np.float64), 2)

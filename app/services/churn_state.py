@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.models import ChurnModel
 from scoring.churn import FORMAT as CHURN_FORMAT
-from scoring.churn import run_measures
+from scoring.churn import RunMeasures, run_measures
 from scoring.measures import Measure
 
 TRAIN_JOB = "train-churn-model"
@@ -62,11 +62,11 @@ def has_churn_model(session: Session) -> bool | str:
     return True if model_format(row.params) == CHURN_FORMAT else OLD_FORMAT_NOTE.format(version=row.version)
 
 
-def churn_run_measures(session: Session) -> tuple[Measure, ...]:
-    """The newest churn model's measures as a scoring run computes them beside the config's
-    (``scoring.churn.run_measures``: renamed so none collides with a config measure); none without
-    a model of the current format. Read from the stored definitions, without loading the model."""
+def churn_run_measures(session: Session, config: tuple[Measure, ...]) -> RunMeasures | None:
+    """The newest churn model's measures as a scoring run computes them beside the ``config``'s
+    (``scoring.churn.run_measures``); None without a model of the current format. Read from the
+    stored definitions, without loading the model."""
     row = session.execute(sa.select(ChurnModel.params).order_by(ChurnModel.version.desc()).limit(1)).first()
     if row is None or model_format(row.params) != CHURN_FORMAT:
-        return ()
-    return run_measures(row.params.get("measures") or ())
+        return None
+    return run_measures(row.params.get("measures") or (), config)

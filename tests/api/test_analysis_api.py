@@ -330,6 +330,37 @@ def test_churn_probability_is_null_with_a_note_before_training_and_set_by_the_ne
     assert f"{top['feature'].replace('_', ' ')}" in page and f"{effect} the risk" in page
 
 
+def test_the_churn_probability_does_not_change_with_the_active_config(
+    client: FlaskClient, app: Flask, demo: Session
+) -> None:
+    """The model computes its own measures in the run: activating a suggested config (other measure
+    names) leaves every probability as it was, and the reasons still come."""
+    score(demo)
+    suggested = queued_result(client, app, client.post("/api/v1/scoring/suggestions", json=LEARN), "suggestions")
+    model = queued_result(client, app, client.post("/api/v1/analysis/churn-model/train", json=LEARN),
+                          "train-churn-model")  # fmt: skip
+    score(demo)
+
+    def probabilities() -> dict[int, float | None]:
+        rows = demo.execute(sa.select(LatestScore.account_id, LatestScore.churn_probability)).all()
+        demo.rollback()
+        return dict(rows)  # type: ignore[arg-type]
+
+    before = probabilities()
+    assert len(set(before.values())) > 10 and None not in before.values()
+    posted = client.post("/api/v1/scoring/config/versions", json=suggested["new_version"])
+    assert posted.status_code == 201, posted.get_json()
+    version = posted.get_json()["version"]
+    activated = client.post(f"/api/v1/scoring/config/versions/{version}/activate")
+    assert activated.status_code in (200, 202), activated.get_json()
+    new_names = {m["name"] for m in suggested["new_version"]["config"]["measures"]}
+    assert not set(model["measure_names"]) <= new_names  # the model reads measures the config lacks
+    score(demo)
+    assert probabilities() == before
+    first = min(before)
+    assert client.get(f"/api/v1/accounts/{first}").get_json()["churn_reasons"]
+
+
 def test_watchlist_sorts_by_expected_arr_at_risk_with_a_cursor(client: FlaskClient, app: Flask, demo: Session) -> None:
     score(demo)
     queued_result(client, app, client.post("/api/v1/analysis/churn-model/train", json=LEARN), "train-churn-model")
