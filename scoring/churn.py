@@ -70,8 +70,14 @@ from scoring.validation import Comparison, churn_by_decile, compare_methods, sam
 #: message.
 FORMAT = 3
 #: The model keeps at most this many measures (``select_measures``): the best of each group of
-#: strongly correlated candidates, best first.
-MAX_MEASURES = 16
+#: near copies, best first. It bounds what the scoring run computes for the model beside the config.
+MAX_MEASURES = 24
+#: Candidates whose rank correlation reaches this (in absolute value) are near copies, of which the
+#: model keeps one. Higher than the suggestions' 0.8 (``scoring.discovery.GROUP_CORRELATION``): a
+#: score a person reads wants one measure per idea, a regularized model gains from correlated
+#: measures that still differ (on IBM Telco 0.8 and 16 measures gave 0.851 on the later period,
+#: 0.95 and 24 gave 0.858, docs/learning.md).
+GROUP_CORRELATION = 0.95
 #: The prefix of the churn model's measures in a scoring run that computes them beside the config's
 #: (``run_measures``): a config measure may carry the same name with another definition.
 RUN_PREFIX = "churn__"
@@ -154,8 +160,9 @@ def select_measures(
     """The columns of ``raw_values`` (k, m) the model keeps, best first: each column judged on these
     rows alone (its ROC AUC in its better direction, ``scoring.discovery.judge_candidates``), columns
     with data on fewer than ``MIN_COVERAGE`` of the rows set aside, the rest grouped by rank
-    correlation (``correlation_groups``: near copies, such as a 28-day and a 90-day count of one
-    event, fall in one group), and the best of each group kept, at most ``limit``.
+    correlation (``correlation_groups`` at ``GROUP_CORRELATION``: near copies, such as an event's
+    28-day count and its sum per active user where every account has one user, fall in one group),
+    and the best of each group kept, at most ``limit``.
 
     Judged on at most ``MAX_FIT_ROWS`` rows (seeded). When no column has the coverage, the best
     column is kept alone, so there is always a model to fit."""
@@ -169,7 +176,7 @@ def select_measures(
     covered = np.flatnonzero(np.array([j.coverage >= MIN_COVERAGE for j in judged]))
     if covered.size == 0:
         return np.array([int(np.argmax(auc))], dtype=np.int64)
-    groups = correlation_groups(values[:, covered], seed=seed)
+    groups = correlation_groups(values[:, covered], threshold=GROUP_CORRELATION, seed=seed)
     best: dict[int, int] = {}
     for column, group in zip(covered.tolist(), groups.tolist(), strict=True):
         if group not in best or auc[column] > auc[best[group]]:

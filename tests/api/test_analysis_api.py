@@ -266,9 +266,9 @@ def test_churn_probability_is_null_with_a_note_before_training_and_set_by_the_ne
     assert model["trained_by"] == "test-admin"
     assert model["counts"]["churned"] >= 10
     assert model["format"] == 3 and model["kind"] in {"logistic_regression", "gradient_boosting"}
-    # It learned from the config's measures and the discovered candidates, kept at most 16 (the best
+    # It learned from the config's measures and the discovered candidates, kept at most 24 (the best
     # of each correlated group), and stores what computes each (a ratio's parts too).
-    assert model["params"]["candidates"] > 11 and 1 <= len(model["measure_names"]) <= 16
+    assert model["params"]["candidates"] > 11 and 1 <= len(model["measure_names"]) <= 24
     defined = {m["name"] for m in model["params"]["measures"]}
     assert set(model["measure_names"]) <= defined
     validation = model["validation"]
