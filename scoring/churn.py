@@ -190,7 +190,7 @@ def measure_definitions(chosen: Sequence[str], measures: Sequence[Measure]) -> t
     among them (recursively), in the order of ``measures``: what computes the chosen values."""
     by_name = {m.name: m for m in measures}
     needed: set[str] = set()
-    stack = [name for name in chosen]
+    stack = list(chosen)
     while stack:
         name = stack.pop()
         if name in needed:
