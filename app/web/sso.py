@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from authlib.integrations.flask_client import OAuth
 from flask import current_app, request
 
 #: The Flask app's extension key of the registered client.
@@ -27,6 +26,10 @@ def client() -> Any:
     """This app's OpenID Connect client (registered on first use, from the app's config)."""
     extensions = current_app.extensions
     if _KEY not in extensions:
+        # Imported here, when SSO is first used: Authlib's client brings joserfc and cryptography
+        # (about 0.1 s of every process's start-up, the CLI's and the scoring run's included).
+        from authlib.integrations.flask_client import OAuth
+
         config = current_app.config
         oauth = OAuth(current_app)
         oauth.register(
