@@ -145,8 +145,9 @@ def account(account_id: int) -> Any:
     if body is None:
         with session.begin():
             # One snapshot for the page and its stamp: the stamp says what the page has seen.
-            connection = session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-            stamp = None if cache is None else cache.stamp(connection, now)
+            stamp = None
+            if cache is not None:
+                stamp = cache.stamp(session.connection(execution_options={"isolation_level": "REPEATABLE READ"}), now)
             context = _account_context(session, account_id, now)
         body = render_template("web/account.html", **context).replace(token, _CSRF_MARK).encode()
         if cache is not None and stamp is not None:
