@@ -484,7 +484,11 @@ def test_pages_admin_adds_a_measure_previews_and_activates(app: Flask, engine: s
     bad = admin.post("/admin/config/measure", data={**form, "thresholds": "0, lots", "weight.established": "x"})
     text = bad.get_data(as_text=True)
     assert bad.status_code == 422 and 'id="thresholds-error"' in text and "Numbers separated by commas" in text
-    assert 'id="weight.established-error"' in text and 'value="0, lots"' in text and 'value="Logins a day (30 days)"' in text
+    assert (
+        'id="weight.established-error"' in text
+        and 'value="0, lots"' in text
+        and 'value="Logins a day (30 days)"' in text
+    )
     # The schema's: a window out of range, shown at the window field.
     bad = admin.post("/admin/config/measure", data={**form, "window_days": "9999"})
     text = bad.get_data(as_text=True)
