@@ -4,8 +4,11 @@ sessions and cookies, CSRF, forms shown again with their messages, invitations a
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import re
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -339,6 +342,65 @@ def test_pages_watchlist_is_kept_per_user_with_each_session_s_token_and_dropped_
 
 def _untokened(page: str) -> str:
     return re.sub(r'name="csrf_token" value="[^"]+"', "", page)
+
+
+#: One no-op statement per table of the account page's own change log (migration 0017): a
+#: statement-level trigger records it all the same.
+ACCOUNT_PAGE_NO_OP_WRITES = {
+    "health_scores": "UPDATE health_scores SET score = score WHERE false",
+    "score_calibrations": "DELETE FROM score_calibrations WHERE false",
+    "events": "DELETE FROM events WHERE false",
+    "alerts": "UPDATE alerts SET status = status WHERE false",
+    "daily_usage": "DELETE FROM daily_usage WHERE false",
+    "license_snapshots": "DELETE FROM license_snapshots WHERE false",
+    "support_tickets": "DELETE FROM support_tickets WHERE false",
+    "feedback": "DELETE FROM feedback WHERE false",
+}
+
+
+def test_pages_account_page_is_kept_per_user_and_dropped_on_any_write_to_what_it_reads(
+    app: Flask, engine: sa.Engine, portfolio: Portfolio
+) -> None:
+    """PostgreSQL: a repeat of the account page is served from the kept page, with each session's
+    own CSRF token in it; another user gets their own; a write to any table the page reads (both
+    change logs: 0012's and 0017's) drops it, and a pin shows on the next answer."""
+    from tests.api.test_watchlist_api import NO_OP_WRITES
+
+    path = f"/accounts/{portfolio.own_account}"
+    admin, other = (sign_in(app.test_client(), portfolio.emails["admin"]) for _ in range(2))
+    first = admin.get(path).get_data(as_text=True)
+    cache = app.extensions.get("account_page_cache")
+    if engine.dialect.name != "postgresql":
+        assert cache is None  # no snapshots to compare: never kept
+        return
+    assert set(ACCOUNT_PAGE_NO_OP_WRITES) == set(_migration("0017_account_page_changes").TABLES)
+    hits, misses = cache.hits, cache.misses
+    theirs = other.get(path).get_data(as_text=True)
+    assert (cache.hits, cache.misses) == (hits + 1, misses) and _untokened(theirs) == _untokened(first)
+    assert "@@csrf@@" not in theirs
+    refused = re.search(r'name="csrf_token" value="([^"]+)"', first).group(1)  # type: ignore[union-attr]
+    assert other.post(f"{path}/unpin", data={"csrf_token": refused}).status_code == 400
+    csm = sign_in(app.test_client(), portfolio.emails["csm"])
+    assert "(csm)" in csm.get(path).get_data(as_text=True) and cache.misses == misses + 1, "their own page"
+    for table, statement in sorted({**NO_OP_WRITES, **ACCOUNT_PAGE_NO_OP_WRITES}.items()):
+        admin.get(path)
+        hits, misses = cache.hits, cache.misses
+        assert admin.get(path).status_code == 200 and cache.hits == hits + 1, table
+        with engine.begin() as conn:  # another connection, as another worker or the scheduler would write
+            conn.execute(sa.text(statement))
+        assert admin.get(path).status_code == 200 and cache.misses == misses + 1, table
+    token = re.search(r'name="csrf_token" value="([^"]+)"', theirs).group(1)  # type: ignore[union-attr]
+    assert other.post(f"{path}/pin", data={"reason": "kept account page", "csrf_token": token}).status_code == 302
+    assert "Pinned: kept account page" in admin.get(path).get_data(as_text=True)
+
+
+def _migration(name: str) -> Any:
+    path = Path(__file__).resolve().parents[2] / "migrations" / "versions" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_pages_account_page_pins_completes_tasks_and_explains_a_change(
