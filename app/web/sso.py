@@ -11,6 +11,7 @@ them (an admin invites them, with their role and manager), and a disabled user s
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import current_app, request
 
@@ -48,3 +49,15 @@ def callback_url(path: str) -> str:
     proxy the request's own host may not be the public one), else this request's host."""
     base = str(current_app.config.get("PUBLIC_BASE_URL") or "").rstrip("/") or request.host_url.rstrip("/")
     return base + path
+
+
+def end_session_url(id_token: str, return_to: str) -> str | None:
+    """Where to send the browser at sign-out to end the provider's session too (OpenID Connect
+    RP-Initiated Logout: the provider's ``end_session_endpoint`` with the ID token as the hint and
+    ``return_to``, a registered post-logout redirect URI); None when the provider offers none."""
+    endpoint = client().load_server_metadata().get("end_session_endpoint")
+    if not endpoint:
+        return None
+    client_id = current_app.config["OIDC_CLIENT_ID"]
+    query = urlencode({"id_token_hint": id_token, "post_logout_redirect_uri": return_to, "client_id": client_id})
+    return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
