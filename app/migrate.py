@@ -17,7 +17,7 @@ from app.db import Base
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 #: Tables the migrations create without a model: PostgreSQL's watchlist and account page change
-#: logs (migrations 0012 and 0017), written only by triggers and read by raw SQL
+#: logs (migrations 0012 and 0018), written only by triggers and read by raw SQL
 #: (app/services/watchlist/cache.py).
 UNMODELLED_TABLES = frozenset({"watchlist_changes", "account_page_changes"})
 

@@ -129,7 +129,7 @@ def account(account_id: int) -> Any:
     Kept per worker like the watchlist page (PostgreSQL; app/services/watchlist/cache.py): the page
     is read and rendered in one REPEATABLE READ snapshot and kept under its stamp, keyed by the
     account, the user (their name, role and book show in it) and the day; a repeat is served while
-    neither change log (migrations 0012 and 0017: every table the page reads) has a write the
+    neither change log (migrations 0012 and 0018: every table the page reads) has a write the
     snapshot did not see, which is one indexed query. A pin, a task, an alert acknowledged shows at
     once. "Why did it change" between two days asked is computed each time (not kept)."""
     if request.args.get("from") or request.args.get("to"):

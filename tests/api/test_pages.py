@@ -344,7 +344,7 @@ def _untokened(page: str) -> str:
     return re.sub(r'name="csrf_token" value="[^"]+"', "", page)
 
 
-#: One no-op statement per table of the account page's own change log (migration 0017): a
+#: One no-op statement per table of the account page's own change log (migration 0018): a
 #: statement-level trigger records it all the same.
 ACCOUNT_PAGE_NO_OP_WRITES = {
     "health_scores": "UPDATE health_scores SET score = score WHERE false",
@@ -363,7 +363,7 @@ def test_pages_account_page_is_kept_per_user_and_dropped_on_any_write_to_what_it
 ) -> None:
     """PostgreSQL: a repeat of the account page is served from the kept page, with each session's
     own CSRF token in it; another user gets their own; a write to any table the page reads (both
-    change logs: 0012's and 0017's) drops it, and a pin shows on the next answer."""
+    change logs: 0012's and 0018's) drops it, and a pin shows on the next answer."""
     from tests.api.test_watchlist_api import NO_OP_WRITES
 
     path = f"/accounts/{portfolio.own_account}"
@@ -373,7 +373,7 @@ def test_pages_account_page_is_kept_per_user_and_dropped_on_any_write_to_what_it
     if engine.dialect.name != "postgresql":
         assert cache is None  # no snapshots to compare: never kept
         return
-    assert set(ACCOUNT_PAGE_NO_OP_WRITES) == set(_migration("0017_account_page_changes").TABLES)
+    assert set(ACCOUNT_PAGE_NO_OP_WRITES) == set(_migration("0018_account_page_changes").TABLES)
     hits, misses = cache.hits, cache.misses
     theirs = other.get(path).get_data(as_text=True)
     assert (cache.hits, cache.misses) == (hits + 1, misses) and _untokened(theirs) == _untokened(first)

@@ -23,7 +23,7 @@ worker filling an entry): a transaction that stays open longer than that between
 write and its commit could leave an entry stale for up to ``MAX_AGE``.
 
 The account page (app/web/pages.py) is kept the same way, checked against two logs: this one and
-``account_page_changes`` (migration 0017: the score history, events, alerts and raw data an
+``account_page_changes`` (migration 0018: the score history, events, alerts and raw data an
 account page shows beyond what a watchlist page reads).
 
 SQLite has no snapshots to compare: there nothing is cached.
@@ -48,7 +48,7 @@ PRUNE_EVERY = 3600.0  # seconds between one worker's prunes
 
 #: The change logs a watchlist page is read from (migration 0012).
 WATCHLIST_LOGS = ("watchlist_changes",)
-#: The account page's (migrations 0012 and 0017): everything a watchlist page reads, and the score
+#: The account page's (migrations 0012 and 0018): everything a watchlist page reads, and the score
 #: history, events, alerts and raw data besides.
 ACCOUNT_PAGE_LOGS = ("watchlist_changes", "account_page_changes")
 
@@ -168,7 +168,7 @@ def prune_changes(connection: sa.Connection, now: dt.datetime, logs: tuple[str, 
 
 
 def change_log_exists(connection: sa.Connection, logs: tuple[str, ...] = WATCHLIST_LOGS) -> bool:
-    """Whether the database has every one of the change logs (PostgreSQL at migration 0012, 0017 or later)."""
+    """Whether the database has every one of the change logs (PostgreSQL at migration 0012, 0018 or later)."""
     return connection.dialect.name == "postgresql" and all(
         connection.execute(_HAS_LOG, {"log": log}).scalar_one() for log in logs
     )

@@ -1,7 +1,7 @@
 """account page change log (PostgreSQL): which transactions changed what an account page reads beyond the watchlist
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-03 18:10:00
 
 The account page (``/accounts/<id>``) reads every table a watchlist page reads (logged in
@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0017"
-down_revision = "0016"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
