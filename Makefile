@@ -95,8 +95,9 @@ BACKENDS ?= postgresql,sqlite
 bench-report: install
 	$(BIN)/python -m bench.report --write --size $(SIZE) --rounds $(ROUNDS) --backends $(BACKENDS) $(if $(REUSE),--reuse)
 
-## bench-million: the steady-state daily run on PostgreSQL at 1,000,000 accounts with 90 days of usage (about 65 M usage
-## rows; seeding takes the better part of an hour, REUSE=1 keeps a copy), added to the generated tables
+## bench-million: the steady-state daily run on PostgreSQL at 1,000,000 accounts with 90 days of usage (about 62 M usage
+## rows; seeding took 20 minutes on the loaded 2-core machine, REUSE=1 keeps a copy; each steady run about 4 minutes, so
+## the 5 rounds of both kinds take most of an hour after it), added to the generated tables
 bench-million: install
 	$(BIN)/python -m bench.report --write --merge --only steady --size 1000000 --backends postgresql --rounds $(ROUNDS) \
 		--pg-url postgresql://postgres@127.0.0.1:5432/hs_bench_million $(if $(REUSE),--reuse)

@@ -131,6 +131,7 @@ class Config:
     MAX_CONTENT_LENGTH: int = 32 * 1024 * 1024  # bytes per request body; more gets 413
     TOKEN_CACHE_SECONDS: int = 5  # a worker trusts a checked token this long (revocation delay); 0: off
     WATCHLIST_CACHE_ENTRIES: int = 256  # watchlist pages a worker keeps (PostgreSQL; docs/watchlist.md); 0: off
+    ACCOUNT_PAGE_CACHE_ENTRIES: int = 256  # account pages a worker keeps (PostgreSQL; docs/web.md); 0: off
     # Guards (app/limits.py, app/headers.py; docs/operations.md)
     RATE_LIMIT_ENABLED: bool = True
     RATE_LIMIT_STORAGE_URI: str = "memory://"  # one process; redis://host:6379 for several
@@ -199,6 +200,8 @@ class Config:
             problems.append("INGEST_MAX_BATCH must be at least 1")
         if self.WATCHLIST_CACHE_ENTRIES < 0:
             problems.append("WATCHLIST_CACHE_ENTRIES must not be negative")
+        if self.ACCOUNT_PAGE_CACHE_ENTRIES < 0:
+            problems.append("ACCOUNT_PAGE_CACHE_ENTRIES must not be negative")
         if not 1 <= self.WATCHLIST_FALLING_7D_POINTS <= 100:
             problems.append("WATCHLIST_FALLING_7D_POINTS must be between 1 and 100")
         if self.TOKEN_CACHE_SECONDS < 0:

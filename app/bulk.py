@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import operator
 from collections.abc import Iterable, Sequence
 from enum import Enum
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 
@@ -77,15 +79,46 @@ _COMPARABLE_TYPES = (sa.Integer, sa.Date, sa.DateTime, sa.String, sa.Float, sa.B
 MAX_DIRECT_COPIES = 48
 
 
-def _binary_types(table: sa.Table, columns: Sequence[str], first: Sequence[Any]) -> list[str] | None:
-    """PostgreSQL type names for a binary COPY of these columns, or None to COPY as text."""
+def _binary_types(
+    table: sa.Table, columns: Sequence[str], first: Sequence[Any], dialect: Any = None
+) -> list[str] | None:
+    """PostgreSQL type names for a binary COPY of these columns, or None to COPY as text. JSON
+    columns qualify when their values are already-encoded JSON text (``_register_json_dumpers``)."""
     names = []
     for column, value in zip(columns, first, strict=True):
-        found = _BINARY_TYPES.get(type(table.c[column].type))
+        column_type = table.c[column].type
+        if isinstance(column_type, sa.JSON):
+            if value is not None and type(value) is not str:
+                return None
+            jsonb = dialect is not None and isinstance(column_type.dialect_impl(dialect), postgresql.JSONB)
+            names.append("jsonb" if jsonb else "json")
+            continue
+        found = _BINARY_TYPES.get(type(column_type))
         if found is None or (value is not None and type(value) is not found[1]):
             return None
         names.append(found[0])
     return names
+
+
+def _register_json_dumpers(cursor: Any) -> None:
+    """Make this cursor's binary COPY take JSON columns' values as already-encoded text: ``json``
+    as the text itself, ``jsonb`` as a version byte (1) and the text (psycopg's own JSON dumpers
+    would encode a ``str`` as a JSON string). psycopg is imported here, where a PostgreSQL
+    connection is in use: neither a SQLite deployment nor any process's start-up loads it."""
+    from psycopg.adapt import Dumper
+    from psycopg.pq import Format
+
+    for name, prefix in (("json", b""), ("jsonb", b"\x01")):
+
+        class JsonText(Dumper):
+            format = Format.BINARY
+            oid = cursor.adapters.types[name].oid
+            version = prefix
+
+            def dump(self, obj: Any) -> bytes:
+                return self.version + (obj.encode() if isinstance(obj, str) else bytes(obj))
+
+        cursor.adapters.register_dumper(None, JsonText)
 
 
 def _copy(cursor: Any, target: str, quoted: str, rows: Iterable[Sequence[Any]], types: list[str] | None) -> int:
@@ -93,6 +126,8 @@ def _copy(cursor: Any, target: str, quoted: str, rows: Iterable[Sequence[Any]], 
     statement = f"COPY {target} ({quoted}) FROM STDIN" + (" (FORMAT BINARY)" if types else "")
     with cursor.copy(statement) as copy:
         if types:
+            if "json" in types or "jsonb" in types:
+                _register_json_dumpers(cursor)
             copy.set_types(types)
         enum_columns: list[int] | None = None
         write_row = copy.write_row
@@ -170,7 +205,7 @@ def _pg_upsert(
     rows = rows if isinstance(rows, list) else list(rows)
     if not rows:
         return 0
-    types = _binary_types(table, columns, rows[0])
+    types = _binary_types(table, columns, rows[0], dialect)
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         # New keys (a first pull, the next days of a daily feed): a direct COPY skips the
@@ -233,8 +268,15 @@ def bulk_insert(
     if dialect == "postgresql":
         if conflict_key is not None:
             return _pg_upsert(session, table, columns, rows, conflict_key=conflict_key, increment=increment)
+        # Binary COPY when the first row's values fit the columns' binary types (about a third
+        # cheaper than text for the scoring run's 100k-row history and latest loads).
+        iterator = iter(rows)
+        first = next(iterator, None)
+        if first is None:
+            return 0
+        types = _binary_types(table, columns, first, connection.dialect)
         cursor = dbapi.cursor()  # type: ignore[union-attr]
-        count = _copy(cursor, name, quoted, rows, None)
+        count = _copy(cursor, name, quoted, itertools.chain([first], iterator), types)
         cursor.close()
         return count
     if dialect == "sqlite":

@@ -16,9 +16,10 @@ import app.models  # noqa: F401 - registers every table on Base.metadata
 from app.db import Base
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
-#: Tables the migrations create without a model: PostgreSQL's watchlist change log (migration
-#: 0012), written only by triggers and read by raw SQL (app/services/watchlist/cache.py).
-UNMODELLED_TABLES = frozenset({"watchlist_changes"})
+#: Tables the migrations create without a model: PostgreSQL's watchlist and account page change
+#: logs (migrations 0012 and 0018), written only by triggers and read by raw SQL
+#: (app/services/watchlist/cache.py).
+UNMODELLED_TABLES = frozenset({"watchlist_changes", "account_page_changes"})
 
 
 def include_name(name: str | None, type_: str, parent_names: Any) -> bool:

@@ -53,19 +53,34 @@ up into one ``stage`` reason.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from scoring.measures import signed_log1p
+from scoring.discovery import MIN_COVERAGE, correlation_groups, judge_candidates
+from scoring.measures import Measure, evaluation_order, measure_from_dict, same_values, signed_log1p
 from scoring.stage import STAGES
 from scoring.validation import Comparison, churn_by_decile, compare_methods, sample_rows, walk_forward_folds
 
-#: The stored model's format: a ``ChurnPredictor`` over raw values (1 was a bare estimator over
-#: centered measure scores; such stored models are ignored with a message).
-FORMAT = 2
+#: The stored model's format: a ``ChurnPredictor`` over the raw values of measures of its own, whose
+#: definitions it carries (``measures``). 1 was a bare estimator over centered measure scores, 2 a
+#: predictor over the active config's measures read by name; such stored models are ignored with a
+#: message.
+FORMAT = 3
+#: The model keeps at most this many measures (``select_measures``): the best of each group of
+#: near copies, best first. It bounds what the scoring run computes for the model beside the config.
+MAX_MEASURES = 24
+#: Candidates whose rank correlation reaches this (in absolute value) are near copies, of which the
+#: model keeps one. Higher than the suggestions' 0.8 (``scoring.discovery.GROUP_CORRELATION``): a
+#: score a person reads wants one measure per idea, a regularized model gains from correlated
+#: measures that still differ (on IBM Telco 0.8 and 16 measures gave 0.851 on the later period,
+#: 0.95 and 24 gave 0.858, docs/learning.md).
+GROUP_CORRELATION = 0.95
+#: The prefix of the churn model's measures in a scoring run that computes them beside the config's
+#: (``run_measures``): a config measure may carry the same name with another definition.
+RUN_PREFIX = "churn__"
 #: Fewer observations than this of either class: no churn model (too few outcomes).
 MIN_PER_CLASS = 30
 #: Inverse L2 regularization strength of the logistic regression.
@@ -136,6 +151,86 @@ def _unscaled(v: np.ndarray, stage: np.ndarray, fill: np.ndarray) -> np.ndarray:
     return out
 
 
+# --- which measures --------------------------------------------------------------------------------
+
+
+def select_measures(
+    raw_values: np.ndarray, label: np.ndarray, *, limit: int = MAX_MEASURES, seed: int = 0
+) -> np.ndarray:
+    """The columns of ``raw_values`` (k, m) the model keeps, best first: each column judged on these
+    rows alone (its ROC AUC in its better direction, ``scoring.discovery.judge_candidates``), columns
+    with data on fewer than ``MIN_COVERAGE`` of the rows set aside, the rest grouped by rank
+    correlation (``correlation_groups`` at ``GROUP_CORRELATION``: near copies, such as an event's
+    28-day count and its sum per active user where every account has one user, fall in one group),
+    and the best of each group kept, at most ``limit``.
+
+    Judged on at most ``MAX_FIT_ROWS`` rows (seeded). When no column has the coverage, the best
+    column is kept alone, so there is always a model to fit."""
+    m = raw_values.shape[1]
+    if m == 0:
+        return np.empty(0, dtype=np.int64)
+    rows = sample_rows(np.arange(raw_values.shape[0]), MAX_FIT_ROWS, seed)
+    values, y = raw_values[rows], np.asarray(label, dtype=bool)[rows]
+    judged = judge_candidates(values, y)
+    auc = np.array([j.train_auc for j in judged])
+    covered = np.flatnonzero(np.array([j.coverage >= MIN_COVERAGE for j in judged]))
+    if covered.size == 0:
+        return np.array([int(np.argmax(auc))], dtype=np.int64)
+    groups = correlation_groups(values[:, covered], threshold=GROUP_CORRELATION, seed=seed)
+    best: dict[int, int] = {}
+    for column, group in zip(covered.tolist(), groups.tolist(), strict=True):
+        if group not in best or auc[column] > auc[best[group]]:
+            best[group] = column
+    kept = sorted(best.values(), key=lambda j: (-auc[j], j))[:limit]
+    return np.asarray(kept, dtype=np.int64)
+
+
+def measure_definitions(chosen: Sequence[str], measures: Sequence[Measure]) -> tuple[dict[str, Any], ...]:
+    """The definitions of the ``chosen`` measures among ``measures``, with the parts of any ratio
+    among them (recursively), in the order of ``measures``: what computes the chosen values."""
+    by_name = {m.name: m for m in measures}
+    needed: set[str] = set()
+    stack = list(chosen)
+    while stack:
+        name = stack.pop()
+        if name in needed:
+            continue
+        if name not in by_name:
+            raise ValueError(f"no definition of the measure {name!r}")
+        needed.add(name)
+        stack.extend(by_name[name].ratio or ())
+    return tuple(m.to_dict() for m in measures if m.name in needed)
+
+
+@dataclass(frozen=True, slots=True)
+class RunMeasures:
+    """What a scoring run computes to apply the churn model: ``measures`` to add to the config's,
+    and ``names``, each model measure's name in the run (a config measure's, or its own)."""
+
+    measures: tuple[Measure, ...]
+    names: dict[str, str]
+
+
+def run_measures(definitions: Sequence[Mapping[str, Any]], config: Sequence[Measure] = ()) -> RunMeasures:
+    """The churn model's measures as a scoring run computes them beside the ``config``'s: one that
+    computes the same raw values as a config measure (``same_values``; a ratio over the same parts)
+    is read from it, the others are added, renamed ``RUN_PREFIX + name`` (ratios' parts too), so none
+    collides with a config measure."""
+    own = tuple(measure_from_dict(data) for data in definitions)
+    names: dict[str, str] = {}
+    added: list[Measure] = []
+    for measure in evaluation_order(own):
+        ratio = None if measure.ratio is None else (names[measure.ratio[0]], names[measure.ratio[1]])
+        candidate = replace(measure, ratio=ratio)
+        same = next((m for m in config if same_values(m, candidate)), None)
+        if same is not None:
+            names[measure.name] = same.name
+            continue
+        names[measure.name] = RUN_PREFIX + measure.name
+        added.append(replace(candidate, name=RUN_PREFIX + measure.name))
+    return RunMeasures(tuple(added), names)
+
+
 # --- the candidates -------------------------------------------------------------------------------
 
 
@@ -183,6 +278,9 @@ class ChurnPredictor:
     scaler: FeatureScaler
     estimator: Any  # a fitted CalibratedClassifierCV (ensemble=False)
     median: np.ndarray  # (F,) training medians of the standardized features (boosting's reference)
+    #: The measure-language definitions (``Measure.to_dict``) of ``measure_names``, and of the parts
+    #: of any ratio among them: what a scoring run computes to apply the model (``run_measures``).
+    measures: tuple[dict[str, Any], ...] = ()
     format: int = FORMAT
 
     def features(self, raw_values: np.ndarray, stage: np.ndarray) -> np.ndarray:
@@ -339,6 +437,7 @@ class ChurnModelFit:
     predictor: ChurnPredictor
     counts: dict[str, int]
     validation: ChurnValidation
+    columns: np.ndarray  # the columns of the raw values the predictor uses (``select_measures``)
 
 
 def _class_counts(label: np.ndarray) -> tuple[int, int]:
@@ -376,17 +475,22 @@ def fit_churn_model(
     seed: int = 0,
     C: float = L2_C,
     draws: int = 1000,
+    max_measures: int = MAX_MEASURES,
 ) -> ChurnModelFit:
-    """Compare the candidates by walk-forward validation, then fit and calibrate the winner on every
-    observation. ``NotEnoughOutcomes`` when a class has fewer than ``min_per_class`` observations."""
+    """Compare the candidates by walk-forward validation, then choose the measures
+    (``select_measures``) and fit and calibrate the winner on every observation. The measures are
+    chosen inside each fold too, on its training rows, so the validation judges the whole procedure.
+    ``NotEnoughOutcomes`` when a class has fewer than ``min_per_class`` observations."""
     label = np.asarray(label, dtype=bool)
     check_outcomes(label, min_per_class)
     validation = validate_candidates(
         raw_values, stage, label, observed_on=observed_on, account_id=account_id, measure_names=measure_names,
         horizon_days=horizon_days, seed=seed, C=C, draws=draws,
-        min_fold_per_class=min(min_per_class, MIN_FOLD_PER_CLASS),
+        min_fold_per_class=min(min_per_class, MIN_FOLD_PER_CLASS), max_measures=max_measures,
     )  # fmt: skip
-    predictor = fit_predictor(validation.winner, raw_values, stage, label, measure_names, seed=seed, C=C)
+    columns = select_measures(raw_values, label, limit=max_measures, seed=seed)
+    names = [measure_names[j] for j in columns.tolist()]
+    predictor = fit_predictor(validation.winner, raw_values[:, columns], stage, label, names, seed=seed, C=C)
     churned, kept = _class_counts(label)
     counts = {
         "observations": int(label.size),
@@ -394,7 +498,7 @@ def fit_churn_model(
         "not_churned": kept,
         "accounts": int(np.unique(account_id).size),
     }
-    return ChurnModelFit(predictor, counts, validation)
+    return ChurnModelFit(predictor, counts, validation, columns)
 
 
 def validate_candidates(
@@ -410,8 +514,10 @@ def validate_candidates(
     C: float = L2_C,
     draws: int = 1000,
     min_fold_per_class: int = MIN_FOLD_PER_CLASS,
+    max_measures: int = MAX_MEASURES,
 ) -> ChurnValidation:
-    """Both candidates through the walk-forward folds (see the module doc); the winner and why."""
+    """Both candidates through the walk-forward folds (see the module doc), each fold choosing its
+    measures on its training rows; the winner and why."""
     label = np.asarray(label, dtype=bool)
     folds = walk_forward_folds(observed_on, account_id, horizon_days=horizon_days, seed=seed)
     tested = np.zeros(label.size, dtype=bool)
@@ -428,11 +534,15 @@ def validate_candidates(
             )
             fold_rows.append(row)
             continue
+        train_raw = raw_values[fold.train]
+        columns = select_measures(train_raw, label[fold.train], limit=max_measures, seed=seed)
+        names = [measure_names[j] for j in columns.tolist()]
+        row["measures"] = names
         for kind in CANDIDATES:
             fitted = fit_predictor(
-                kind, raw_values[fold.train], stage[fold.train], label[fold.train], measure_names, seed=seed, C=C
+                kind, train_raw[:, columns], stage[fold.train], label[fold.train], names, seed=seed, C=C
             )
-            predicted[kind][fold.test] = fitted.predict(raw_values[fold.test], stage[fold.test])
+            predicted[kind][fold.test] = fitted.predict(raw_values[fold.test][:, columns], stage[fold.test])
         base_rate[fold.test] = churned / (churned + kept)
         tested |= fold.test
         row["skipped"] = None

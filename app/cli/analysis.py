@@ -53,6 +53,7 @@ def _figure(value: float | None, digits: int = 3, *, percent: bool = False) -> s
 @exit_cleanly_on_domain_error
 def analysis_train(as_of: dt.date | None, horizon_days: int, periodic_months: int, min_per_class: int) -> None:
     """Train a churn model now and store it as the newest version (recorded in job_runs)."""
+    from app.db import learning_cache_dir
     from app.services.analysis import TrainSummary, train_churn_model  # scikit-learn, on demand
 
     as_of = as_of or dt.datetime.now(dt.UTC).date()
@@ -68,6 +69,7 @@ def analysis_train(as_of: dt.date | None, horizon_days: int, periodic_months: in
                 horizon_days=horizon_days,
                 periodic_months=periodic_months,
                 min_per_class=min_per_class,
+                cache_dir=learning_cache_dir(),
             )
         ),
         TrainSummary.counts,

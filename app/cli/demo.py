@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from app.cli.common import DATE, exit_cleanly_on_domain_error
 from app.db import session_factory
-from app.demo.seed import clear_demo, create_demo_users, seed_demo
 from app.errors import Conflict
 from app.models import Account, Role
 from app.pipeline.run import ScoringRunSummary, run_scoring
@@ -34,6 +33,9 @@ demo_cli = AppGroup("demo", help="Demo data.")
 @exit_cleanly_on_domain_error
 def demo_seed(accounts: int, days: int, seed: int, as_of: dt.date | None, replace: bool) -> None:
     """Generate reproducible, realistic demo data (accounts, usage, tickets, feedback, outcomes...)."""
+    # The demo's generators are imported by the commands that use them, not by every command's start-up.
+    from app.demo.seed import clear_demo, seed_demo
+
     as_of = as_of or dt.datetime.now(dt.UTC).date()
     try:
         with session_factory().begin() as session:
@@ -61,6 +63,8 @@ def demo_seed(accounts: int, days: int, seed: int, as_of: dt.date | None, replac
 @exit_cleanly_on_domain_error
 def demo_users(manager: str, manager_email: str, password: str | None) -> None:
     """Make a user for each CSM that owns accounts, all in one manager's team (idempotent)."""
+    from app.demo.seed import create_demo_users
+
     with session_factory().begin() as session:
         created, owners = create_demo_users(session, manager=manager, manager_email=manager_email)
         csms = sorted(name for name in session.scalars(sa.select(Account.owner).distinct()) if name)

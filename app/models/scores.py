@@ -95,4 +95,7 @@ class LatestScore(_ScoreColumns, Base):
     score_change_30d: Mapped[float | None]
     # Which event rules are on for the account (bit i: the config version's i-th rule); see scoring/rules.py.
     rule_state: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    # The churn model's inputs, in its ``measure_names`` order (null: no model, or not yet scored
+    # with it): what the account's churn reasons are explained from (docs/learning.md).
+    churn_values: Mapped[list[float | None] | None] = mapped_column(sa.JSON, nullable=True)
     scored_at: Mapped[dt.datetime] = mapped_column(server_default=sa.func.now())

@@ -18,6 +18,7 @@ and the steps hand one another what they computed in a ``_RunState``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -37,9 +38,10 @@ from app.pipeline.events import first_scored_day, gather_inputs, previous_latest
 from app.pipeline.measures import PortfolioMeasures, compute_measures
 from app.pipeline.plays import PlayRunCounts, TaskAssignees, load_plays, play_history, start_play_runs
 from app.services.alerts.settings import AlertSettings
-from app.services.churn_state import has_churn_model
+from app.services.churn_state import churn_run_measures, has_churn_model
 from app.services.scoring_config.active import get_active_model
 from playbooks.plays import Play, PlayHistory, match_plays
+from scoring.churn import RunMeasures
 from scoring.health import BANDS, NO_BAND, HealthResult, compute_health
 from scoring.model import ScoringModel
 from scoring.rules import RuleEvaluation, evaluate_rules, rule_needs
@@ -129,6 +131,7 @@ class _RunState:
     version: int = field(init=False)
     model: ScoringModel = field(init=False)
     portfolio: PortfolioMeasures = field(init=False)
+    churn_inputs: RunMeasures | None = field(init=False)  # the churn model's measures in this run
     # score: the result, and its columns as stored
     stage: np.ndarray = field(init=False)
     health: HealthResult = field(init=False)
@@ -140,6 +143,7 @@ class _RunState:
     id_list: list[int] = field(init=False)
     # history: the rows' columns, ``_HISTORY_COLUMNS`` order (the latest rows start with them)
     history_values: tuple[list[Any], ...] = field(init=False)
+    churn_values: list[str | None] = field(init=False)  # the churn model's inputs (JSON), latest rows only
     # events
     after_event_id: int = field(init=False)
     keep: np.ndarray = field(init=False)  # accounts whose latest score is not newer than as_of
@@ -174,15 +178,22 @@ _HISTORY_COLUMNS = (
     "account_id", "day", "config_version", "stage", "score", "band", "completeness", "measure_values",
     "churn_probability", "expected_arr_at_risk", "churn_model_version",
 )  # fmt: skip
-_LATEST_COLUMNS = (*_HISTORY_COLUMNS, "score_change_7d", "score_change_30d", "rule_state")
+_LATEST_COLUMNS = (*_HISTORY_COLUMNS, "score_change_7d", "score_change_30d", "rule_state", "churn_values")
 
 
 def _measure(run: _RunState) -> None:
+    """The config's measures, and the churn model's own (renamed, unweighted) in the same pass."""
     run.version, run.model = get_active_model(run.session)
+    run.churn_inputs = churn_run_measures(run.session, run.model.measures)
+    extra = () if run.churn_inputs is None else run.churn_inputs.measures
+    computed = run.model
+    if extra:
+        weights = {stage: {**w, **{m.name: 0.0 for m in extra}} for stage, w in run.model.weights.items()}
+        computed = dataclasses.replace(run.model, measures=(*run.model.measures, *extra), weights=weights)
     run.portfolio = compute_measures(
         run.session,
         as_of=run.as_of,
-        model=run.model,
+        model=computed,
         usage_windows=rule_needs(run.model.rules).usage_windows,
     )
 
@@ -241,10 +252,16 @@ def _churn_columns(run: _RunState) -> tuple[list[Any], list[Any], list[Any]]:
     scikit-learn and scipy, two seconds of start-up the run does not pay without a model)."""
     if has_churn_model(run.session) is not True:  # none, or only one of an older format
         none: list[Any] = [None] * run.ids.size
+        run.churn_values = none
         return none, none, none
     from app.services.analysis import churn_scores
 
-    churn = churn_scores(run.session, portfolio=run.portfolio, stage=run.stage)
+    names = None if run.churn_inputs is None else run.churn_inputs.names
+    churn = churn_scores(run.session, portfolio=run.portfolio, stage=run.stage, names=names)
+    values: list[str | None] = [None] * run.ids.size
+    if churn.values is not None:
+        values = list(measure_json(churn.values.T))
+    run.churn_values = values
     return churn.probability, churn.expected_arr_at_risk, churn.version
 
 
@@ -329,7 +346,8 @@ def _write_latest(run: _RunState) -> None:
     run.change_7d = _nullable(np.round(result.score - run.score_on(as_of - dt.timedelta(days=7)), 4))
     change_30d = _nullable(np.round(result.score - run.score_on(as_of - dt.timedelta(days=30)), 4))
     rows = zip(
-        *run.history_values, run.change_7d, change_30d, run.evaluation.state.tolist(), run.keep.tolist(), strict=True,
+        *run.history_values, run.change_7d, change_30d, run.evaluation.state.tolist(), run.churn_values,
+        run.keep.tolist(), strict=True,
     )  # fmt: skip
     bulk_insert(session, LatestScore.__table__, _LATEST_COLUMNS, (row[:-1] for row in rows if row[-1]))  # type: ignore[arg-type]
 

@@ -131,11 +131,9 @@ def get_account(session: Session, account_id: int, *, history_days: int = 90) ->
     if latest is not None and probability is not None:
         from app.services.analysis import churn_reasons  # the learning code: scikit-learn, on demand
 
-        key = (latest.day, latest.config_version)
         reasons = churn_reasons(
-            session, version=latest.churn_model_version, measure_values=list(latest.measure_values),
-            measure_names=load_scored_models(session, {key})[key].measure_names, stage=STAGE_CODE[latest.stage],
-        )  # fmt: skip
+            session, version=latest.churn_model_version, values=latest.churn_values, stage=STAGE_CODE[latest.stage]
+        )
     return {
         **_account_fields(account),
         "health": health,

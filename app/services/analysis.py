@@ -11,6 +11,7 @@ is rebuilt from the outcomes, the current status is not used as a filter).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import io
@@ -18,6 +19,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import joblib
@@ -54,7 +56,14 @@ from app.services.churn_state import (  # noqa: F401 (re-exported: they lived he
 )
 from app.services.scoring_config.active import get_active_model
 from scoring.churn import FORMAT as CHURN_FORMAT
-from scoring.churn import ChurnModelFit, ChurnPredictor, align_measure_values, fit_churn_model
+from scoring.churn import (
+    RUN_PREFIX,
+    ChurnModelFit,
+    ChurnPredictor,
+    align_measure_values,
+    fit_churn_model,
+    measure_definitions,
+)
 from scoring.churn import NotEnoughOutcomes as ChurnOutcomes
 from scoring.health import compute_health
 from scoring.learning import (
@@ -523,24 +532,38 @@ def train_churn_model(
     min_per_class: int = MIN_PER_CLASS,
     seed: int = SEED,
     snap_days: int = SNAP_DAYS,
+    cache_dir: Path | None = None,
+    today: dt.date | None = None,
 ) -> dict[str, Any]:
     """Train a churn model on the outcomes (and periodic observations): both candidates compared
     by walk-forward validation, the winner calibrated and stored as the next version (the scoring
     run uses the newest). ``TooFewOutcomes`` when there is not enough to learn from (or ``as_of``
-    and the horizon leave no history); nothing is stored then."""
+    and the horizon leave no history); nothing is stored then.
+
+    The model learns from the raw values of the active config's measures *and* of every candidate
+    measure discovery builds from the sources with data (``app.services.suggestions.observations``,
+    cached for the day and shared with the suggestions), and keeps the best of each group of
+    correlated ones (``scoring.churn.select_measures``). It stores their definitions, and the
+    scoring run computes them beside the config's: the probability does not depend on which config
+    is active, and sees signals no config weighs (Telco's contract type, docs/learning.md)."""
+    from app.services.suggestions import MAX_CANDIDATES, observations  # the suggestions' cached observations
+
     check_history(session, as_of=as_of, horizon_days=horizon_days)
     # Periodic observations only when there are any: an outcome observation sits exactly its horizon
     # before the outcome, and where churn is declared after a span of inactivity (CDNOW's 90 days
     # without a purchase) that day is the last active one: a tell the later period does not have,
     # which taught the model that recent activity means churn (AUC 0.28 there, docs/learning.md).
-    training = build_training_data(
+    data_start = time.perf_counter()
+    training, _, _ = observations(
         session, as_of=as_of, horizon_days=horizon_days, periodic_months=periodic_months, snap_days=snap_days,
-        outcome_observations=periodic_months == 0, workers=2,
+        max_candidates=MAX_CANDIDATES, cache_dir=cache_dir, today=today or dt.datetime.now(dt.UTC).date(),
     )  # fmt: skip
     fit_start = time.perf_counter()
     fit = _fit(training, min_per_class=min_per_class, seed=seed)
+    definitions = measure_definitions(fit.predictor.measure_names, training.model.measures)
+    predictor = dataclasses.replace(fit.predictor, measures=definitions)
     buffer = io.BytesIO()
-    joblib.dump(fit.predictor, buffer)
+    joblib.dump(predictor, buffer)
     version = (session.scalar(sa.select(sa.func.max(ChurnModel.version))) or 0) + 1
     row = ChurnModel(
         version=version,
@@ -549,17 +572,19 @@ def train_churn_model(
         horizon_days=horizon_days,
         config_version=training.config_version,
         neutral_score=training.model.neutral_score,
-        measure_names=list(fit.predictor.measure_names),
-        feature_names=list(fit.predictor.feature_names),
+        measure_names=list(predictor.measure_names),
+        feature_names=list(predictor.feature_names),
         params={
             "format": CHURN_FORMAT,
-            "kind": fit.predictor.kind,
+            "kind": predictor.kind,
             "calibration": "sigmoid (Platt), 3 folds, one base model refitted on every observation",
             "as_of": as_of.isoformat(),
             "periodic_months": periodic_months,
             "min_per_class": min_per_class,
             "seed": seed,
             "snap_days": snap_days,
+            "candidates": len(training.model.measures),
+            "measures": list(definitions),
         },
         counts=training.counts(),
         validation=fit.validation.to_dict(),
@@ -568,7 +593,7 @@ def train_churn_model(
     session.add(row)
     session.flush()
     out = _model_fields(row)
-    out["seconds"] = {"data": training.seconds, "fit": round(time.perf_counter() - fit_start, 3)}
+    out["seconds"] = {"data": round(fit_start - data_start, 3), "fit": round(time.perf_counter() - fit_start, 3)}
     return out
 
 
@@ -663,15 +688,19 @@ class ChurnScores:
     probability: list[float | None]
     expected_arr_at_risk: list[float | None]
     version: list[int | None]
+    values: np.ndarray | None = None  # (n, f) the model's inputs, its ``measure_names`` order
 
 
-def churn_scores(session: Session, *, portfolio: PortfolioMeasures, stage: np.ndarray) -> ChurnScores:
+def churn_scores(
+    session: Session, *, portfolio: PortfolioMeasures, stage: np.ndarray, names: dict[str, str] | None = None
+) -> ChurnScores:
     """Churn probability and expected ARR at risk (probability x ARR) of every account the scoring
     run scored, from the newest churn model, in one ``predict_proba`` over the portfolio.
 
-    The churn model's measures are read from ``portfolio`` by name (a measure the run did not
-    compute counts as no data). A stored model of an older format is ignored (logged): the
-    probabilities stay null and the notes say to retrain.
+    The churn model's measures are read from ``portfolio`` under their run ``names``
+    (``scoring.churn.run_measures``: the run computes them beside the config's, or reads a config
+    measure that computes the same; one it did not compute counts as no data). A stored model of an
+    older format is ignored (logged): the probabilities stay null and the notes say to retrain.
     """
     n = stage.shape[0]
     loaded = _load_predictor(session) if n else None
@@ -679,11 +708,12 @@ def churn_scores(session: Session, *, portfolio: PortfolioMeasures, stage: np.nd
     if loaded is None or predictor is None:
         return ChurnScores([None] * n, [None] * n, [None] * n)
     version = loaded[0]
-    raw = _aligned_raw(portfolio, predictor.measure_names)
+    known = names or {}
+    raw = _aligned_raw(portfolio, tuple(known.get(name, RUN_PREFIX + name) for name in predictor.measure_names))
     # Rounded before the product, so the stored expected value is the stored probability x ARR.
     probability = np.round(predictor.predict(raw, stage), 6)
     expected = np.round(probability * np.asarray(portfolio.arr, dtype=np.float64), 2)
-    return ChurnScores(probability.tolist(), expected.tolist(), [version] * n)
+    return ChurnScores(probability.tolist(), expected.tolist(), [version] * n, raw)
 
 
 def _aligned_raw(portfolio: PortfolioMeasures, names: tuple[str, ...]) -> np.ndarray:
@@ -694,20 +724,21 @@ def _aligned_raw(portfolio: PortfolioMeasures, names: tuple[str, ...]) -> np.nda
 
 
 def churn_reasons(
-    session: Session, *, version: int | None, measure_values: list[float | None], measure_names: tuple[str, ...],
-    stage: int,
-) -> list[dict[str, Any]] | None:  # fmt: skip
+    session: Session, *, version: int | None, values: list[float | None] | None, stage: int
+) -> list[dict[str, Any]] | None:
     """An account's top reasons (contributions to the calibrated log-odds of churn) from the churn
-    model ``version`` that made its probability, over the raw values its score was computed from;
-    None when there is no such model or it is of an older format."""
-    if version is None:
+    model ``version`` that made its probability, over the inputs stored with its latest score
+    (``latest_scores.churn_values``); None when there is no such model, it is of an older format,
+    or no inputs were stored."""
+    if version is None or values is None:
         return None
     loaded = _load_predictor(session, version)
     if loaded is None or loaded[1] is None:
         return None
     predictor = loaded[1]
-    values = np.asarray([[np.nan if v is None else v for v in measure_values]], dtype=np.float64)
-    raw = align_measure_values(values, measure_names, predictor.measure_names)
+    if len(values) != len(predictor.measure_names):
+        return None
+    raw = np.asarray([[np.nan if v is None else v for v in values]], dtype=np.float64)
     return predictor.reasons(raw, np.asarray([stage]))[0]
 
 

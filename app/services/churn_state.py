@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 
 from app.models import ChurnModel
 from scoring.churn import FORMAT as CHURN_FORMAT
+from scoring.churn import RunMeasures, run_measures
+from scoring.measures import Measure
 
 TRAIN_JOB = "train-churn-model"
 
@@ -28,7 +30,7 @@ NO_SCORE_NOTE = "The account has no score yet."
 
 OLD_FORMAT_NOTE = (
     "The newest churn model (v{version}) was stored by an older version of the service (a model over "
-    "measure scores), which this version no longer applies: train a new one (POST "
+    "the config's measures), which this version no longer applies: train a new one (POST "
     "/api/v1/analysis/churn-model/train, or flask analysis train)."
 )
 
@@ -58,3 +60,13 @@ def has_churn_model(session: Session) -> bool | str:
     if row is None:
         return False
     return True if model_format(row.params) == CHURN_FORMAT else OLD_FORMAT_NOTE.format(version=row.version)
+
+
+def churn_run_measures(session: Session, config: tuple[Measure, ...]) -> RunMeasures | None:
+    """The newest churn model's measures as a scoring run computes them beside the ``config``'s
+    (``scoring.churn.run_measures``); None without a model of the current format. Read from the
+    stored definitions, without loading the model."""
+    row = session.execute(sa.select(ChurnModel.params).order_by(ChurnModel.version.desc()).limit(1)).first()
+    if row is None or model_format(row.params) != CHURN_FORMAT:
+        return None
+    return run_measures(row.params.get("measures") or (), config)

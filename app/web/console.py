@@ -17,7 +17,7 @@ from werkzeug.wrappers import Response
 
 from app.auth import actor_name
 from app.db import get_session
-from app.errors import Conflict, DomainValidationError
+from app.errors import Conflict, DomainValidationError, NotFound
 from app.schemas.alerts import RoutingUpdateSchema
 from app.schemas.config_admin import NewVersionSchema, PreviewSchema
 from app.schemas.ingest import QuarantineFilterSchema
@@ -38,6 +38,9 @@ from app.services.scoring_config.versions import (
 from app.validation import JSONTooDeep, loads_json
 from app.web.access import ADMIN, page
 from app.web.errors import guard
+from scoring.measures import PERS, TRANSFORMS, Direction, Form, Mapping01, MeasureGroup, Missing
+from scoring.model import patch_config
+from scoring.stage import STAGES
 
 bp = guard(Blueprint("web_console", __name__, url_prefix="/admin"))
 
@@ -119,6 +122,157 @@ def change() -> Any:
         finally:
             session.rollback()  # a preview never writes
         return _console(result=result)
+    with session.begin():
+        stored = create_version(session, new, actor=actor_name())
+        activation = activate_version(session, stored["version"], actor=actor_name())
+    return redirect(url_for("web_console.job_request", request_id=activation["rescore"].id))
+
+
+#: The measure form's fields (docs/scoring.md, the measure language), each a text field or a choice.
+MEASURE_FIELDS = ("label", "group", "source", "aggregate", "window_days", "per", "form", "transform", "data_days",
+                  "priority", "missing", "mapping", "direction", "thresholds", "ratio")  # fmt: skip
+_INTEGER_FIELDS = ("window_days", "data_days")
+_LIST_FIELDS = ("ratio", "priority")  # names separated by commas
+#: The choices of the form's selects (a blank choice: the field left out, the language's default).
+MEASURE_CHOICES = {
+    "group": [g.value for g in MeasureGroup],
+    "aggregate": ["sum", "count", "mean", "active_days", "latest", "max", "nps"],
+    "per": list(PERS),
+    "form": [f.value for f in Form],
+    "transform": list(TRANSFORMS),
+    "missing": [m.value for m in Missing],
+    "mapping": [m.value for m in Mapping01],
+    "direction": [d.value for d in Direction],
+}
+
+
+def _measure_form() -> tuple[str, dict[str, Any], dict[str, Any], dict[str, list[str]]]:
+    """The form's measure as a merge patch of the one of that name (a blank field is None: left out
+    of a new measure, removed from the one edited), its weight per stage, and the fields that do not
+    parse; the schema and the core check the rest (the API's own rules and messages)."""
+    name = request.form.get("name", "").strip()
+    errors: dict[str, list[str]] = {} if name else {"name": ["Give the measure a name."]}
+    measure: dict[str, Any] = {}
+    for field in MEASURE_FIELDS:
+        raw = request.form.get(field, "").strip()
+        value: Any = raw or None
+        if raw and field in _INTEGER_FIELDS and raw.isdigit():
+            value = int(raw)  # else the text itself: the schema says it is not a valid integer
+        elif raw and field in _LIST_FIELDS:
+            value = [part.strip() for part in raw.split(",")]
+        elif raw and field == "thresholds":
+            numbers = [_number(part) for part in raw.split(",")]
+            if any(number is None for number in numbers):
+                errors[field] = ["Numbers separated by commas, for example 0, 1, 5."]
+            value = numbers
+        measure[field] = value
+    weights: dict[str, Any] = {}
+    for stage in STAGES:
+        key = f"weight.{stage.value}"
+        raw = request.form.get(key, "").strip()
+        weights[stage.value] = {name: _number(raw) if raw else None}
+        if raw and _number(raw) is None:
+            errors[key] = ["Not a valid number."]
+    return name, measure, weights, errors
+
+
+def _number(raw: str) -> float | int | None:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        return None
+    if not math.isfinite(value):
+        return None
+    return int(value) if value.is_integer() else value
+
+
+def _measure_errors(messages: Any, config: dict[str, Any], name: str) -> dict[str, list[str]]:
+    """The config's field errors as the form's fields: ``measures.<i>.window_days`` of this measure
+    is ``window_days``, its weight in a stage ``weight.<stage>``; any other is kept as it is."""
+    flat = _flatten(messages.get("config", messages) if isinstance(messages, dict) else {"config": messages})
+    names = [m.get("name") for m in config.get("measures", [])]
+    index = names.index(name) if name in names else -1
+    errors: dict[str, list[str]] = {}
+    prefix = f"measures.{index}."
+    for path, value in flat.items():
+        key = path
+        if path.startswith(prefix):
+            field = path[len(prefix) :].split(".")[0]
+            key = field if field in MEASURE_FIELDS or field == "name" else path
+        elif path.startswith("weights.") and path.endswith(f".{name}"):
+            key = "weight." + path.split(".")[1]
+        errors.setdefault(key, []).extend(value)
+    return errors
+
+
+def _measure_page(*, errors: dict[str, list[str]] | None = None, result: dict[str, Any] | None = None,
+                  status: int = 200) -> Any:  # fmt: skip
+    """The measure form: empty (a new measure), the measure ``?name=`` of the active config, or
+    what was posted (a refusal, or a preview)."""
+    session = get_session()
+    with session.begin():
+        active = active_version(session)
+    config = active["config"]
+    if request.method == "POST":
+        values: dict[str, str] = dict(request.form.items())
+    else:
+        values = {}
+        name = request.args.get("name", "").strip()
+        if name:
+            found = next((m for m in config["measures"] if m.get("name") == name), None)
+            if found is None:
+                raise NotFound(f"The active config has no measure {name!r}.")
+            values = {key: _as_text(value) for key, value in found.items()}
+            values.update({f"weight.{stage}": _as_text(w.get(name, "")) for stage, w in config["weights"].items()})
+    existing = [m.get("name") for m in config["measures"]]
+    return render_template("web/admin_measure.html", active=active, values=values, errors=errors or {},
+                           result=result, choices=MEASURE_CHOICES, stages=[s.value for s in STAGES],
+                           editing=values.get("name") in existing, existing=existing), status  # fmt: skip
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ", ".join(_as_text(v) for v in value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+@bp.get("/config/measure")
+@page(*ADMIN)
+def measure() -> Any:
+    """Add a measure of the measure language, or edit one (``?name=``), with its weight per stage."""
+    return _measure_page()
+
+
+@bp.post("/config/measure")
+@page(*ADMIN)
+def change_measure() -> Any:
+    """The active config with the form's measure added or changed (``PATCH /api/v1/scoring/config``'s
+    merge, keyed by the measure's name): preview it (band moves, backtest side by side), or store and
+    activate it. A refusal shows the form again with each field's message and what was typed."""
+    name, measure_patch, weights, errors = _measure_form()
+    if errors:
+        return _measure_page(errors=errors, status=422)
+    session = get_session()
+    with session.begin():
+        active = active_version(session)
+    config = patch_config(active["config"], {"measures": {name: measure_patch}, "weights": weights})
+    try:
+        if request.form.get("action") == "activate":
+            new = NewVersionSchema().load({"config": config, "comment": request.form.get("comment", "")})
+        else:
+            args = PreviewSchema().load({"config": config})
+    except ValidationError as exc:
+        return _measure_page(errors=_measure_errors(exc.messages, config, name), status=422)
+    if request.form.get("action") != "activate":
+        try:
+            result = preview(session, args.pop("config"), **args)
+        finally:
+            session.rollback()  # a preview never writes
+        return _measure_page(result=result)
     with session.begin():
         stored = create_version(session, new, actor=actor_name())
         activation = activate_version(session, stored["version"], actor=actor_name())

@@ -40,6 +40,7 @@ from app.services.alerts.settings import AlertSettings
 from app.services.events import EventFilters, list_events
 from app.services.scoring_config.active import load_models
 from app.services.tasks import TaskFilters, list_play_runs, list_tasks, update_task
+from app.services.watchlist.cache import ACCOUNT_PAGE_LOGS, PageCache, change_log_exists, prune_changes
 from app.services.watchlist.listing import WatchlistFilters, list_watchlist, watchlist_totals
 from app.services.watchlist.overrides import create_override, revoke_override
 from app.services.watchlist.pins import live_pin, pin_account, unpin_account
@@ -123,37 +124,85 @@ _CSRF_MARK_BYTES = _CSRF_MARK.encode()
 @bp.get("/accounts/<int:account_id>")
 @page(*ALL)
 def account(account_id: int) -> Any:
-    """One account: health, a year of history, drivers, why it changed, measures, events, plays, alerts."""
-    return _account_page(account_id)
+    """One account: health, a year of history, drivers, why it changed, measures, events, plays, alerts.
+
+    Kept per worker like the watchlist page (PostgreSQL; app/services/watchlist/cache.py): the page
+    is read and rendered in one REPEATABLE READ snapshot and kept under its stamp, keyed by the
+    account, the user (their name, role and book show in it) and the day; a repeat is served while
+    neither change log (migrations 0012 and 0018: every table the page reads) has a write the
+    snapshot did not see, which is one indexed query. A pin, a task, an alert acknowledged shows at
+    once. "Why did it change" between two days asked is computed each time (not kept)."""
+    if request.args.get("from") or request.args.get("to"):
+        return _account_page(account_id)
+    session = get_session()
+    now = _now()
+    token = generate_csrf()
+    key = (account_id, current_user.get_id(), current_user.role.value, request.full_path, now.date())
+    with session.begin():
+        connection = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        cache = _account_cache(connection)
+        body = None if cache is None else cache.get(connection, key, now)
+    if body is None:
+        with session.begin():
+            # One snapshot for the page and its stamp: the stamp says what the page has seen.
+            stamp = None
+            if cache is not None:
+                stamp = cache.stamp(session.connection(execution_options={"isolation_level": "REPEATABLE READ"}), now)
+            context = _account_context(session, account_id, now)
+        body = render_template("web/account.html", **context).replace(token, _CSRF_MARK).encode()
+        if cache is not None and stamp is not None:
+            cache.put(key, stamp, body)
+            if cache.prune_due():
+                with session.begin():
+                    prune_changes(session.connection(), now, ACCOUNT_PAGE_LOGS)
+    return Response(body.replace(_CSRF_MARK_BYTES, token.encode()), mimetype="text/html")
+
+
+def _account_cache(connection: Any) -> PageCache | None:
+    """This app's kept account pages; None when off (``ACCOUNT_PAGE_CACHE_ENTRIES`` 0, SQLite, no change logs)."""
+    extensions = current_app.extensions
+    if "account_page_cache" not in extensions:
+        size = current_app.config["ACCOUNT_PAGE_CACHE_ENTRIES"]
+        keep = size > 0 and change_log_exists(connection, ACCOUNT_PAGE_LOGS)
+        extensions["account_page_cache"] = PageCache(size, ACCOUNT_PAGE_LOGS) if keep else None
+    cache: PageCache | None = extensions["account_page_cache"]
+    return cache
 
 
 def _account_page(account_id: int, *, errors: dict[str, Any] | None = None, form: str | None = None,
                   status: int = 200) -> Any:  # fmt: skip
+    """The account page read and rendered afresh (a form refused, or a change between two days asked)."""
     session = get_session()
     with session.begin():
-        # A page is read in the book: a CSM opens their accounts, a manager the team's (admins and viewers all).
-        require_in_book(session, account_id=account_id)
-        detail = get_account(session, account_id, history_days=HISTORY_DAYS)
-        freshness = measure_freshness(session, account_id)
-        # The newest of each (no totals: the page does not show them, and counting is a query each).
-        events, _ = list_events(session, filters=EventFilters(), page=1, per_page=25, account_id=account_id,
-                                count=False)  # fmt: skip
-        runs, _ = list_play_runs(session, account_id, status=None, page=1, per_page=20, count=False)
-        alerts, _ = list_alerts(session, filters=AlertFilters(account=account_id), page=1, per_page=20, count=False)
-        detail["pin"] = live_pin(session, account_id, _now())
-        health = detail.get("health") or {}
-        bands = _bands(session, health.get("config_version"))
+        context = _account_context(session, account_id, _now(), errors=errors, form=form)
+    return render_template("web/account.html", **context), status
+
+
+def _account_context(session: Any, account_id: int, now: dt.datetime, *, errors: dict[str, Any] | None = None,
+                     form: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """What the account page shows, read inside the caller's transaction (the same services as the API)."""
+    # A page is read in the book: a CSM opens their accounts, a manager the team's (admins and viewers all).
+    require_in_book(session, account_id=account_id)
+    detail = get_account(session, account_id, history_days=HISTORY_DAYS)
+    freshness = measure_freshness(session, account_id)
+    # The newest of each (no totals: the page does not show them, and counting is a query each).
+    events, _ = list_events(session, filters=EventFilters(), page=1, per_page=25, account_id=account_id,
+                            count=False)  # fmt: skip
+    runs, _ = list_play_runs(session, account_id, status=None, page=1, per_page=20, count=False)
+    alerts, _ = list_alerts(session, filters=AlertFilters(account=account_id), page=1, per_page=20, count=False)
+    detail["pin"] = live_pin(session, account_id, now)
+    health = detail.get("health") or {}
+    bands = _bands(session, health.get("config_version"))
     drivers = [dataclasses.asdict(d) for d in health.get("drivers", [])]
     history = list(reversed(detail["history"]))
-    change = _score_change(account_id, history)
-    context = {
+    change = _score_change(session, account_id, history)
+    return {
         "chart": _chart(history, events, runs, bands),
         "account": detail, "health": health, "drivers": drivers, "freshness": freshness, "events": events,
         "runs": runs, "alerts": alerts, "change": change, "history": history, "errors": errors or {},
-        "form": form, "values": request.form if errors else {}, "today": _now().date(),
+        "form": form, "values": request.form if errors else {}, "today": now.date(),
         "can_change": current_principal().role.value in {r.value for r in WORK},
     }  # fmt: skip
-    return render_template("web/account.html", **context), status
 
 
 def _bands(session: Any, version: int | None) -> Any:
@@ -198,7 +247,7 @@ def _epoch(day: dt.date) -> int:
     return int(dt.datetime.combine(day, dt.time(), dt.UTC).timestamp())
 
 
-def _score_change(account_id: int, history: list[dict[str, Any]]) -> dict[str, Any]:
+def _score_change(session: Any, account_id: int, history: list[dict[str, Any]]) -> dict[str, Any]:
     """'Why did it change' between the days asked (``from``, ``to``; the form starts at 30 days ago and
     the last scored day). Computed only when asked: the attribution rescores both days."""
     days = [row["day"] for row in history if row["score"] is not None]
@@ -211,9 +260,7 @@ def _score_change(account_id: int, history: list[dict[str, Any]]) -> dict[str, A
     asked = {**defaults, **asked}
     try:
         query = ScoreChangeQuerySchema().load(asked)
-        session = get_session()
-        with session.begin():
-            result = score_change(session, account_id, query["start"], query["end"])
+        result = score_change(session, account_id, query["start"], query["end"])
     except ValidationError as exc:
         return {"result": None, "errors": exc.messages, "asked": asked}
     except (NotFound, DomainValidationError) as exc:

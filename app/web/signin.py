@@ -19,7 +19,7 @@ from app.limits import limiter
 from app.services.users import MIN_PASSWORD, check_password, set_password_with_link, sso_sign_in, user_for_link
 from app.web.access import SignedIn, forget_users, safe_next
 from app.web.errors import guard
-from app.web.sso import callback_url, client, sso_enabled
+from app.web.sso import callback_url, client, end_session_url, sso_enabled
 
 bp = guard(Blueprint("web_auth", __name__))
 
@@ -76,9 +76,9 @@ SSO_REFUSED = (
 )
 
 
-def _sso_claims() -> dict[str, Any]:
-    """The checked ID token's claims; the email from the userinfo endpoint when the ID token leaves
-    it out (providers may), for the same subject only."""
+def _sso_claims() -> tuple[dict[str, Any], str | None]:
+    """The checked ID token's claims and the token itself; the email from the userinfo endpoint when
+    the ID token leaves it out (providers may), for the same subject only."""
     sso = client()
     token = sso.authorize_access_token()
     claims = dict(token.get("userinfo") or {})
@@ -86,7 +86,7 @@ def _sso_claims() -> dict[str, Any]:
         info = sso.userinfo(token=token)
         if info.get("sub") == claims.get("sub"):
             claims.update({key: info[key] for key in ("email", "email_verified") if key in info})
-    return claims
+    return claims, token.get("id_token")
 
 
 @bp.get("/sign-in/sso")
@@ -107,7 +107,7 @@ def sso_callback() -> Any:
         abort(404)
     target = safe_next(session.get("sso_next"))
     try:
-        claims = _sso_claims()
+        claims, id_token = _sso_claims()
     except (AuthlibBaseError, JoseError, requests.RequestException) as exc:
         # A refused or replayed answer (state, nonce, signature, issuer, audience, expiry), or the
         # provider out of reach: nobody is signed in.
@@ -120,14 +120,35 @@ def sso_callback() -> Any:
     if user is None:
         return render_template("web/sign_in.html", next=target, email="", error=SSO_REFUSED, sso=True), 403
     _start_session(SignedIn(user))
+    if id_token:
+        session[_SSO_ID_TOKEN] = id_token  # the hint that ends the provider's session at sign-out
     return redirect(target)
+
+
+#: The session key of the ID token of an SSO sign-in (the provider's session is ended with it).
+_SSO_ID_TOKEN = "sso_id_token"
 
 
 @bp.post("/sign-out")
 def sign_out() -> Response:
+    """End the app's session; after an SSO sign-in, the provider's too (RP-initiated logout: the
+    browser goes through the provider's end-session page and comes back to the sign-in page).
+
+    To the provider by a page that refreshes to it, not a redirect: the pages' policy allows forms
+    to post to this origin only (CSP ``form-action 'self'``), which browsers apply to the redirects
+    a form's answer makes too."""
+    id_token = session.get(_SSO_ID_TOKEN)
     logout_user()
     session.clear()
-    return redirect(url_for("web_auth.sign_in"))
+    back = url_for("web_auth.sign_in")
+    if id_token and sso_enabled():
+        try:
+            target = end_session_url(id_token, callback_url(back))
+        except (AuthlibBaseError, requests.RequestException):
+            target = None  # the provider out of reach: the app's session is ended all the same
+        if target:
+            return Response(render_template("web/signed_out.html", target=target), mimetype="text/html")
+    return redirect(back)
 
 
 @bp.route("/set-password", methods=["GET", "POST"])

@@ -11,8 +11,8 @@ them (an admin invites them, with their role and manager), and a disabled user s
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
-from authlib.integrations.flask_client import OAuth
 from flask import current_app, request
 
 #: The Flask app's extension key of the registered client.
@@ -27,6 +27,10 @@ def client() -> Any:
     """This app's OpenID Connect client (registered on first use, from the app's config)."""
     extensions = current_app.extensions
     if _KEY not in extensions:
+        # Imported here, when SSO is first used: Authlib's client brings joserfc and cryptography
+        # (about 0.1 s of every process's start-up, the CLI's and the scoring run's included).
+        from authlib.integrations.flask_client import OAuth
+
         config = current_app.config
         oauth = OAuth(current_app)
         oauth.register(
@@ -45,3 +49,15 @@ def callback_url(path: str) -> str:
     proxy the request's own host may not be the public one), else this request's host."""
     base = str(current_app.config.get("PUBLIC_BASE_URL") or "").rstrip("/") or request.host_url.rstrip("/")
     return base + path
+
+
+def end_session_url(id_token: str, return_to: str) -> str | None:
+    """Where to send the browser at sign-out to end the provider's session too (OpenID Connect
+    RP-Initiated Logout: the provider's ``end_session_endpoint`` with the ID token as the hint and
+    ``return_to``, a registered post-logout redirect URI); None when the provider offers none."""
+    endpoint = client().load_server_metadata().get("end_session_endpoint")
+    if not endpoint:
+        return None
+    client_id = current_app.config["OIDC_CLIENT_ID"]
+    query = urlencode({"id_token_hint": id_token, "post_logout_redirect_uri": return_to, "client_id": client_id})
+    return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"

@@ -265,7 +265,12 @@ def test_churn_probability_is_null_with_a_note_before_training_and_set_by_the_ne
     assert model["version"] == 1 and model["horizon_days"] == 90 and model["config_version"] == 1
     assert model["trained_by"] == "test-admin"
     assert model["counts"]["churned"] >= 10
-    assert model["format"] == 2 and model["kind"] in {"logistic_regression", "gradient_boosting"}
+    assert model["format"] == 3 and model["kind"] in {"logistic_regression", "gradient_boosting"}
+    # It learned from the config's measures and the discovered candidates, kept at most 24 (the best
+    # of each correlated group), and stores what computes each (a ratio's parts too).
+    assert model["params"]["candidates"] > 11 and 1 <= len(model["measure_names"]) <= 24
+    defined = {m["name"] for m in model["params"]["measures"]}
+    assert set(model["measure_names"]) <= defined
     validation = model["validation"]
     assert validation["auc"] is not None and validation["brier"] is not None
     assert validation["base_rate_brier"] is not None
@@ -302,6 +307,11 @@ def test_churn_probability_is_null_with_a_note_before_training_and_set_by_the_ne
     detail = client.get(f"/api/v1/accounts/{first}").get_json()
     assert detail["churn_probability"] is not None and detail["churn_probability_note"] is None
     assert detail["churn_model_version"] == 1
+    # The run computed the model's own measures and kept them with the latest score.
+    stored = demo.scalar(sa.select(LatestScore.churn_values).where(LatestScore.account_id == first))
+    demo.rollback()
+    assert stored is not None and len(stored) == len(model["measure_names"])
+    assert any(v is not None for v in stored)
     # Its reasons beside it: the largest contributions first, each a measure or the stage.
     reasons = detail["churn_reasons"]
     assert reasons and len(reasons) <= 5
@@ -318,6 +328,37 @@ def test_churn_probability_is_null_with_a_note_before_training_and_set_by_the_ne
     top = reasons[0]
     effect = "raises" if top["effect"] == "raises_risk" else "lowers"
     assert f"{top['feature'].replace('_', ' ')}" in page and f"{effect} the risk" in page
+
+
+def test_the_churn_probability_does_not_change_with_the_active_config(
+    client: FlaskClient, app: Flask, demo: Session
+) -> None:
+    """The model computes its own measures in the run: activating a suggested config (other measure
+    names) leaves every probability as it was, and the reasons still come."""
+    score(demo)
+    suggested = queued_result(client, app, client.post("/api/v1/scoring/suggestions", json=LEARN), "suggestions")
+    model = queued_result(client, app, client.post("/api/v1/analysis/churn-model/train", json=LEARN),
+                          "train-churn-model")  # fmt: skip
+    score(demo)
+
+    def probabilities() -> dict[int, float | None]:
+        rows = demo.execute(sa.select(LatestScore.account_id, LatestScore.churn_probability)).all()
+        demo.rollback()
+        return dict(rows)  # type: ignore[arg-type]
+
+    before = probabilities()
+    assert len(set(before.values())) > 10 and None not in before.values()
+    posted = client.post("/api/v1/scoring/config/versions", json=suggested["new_version"])
+    assert posted.status_code == 201, posted.get_json()
+    version = posted.get_json()["version"]
+    activated = client.post(f"/api/v1/scoring/config/versions/{version}/activate")
+    assert activated.status_code in (200, 202), activated.get_json()
+    new_names = {m["name"] for m in suggested["new_version"]["config"]["measures"]}
+    assert not set(model["measure_names"]) <= new_names  # the model reads measures the config lacks
+    score(demo)
+    assert probabilities() == before
+    first = min(before)
+    assert client.get(f"/api/v1/accounts/{first}").get_json()["churn_reasons"]
 
 
 def test_watchlist_sorts_by_expected_arr_at_risk_with_a_cursor(client: FlaskClient, app: Flask, demo: Session) -> None:

@@ -58,14 +58,25 @@ def test_queueing_answers_202_with_the_request_and_its_location(client: FlaskCli
     assert client.get(body["url"]).get_json() == body
 
 
-def test_a_request_that_fails_says_why(client: FlaskClient, app: Flask, outcomes: None) -> None:
+def test_a_request_that_fails_says_why(client: FlaskClient, app: Flask, db_session: Session) -> None:
+    # Enough outcomes on record to queue, but every account's contract started after the day each
+    # is observed (90 days before its outcome): no observation, and the job fails with the counts.
+    with db_session.begin():
+        for i in range(6):
+            account = f.make_account(db_session, contract_start=dt.date(2026, 1, 15))
+            kind = OutcomeKind.CHURNED if i % 2 else OutcomeKind.RENEWED
+            db_session.add(Outcome(account_id=account.id, source="t", external_id=f"o{i}", kind=kind,
+                                   day=dt.date(2026, 3, 1)))  # fmt: skip
     queued = client.post("/api/v1/analysis/churn-model/train", json=OPTIONS).get_json()
     [outcome] = work_requests(app)
     assert outcome.status is not None and outcome.status.value == "failed"
     failed = client.get(queued["url"]).get_json()
     assert failed["status"] == "failed" and failed["attempts"] == 1 and failed["result"] is None
     assert failed["error"].startswith("Too few outcomes to train a churn model: ")
-    assert "observations; at least 3 of each (churned and not churned) are needed." in failed["error"]
+    assert (
+        "0 churned and 0 not churned observations; at least 3 of each (churned and not churned) are needed."
+        in (failed["error"])
+    )
     assert failed["finished_at"] and failed["job_run_id"] is not None
     run = client.get("/api/v1/jobs/runs?job=train-churn-model").get_json()["items"][0]
     assert run["id"] == failed["job_run_id"] and run["status"] == "failed" and run["error"] == failed["error"]

@@ -4,8 +4,11 @@ sessions and cookies, CSRF, forms shown again with their messages, invitations a
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import re
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -56,6 +59,7 @@ def _get_matrix(p: Portfolio) -> list[tuple[str, str, dict[str, int]]]:
             {"anonymous": 302, "csm": 403, "manager": 403, "admin": 200, "viewer": 403},
         ),
         ("web_console.config", "/admin/config?from=1&to=1", ADMIN_ONLY),
+        ("web_console.measure", "/admin/config/measure?name=nps", ADMIN_ONLY),
         ("web_console.jobs", "/admin/jobs", ADMIN_ONLY),
         ("web_console.job_request", "/admin/jobs/requests/999999", {**ADMIN_ONLY, "admin": 404}),
         ("web_console.routing", "/admin/routing", ADMIN_ONLY),
@@ -101,6 +105,7 @@ def _post_matrix(p: Portfolio) -> list[tuple[str, str, dict[str, str], dict[str,
             {**refused, "admin": 200},
         ),
         ("web_console.activate", "/admin/config/versions/999/activate", {}, {**refused, "admin": 404}),
+        ("web_console.change_measure", "/admin/config/measure", {"action": "preview"}, {**refused, "admin": 422}),
         ("web_admin.user_state", "/admin/users/999999/disable", {"disabled": "true"}, {**refused, "admin": 404}),
         ("web_admin.revoke", "/admin/tokens/revoke", {"prefix": "hs_nosuchtoken"}, {**refused, "admin": 404}),
         ("web_console.replace_routing", "/admin/routing", {"version": "0", "document": "{"}, {**refused, "admin": 422}),
@@ -339,6 +344,65 @@ def _untokened(page: str) -> str:
     return re.sub(r'name="csrf_token" value="[^"]+"', "", page)
 
 
+#: One no-op statement per table of the account page's own change log (migration 0018): a
+#: statement-level trigger records it all the same.
+ACCOUNT_PAGE_NO_OP_WRITES = {
+    "health_scores": "UPDATE health_scores SET score = score WHERE false",
+    "score_calibrations": "DELETE FROM score_calibrations WHERE false",
+    "events": "DELETE FROM events WHERE false",
+    "alerts": "UPDATE alerts SET status = status WHERE false",
+    "daily_usage": "DELETE FROM daily_usage WHERE false",
+    "license_snapshots": "DELETE FROM license_snapshots WHERE false",
+    "support_tickets": "DELETE FROM support_tickets WHERE false",
+    "feedback": "DELETE FROM feedback WHERE false",
+}
+
+
+def test_pages_account_page_is_kept_per_user_and_dropped_on_any_write_to_what_it_reads(
+    app: Flask, engine: sa.Engine, portfolio: Portfolio
+) -> None:
+    """PostgreSQL: a repeat of the account page is served from the kept page, with each session's
+    own CSRF token in it; another user gets their own; a write to any table the page reads (both
+    change logs: 0012's and 0018's) drops it, and a pin shows on the next answer."""
+    from tests.api.test_watchlist_api import NO_OP_WRITES
+
+    path = f"/accounts/{portfolio.own_account}"
+    admin, other = (sign_in(app.test_client(), portfolio.emails["admin"]) for _ in range(2))
+    first = admin.get(path).get_data(as_text=True)
+    cache = app.extensions.get("account_page_cache")
+    if engine.dialect.name != "postgresql":
+        assert cache is None  # no snapshots to compare: never kept
+        return
+    assert set(ACCOUNT_PAGE_NO_OP_WRITES) == set(_migration("0018_account_page_changes").TABLES)
+    hits, misses = cache.hits, cache.misses
+    theirs = other.get(path).get_data(as_text=True)
+    assert (cache.hits, cache.misses) == (hits + 1, misses) and _untokened(theirs) == _untokened(first)
+    assert "@@csrf@@" not in theirs
+    refused = re.search(r'name="csrf_token" value="([^"]+)"', first).group(1)  # type: ignore[union-attr]
+    assert other.post(f"{path}/unpin", data={"csrf_token": refused}).status_code == 400
+    csm = sign_in(app.test_client(), portfolio.emails["csm"])
+    assert "(csm)" in csm.get(path).get_data(as_text=True) and cache.misses == misses + 1, "their own page"
+    for table, statement in sorted({**NO_OP_WRITES, **ACCOUNT_PAGE_NO_OP_WRITES}.items()):
+        admin.get(path)
+        hits, misses = cache.hits, cache.misses
+        assert admin.get(path).status_code == 200 and cache.hits == hits + 1, table
+        with engine.begin() as conn:  # another connection, as another worker or the scheduler would write
+            conn.execute(sa.text(statement))
+        assert admin.get(path).status_code == 200 and cache.misses == misses + 1, table
+    token = re.search(r'name="csrf_token" value="([^"]+)"', theirs).group(1)  # type: ignore[union-attr]
+    assert other.post(f"{path}/pin", data={"reason": "kept account page", "csrf_token": token}).status_code == 302
+    assert "Pinned: kept account page" in admin.get(path).get_data(as_text=True)
+
+
+def _migration(name: str) -> Any:
+    path = Path(__file__).resolve().parents[2] / "migrations" / "versions" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_pages_account_page_pins_completes_tasks_and_explains_a_change(
     app: Flask, engine: sa.Engine, portfolio: Portfolio
 ) -> None:
@@ -462,6 +526,56 @@ def test_pages_admin_changes_a_weight_previews_and_activates(
     diff = admin.get("/admin/config?from=1&to=2").get_data(as_text=True)
     assert 'id="diff-weights-established"' in diff and "<td>nps</td>" in diff and "<pre" not in diff
     assert "nothing differs" in admin.get("/admin/config?from=1&to=1").get_data(as_text=True)
+
+
+#: A new measure through the measure form: logins per day over 30 days, weighed 1 in every stage.
+NEW_MEASURE = {"name": "logins_per_day_30d", "label": "Logins a day (30 days)", "group": "adoption",
+               "source": "usage.logins", "aggregate": "sum", "window_days": "30", "per": "day",
+               "direction": "higher_is_better", "thresholds": "0, 1, 5", "weight.onboarding": "1",
+               "weight.established": "1", "weight.pre_renewal": "1"}  # fmt: skip
+
+
+def test_pages_admin_adds_a_measure_previews_and_activates(app: Flask, engine: sa.Engine, portfolio: Portfolio) -> None:
+    """The measure form: field-level messages in the form with what was typed kept (the form's own
+    parsing, the schema's and the core's), a preview, then save and activate; editing an existing
+    measure starts from its definition."""
+    admin = sign_in(app.test_client(), portfolio.emails["admin"])
+    token = csrf_token(admin, "/admin/config/measure")
+    form = {**NEW_MEASURE, "csrf_token": token, "action": "preview"}
+    # The form's parsing: thresholds that are not numbers, a weight that is not a number.
+    bad = admin.post("/admin/config/measure", data={**form, "thresholds": "0, lots", "weight.established": "x"})
+    text = bad.get_data(as_text=True)
+    assert bad.status_code == 422 and 'id="thresholds-error"' in text and "Numbers separated by commas" in text
+    assert (
+        'id="weight.established-error"' in text
+        and 'value="0, lots"' in text
+        and 'value="Logins a day (30 days)"' in text
+    )
+    # The schema's: a window out of range, shown at the window field.
+    bad = admin.post("/admin/config/measure", data={**form, "window_days": "9999"})
+    text = bad.get_data(as_text=True)
+    assert bad.status_code == 422 and 'id="window_days-error"' in text and 'value="9999"' in text
+    assert 'aria-invalid="true" aria-describedby="window_days-error"' in text
+    # The core's: an aggregate the source does not allow, shown at the aggregate field.
+    bad = admin.post("/admin/config/measure", data={**form, "aggregate": "nps"})
+    text = bad.get_data(as_text=True)
+    assert bad.status_code == 422 and 'id="aggregate-error"' in text, text
+    shown = admin.post("/admin/config/measure", data=form)
+    assert shown.status_code == 200 and 'id="auc-proposed"' in shown.get_data(as_text=True)
+    done = admin.post("/admin/config/measure", data={**form, "action": "activate", "comment": "logins"})
+    assert done.status_code == 302 and "/admin/jobs/requests/" in done.headers["Location"]
+    config = admin.get("/admin/config").get_data(as_text=True)
+    assert "version 2</strong>" in config and "logins_per_day_30d" in config
+    # Editing it: the form starts from the active definition; a blank field is removed from it.
+    edit = admin.get("/admin/config/measure?name=logins_per_day_30d").get_data(as_text=True)
+    assert "Change measure logins_per_day_30d" in edit and 'value="0, 1, 5"' in edit and 'value="30"' in edit
+    changed = admin.post("/admin/config/measure", data={**form, "action": "activate", "window_days": "14",
+                                                        "per": "", "label": ""})  # fmt: skip
+    assert changed.status_code == 302
+    edit = admin.get("/admin/config/measure?name=logins_per_day_30d").get_data(as_text=True)
+    assert 'id="window_days" name="window_days" inputmode="numeric" value="14"' in edit
+    assert 'id="label" name="label" value=""' in edit and '<option value="day" selected>' not in edit
+    assert admin.get("/admin/config/measure?name=no_such_measure").status_code == 404
 
 
 def test_pages_admin_disables_a_user_and_revokes_a_token(app: Flask, engine: sa.Engine, portfolio: Portfolio) -> None:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from alerts.base import AccountAlert, AlertKind, ChannelType
 from alerts.routing import default_routing_data
 from app.db import make_engine
-from app.models import Alert, AlertRoutingVersion, AlertStatus
+from app.models import Alert, AlertRoutingVersion, AlertStatus, SchedulerLease
 from app.services.alerts.dispatch import Dispatcher
 from app.services.alerts.settings import AlertSettings
 from tests import factories as f
@@ -175,7 +175,15 @@ def test_the_scheduler_process_dispatches_what_is_committed(db_session: Session,
         webhook_routing(db_session, server.url_for("/hook"))
         process = flask_process(database_url, "scheduler", "run", HS_ALERT_DISPATCH_SECONDS="1")
         try:
-            time.sleep(1.0)  # the scheduler is up (its first pass finds nothing)
+            # The scheduler is up once it holds its lease (its start-up took 1 to 9 s on a busy
+            # machine, which a fixed sleep counted against the dispatch interval below).
+            up_by = time.monotonic() + 60
+            while time.monotonic() < up_by and process.poll() is None:
+                held = db_session.scalar(sa.select(sa.func.count()).select_from(SchedulerLease))
+                db_session.rollback()
+                if held:
+                    break
+                time.sleep(0.1)
             queue(db_session, 3)
             committed = time.monotonic()
             deadline = committed + 20

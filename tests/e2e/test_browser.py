@@ -250,6 +250,43 @@ def test_browser_admin_pages_and_api_docs_offline(browser: Any, site: tuple[str,
     visit.page.screenshot(path=str(SHOTS / "api-docs.png")) if os.environ.get("HS_SCREENSHOTS") == "1" else None
 
 
+def test_browser_admin_adds_a_measure(browser: Any, site: tuple[str, Portfolio]) -> None:
+    """The measure form: from the config page, a new measure of the measure language with a window
+    out of range is refused at its field with what was typed kept, then previewed and activated;
+    axe on the form with its messages and on the preview."""
+    base, portfolio = site
+    visit = Visit(browser, base)
+    visit.sign_in(portfolio.emails["admin"], next_path="/admin/config")
+    visit.page.click("text=Add a measure")
+    visit.page.wait_for_load_state("networkidle")
+    assert visit.page.url == base + "/admin/config/measure"
+    fields = {"#name": "logins_per_day_30d", "#label": "Logins a day (30 days)", "#source": "usage.logins",
+              "#window_days": "9999", "#thresholds": "0, 1, 5", "[id='weight.established']": "2"}  # fmt: skip
+    for selector, value in fields.items():
+        visit.page.fill(selector, value)
+    for selector, value in {"#group": "adoption", "#aggregate": "sum", "#per": "day",
+                            "#direction": "higher_is_better"}.items():  # fmt: skip
+        visit.page.select_option(selector, value)
+    visit.page.click("button[value=preview]")
+    visit.page.wait_for_load_state("networkidle")
+    assert visit.page.get_attribute("#window_days", "aria-invalid") == "true"
+    assert visit.page.locator("#window_days-error").count() == 1
+    assert visit.page.input_value("#window_days") == "9999" and visit.page.input_value("#per") == "day"
+    visit.check("admin-measure-refused")
+    visit.page.fill("#window_days", "30")
+    visit.page.click("button[value=preview]")
+    visit.page.wait_for_load_state("networkidle")
+    assert visit.page.locator("#auc-proposed").count() == 1
+    assert visit.page.input_value("#name") == "logins_per_day_30d"
+    visit.check("admin-measure")
+    visit.page.fill("#comment", "logins a day")
+    visit.page.click("button[value=activate]")
+    visit.page.wait_for_load_state("domcontentloaded")
+    assert "/admin/jobs/requests/" in visit.page.url
+    visit.open("/admin/config/measure?name=logins_per_day_30d")
+    assert visit.page.input_value("#window_days") == "30" and visit.page.input_value("#source") == "usage.logins"
+
+
 def test_browser_forms_work_without_a_script(browser: Any, site: tuple[str, Portfolio], engine: sa.Engine) -> None:
     """Without JavaScript (no htmx): the filters are a GET form, pin and task are POSTs and redirects."""
     base, portfolio = site

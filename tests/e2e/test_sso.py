@@ -84,7 +84,8 @@ def sso_site(app: Flask, engine: sa.Engine, backend: str) -> Iterator[str]:
     base = f"http://127.0.0.1:{server.server_port}"
     port = _free_port()
     env = {**os.environ, "HS_OIDC_PORT": str(port), "HS_OIDC_CLIENT_ID": "healthscore", "HS_OIDC_CLIENT_SECRET": SECRET,
-           "HS_OIDC_REDIRECT_URI": f"{base}/sign-in/sso/callback", "HS_OIDC_PEOPLE": json.dumps(PEOPLE)}  # fmt: skip
+           "HS_OIDC_REDIRECT_URI": f"{base}/sign-in/sso/callback", "HS_OIDC_PEOPLE": json.dumps(PEOPLE),
+           "HS_OIDC_POST_LOGOUT_URI": f"{base}/sign-in"}  # fmt: skip
     provider = subprocess.Popen(["node", "provider.mjs"], cwd=PROVIDER, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)  # fmt: skip
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -160,6 +161,28 @@ def test_sso_signs_in_the_user_with_the_verified_email(
         forget_users()
     page.goto(base + "/watchlist")
     assert "/sign-in" in page.url
+
+
+def test_sso_sign_out_ends_the_provider_session_too(browser: Any, sso_site: str) -> None:
+    """Signing out after an SSO sign-in goes through the provider's end-session page (RP-initiated
+    logout, its discovery document's ``end_session_endpoint``) and back to the sign-in page; the
+    next SSO sign-in asks the provider's login again, where its live session would have let the
+    person straight through."""
+    base = sso_site
+    page = _through_provider(browser, base, "maya")
+    assert page.url == base + "/team"
+    page.click("form.signout button[type=submit]")
+    # (its page imports a web font: "load" may never come without internet)
+    page.wait_for_url("http://127.0.0.1:*/session/end**", wait_until="commit")
+    page.wait_for_selector("button[name=logout]")
+    assert not page.url.startswith(base), "the provider's end-session page"
+    page.click("button[name=logout]")
+    page.wait_for_url(base + "/sign-in")
+    page.goto(base + "/team")
+    assert "/sign-in" in page.url, "the app's session ended"
+    page.click("#sso")
+    page.wait_for_url("http://127.0.0.1:*/interaction/*")
+    assert page.locator("input[name=login]").count() == 1, "the provider's session ended: its login again"
 
 
 def test_sso_refuses_unknown_unverified_and_disabled_people(browser: Any, sso_site: str) -> None:

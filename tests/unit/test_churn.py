@@ -11,7 +11,9 @@ from hypothesis.extra import numpy as hnp
 
 from scoring.churn import (
     BOOSTING,
+    FORMAT,
     LOGISTIC,
+    RUN_PREFIX,
     ChurnPredictor,
     FeatureScaler,
     NotEnoughOutcomes,
@@ -20,8 +22,11 @@ from scoring.churn import (
     churn_feature_names,
     fit_churn_model,
     fit_predictor,
+    measure_definitions,
     reliability_table,
     replacement_contributions,
+    run_measures,
+    select_measures,
 )
 from scoring.measures import signed_log1p
 from scoring.stage import STAGES
@@ -159,7 +164,7 @@ def test_on_a_linear_world_the_logistic_regression_is_kept_and_calibrated() -> N
     assert v.auc is not None and v.auc > 0.7 and v.auc == pytest.approx(comparison["auc"][LOGISTIC]["value"], abs=1e-4)
     # Calibrated: better than the base rate, and close to the known probabilities.
     assert v.brier is not None and v.base_rate_brier is not None and v.brier < v.base_rate_brier
-    predicted = result.predictor.predict(data["raw"], data["stage"])
+    predicted = result.predictor.predict(data["raw"][:, result.columns], data["stage"])
     assert np.mean(np.abs(predicted - truth)) < 0.03
     for row in reliability_table(predicted, data["label"]):
         if row.observations >= 500:
@@ -185,7 +190,7 @@ def test_without_a_fold_to_validate_the_logistic_regression_is_kept_and_the_note
     v = result.validation
     assert v.winner == LOGISTIC and v.auc is None and v.comparison is None
     assert v.note is not None and v.note.startswith("No walk-forward validation")
-    assert result.predictor.predict(data["raw"][:3], data["stage"][:3]).shape == (3,)
+    assert result.predictor.predict(data["raw"][:3, result.columns], data["stage"][:3]).shape == (3,)
 
 
 # --- contributions --------------------------------------------------------------------------------
@@ -287,6 +292,85 @@ def test_a_predictor_survives_a_pickle_round_trip(fitted: dict[str, ChurnPredict
         buffer = io.BytesIO()
         joblib.dump(predictor, buffer)
         loaded: ChurnPredictor = joblib.load(io.BytesIO(buffer.getvalue()))
-        assert loaded.format == 2 and loaded.measure_names == NAMES
+        assert loaded.format == FORMAT == 3 and loaded.measure_names == NAMES
         np.testing.assert_array_equal(loaded.predict(raw, stage), predictor.predict(raw, stage))
         assert loaded.reasons(raw, stage) == predictor.reasons(raw, stage)
+
+
+# --- which measures, and what a scoring run computes for them -------------------------------------
+
+
+def test_select_measures_keeps_the_best_of_each_correlated_group_with_data_best_first() -> None:
+    rng = np.random.default_rng(3)
+    k = 4000
+    signal = rng.normal(size=k)
+    label = rng.random(k) < 1.0 / (1.0 + np.exp(-(signal * 1.5 - 1.0)))
+    strong = signal + rng.normal(scale=0.3, size=k)
+    copy = strong * 2.0 + rng.normal(scale=0.01, size=k)  # a near copy (rank correlation ~1)
+    weak = -signal + rng.normal(scale=2.0, size=k)  # runs the other way, weaker
+    sparse = signal.copy()
+    sparse[rng.random(k) < 0.9] = np.nan  # data on 10 % of the rows only
+    noise = rng.normal(size=k)
+    raw = np.column_stack([copy, strong, weak, sparse, noise])
+    kept = select_measures(raw, label).tolist()
+    assert kept[0] in (0, 1) and not {0, 1} <= set(kept)  # one of the pair, first
+    assert 2 in kept and 3 not in kept and kept.index(2) == 1
+    assert select_measures(raw, label, limit=1).tolist() == kept[:1]
+    # Nothing with the coverage: the best column alone, so there is always a model to fit.
+    assert select_measures(np.column_stack([sparse, sparse * 2]), label).size == 1
+
+
+def test_the_fit_chooses_measures_inside_each_fold_and_reports_them() -> None:
+    data, _ = synthetic(600, 6)
+    noisy = np.column_stack([data["raw"], data["raw"][:, 0] * 3.0])  # a copy of logins
+    result = fit_churn_model(
+        noisy, data["stage"], data["label"], observed_on=data["observed_on"], account_id=data["account_id"],
+        measure_names=(*NAMES, "logins_copy"), horizon_days=60, draws=100,
+    )  # fmt: skip
+    assert len(result.predictor.measure_names) == len(result.columns) <= len(NAMES)
+    assert not {"logins", "logins_copy"} <= set(result.predictor.measure_names)
+    trained = [fold for fold in result.validation.folds if fold["skipped"] is None]
+    assert trained and all(1 <= len(fold["measures"]) <= 4 for fold in trained)
+
+
+def test_run_measures_read_a_config_measure_that_computes_the_same_and_add_the_others_renamed() -> None:
+    from scoring.measures import MeasureGroup, measure_from_dict
+
+    def m(name: str, **fields: object) -> dict[str, object]:
+        return {"name": name, "group": MeasureGroup.PRODUCT.value, "direction": "higher_is_better",
+                "thresholds": [0.0, 1.0], **fields}  # fmt: skip
+
+    config = (
+        measure_from_dict(m("logins_30d", source="usage.logins", aggregate="sum", window_days=30)),
+        measure_from_dict(m("seats", source="account.seats", thresholds=[1.0, 5.0])),
+    )
+    model = (
+        m("signins", source="usage.logins", aggregate="sum", window_days=30, thresholds=[3.0, 9.0]),  # = logins_30d
+        m("logins_7d", source="usage.logins", aggregate="sum", window_days=7),
+        m("per_seat", ratio=["signins", "seats_own"]),
+        m("seats_own", source="account.seats", transform="log1p"),  # not the config's: transformed
+    )
+    run = run_measures(model, config)
+    assert run.names == {"signins": "logins_30d", "logins_7d": RUN_PREFIX + "logins_7d",
+                         "seats_own": RUN_PREFIX + "seats_own", "per_seat": RUN_PREFIX + "per_seat"}  # fmt: skip
+    added = {x.name: x for x in run.measures}
+    assert set(added) == {RUN_PREFIX + "logins_7d", RUN_PREFIX + "seats_own", RUN_PREFIX + "per_seat"}
+    assert added[RUN_PREFIX + "per_seat"].ratio == ("logins_30d", RUN_PREFIX + "seats_own")
+    # Without a config every measure is its own, and the definitions round-trip.
+    alone = run_measures(model)
+    assert all(name == RUN_PREFIX + own for own, name in alone.names.items()) and len(alone.measures) == 4
+
+
+def test_measure_definitions_bring_a_ratios_parts_and_refuse_an_unknown_name() -> None:
+    from scoring.measures import measure_from_dict
+
+    def m(name: str, **fields: object):  # type: ignore[no-untyped-def]
+        return measure_from_dict({"name": name, "group": "product", "direction": "higher_is_better",
+                                  "thresholds": [0.0, 1.0], **fields})  # fmt: skip
+
+    measures = [m("a", source="usage.logins", window_days=7), m("b", source="account.seats"), m("r", ratio=["a", "b"]),
+                m("c", source="usage.logins", window_days=28)]  # fmt: skip
+    assert [d["name"] for d in measure_definitions(["r"], measures)] == ["a", "b", "r"]
+    assert [d["name"] for d in measure_definitions(["c"], measures)] == ["c"]
+    with pytest.raises(ValueError, match="no definition"):
+        measure_definitions(["nope"], measures)

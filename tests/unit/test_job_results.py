@@ -71,7 +71,7 @@ def test_suggestions_result_is_the_schemas_dump():
 def test_churn_model_result_is_the_schemas_dump(trained_at):
     trained = {
         "version": 4, "trained_at": trained_at, "trained_by": "ann", "horizon_days": 90, "config_version": 2,
-        "format": 2, "kind": "logistic_regression",
+        "format": 3, "kind": "logistic_regression",
         "measure_names": ["nps"], "feature_names": ["nps", "stage"], "params": {"c": 1.0},
         "counts": {"observations": 40}, "validation": {"auc": 0.7}, "seconds": {"fit": np.float64(0.5)},
     }  # fmt: skip

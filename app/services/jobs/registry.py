@@ -133,8 +133,9 @@ def train_churn(session: Session, now: dt.datetime, *, horizon_days: int, period
     from app.services.analysis import TrainSummary, train_churn_model  # scikit-learn, on demand
 
     result = train_churn_model(
-        session, as_of=now.date(), actor="scheduler", horizon_days=horizon_days, periodic_months=periodic_months
-    )
+        session, as_of=now.date(), actor="scheduler", horizon_days=horizon_days, periodic_months=periodic_months,
+        cache_dir=learning_cache_dir(), today=now.date(),
+    )  # fmt: skip
     return TrainSummary(result)
 
 

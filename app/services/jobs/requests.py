@@ -377,10 +377,12 @@ def execute_suggestions(session: Session, request: Claimed, context: ExecutionCo
 def execute_train_churn_model(session: Session, request: Claimed, context: ExecutionContext) -> Executed:
     """Train and store a churn model for the requester; the result is the body the training
     endpoint answered when it was synchronous."""
-    del context
     from app.services.analysis import TrainSummary, train_churn_model  # scikit-learn, on demand
 
-    trained = train_churn_model(session, actor=request.requested_by, **_learning_options(request.params))
+    trained = train_churn_model(
+        session, actor=request.requested_by, **_learning_options(request.params), cache_dir=context.cache_dir,
+        today=context.today,
+    )  # fmt: skip
     summary = TrainSummary(trained)
     result = churn_model_result(trained)
     return Executed(result=result, counts=summary.counts(), summary=summary.one_line())

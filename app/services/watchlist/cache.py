@@ -11,8 +11,8 @@ reads (``TABLES`` there), recording the id of each writing transaction in ``watc
 A page is read in a REPEATABLE READ transaction together with that transaction's snapshot
 (``pg_current_snapshot()``). A committed transaction is either visible in that snapshot (the
 page includes its writes) or not (the page may lack them): so the page is current exactly when
-no row of ``watchlist_changes`` is invisible in its snapshot, which is the query ``_CHANGED``
-runs on every hit. A transaction still open when the page was read, that commits later, is
+no row of ``watchlist_changes`` is invisible in its snapshot, which is the query ``_changed_query``
+builds and every hit runs. A transaction still open when the page was read, that commits later, is
 caught the same way. Writers do not wait on each other: each inserts its own key.
 
 Time also changes a page, with no write at all: a pin or an override reaching its expiry (an
@@ -21,6 +21,10 @@ and the renewal filter; the day is part of the key). Entries are dropped after `
 regardless, and change rows older than ``KEEP_CHANGES`` are pruned (at most hourly, by a
 worker filling an entry): a transaction that stays open longer than that between its first
 write and its commit could leave an entry stale for up to ``MAX_AGE``.
+
+The account page (app/web/pages.py) is kept the same way, checked against two logs: this one and
+``account_page_changes`` (migration 0018: the score history, events, alerts and raw data an
+account page shows beyond what a watchlist page reads).
 
 SQLite has no snapshots to compare: there nothing is cached.
 """
@@ -42,16 +46,29 @@ MAX_AGE = 600.0
 KEEP_CHANGES = dt.timedelta(days=1)
 PRUNE_EVERY = 3600.0  # seconds between one worker's prunes
 
+#: The change logs a watchlist page is read from (migration 0012).
+WATCHLIST_LOGS = ("watchlist_changes",)
+#: The account page's (migrations 0012 and 0018): everything a watchlist page reads, and the score
+#: history, events, alerts and raw data besides.
+ACCOUNT_PAGE_LOGS = ("watchlist_changes", "account_page_changes")
+
 #: Run on the driver's own connection (psycopg, prepared after five runs): the statement is
 #: constant and its answer one boolean, and SQLAlchemy's execution set-up cost as much as the
 #: round trip (~0.3 ms of a ~1.9 ms hit).
-_CHANGED = """
-    SELECT EXISTS (
-        SELECT 1 FROM watchlist_changes
+_CHANGED_ONE = """
+    EXISTS (
+        SELECT 1 FROM {log}
         WHERE xid >= pg_snapshot_xmin(CAST(%(snapshot)s AS pg_snapshot))
           AND NOT pg_visible_in_snapshot(xid, CAST(%(snapshot)s AS pg_snapshot))
     )
 """
+
+
+def _changed_query(logs: tuple[str, ...]) -> str:
+    """Whether any of ``logs`` holds a transaction invisible in a snapshot (one round trip)."""
+    return "SELECT " + " OR ".join(_CHANGED_ONE.format(log=log) for log in logs)
+
+
 _STAMP = sa.text(
     """
     SELECT pg_current_snapshot()::text,
@@ -61,8 +78,8 @@ _STAMP = sa.text(
            )
     """
 )
-_PRUNE = sa.text("DELETE FROM watchlist_changes WHERE changed_at < :before")
-_HAS_LOG = sa.text("SELECT to_regclass('watchlist_changes') IS NOT NULL")
+_PRUNE = "DELETE FROM {log} WHERE changed_at < :before"
+_HAS_LOG = sa.text("SELECT to_regclass(:log) IS NOT NULL")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +92,13 @@ class Stamp:
 
 
 class PageCache:
-    """One worker's cached watchlist bodies by request key (see the module docstring)."""
+    """One worker's cached bodies by request key, current while none of ``logs`` has a change
+    the body's snapshot did not see (see the module docstring)."""
 
-    def __init__(self, max_entries: int) -> None:
+    def __init__(self, max_entries: int, logs: tuple[str, ...] = WATCHLIST_LOGS) -> None:
         self.max_entries = max_entries
+        self.logs = logs
+        self._changed = _changed_query(logs)
         self._entries: OrderedDict[Hashable, tuple[Stamp, bytes]] = OrderedDict()
         self._lock = threading.Lock()  # a threaded worker shares the cache between requests
         self._last_prune = float("-inf")
@@ -96,7 +116,7 @@ class PageCache:
             if (
                 (stamp.valid_until is None or now < stamp.valid_until)
                 and time.monotonic() - stamp.filled_at < MAX_AGE
-                and not _changed_since(connection, stamp.snapshot)
+                and not _changed_since(connection, self._changed, stamp.snapshot)
             ):
                 with self._lock:
                     if key in self._entries:
@@ -134,20 +154,32 @@ class PageCache:
             self._entries.clear()
 
 
-def _changed_since(connection: sa.Connection, snapshot: str) -> bool:
+def _changed_since(connection: sa.Connection, query: str, snapshot: str) -> bool:
     driver = connection.connection.driver_connection  # a psycopg connection: the cache is PostgreSQL only
-    row = driver.execute(_CHANGED, {"snapshot": snapshot}).fetchone()  # type: ignore[union-attr]
+    row = driver.execute(query, {"snapshot": snapshot}).fetchone()  # type: ignore[union-attr]
     return bool(row[0])
 
 
-def prune_changes(connection: sa.Connection, now: dt.datetime) -> int:
-    """Delete change rows older than ``KEEP_CHANGES``; the number deleted."""
-    return connection.execute(_PRUNE, {"before": now - KEEP_CHANGES}).rowcount
+def prune_changes(connection: sa.Connection, now: dt.datetime, logs: tuple[str, ...] = WATCHLIST_LOGS) -> int:
+    """Delete change rows older than ``KEEP_CHANGES`` from ``logs``; the number deleted."""
+    return sum(
+        connection.execute(sa.text(_PRUNE.format(log=log)), {"before": now - KEEP_CHANGES}).rowcount for log in logs
+    )
 
 
-def change_log_exists(connection: sa.Connection) -> bool:
-    """Whether the database has the change log (PostgreSQL at migration 0012 or later)."""
-    return connection.dialect.name == "postgresql" and bool(connection.execute(_HAS_LOG).scalar_one())
+def change_log_exists(connection: sa.Connection, logs: tuple[str, ...] = WATCHLIST_LOGS) -> bool:
+    """Whether the database has every one of the change logs (PostgreSQL at migration 0012, 0018 or later)."""
+    return connection.dialect.name == "postgresql" and all(
+        connection.execute(_HAS_LOG, {"log": log}).scalar_one() for log in logs
+    )
 
 
-__all__ = ["MAX_AGE", "PageCache", "Stamp", "change_log_exists", "prune_changes"]
+__all__ = [
+    "ACCOUNT_PAGE_LOGS",
+    "MAX_AGE",
+    "WATCHLIST_LOGS",
+    "PageCache",
+    "Stamp",
+    "change_log_exists",
+    "prune_changes",
+]

@@ -2,6 +2,7 @@
 // 127.0.0.1, with one confidential client and the people given in HS_OIDC_PEOPLE (a JSON object of
 // login -> {email, email_verified}). Its development login and consent pages stand for a real
 // identity provider's: any login named in the people signs in (the password is not checked).
+// Its end-session endpoint (RP-initiated logout) sends people back to HS_OIDC_POST_LOGOUT_URI.
 // Prints "ready <issuer>" once it listens.
 import Provider from "oidc-provider";
 
@@ -14,6 +15,8 @@ const provider = new Provider(issuer, {
     client_id: process.env.HS_OIDC_CLIENT_ID,
     client_secret: process.env.HS_OIDC_CLIENT_SECRET,
     redirect_uris: [process.env.HS_OIDC_REDIRECT_URI],
+    // Where the app may send people back after ending their session here (RP-initiated logout).
+    post_logout_redirect_uris: process.env.HS_OIDC_POST_LOGOUT_URI ? [process.env.HS_OIDC_POST_LOGOUT_URI] : [],
     grant_types: ["authorization_code"],
     response_types: ["code"],
     token_endpoint_auth_method: "client_secret_basic",

@@ -1,7 +1,7 @@
 """covering index for the latest feedback of a kind
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-12-03 19:00:00
 
 The measure step reads each account's latest feedback of a kind in a window (the CSM's latest
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0017"
-down_revision = "0016"
+revision = "0019"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
