@@ -9,10 +9,12 @@ import copy
 import datetime as dt
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from marshmallow import ValidationError
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from app.auth import actor_name
@@ -108,20 +110,34 @@ def change() -> Any:
     config, errors = _proposed(active)
     if errors:
         return _console(errors=errors, status=422)
+
+    def refused(messages: Any) -> dict[str, list[str]]:
+        messages = messages if isinstance(messages, dict) else {"config": messages}
+        return _flatten(messages.get("config", messages))
+
+    return _preview_or_activate(session, config, _console, refused)
+
+
+def _preview_or_activate(
+    session: Session, config: dict[str, Any], show: Callable[..., Any], refused: Callable[[Any], Any]
+) -> Any:
+    """The change forms' common end: preview ``config`` (band moves, the backtest side by side) and
+    ``show`` it, or (``action=activate``) store it, activate it and follow its rescore. A config the
+    schema refuses is shown again with ``refused``'s field messages."""
+    activate = request.form.get("action") == "activate"
     try:
-        if request.form.get("action") == "activate":
+        if activate:
             new = NewVersionSchema().load({"config": config, "comment": request.form.get("comment", "")})
         else:
             args = PreviewSchema().load({"config": config})
     except ValidationError as exc:
-        messages = exc.messages if isinstance(exc.messages, dict) else {"config": exc.messages}
-        return _console(errors=_flatten(messages.get("config", messages)), status=422)
-    if request.form.get("action") != "activate":
+        return show(errors=refused(exc.messages), status=422)
+    if not activate:
         try:
             result = preview(session, args.pop("config"), **args)
         finally:
             session.rollback()  # a preview never writes
-        return _console(result=result)
+        return show(result=result)
     with session.begin():
         stored = create_version(session, new, actor=actor_name())
         activation = activate_version(session, stored["version"], actor=actor_name())
@@ -260,23 +276,9 @@ def change_measure() -> Any:
     with session.begin():
         active = active_version(session)
     config = patch_config(active["config"], {"measures": {name: measure_patch}, "weights": weights})
-    try:
-        if request.form.get("action") == "activate":
-            new = NewVersionSchema().load({"config": config, "comment": request.form.get("comment", "")})
-        else:
-            args = PreviewSchema().load({"config": config})
-    except ValidationError as exc:
-        return _measure_page(errors=_measure_errors(exc.messages, config, name), status=422)
-    if request.form.get("action") != "activate":
-        try:
-            result = preview(session, args.pop("config"), **args)
-        finally:
-            session.rollback()  # a preview never writes
-        return _measure_page(result=result)
-    with session.begin():
-        stored = create_version(session, new, actor=actor_name())
-        activation = activate_version(session, stored["version"], actor=actor_name())
-    return redirect(url_for("web_console.job_request", request_id=activation["rescore"].id))
+    return _preview_or_activate(
+        session, config, _measure_page, lambda messages: _measure_errors(messages, config, name)
+    )
 
 
 @bp.post("/config/versions/<int:version>/activate")
