@@ -130,6 +130,15 @@ class ScoringModel:
             return self
         return self._derive(measures=resolve_percentiles(self.measures, raw))
 
+    def with_unweighted(self, extra: tuple[Measure, ...]) -> ScoringModel:
+        """This model with ``extra`` measures added at weight 0 in every stage: one measure pass
+        computes them beside the weighted ones (measure discovery's candidates, a churn model's
+        own measures), and the score is the same."""
+        if not extra:
+            return self
+        weights = {stage: {**w, **{m.name: 0.0 for m in extra}} for stage, w in self.weights.items()}
+        return replace(self, measures=(*self.measures, *extra), weights=weights)
+
     def with_bands(self, bands: Bands) -> ScoringModel:
         return self if bands == self.bands else self._derive(bands=bands)
 

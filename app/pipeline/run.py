@@ -18,7 +18,6 @@ and the steps hand one another what they computed in a ``_RunState``.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -186,14 +185,10 @@ def _measure(run: _RunState) -> None:
     run.version, run.model = get_active_model(run.session)
     run.churn_inputs = churn_run_measures(run.session, run.model.measures)
     extra = () if run.churn_inputs is None else run.churn_inputs.measures
-    computed = run.model
-    if extra:
-        weights = {stage: {**w, **{m.name: 0.0 for m in extra}} for stage, w in run.model.weights.items()}
-        computed = dataclasses.replace(run.model, measures=(*run.model.measures, *extra), weights=weights)
     run.portfolio = compute_measures(
         run.session,
         as_of=run.as_of,
-        model=computed,
+        model=run.model.with_unweighted(extra),
         usage_windows=rule_needs(run.model.rules).usage_windows,
     )
 

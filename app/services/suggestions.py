@@ -148,12 +148,6 @@ def _rule_measures(model: ScoringModel) -> list[Measure]:
     return [m for m in model.measures if m.name in read]
 
 
-def _candidate_model(model: ScoringModel, candidates: list[Measure]) -> ScoringModel:
-    """The active model with the candidates added, unweighted: one pass computes both."""
-    weights = {stage: {**w, **{c.name: 0.0 for c in candidates}} for stage, w in model.weights.items()}
-    return dataclasses.replace(model, measures=(*model.measures, *candidates), weights=weights)
-
-
 def _cache_key(version: int, model: ScoringModel, options: dict[str, Any], today: dt.date) -> str:
     spec = {
         "cache": _CACHE_VERSION,
@@ -223,7 +217,7 @@ def observations(
     candidates = candidate_measures(
         available_sources(session), limit=max_candidates, taken=[m.name for m in model.measures]
     )
-    full = _candidate_model(model, candidates)
+    full = model.with_unweighted(tuple(candidates))  # one pass computes both
     options = {"as_of": as_of, "horizon_days": horizon_days, "periodic_months": periodic_months, "snap": snap_days}
     path = None
     fields = {"config_version": version, "as_of": as_of, "horizon_days": horizon_days,

@@ -198,3 +198,24 @@ def test_huge_weights_still_normalize():
     established = STAGES.index(LifecycleStage.ESTABLISHED)
     assert np.all(np.isfinite(matrix[established]))
     assert matrix[established].sum() == pytest.approx(1.0)
+
+
+def test_with_unweighted_adds_measures_at_weight_zero_and_keeps_the_score() -> None:
+    import numpy as np
+
+    from scoring.health import compute_health
+    from scoring.measures import Direction, MeasureGroup
+    from scoring.model import Measure, default_config_dict, model_from_dict
+
+    model = model_from_dict(default_config_dict())
+    extra = (Measure(name="extra_one", group=MeasureGroup.PRODUCT, direction=Direction.HIGHER_IS_BETTER,
+                     thresholds=(0.0, 1.0), source="usage.logins", window_days=7),)  # fmt: skip
+    wider = model.with_unweighted(extra)
+    assert wider.measure_names == (*model.measure_names, "extra_one") and model.with_unweighted(()) is model
+    assert all(w["extra_one"] == 0.0 for w in wider.weights.values())
+    rng = np.random.default_rng(1)
+    raw = rng.uniform(0, 100, size=(len(model.measures), 50))
+    stage = rng.integers(0, 3, 50).astype(np.int8)
+    before = compute_health(raw, stage, model).score
+    after = compute_health(np.vstack([raw, rng.uniform(0, 1, (1, 50))]), stage, wider).score
+    np.testing.assert_allclose(after, before)
