@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
+import logging
+import sys
+from collections.abc import Iterator
 
 import click
 import sqlalchemy as sa
@@ -97,6 +101,18 @@ def _score_day(session: Session, *, day: dt.date) -> ScoringRunSummary:
     )
 
 
+@contextlib.contextmanager
+def _quiet_successes() -> Iterator[None]:
+    """The job runs' logger at WARNING for a back-fill of many runs: their INFO lines are one per day."""
+    runs_logger = logging.getLogger("app.services.jobs.runs")
+    level = runs_logger.level
+    runs_logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        runs_logger.setLevel(level)
+
+
 @demo_cli.command("history")
 @click.option("--days", type=click.IntRange(1, 3_650), default=365, show_default=True, help="Days of history.")
 @click.option(
@@ -119,11 +135,16 @@ def demo_history(days: int, daily_days: int, every: int, as_of: dt.date | None) 
     """Back-fill the demo's score history with the scoring run (oldest day first): daily for the
     last days, sparser before, so the analytics that read stored scores (the preview's AUC at the
     horizon, event lift, play effectiveness) have the year's outcomes to work on."""
+    from tqdm import tqdm
+
     as_of = as_of or dt.datetime.now(dt.UTC).date()
     scored = history_days(as_of, days=days, daily_days=daily_days, every=every)
-    for day in scored:
-        run_recorded(
-            session_factory(), "score", {"as_of": day.isoformat()}, functools.partial(_score_day, day=day),
-            ScoringRunSummary.counts,
-        )  # fmt: skip
+    # One progress bar (on a terminal) instead of a "job score succeeded" line per day; a failure still logs.
+    with _quiet_successes(), tqdm(scored, desc="scoring history", unit="day", disable=not sys.stderr.isatty()) as bar:
+        for day in bar:
+            bar.set_postfix_str(day.isoformat())
+            run_recorded(
+                session_factory(), "score", {"as_of": day.isoformat()}, functools.partial(_score_day, day=day),
+                ScoringRunSummary.counts,
+            )  # fmt: skip
     click.echo(f"Scored {len(scored)} days from {scored[0].isoformat()} to {scored[-1].isoformat()}.")

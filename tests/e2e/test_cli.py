@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskCliRunner
@@ -55,3 +57,25 @@ def test_bad_arguments_exit_2_with_a_message(runner: FlaskCliRunner, args: list[
     result = runner.invoke(args=args)
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_demo_history_scores_quietly_and_restores_the_job_log(
+    runner: FlaskCliRunner, db_session: Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A back-fill of many days logs no "job score succeeded" line per day (a failed run still would),
+    and the job log is as it was afterwards."""
+    seeded = runner.invoke(args=["demo", "seed", "--accounts", "20", "--days", "40", "--as-of", "2026-06-30"])
+    assert seeded.exit_code == 0, seeded.output
+    runs_logger = logging.getLogger("app.services.jobs.runs")
+    level = runs_logger.level
+    with caplog.at_level(logging.INFO):
+        history = runner.invoke(
+            args=["demo", "history", "--days", "10", "--daily-days", "3", "--every", "2", "--as-of", "2026-06-30"]
+        )
+    assert history.exit_code == 0, history.output
+    assert history.output.strip() == "Scored 6 days from 2026-06-22 to 2026-06-30."
+    assert not [r for r in caplog.records if r.name == "app.services.jobs.runs" and r.levelno < logging.WARNING]
+    assert runs_logger.level == level
+    with db_session.begin():
+        days = db_session.scalars(sa.select(HealthScore.day).distinct()).all()
+    assert len(days) == 6
