@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,9 +94,14 @@ def months_between(start: dt.date, end: dt.date) -> int:
     return (end.year - start.year) * 12 + end.month - start.month
 
 
-def cache_name(model: str, accounts: int, seed: int, months: int | None = None) -> str:
-    """The cache folder of one generated dataset (``socialnet7-a3000-s1``, ``crm6-a2000-s1-m12``)."""
-    return f"{model}-a{accounts}-s{seed}" + ("" if months is None else f"-m{months}")
+def cache_name(model: str, accounts: int, seed: int, months: int | None = None, variant: str | None = None) -> str:
+    """The cache folder of one generated dataset (``socialnet7-a3000-s1``, ``crm6-a2000-s1-m12``,
+    ``crm6-a600-s1-m12-causal`` for a variant generated with parameter overrides)."""
+    return (
+        f"{model}-a{accounts}-s{seed}"
+        + ("" if months is None else f"-m{months}")
+        + ("" if variant is None else f"-{variant}")
+    )
 
 
 def ensure_venv(cache: Path, log: Path) -> Path:
@@ -129,12 +135,14 @@ def generate(
     model: str = MODEL,
     months: int | None = None,
     parallel: int = 1,
+    parameters: Mapping[str, str] | None = None,
 ) -> dict:
     """Simulate ``model`` (for ``months`` months from its start, default its own period) into a
     scratch database ``hs_churnsim_<pid>`` (dropped afterwards, also on failure), export to
     ``cache`` and return the metadata. ``cache`` must not hold a finished export. ``parallel``:
     the simulator's ``n_parallel`` (customers simulated in that many processes; its id counter
-    is shared through a file lock)."""
+    is shared through a file lock). ``parameters``: the model's own parameters overridden (Hydra
+    overrides such as ``acausal_churn`` -> ``0``), recorded in the metadata."""
     product = MODELS[model]
     end = product.end_after(months)
     cache.mkdir(parents=True, exist_ok=True)
@@ -164,6 +172,7 @@ def generate(
                 overrides.append(f"end_date='{end.isoformat()}'")
             if parallel > 1:
                 overrides.append(f"n_parallel={parallel}")
+            overrides.extend(f"{name}={value}" for name, value in (parameters or {}).items())
             started = time.perf_counter()
             with log.open("a") as out:
                 subprocess.run(
@@ -185,6 +194,7 @@ def generate(
         "simulated_end": end.isoformat(),
         "simulation_seconds": round(seconds, 1),
         "n_parallel": parallel,
+        "parameters": dict(parameters or {}),
     }
     (cache / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return meta

@@ -67,6 +67,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--crm-parallel", type=_bounded(1, 16), default=3, help="simulator processes when generating (3)"
     )
+    parser.add_argument(
+        "--crm-churn", choices=sorted(crm.CHURN_VARIANTS), default="causal",
+        help="crm6's churn: from the simulated utility (causal, the default) or as shipped (2 %% a month at random)",
+    )  # fmt: skip
     parser.add_argument("--telco-accounts", type=_bounded(200, 7_043), default=7_043, help="sampled (all 7043)")
     parser.add_argument("--seed", type=int, default=1, help="samples, splits and the simulator's seed (1)")
     parser.add_argument("--draws", type=_bounded(10, 100_000), default=1_000, help="bootstrap draws (1000)")
@@ -96,6 +100,7 @@ def load_panel(name: str, args: argparse.Namespace, log: Path) -> tuple[Panel, f
         months=args.crm_months,
         pg_url=args.pg_url,
         parallel=args.crm_parallel,
+        churn=args.crm_churn,
     )
 
 

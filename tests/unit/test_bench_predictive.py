@@ -289,6 +289,7 @@ def test_churnsim_models_periods_and_cache_names() -> None:
     assert crm6.end_after(15) == D(2023, 4, 1)
     assert churnsim.months_between(crm6.start, crm6.end_after(15)) == 15
     assert churnsim.cache_name("crm6", 600, 1, 12) == "crm6-a600-s1-m12"
+    assert churnsim.cache_name("crm6", 600, 1, 12, variant="causal") == "crm6-a600-s1-m12-causal"
     assert churnsim.cache_name("socialnet7", 3000, 1) == "socialnet7-a3000-s1"  # bench.external's folders
     initial = churnsim.initial_customers_for(600, 12, crm6.growth)
     assert initial == 375
